@@ -1,0 +1,41 @@
+# Two entry points: `make run` and `make test`. Both create .venv when missing.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint format diagrams bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/hip3 bot
+
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/hip3 diagrams --check
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+diagrams: $(STAMP)
+	$(BIN)/hip3 diagrams
+
+bench: $(STAMP)
+	$(BIN)/python -m bench.signing
+	$(BIN)/python -m bench.decode
+	$(BIN)/python -m bench.sim
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis .ruff_cache

@@ -1,0 +1,3 @@
+from hip3.cli import main
+
+raise SystemExit(main())

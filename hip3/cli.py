@@ -1,0 +1,80 @@
+"""The `hip3` command line.
+
+Each subcommand lives in the module that owns it; that module provides
+`add_arguments(parser)` and `run(args) -> int`. A subcommand whose module is not
+built yet exits with status 2 and names the missing part, so nothing that looks
+like a result is ever printed by a part that does not exist.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+# subcommand -> (owning module, one-line help, the part it belongs to)
+SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
+    "bot": (
+        "hip3.app.cli",
+        "run the trading bot (default network: the built-in simulator)",
+        "the bot",
+    ),
+    "sim": ("hip3.sim.cli", "run the local Hyperliquid-compatible exchange", "the simulator"),
+    "diagrams": ("hip3.diagrams", "generate or check the state-machine diagrams", "the diagrams"),
+    "journal": ("hip3.journal.cli", "summarise or export a trading journal", "the journal"),
+}
+
+EXIT_NOT_BUILT = 2
+
+
+def _load(module_name: str):
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        # Only a missing owning module means "not built"; a missing dependency inside
+        # a built module is a real error and must surface as such.
+        if exc.name is not None and module_name.startswith(exc.name):
+            return None
+        raise
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from hip3 import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="hip3",
+        description="Trade oracle/book dislocations on Hyperliquid HIP-3 markets.",
+    )
+    parser.add_argument("--version", action="version", version=f"hip3 {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module_name, help_text, part) in SUBCOMMANDS.items():
+        module = _load(module_name)
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        if module is None:
+            p.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+            p.set_defaults(_run=_not_built(name, module_name, part))
+        else:
+            module.add_arguments(p)
+            p.set_defaults(_run=module.run)
+    return parser
+
+
+def _not_built(name: str, module_name: str, part: str):
+    def run(_args: argparse.Namespace) -> int:
+        print(
+            f"hip3 {name}: {part} ({module_name}) is not built yet",
+            file=sys.stderr,
+        )
+        return EXIT_NOT_BUILT
+
+    return run
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_NOT_BUILT
+    return int(args._run(args) or 0)
