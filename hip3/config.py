@@ -1,0 +1,645 @@
+"""Configuration: TOML decoded into frozen, typed msgspec Structs.
+
+One entry point, `load_config`, turns a TOML file (or nothing, meaning the built-in defaults that
+`config/default.toml` mirrors key for key) plus CLI overrides into a `Config`. Every mistake is
+reported as one `ConfigError` naming the dotted path, the offending value and what was expected,
+so an operator can fix a file without reading code.
+
+Secrets never live here: the signing key comes from the environment or a keystore (`hip3.keys`).
+Money is a float in the config only; the runtime converts it with `as_decimal` before it can
+reach the wire.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import re
+import tomllib
+from collections.abc import Iterator, Mapping
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import msgspec
+import msgspec.inspect as mi
+
+__all__ = [
+    "MAINNET_WS_URL",
+    "TESTNET_WS_URL",
+    "AccountConfig",
+    "Config",
+    "ConfigError",
+    "DeadMansSwitchConfig",
+    "DetectorConfig",
+    "Endpoints",
+    "ExitsConfig",
+    "FlattenConfig",
+    "JournalConfig",
+    "MarketConfig",
+    "MetricsConfig",
+    "OutboundConfig",
+    "ReadyConfig",
+    "RiskConfig",
+    "ShutdownConfig",
+    "SimConfig",
+    "WebSocketConfig",
+    "as_decimal",
+    "endpoints",
+    "load_config",
+]
+
+MAINNET_WS_URL = "wss://api.hyperliquid.xyz/ws"
+TESTNET_WS_URL = "wss://api.hyperliquid-testnet.xyz/ws"
+
+# The exchange's own limits; configuring more would only earn rate-limit errors.
+EXCHANGE_MESSAGES_PER_MINUTE = 2000
+EXCHANGE_MAX_INFLIGHT_POSTS = 100
+EXCHANGE_MIN_ORDER_NOTIONAL_USD = 10.0
+# scheduleCancel must name a time at least this far in the future.
+EXCHANGE_MIN_SCHEDULE_CANCEL_LEAD_S = 5.0
+
+Network = Literal["sim", "testnet", "mainnet"]
+Mode = Literal["trading", "observation"]
+
+
+class ConfigError(ValueError):
+    """A configuration problem; the message names the key, the value and what was expected."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Constrained scalar types. msgspec enforces them while decoding; `_describe` turns the same
+# constraints into the "expected ..." half of an error message.
+
+Seconds = Annotated[float, msgspec.Meta(gt=0)]
+PositiveFloat = Annotated[float, msgspec.Meta(gt=0)]
+NonNegativeFloat = Annotated[float, msgspec.Meta(ge=0)]
+Bps = Annotated[float, msgspec.Meta(ge=0)]
+PositiveBps = Annotated[float, msgspec.Meta(gt=0)]
+Usd = Annotated[float, msgspec.Meta(gt=0)]
+PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
+
+
+class _Section(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """Base of every config table: immutable, and unknown keys are an error, not ignored."""
+
+
+class AccountConfig(_Section):
+    # The trading account (the "user" every subscription and info request names).
+    user: str | None = None
+    # The API wallet the key belongs to; checked against the key, never used to sign.
+    signer: str | None = None
+    # An eth-account encrypted keyfile; mutually exclusive with the key environment variable.
+    keystore: str | None = None
+    key_env: str = "HIP3_PRIVATE_KEY"
+
+
+class MarketConfig(_Section):
+    coin: str
+    # Overrides the detector's edge threshold for this market only.
+    threshold_bps: Bps | None = None
+
+    @property
+    def dex(self) -> str:
+        """The perp dex the coin trades on; "" is the validator-operated first dex."""
+        dex, sep, _ = self.coin.partition(":")
+        return dex if sep else ""
+
+
+def _default_markets() -> tuple[MarketConfig, ...]:
+    return tuple(MarketConfig(coin=f"xyz:{name}") for name in ("AAA", "BBB", "CCC", "DDD"))
+
+
+class WebSocketConfig(_Section):
+    connect_timeout_s: Seconds = 5.0
+    ping_after_s: Seconds = 45.0
+    pong_timeout_s: Seconds = 10.0
+    backoff_min_s: Seconds = 1.0
+    backoff_max_s: Seconds = 60.0
+    backoff_reset_after_s: Seconds = 30.0
+    handshake_timeout_s: Seconds = 15.0
+
+
+class OutboundConfig(_Section):
+    messages_per_minute: Annotated[int, msgspec.Meta(ge=1, le=EXCHANGE_MESSAGES_PER_MINUTE)] = 2000
+    max_inflight_posts: Annotated[int, msgspec.Meta(ge=1, le=EXCHANGE_MAX_INFLIGHT_POSTS)] = 100
+    post_timeout_s: Seconds = 5.0
+
+
+class ReadyConfig(_Section):
+    first_data_timeout_s: Seconds = 10.0
+    exclude_on_timeout: bool = True
+    max_bbo_age_s: Seconds = 2.0
+    max_ctx_age_s: Seconds = 8.0
+
+
+class DetectorConfig(_Section):
+    taker_fee_bps: Bps = 4.5
+    slippage_bps: Bps = 2.0
+    min_edge_bps: Bps = 5.0
+    size_fraction: Annotated[float, msgspec.Meta(gt=0, le=1)] = 0.1
+    max_order_notional_usd: Usd = 50.0
+    min_order_notional_usd: Annotated[float, msgspec.Meta(ge=EXCHANGE_MIN_ORDER_NOTIONAL_USD)] = (
+        11.0
+    )
+    max_data_age_s: Seconds = 2.0
+    max_slippage_bps: PositiveBps = 30.0
+
+
+class RiskConfig(_Section):
+    max_notional_per_market_usd: Usd = 100.0
+    max_total_notional_usd: Usd = 300.0
+    max_concurrent_positions: PositiveInt = 5
+    loss_limit_usd: Usd = 50.0
+    max_consecutive_rejections: PositiveInt = 5
+    max_flatten_failures: PositiveInt = 3
+    disconnect_exposure_s: Seconds = 30.0
+    max_actions_per_s: PositiveFloat = 10.0
+
+
+class ExitsConfig(_Section):
+    time_stop_s: Seconds = 30.0
+    mark_regression_bps: Bps = 5.0
+    min_hold_s: NonNegativeFloat = 1.0
+    slippage_bps: PositiveBps = 50.0
+
+
+class FlattenConfig(_Section):
+    timeout_s: Seconds = 5.0
+    retry_backoff_s: Seconds = 0.5
+    retry_backoff_max_s: Seconds = 5.0
+    max_attempts: PositiveInt = 5
+
+
+class ShutdownConfig(_Section):
+    flatten_on_exit: bool = True
+    cancel_on_exit: bool = True
+    timeout_s: Seconds = 15.0
+
+
+class DeadMansSwitchConfig(_Section):
+    enabled: bool = False
+    interval_s: Seconds = 30.0
+    lead_s: Annotated[float, msgspec.Meta(ge=EXCHANGE_MIN_SCHEDULE_CANCEL_LEAD_S)] = 60.0
+
+
+class JournalConfig(_Section):
+    path: Annotated[str, msgspec.Meta(min_length=1)] = "data/journal.sqlite"
+    enabled: bool = True
+
+
+class MetricsConfig(_Section):
+    enabled: bool = False
+    host: Annotated[str, msgspec.Meta(min_length=1)] = "127.0.0.1"
+    # 0 asks the OS for a free port (useful in tests).
+    port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 9090
+
+
+class SimConfig(_Section):
+    seed: Annotated[int, msgspec.Meta(ge=0)] = 7
+    scenario: str | None = None
+    fund_usdc: Usd = 100000.0
+    faults: str | None = None
+
+
+class Endpoints(msgspec.Struct, frozen=True):
+    """Where to connect and which signing domain to use; derived from `Config.network`."""
+
+    ws_url: str | None
+    mainnet_signing: bool
+
+    @property
+    def source(self) -> str:
+        """The phantom agent's `source`: "a" signs for mainnet, "b" for everything else."""
+        return "a" if self.mainnet_signing else "b"
+
+    @property
+    def hyperliquid_chain(self) -> str:
+        """`hyperliquidChain` of user-signed actions such as approveAgent."""
+        return "Mainnet" if self.mainnet_signing else "Testnet"
+
+
+class Config(_Section):
+    network: Network = "sim"
+    mode: Mode = "trading"
+    # Overrides the network's endpoint; with network "sim" it points at a running `hip3 sim`.
+    ws_url: str | None = None
+    confirm_mainnet: bool = False
+    account: AccountConfig = msgspec.field(default_factory=AccountConfig)
+    markets: tuple[MarketConfig, ...] = msgspec.field(default_factory=_default_markets)
+    websocket: WebSocketConfig = msgspec.field(default_factory=WebSocketConfig)
+    outbound: OutboundConfig = msgspec.field(default_factory=OutboundConfig)
+    ready: ReadyConfig = msgspec.field(default_factory=ReadyConfig)
+    detector: DetectorConfig = msgspec.field(default_factory=DetectorConfig)
+    risk: RiskConfig = msgspec.field(default_factory=RiskConfig)
+    exits: ExitsConfig = msgspec.field(default_factory=ExitsConfig)
+    flatten: FlattenConfig = msgspec.field(default_factory=FlattenConfig)
+    shutdown: ShutdownConfig = msgspec.field(default_factory=ShutdownConfig)
+    dead_mans_switch: DeadMansSwitchConfig = msgspec.field(default_factory=DeadMansSwitchConfig)
+    journal: JournalConfig = msgspec.field(default_factory=JournalConfig)
+    metrics: MetricsConfig = msgspec.field(default_factory=MetricsConfig)
+    sim: SimConfig = msgspec.field(default_factory=SimConfig)
+
+    @property
+    def endpoints(self) -> Endpoints:
+        return endpoints(self)
+
+    @property
+    def coins(self) -> tuple[str, ...]:
+        return tuple(m.coin for m in self.markets)
+
+    @property
+    def dexes(self) -> tuple[str, ...]:
+        """Every perp dex traded, sorted; reconciliation queries each one separately."""
+        return tuple(sorted({m.dex for m in self.markets}))
+
+    def market(self, coin: str) -> MarketConfig:
+        for m in self.markets:
+            if m.coin == coin:
+                return m
+        raise KeyError(coin)
+
+
+def endpoints(cfg: Config) -> Endpoints:
+    """The websocket URL and signing domain for the configured network.
+
+    With network "sim" and no explicit `ws_url` the URL is None: the bot starts the simulator
+    in-process and connects to whatever port it got. Only mainnet signs with source "a".
+    """
+    default_url = {"sim": None, "testnet": TESTNET_WS_URL, "mainnet": MAINNET_WS_URL}
+    url = cfg.ws_url if cfg.ws_url is not None else default_url[cfg.network]
+    return Endpoints(ws_url=url, mainnet_signing=cfg.network == "mainnet")
+
+
+def as_decimal(x: float) -> Decimal:
+    """A config float as the Decimal its TOML text meant (0.1 -> Decimal("0.1"), not 0.1000…)."""
+    if isinstance(x, bool) or not isinstance(x, int | float):
+        raise TypeError(f"as_decimal expects a number, got {type(x).__name__}")
+    if isinstance(x, float) and not math.isfinite(x):
+        raise ValueError(f"as_decimal: {x!r} is not a finite number")
+    return Decimal(repr(x))
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading
+
+
+def load_config(
+    path: str | Path | None = None, overrides: Mapping[str, Any] | None = None
+) -> Config:
+    """Load `path` (or the built-in defaults when None), merge `overrides`, validate.
+
+    `overrides` is a nested dict (`{"websocket": {"ping_after_s": 5}}`) or uses dotted keys
+    (`{"websocket.ping_after_s": 5}`); tables merge key by key, anything else (including the
+    `markets` array) replaces the file's value. A None value means "not given" and is skipped,
+    so argparse results can be passed straight through.
+    """
+    raw: dict[str, Any] = {} if path is None else _read_toml(Path(path))
+    if overrides:
+        raw = _merge(raw, _expand_dotted(overrides))
+    try:
+        cfg = msgspec.convert(raw, Config, strict=True)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(_translate(str(exc), raw)) from None
+    problems = list(_problems(cfg))
+    if problems:
+        where = f" in {path}" if path is not None else ""
+        if len(problems) == 1:
+            raise ConfigError(f"invalid configuration{where}: {problems[0]}")
+        listed = "\n  ".join(problems)
+        raise ConfigError(f"invalid configuration{where}:\n  {listed}")
+    return _normalised(cfg)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    try:
+        return tomllib.loads(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {path} is not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as exc:
+        # tomllib names line and column, never the content, so the message is safe to show.
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+
+
+def _expand_dotted(overrides: Mapping[str, Any]) -> dict[str, Any]:
+    if not isinstance(overrides, Mapping):
+        raise ConfigError(f"overrides must be a mapping, got {type(overrides).__name__}")
+    out: dict[str, Any] = {}
+    for key, value in overrides.items():
+        if value is None:
+            continue
+        if not isinstance(key, str) or not key:
+            raise ConfigError(f"override key {key!r} is not a key name")
+        if isinstance(value, Mapping):
+            value = _expand_dotted(value)
+            if not value:
+                continue
+        *parents, leaf = key.split(".")
+        node = out
+        for part in parents:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"override {key!r} conflicts with override {part!r}")
+            node = child
+        if isinstance(node.get(leaf), dict) and isinstance(value, dict):
+            node[leaf] = _merge(node[leaf], value)
+        else:
+            node[leaf] = value
+    return out
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+# ---------------------------------------------------------------------------------------------
+# Turning msgspec's errors into operator-facing ones
+
+_AT = re.compile(r"^(?P<msg>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.S)
+_UNKNOWN = re.compile(r"Object contains unknown field `(?P<field>[^`]*)`")
+_MISSING = re.compile(r"Object missing required field `(?P<field>[^`]*)`")
+_PATH_TOKEN = re.compile(r"\.([^.\[\]]+)|\[(\d+)\]")
+_ABSENT = object()
+_SECRET_WORDS = ("private", "secret", "password", "mnemonic", "seed_phrase")
+
+PathParts = tuple[str | int, ...]
+
+
+def _translate(message: str, raw: Mapping[str, Any]) -> str:
+    match = _AT.match(message)
+    assert match is not None  # the pattern accepts any string
+    text, path = match["msg"], _parse_path(match["path"] or "")
+    if unknown := _UNKNOWN.fullmatch(text):
+        return _unknown_key_message(path, unknown["field"])
+    if missing := _MISSING.fullmatch(text):
+        full = (*path, missing["field"])
+        return f"{_dotted(full)} is missing: expected {_describe(_type_at(full))}"
+    value = _value_at(raw, path)
+    shown = "(missing)" if value is _ABSENT else _show(value)
+    return f"{_dotted(path)} = {shown}: expected {_describe(_type_at(path))}"
+
+
+def _unknown_key_message(path: PathParts, field: str) -> str:
+    full = _dotted((*path, field))
+    message = f"unknown key '{full}'"
+    known = _field_names(_type_at(path))
+    close = difflib.get_close_matches(field, known, n=1, cutoff=0.6)
+    if close:
+        message += f" (did you mean '{_dotted((*path, close[0]))}'?)"
+    if any(word in field.lower() for word in _SECRET_WORDS):
+        message += (
+            "; secrets are never read from config files: put the key in the environment "
+            "variable named by account.key_env, or use account.keystore"
+        )
+    return message
+
+
+def _parse_path(text: str) -> PathParts:
+    return tuple(name if name else int(index) for name, index in _PATH_TOKEN.findall(text))
+
+
+def _dotted(path: PathParts) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
+    return out or "(top level)"
+
+
+def _value_at(raw: Any, path: PathParts) -> Any:
+    node = raw
+    for part in path:
+        try:
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
+            return _ABSENT
+    return node
+
+
+def _type_at(path: PathParts) -> mi.Type:
+    node: mi.Type = mi.type_info(Config)
+    for part in path:
+        node = _strip_optional(node)
+        if isinstance(part, int) and isinstance(node, mi.VarTupleType | mi.ListType):
+            node = node.item_type
+        elif isinstance(part, str) and isinstance(node, mi.StructType):
+            node = next((f.type for f in node.fields if f.name == part), mi.AnyType())
+        else:
+            return mi.AnyType()
+    return node
+
+
+def _strip_optional(t: mi.Type) -> mi.Type:
+    if isinstance(t, mi.UnionType):
+        rest = [x for x in t.types if not isinstance(x, mi.NoneType)]
+        if len(rest) == 1:
+            return rest[0]
+    return t
+
+
+def _field_names(t: mi.Type) -> list[str]:
+    t = _strip_optional(t)
+    if isinstance(t, mi.VarTupleType | mi.ListType):
+        t = t.item_type
+    return [f.name for f in t.fields] if isinstance(t, mi.StructType) else []
+
+
+def _describe(t: mi.Type) -> str:
+    t = _strip_optional(t)
+    if isinstance(t, mi.FloatType):
+        return "a number" + _bounds(t)
+    if isinstance(t, mi.IntType):
+        return "an integer" + _bounds(t)
+    if isinstance(t, mi.BoolType):
+        return "true or false"
+    if isinstance(t, mi.StrType):
+        return "a non-empty string" if t.min_length else "a string"
+    if isinstance(t, mi.LiteralType):
+        return "one of " + ", ".join(repr(v) for v in t.values)
+    if isinstance(t, mi.StructType):
+        return "a table"
+    if isinstance(t, mi.VarTupleType | mi.ListType):
+        item = _strip_optional(t.item_type)
+        return "an array of tables" if isinstance(item, mi.StructType) else "an array"
+    return "a valid value"
+
+
+def _bounds(t: mi.FloatType | mi.IntType) -> str:
+    parts = [
+        f"{op} {_num(v)}"
+        for op, v in ((">", t.gt), (">=", t.ge), ("<", t.lt), ("<=", t.le))
+        if v is not None
+    ]
+    return (" " + " and ".join(parts)) if parts else ""
+
+
+def _num(v: float) -> str:
+    return str(int(v)) if float(v).is_integer() else repr(v)
+
+
+_HEX_BODY = re.compile(r"(?:0x)?[0-9a-fA-F]{48,}")
+
+
+def _show(value: Any) -> str:
+    """A value as it would be written in TOML, never echoing something shaped like a key."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        if _HEX_BODY.fullmatch(value.strip()):
+            return f"<redacted {len(value)}-character hex string>"
+        return repr(value) if len(value) <= 80 else repr(value[:77] + "...")
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, Mapping):
+        return "a table"
+    if isinstance(value, list | tuple):
+        return "an array"
+    return f"a {type(value).__name__}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Checks msgspec cannot express: finiteness, formats, cross-field relations, safety interlocks
+
+_ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# Validator perps ("BTC", "kPEPE") or HIP-3 "dex:NAME"; dex names are short lowercase words.
+_COIN = re.compile(r"(?:[a-z][a-z0-9]{0,7}:)?[A-Za-z0-9]{1,20}")
+_WS_URL = re.compile(r"wss?://[^\s/]+(?:/\S*)?")
+
+
+def _problems(cfg: Config) -> Iterator[str]:
+    yield from _non_finite(cfg, ())
+    yield from _account_problems(cfg.account)
+    yield from _market_problems(cfg.markets)
+    yield from _url_problems(cfg)
+    yield from _relation_problems(cfg)
+    if cfg.network == "mainnet" and cfg.mode == "trading" and not cfg.confirm_mainnet:
+        yield (
+            "mode = 'trading' on network = 'mainnet' needs confirm_mainnet = true "
+            "(or the bot's explicit mainnet confirmation flag); use mode = 'observation' "
+            "to watch without trading"
+        )
+
+
+def _non_finite(node: msgspec.Struct, path: PathParts) -> Iterator[str]:
+    for name in node.__struct_fields__:
+        value = getattr(node, name)
+        here = (*path, name)
+        if isinstance(value, float) and not math.isfinite(value):
+            expected = _describe(_type_at(here)).replace("a number", "a finite number", 1)
+            yield f"{_dotted(here)} = {value!r}: expected {expected}"
+        elif isinstance(value, msgspec.Struct):
+            yield from _non_finite(value, here)
+        elif isinstance(value, tuple):
+            for i, item in enumerate(value):
+                if isinstance(item, msgspec.Struct):
+                    yield from _non_finite(item, (*here, i))
+
+
+def _account_problems(account: AccountConfig) -> Iterator[str]:
+    for name in ("user", "signer"):
+        value = getattr(account, name)
+        if value is not None and not _ADDRESS.fullmatch(value):
+            yield f"account.{name} = {_show(value)}: expected an address, 0x + 40 hex digits"
+    if not _ENV_NAME.fullmatch(account.key_env):
+        yield (
+            f"account.key_env = {_show(account.key_env)}: expected an environment variable "
+            "name (letters, digits, underscore; not starting with a digit)"
+        )
+    if account.keystore is not None and not account.keystore.strip():
+        yield "account.keystore = '': expected a path to an encrypted keyfile, or leave it out"
+
+
+def _market_problems(markets: tuple[MarketConfig, ...]) -> Iterator[str]:
+    if not markets:
+        yield "markets = []: expected at least one [[markets]] entry"
+    seen: set[str] = set()
+    for i, market in enumerate(markets):
+        if not _COIN.fullmatch(market.coin):
+            yield (
+                f"markets[{i}].coin = {_show(market.coin)}: expected 'dex:NAME' "
+                "(e.g. 'xyz:AAA') or a validator coin name (e.g. 'BTC')"
+            )
+        elif market.coin in seen:
+            yield f"markets[{i}].coin = {_show(market.coin)}: expected each coin once"
+        seen.add(market.coin)
+
+
+def _url_problems(cfg: Config) -> Iterator[str]:
+    url = cfg.ws_url
+    if url is None:
+        return
+    if not _WS_URL.fullmatch(url):
+        yield f"ws_url = {_show(url)}: expected a ws:// or wss:// URL"
+        return
+    # Signing source follows `network`, not the URL: a mainnet URL with testnet signing (or the
+    # reverse) would send orders that recover to a stranger's address. Refuse the mix.
+    official = {MAINNET_WS_URL: "mainnet", TESTNET_WS_URL: "testnet"}
+    owner = official.get(url.rstrip("/"))
+    if owner is not None and owner != cfg.network:
+        yield (
+            f"ws_url = {_show(url)} is the {owner} endpoint but network = {cfg.network!r}: "
+            f"expected network = {owner!r} so orders are signed for that chain"
+        )
+
+
+def _relation_problems(cfg: Config) -> Iterator[str]:
+    def at_most(low_path: str, low: float, high_path: str, high: float) -> Iterator[str]:
+        if math.isfinite(low) and math.isfinite(high) and low > high:
+            yield f"{low_path} = {_num(low)}: expected a value <= {high_path} ({_num(high)})"
+
+    ws, det, risk, fl, dms = (
+        cfg.websocket,
+        cfg.detector,
+        cfg.risk,
+        cfg.flatten,
+        cfg.dead_mans_switch,
+    )
+    yield from at_most(
+        "websocket.backoff_min_s", ws.backoff_min_s, "websocket.backoff_max_s", ws.backoff_max_s
+    )
+    yield from at_most(
+        "detector.min_order_notional_usd",
+        det.min_order_notional_usd,
+        "detector.max_order_notional_usd",
+        det.max_order_notional_usd,
+    )
+    yield from at_most(
+        "risk.max_notional_per_market_usd",
+        risk.max_notional_per_market_usd,
+        "risk.max_total_notional_usd",
+        risk.max_total_notional_usd,
+    )
+    yield from at_most(
+        "flatten.retry_backoff_s",
+        fl.retry_backoff_s,
+        "flatten.retry_backoff_max_s",
+        fl.retry_backoff_max_s,
+    )
+    # The switch must be renewed before it fires, or resting orders die between renewals.
+    if dms.interval_s >= dms.lead_s:
+        yield (
+            f"dead_mans_switch.interval_s = {_num(dms.interval_s)}: expected a value < "
+            f"dead_mans_switch.lead_s ({_num(dms.lead_s)}) so it is renewed before it fires"
+        )
+
+
+def _normalised(cfg: Config) -> Config:
+    account = cfg.account
+    lowered = msgspec.structs.replace(
+        account,
+        user=account.user.lower() if account.user else None,
+        signer=account.signer.lower() if account.signer else None,
+    )
+    return msgspec.structs.replace(cfg, account=lowered)
