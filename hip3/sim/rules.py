@@ -1,0 +1,102 @@
+"""Number rules of the exchange: price ticks, lot sizes, minimum notional, fee rates, wire format.
+
+Everything is Decimal; wire strings are produced by `wire()` (no exponent, no trailing zeros).
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+
+from hip3.sim.universe import Asset
+
+PERP_MAX_DECIMALS = 6
+MAX_SIG_FIGS = 5
+MIN_NOTIONAL = Decimal(10)
+
+# userFees of the base tier (rates are fractions, as on the wire).
+BASE_TAKER_RATE = Decimal("0.00045")
+BASE_MAKER_RATE = Decimal("0.00015")
+GROWTH_MODE_SCALE = Decimal("0.1")
+USDC_QUANTUM = Decimal("0.000001")
+
+ERR_TICK = "Price must be divisible by tick size."
+ERR_SIZE = "Order has invalid size."
+ERR_MIN_NOTIONAL = "Order must have minimum value of $10."
+ERR_MARGIN = "Insufficient margin to place order."
+ERR_REDUCE_ONLY = "Reduce only order would increase position."
+ERR_IOC = "Order could not immediately match against any resting orders."
+ERR_CANCEL_MISSING = "Order was never placed, already canceled, or filled."
+
+
+def parse_decimal(text: object) -> Decimal | None:
+    """A positive finite decimal from a wire string, or None if the text is not one."""
+    if not isinstance(text, str) or not text or len(text) > 40:
+        return None
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        return None
+    if not value.is_finite() or value <= 0:
+        return None
+    return value
+
+
+def wire(value: Decimal) -> str:
+    """Canonical wire string: "1670.1", "0.0147", "100", "0"."""
+    if not value:
+        return "0"
+    text = format(value.normalize(), "f")
+    return text
+
+
+def decimals_of(value: Decimal) -> int:
+    exponent = value.normalize().as_tuple().exponent
+    assert isinstance(exponent, int)
+    return -exponent if exponent < 0 else 0
+
+
+def price_is_valid(asset: Asset, px: Decimal) -> bool:
+    """5 significant figures and at most 6 - szDecimals decimals; integers always pass."""
+    if px == px.to_integral_value():
+        return True
+    normalized = px.normalize()
+    digits, exponent = normalized.as_tuple()[1:]
+    assert isinstance(exponent, int)
+    if -exponent > PERP_MAX_DECIMALS - asset.sz_decimals:
+        return False
+    return len(digits) <= MAX_SIG_FIGS
+
+
+def size_is_valid(asset: Asset, sz: Decimal) -> bool:
+    return sz > 0 and decimals_of(sz) <= asset.sz_decimals
+
+
+def round_price(asset: Asset, px: Decimal) -> Decimal:
+    """Nearest valid price (used for oracle and mark values the exchange publishes)."""
+    if px <= 0:
+        raise ValueError("price must be positive")
+    integral = px.to_integral_value(rounding=ROUND_HALF_EVEN)
+    if px.adjusted() >= MAX_SIG_FIGS - 1:
+        return integral
+    sig_quantum = Decimal(1).scaleb(px.adjusted() - MAX_SIG_FIGS + 1)
+    dec_quantum = Decimal(1).scaleb(-(PERP_MAX_DECIMALS - asset.sz_decimals))
+    quantum = max(sig_quantum, dec_quantum)
+    rounded = px.quantize(quantum, rounding=ROUND_HALF_EVEN)
+    if rounded <= 0:
+        rounded = quantum
+    return rounded.normalize()
+
+
+def hip3_fee_multiplier(asset: Asset, deployer_fee_scale: Decimal) -> Decimal:
+    """Fee multiplier relative to the user's base rate (trading/fees developer formula)."""
+    if not asset.is_hip3:
+        return Decimal(1)
+    scale = deployer_fee_scale
+    multiplier = scale + 1 if scale < 1 else 2 * scale
+    if asset.growth_mode:
+        multiplier *= GROWTH_MODE_SCALE
+    return multiplier
+
+
+def usdc(value: Decimal) -> Decimal:
+    return value.quantize(USDC_QUANTUM, rounding=ROUND_HALF_EVEN)
