@@ -64,7 +64,14 @@ Mode = Literal["trading", "observation"]
 
 
 class ConfigError(ValueError):
-    """A configuration problem; the message names the key, the value and what was expected."""
+    """A configuration problem; the message names the key, the value and what was expected.
+
+    `problems` lists each problem on its own (one line each) for callers that report them.
+    """
+
+    def __init__(self, message: str, problems: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.problems = problems or (message,)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -300,15 +307,19 @@ def load_config(
     try:
         cfg = msgspec.convert(raw, Config, strict=True)
     except msgspec.ValidationError as exc:
-        raise ConfigError(_translate(str(exc), raw)) from None
+        raise _config_error([_translate(str(exc), raw)], path) from None
     problems = list(_problems(cfg))
     if problems:
-        where = f" in {path}" if path is not None else ""
-        if len(problems) == 1:
-            raise ConfigError(f"invalid configuration{where}: {problems[0]}")
-        listed = "\n  ".join(problems)
-        raise ConfigError(f"invalid configuration{where}:\n  {listed}")
+        raise _config_error(problems, path)
     return _normalised(cfg)
+
+
+def _config_error(problems: list[str], path: str | Path | None) -> ConfigError:
+    where = f" in {path}" if path is not None else ""
+    if len(problems) == 1:
+        return ConfigError(f"invalid configuration{where}: {problems[0]}", tuple(problems))
+    listed = "\n  ".join(problems)
+    return ConfigError(f"invalid configuration{where}:\n  {listed}", tuple(problems))
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
