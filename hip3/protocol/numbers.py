@@ -1,0 +1,169 @@
+"""Exact price and size strings for the wire (protocol.md §5.5, §6).
+
+Everything here works on `Decimal` and returns the exact string that gets signed and sent:
+a price or size that differs by one character from what was hashed gives a different
+signer on the exchange, so the formatting rules live in this one module.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, Decimal, localcontext
+
+__all__ = [
+    "MAX_PRICE_SIG_FIGS",
+    "MIN_NOTIONAL_USD",
+    "DecimalFormatError",
+    "NotionalError",
+    "PriceError",
+    "Rounding",
+    "SizeError",
+    "check_min_notional",
+    "format_price",
+    "format_size",
+    "max_price_decimals",
+    "parse_decimal",
+    "wire_decimal",
+]
+
+MAX_PRICE_SIG_FIGS = 5
+MIN_NOTIONAL_USD = Decimal(10)
+_PERP_MAX_DECIMALS = 6
+_SPOT_MAX_DECIMALS = 8
+# Quantize must never round because of context precision; wire numbers are far shorter.
+_PRECISION = 80
+_WIRE_DECIMAL = re.compile(r"-?[0-9]+(\.[0-9]+)?")
+
+
+class DecimalFormatError(ValueError):
+    """A string or value that is not an exact wire decimal."""
+
+
+class PriceError(ValueError):
+    """A price that cannot be turned into a valid wire price."""
+
+
+class SizeError(ValueError):
+    """A size that cannot be turned into a valid wire size."""
+
+
+class NotionalError(ValueError):
+    """An order below the exchange's minimum notional."""
+
+
+class Rounding(enum.Enum):
+    """Rounding direction relative to the order's side.
+
+    AGGRESSIVE moves the price towards matching (buy up, sell down); PASSIVE moves it away
+    (buy down, sell up), so a passive order never pays more than the caller asked.
+    """
+
+    PASSIVE = "passive"
+    AGGRESSIVE = "aggressive"
+
+
+def wire_decimal(d: Decimal) -> str:
+    """Plain positional form: no exponent, no trailing zeros, no trailing point, never "-0"."""
+    if not isinstance(d, Decimal):
+        raise DecimalFormatError(f"expected Decimal, got {type(d).__name__}: {d!r}")
+    if not d.is_finite():
+        raise DecimalFormatError(f"not a finite decimal: {d}")
+    if d.is_zero():
+        return "0"
+    text = format(d, "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text
+
+
+def parse_decimal(s: str) -> Decimal:
+    """Strictly parse a wire decimal string ("123.45", "-0.5"): no exponent, sign or spaces."""
+    if not isinstance(s, str):
+        raise DecimalFormatError(f"expected a decimal string, got {type(s).__name__}: {s!r}")
+    if _WIRE_DECIMAL.fullmatch(s) is None:
+        raise DecimalFormatError(f"not a plain decimal string: {s[:40]!r}")
+    return Decimal(s)
+
+
+def max_price_decimals(*, sz_decimals: int, spot: bool = False) -> int:
+    """Decimal places a price may carry: (6 for perps, 8 for spot) minus szDecimals."""
+    cap = _SPOT_MAX_DECIMALS if spot else _PERP_MAX_DECIMALS
+    if isinstance(sz_decimals, bool) or not isinstance(sz_decimals, int):
+        raise PriceError(f"sz_decimals must be an int, got {sz_decimals!r}")
+    if not 0 <= sz_decimals <= cap:
+        raise PriceError(f"sz_decimals must be in [0, {cap}], got {sz_decimals}")
+    return cap - sz_decimals
+
+
+def _check_finite_positive(value: Decimal, what: str, error: type[ValueError]) -> None:
+    if not isinstance(value, Decimal):
+        raise error(f"{what} must be a Decimal, got {type(value).__name__}: {value!r}")
+    if not value.is_finite():
+        raise error(f"{what} must be finite, got {value}")
+    if value <= 0:
+        raise error(f"{what} must be > 0, got {wire_decimal(value)}")
+
+
+def format_price(
+    px: Decimal, *, sz_decimals: int, is_buy: bool, rounding: Rounding, spot: bool = False
+) -> str:
+    """The nearest valid wire price to `px` in the requested direction.
+
+    Valid prices have at most 5 significant figures and at most `max_price_decimals`
+    decimals, except that any integer is valid. Within one decade [10^e, 10^(e+1)) those
+    prices form a grid with step min(1, max(10^(e-4), 10^-max_decimals)); rounding up past
+    the top of the decade lands exactly on 10^(e+1), which is itself valid, so one
+    directed quantisation gives the nearest valid price.
+    """
+    _check_finite_positive(px, "price", PriceError)
+    if not isinstance(rounding, Rounding):
+        raise PriceError(f"rounding must be a Rounding, got {rounding!r}")
+    decimals = max_price_decimals(sz_decimals=sz_decimals, spot=spot)
+    round_up = bool(is_buy) == (rounding is Rounding.AGGRESSIVE)
+
+    exponent = px.adjusted()  # floor(log10(px)) for a positive finite Decimal
+    sig_fig_exp = exponent - (MAX_PRICE_SIG_FIGS - 1)
+    step_exp = min(0, max(sig_fig_exp, -decimals))
+    with localcontext() as ctx:
+        ctx.prec = _PRECISION
+        result = px.quantize(
+            Decimal(1).scaleb(step_exp), rounding=ROUND_CEILING if round_up else ROUND_FLOOR
+        )
+    if result <= 0:
+        raise PriceError(
+            f"price {wire_decimal(px)} rounds down to 0 with {decimals} decimals "
+            f"(sz_decimals={sz_decimals}, spot={spot})"
+        )
+    return wire_decimal(result)
+
+
+def format_size(sz: Decimal, *, sz_decimals: int) -> str:
+    """Truncate `sz` toward zero to `sz_decimals` places; an over-precise size is rejected
+    by the exchange, and rounding up would trade more than asked."""
+    if isinstance(sz_decimals, bool) or not isinstance(sz_decimals, int) or sz_decimals < 0:
+        raise SizeError(f"sz_decimals must be an int >= 0, got {sz_decimals!r}")
+    _check_finite_positive(sz, "size", SizeError)
+    with localcontext() as ctx:
+        ctx.prec = _PRECISION
+        truncated = sz.quantize(Decimal(1).scaleb(-sz_decimals), rounding=ROUND_DOWN)
+    if truncated <= 0:
+        raise SizeError(
+            f"size {wire_decimal(sz)} truncates to 0 with sz_decimals={sz_decimals}; "
+            "not an order"
+        )
+    return wire_decimal(truncated)
+
+
+def check_min_notional(px: Decimal, sz: Decimal, minimum: Decimal = MIN_NOTIONAL_USD) -> None:
+    """Raise NotionalError when px * sz is below the exchange's minimum order value."""
+    _check_finite_positive(px, "price", NotionalError)
+    _check_finite_positive(sz, "size", NotionalError)
+    with localcontext() as ctx:
+        ctx.prec = _PRECISION
+        notional = px * sz
+    if notional < minimum:
+        raise NotionalError(
+            f"order notional {wire_decimal(notional)} (px={wire_decimal(px)}, "
+            f"sz={wire_decimal(sz)}) is below the minimum {wire_decimal(minimum)}"
+        )
