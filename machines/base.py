@@ -15,7 +15,7 @@ explicit internal self-transition (see `stay`), never by relaxing the base optio
 from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, ClassVar
 
 from statemachine import State, StateChart
 from statemachine.transition_list import TransitionList
@@ -29,11 +29,38 @@ class HipChart(StateChart):
     enable_self_transition_entries = False
     atomic_configuration_update = True
 
+    # Payload names the library would silently replace or trip over (statemachine.md §2, and
+    # `key`, which collides with an internal parameter of the callback registry).
+    RESERVED_PAYLOAD_NAMES: ClassVar[frozenset[str]] = frozenset(
+        {"state", "source", "target", "model", "machine", "transition", "event_data", "key"}
+    )
+    # Per machine: public payload name -> the name the callbacks use (to dodge reserved names).
+    payload_aliases: ClassVar[dict[str, str]] = {}
+    # Per machine: public event name -> declared event id (to dodge forbidden event names).
+    event_aliases: ClassVar[dict[str, str]] = {}
+
     def __init__(self, *, outbox: list | None = None, **kwargs: Any) -> None:
         # Set before super().__init__(): the initial state is entered inside it and its
         # callbacks may already emit.
         self.outbox: list = outbox if outbox is not None else []
         super().__init__(**kwargs)
+
+    def send(self, event: str, *args: Any, **kwargs: Any) -> Any:
+        """`StateChart.send` with aliases applied and reserved payload names refused.
+
+        Always deliver events through `send` (not `sm.event(...)`), so the aliases apply.
+        """
+        event = self.event_aliases.get(event, event)
+        for public, internal in self.payload_aliases.items():
+            if public in kwargs:
+                kwargs[internal] = kwargs.pop(public)
+        clash = self.RESERVED_PAYLOAD_NAMES.intersection(kwargs)
+        if clash:
+            raise ValueError(
+                f"{type(self).__name__}.send({event!r}): reserved payload name(s) "
+                f"{sorted(clash)}; the state-machine library would replace them"
+            )
+        return super().send(event, *args, **kwargs)
 
     def emit(self, cmd: object) -> None:
         self.outbox.append(cmd)

@@ -1,0 +1,283 @@
+"""ReadinessMachine: READY for ONE connection epoch (the one definition, design.md "READY").
+
+A new epoch builds a new instance, so nothing delivered to an old epoch can make a new one
+ready. Each required subscription key moves pending → acked → ready in plain bookkeeping driven
+by an explicit table (a StateChart per key would cost ~200 µs each); the aggregate
+not_ready → md_ready → trading (READY-TRADING) is a StateChart with eventless, guarded transitions that
+are re-evaluated after every event.
+
+Keys: `bbo:<coin>` and `activeAssetCtx:<coin>` per market; in trading mode also `orderUpdates`,
+`userFills` and `userEvents`. A key is ready on its first data message (userFills: only the
+`isSnapshot` message); orderUpdates and userEvents have no snapshot and are ready on their ack.
+Data arriving BEFORE its ack counts (the seed bot deadlocked by losing exactly that message); the
+later ack is then a recorded no-op.
+
+READY-TRADING = trading mode ∧ connection live ∧ every market ready-or-excluded (and at least one
+ready) ∧ orderUpdates, userFills, userEvents ready ∧ positions, open_orders and fills reconciled
+∧ HardStop armed. Market-data freshness is checked on the hot path, outside this machine.
+
+Every event is accepted in every non-final state (internal self-transitions that only record);
+`end()` makes the machine final, after which every event raises TransitionNotAllowed.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from statemachine import State
+
+from machines.base import HipChart, require_non_negative_int, require_text, stay
+from machines.commands import MarketExcluded, ReadyChanged
+
+PENDING = "pending"
+ACKED = "acked"
+READY = "ready"
+
+RECONCILIATION_PARTS = ("positions", "open_orders", "fills")
+TRADING_KEYS = ("orderUpdates", "userFills", "userEvents")
+# Channels without a snapshot: their ack is the only lifecycle fact we ever get.
+READY_ON_ACK = frozenset({"orderUpdates", "userEvents"})
+# Channels whose readiness needs the snapshot message, not just any data.
+NEEDS_SNAPSHOT = frozenset({"userFills"})
+
+# (status, event) -> next status. Anything missing here is a bug, not an input problem.
+KEY_TRANSITIONS: dict[tuple[str, str], str] = {
+    (PENDING, "ack"): ACKED,
+    (PENDING, "data"): READY,
+    (ACKED, "ack"): ACKED,
+    (ACKED, "data"): READY,
+    (READY, "ack"): READY,
+    (READY, "data"): READY,
+}
+
+
+def md_keys(coin: str) -> tuple[str, str]:
+    return (f"bbo:{coin}", f"activeAssetCtx:{coin}")
+
+
+class ReadinessMachine(HipChart):
+    """READY-MD per market and READY-TRADING for one epoch."""
+
+    # `key` is unusable as a payload name inside the library; callbacks see `subscription`.
+    payload_aliases = {"key": "subscription"}
+
+    not_ready = State(initial=True)
+    md_ready = State()
+    # Named `trading`, not `trading_ready`: that attribute is the public bool below.
+    trading = State(name="Trading ready")
+    ended = State(final=True)
+
+    not_ready.to(md_ready, cond="md_complete")
+    md_ready.to(trading, cond="trading_complete")
+    trading.to(md_ready, unless="trading_complete")
+
+    ack = stay(not_ready, md_ready, trading, on="record_ack")
+    data = stay(not_ready, md_ready, trading, on="record_data")
+    reconciled = stay(not_ready, md_ready, trading, on="record_reconciled")
+    connection_live = stay(not_ready, md_ready, trading, on="record_connection_live")
+    connection_down = stay(not_ready, md_ready, trading, on="record_connection_down")
+    hardstop_armed = stay(not_ready, md_ready, trading, on="record_hardstop")
+    tick = stay(not_ready, md_ready, trading, on="apply_timeout_policy")
+    end = not_ready.to(ended) | md_ready.to(ended) | trading.to(ended)
+
+    def __init__(
+        self,
+        *,
+        epoch: int,
+        markets: list[str],
+        trading: bool,
+        first_data_timeout_ms: int,
+        exclude_on_timeout: bool,
+        started_ms: int,
+        hardstop_is_armed: bool = False,
+        outbox: list | None = None,
+    ) -> None:
+        require_non_negative_int(epoch, "epoch")
+        require_non_negative_int(first_data_timeout_ms, "first_data_timeout_ms")
+        require_non_negative_int(started_ms, "started_ms")
+        if not isinstance(markets, list | tuple) or not markets:
+            raise ValueError("markets must be a non-empty list of coin names")
+        for coin in markets:
+            require_text(coin, "market")
+        if len(set(markets)) != len(markets):
+            raise ValueError(f"markets contains duplicates: {sorted(markets)}")
+        for flag, name in (
+            (trading, "trading"),
+            (exclude_on_timeout, "exclude_on_timeout"),
+            (hardstop_is_armed, "hardstop_is_armed"),
+        ):
+            if not isinstance(flag, bool):
+                raise ValueError(f"{name} must be a bool, got {flag!r}")
+        self.epoch = epoch
+        self.markets: tuple[str, ...] = tuple(markets)
+        self.trading_mode = trading
+        self.first_data_timeout_ms = first_data_timeout_ms
+        self.exclude_on_timeout = exclude_on_timeout
+        self.started_ms = started_ms
+        self.keys: dict[str, str] = {}
+        for coin in self.markets:
+            for key in md_keys(coin):
+                self.keys[key] = PENDING
+        if trading:
+            for key in TRADING_KEYS:
+                self.keys[key] = PENDING
+        self.reconciled_parts: set[str] = set()
+        self.excluded: dict[str, str] = {}
+        self.ignored: Counter[tuple[str, str]] = Counter()
+        self._connection_live = False
+        self._hardstop_armed = hardstop_is_armed
+        super().__init__(outbox=outbox)
+
+    # --- queries -----------------------------------------------------------------------------
+
+    def market_ready(self, coin: str) -> bool:
+        """bbo and activeAssetCtx both received this epoch, and the market not excluded."""
+        if coin not in self.markets:
+            raise ValueError(f"unknown market {coin!r} (configured: {list(self.markets)})")
+        if coin in self.excluded:
+            return False
+        return all(self.keys[key] == READY for key in md_keys(coin))
+
+    def ready_markets(self) -> frozenset[str]:
+        return frozenset(c for c in self.markets if self.market_ready(c))
+
+    @property
+    def trading_ready(self) -> bool:
+        return self.state == "trading"
+
+    @property
+    def is_md_ready(self) -> bool:
+        return self.state in ("md_ready", "trading")
+
+    def missing(self) -> list[str]:
+        """What is still awaited, in a stable order (for logs and the summary)."""
+        out = [
+            f"{key} ({status})"
+            for key, status in self.keys.items()
+            if status != READY and not self._key_excluded(key)
+        ]
+        if self.trading_mode:
+            out += [f"reconciled:{p}" for p in RECONCILIATION_PARTS if p not in self.reconciled_parts]
+            if not self._connection_live:
+                out.append("connection live")
+            if not self._hardstop_armed:
+                out.append("hardstop armed")
+        return out
+
+    def _key_excluded(self, key: str) -> bool:
+        prefix, _, coin = key.partition(":")
+        return bool(coin) and coin in self.excluded and prefix in ("bbo", "activeAssetCtx")
+
+    # --- guards ------------------------------------------------------------------------------
+
+    def md_complete(self) -> bool:
+        decided = all(c in self.excluded or self.market_ready(c) for c in self.markets)
+        # All markets excluded is not "ready": fail closed rather than trade nothing "readily".
+        return decided and any(self.market_ready(c) for c in self.markets)
+
+    def trading_complete(self) -> bool:
+        return (
+            self.trading_mode
+            and self._connection_live
+            and self._hardstop_armed
+            and self.md_complete()
+            and all(self.keys[key] == READY for key in TRADING_KEYS)
+            and self.reconciled_parts.issuperset(RECONCILIATION_PARTS)
+        )
+
+    # --- validators --------------------------------------------------------------------------
+
+    def _check_key(self, subscription: str) -> None:
+        if subscription not in self.keys:
+            raise ValueError(
+                f"unknown subscription key {subscription!r} for epoch {self.epoch} "
+                f"(required: {list(self.keys)})"
+            )
+
+    @ack.validators
+    def _validate_ack(self, subscription: str) -> None:
+        self._check_key(subscription)
+
+    @data.validators
+    def _validate_data(self, subscription: str, snapshot: bool = False) -> None:
+        self._check_key(subscription)
+        if not isinstance(snapshot, bool):
+            raise ValueError(f"snapshot must be a bool, got {snapshot!r}")
+
+    @reconciled.validators
+    def _validate_part(self, part: str) -> None:
+        if part not in RECONCILIATION_PARTS:
+            raise ValueError(
+                f"unknown reconciliation part {part!r} (expected one of {RECONCILIATION_PARTS})"
+            )
+
+    @hardstop_armed.validators
+    def _validate_armed(self, armed: bool) -> None:
+        if not isinstance(armed, bool):
+            raise ValueError(f"armed must be a bool, got {armed!r}")
+
+    @tick.validators
+    def _validate_tick(self, now_ms: int) -> None:
+        require_non_negative_int(now_ms, "now_ms")
+
+    # --- actions -----------------------------------------------------------------------------
+
+    def _advance(self, key: str, event: str) -> None:
+        before = self.keys[key]
+        after = KEY_TRANSITIONS[(before, event)]
+        if event == "ack" and key in READY_ON_ACK:
+            after = READY
+        if after == before:
+            self.ignored[(key, event)] += 1
+        self.keys[key] = after
+
+    def record_ack(self, subscription: str) -> None:
+        self._advance(subscription, "ack")
+
+    def record_data(self, subscription: str, snapshot: bool = False) -> None:
+        if subscription in NEEDS_SNAPSHOT and not snapshot:
+            # A streamed fill before the snapshot proves nothing about what we missed.
+            self.ignored[(subscription, "data")] += 1
+            return
+        self._advance(subscription, "data")
+
+    def record_reconciled(self, part: str) -> None:
+        self.reconciled_parts.add(part)
+
+    def record_connection_live(self) -> None:
+        self._connection_live = True
+
+    def record_connection_down(self) -> None:
+        self._connection_live = False
+
+    def record_hardstop(self, armed: bool) -> None:
+        self._hardstop_armed = armed
+
+    def apply_timeout_policy(self, now_ms: int) -> None:
+        if not self.exclude_on_timeout:
+            return
+        if now_ms - self.started_ms < self.first_data_timeout_ms:
+            return
+        for coin in self.markets:
+            if coin in self.excluded or self.market_ready(coin):
+                continue
+            awaited = [k for k in md_keys(coin) if self.keys[k] != READY]
+            reason = (
+                f"no first data within {self.first_data_timeout_ms} ms "
+                f"(missing {', '.join(awaited)})"
+            )
+            self.excluded[coin] = reason
+            self.emit(MarketExcluded(self.epoch, coin, reason))
+
+    def _announce(self) -> None:
+        self.emit(ReadyChanged(self.epoch, self.trading_ready, self.ready_markets()))
+
+    def on_enter_md_ready(self) -> None:
+        self._announce()
+
+    def on_enter_trading(self) -> None:
+        self._announce()
+
+    def on_enter_ended(self, source: State) -> None:
+        if source.id != "not_ready":
+            self.emit(ReadyChanged(self.epoch, False, frozenset()))
