@@ -1,0 +1,126 @@
+"""The simulator in-process: for tests, benchmarks, the bot's default network and `hip3 sim`.
+
+    async with SimHarness(seed=7) as sim:
+        sim.ws_url        # ws://127.0.0.1:PORT/ws
+        sim.account       # (address, private_key_hex), funded on every dex
+        sim.exchange      # the true state (positions, open orders, ...)
+        sim.faults        # FaultController: inject faults
+
+With `feeds=False` no oracle process or maker runs: tests move prices themselves through
+`sim.exchange.set_oracle` / `replace_maker_quotes` and the server publishes the changes.
+The exchange clock still ticks, so scheduled cancels fire.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from decimal import Decimal
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from hip3.sim.faults import FaultController, FaultSpec, parse_faults
+from hip3.sim.feeds import Feeds
+from hip3.sim.scenario import Scenario, load_scenario
+from hip3.sim.server import ConnectionLimits, SimServer
+
+CLOCK_TICK_S = 0.05
+
+
+def wall_clock_ms() -> int:
+    # Nonces are checked against wall time, exactly as on the exchange.
+    return time.time_ns() // 1_000_000
+
+
+class SimHarness:
+    """Exchange core + websocket server + feeds + faults, started together."""
+
+    def __init__(
+        self,
+        *,
+        seed: int = 7,
+        scenario: Scenario | str | Path | None = None,
+        faults: str | FaultSpec | None = None,
+        feeds: bool = True,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        limits: ConnectionLimits | None = None,
+        fund: list[tuple[str, Decimal]] | None = None,
+    ) -> None:
+        self.seed = seed
+        self.scenario = load_scenario(scenario)
+        spec = faults if isinstance(faults, FaultSpec) else parse_faults(faults)
+        self.faults = FaultController(spec)
+        self.server = SimServer(limits=limits, faults=self.faults)
+        self.exchange = _make_exchange(self.scenario, seed, self.server.on_event)
+        self.server.attach(self.exchange)
+        self.faults.attach(self.server, self.exchange)
+        self.account: tuple[str, str] = self.exchange.new_account(self.scenario.account_usdc)
+        for address, usdc in fund or ():
+            fund_everywhere(self.exchange, address, usdc)
+        self.feeds: Feeds | None = Feeds(self.exchange, self.scenario, seed) if feeds else None
+        self._host, self._port = host, port
+        self._tasks: list[asyncio.Task[None]] = []
+        self.ws_url = ""
+
+    async def start(self) -> SimHarness:
+        await self.server.start(self._host, self._port)
+        self.ws_url = self.server.ws_url
+        if self.feeds is not None:
+            self.feeds.step()  # books exist before the first client can look
+            self._tasks.append(asyncio.create_task(self.feeds.run(), name="sim-feeds"))
+        self._tasks.append(asyncio.create_task(self._clock(), name="sim-clock"))
+        self.faults.start()
+        return self
+
+    async def stop(self) -> None:
+        await self.faults.stop()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        await self.server.stop()
+
+    async def __aenter__(self) -> SimHarness:
+        return await self.start()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    async def _clock(self) -> None:
+        # Scheduled cancels and funding depend on time passing even when nobody trades.
+        while True:
+            self.exchange.tick(wall_clock_ms())
+            await asyncio.sleep(CLOCK_TICK_S)
+
+    def new_account(self, usdc: Decimal) -> tuple[str, str]:
+        """Another funded test account (address, private key hex)."""
+        return self.exchange.new_account(usdc)
+
+
+def fund_everywhere(exchange: Any, address: str, usdc: Decimal) -> None:
+    """Credit `usdc` on every dex: HIP-3 dexes keep their own balances."""
+    for dex in exchange.universe.dexes:
+        exchange.fund(address, usdc, dex.name)
+
+
+def _make_exchange(scenario: Scenario, seed: int, emit: Any) -> Any:
+    from hip3.sim.exchange import Exchange  # the core; imported late to keep start-up cheap
+
+    universe = scenario.universe()
+    try:
+        return Exchange(universe, clock_ms=wall_clock_ms, emit=emit, seed=seed)
+    except TypeError:
+        return Exchange(universe, clock_ms=wall_clock_ms, emit=emit)
+
+
+__all__ = ["SimHarness", "fund_everywhere", "wall_clock_ms"]

@@ -1,0 +1,597 @@
+"""The simulator's websocket transport: ws://HOST:PORT/ws, spoken like the exchange.
+
+One asyncio task per connection reads client frames; everything the server sends goes out
+through `ClientSession.send`, which applies the injected faults (delay, duplicate, drop).
+Market data is fanned out cheaply: a change is encoded once and the same bytes are written
+to every subscriber. Book and context changes are coalesced per event-loop turn (the
+exchange's "block"), so a burst of fills publishes one book, not one per fill.
+
+Nothing here knows how matching works: the exchange core reports changes as events
+(`hip3.sim.events`) and answers info/action payloads; the server only routes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from http import HTTPStatus
+from typing import Any
+
+import msgspec
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+from websockets.protocol import State
+
+from hip3.sim.events import BookChanged, CtxChanged, OrderUpdates, Trades, UserEvent, UserFills
+from hip3.sim.faults import FaultController
+from hip3.sim.subscriptions import (
+    CHANNEL_OF,
+    InvalidSubscription,
+    Subscription,
+    encode_compact,
+    parse_subscription,
+)
+
+log = logging.getLogger(__name__)
+
+WS_PATH = "/ws"
+PARSE_ERROR = "Error parsing JSON into valid websocket request: "
+_METHODS = ("subscribe", "unsubscribe", "post", "ping")
+_PONG = b'{"channel":"pong"}'
+_encode = msgspec.json.encode
+_decode = msgspec.json.decode
+
+
+@dataclass(frozen=True)
+class ConnectionLimits:
+    """Per-connection rules of the exchange (protocol.md §1.2, §1.4); small values in tests."""
+
+    idle_timeout_s: float = 60.0  # close a connection that has sent nothing for this long
+    messages_per_window: int = 2000
+    window_s: float = 60.0
+    max_inflight_posts: int = 100
+    max_frame_bytes: int = 1 << 20  # larger client frames get an error frame
+    # Beyond this the websocket layer itself closes the connection (1009): a hard memory cap.
+    max_transport_bytes: int = 16 << 20
+    # A client that lets this much pile up unread is dropped rather than buffered forever.
+    max_write_buffer_bytes: int = 64 << 20
+
+
+def _frame(channel: str, data: Any) -> bytes:
+    return _encode({"channel": channel, "data": data})
+
+
+def _error_frame(text: str) -> bytes:
+    return _frame("error", text)
+
+
+class ClientSession:
+    """One client connection: its subscriptions, limits and outbound fault pipeline."""
+
+    def __init__(self, server: SimServer, ws: ServerConnection) -> None:
+        self.server = server
+        self.ws = ws
+        self.subs: dict[str, Subscription] = {}
+        self.inflight_posts = 0
+        self.frames_sent = 0
+        self.closed = False
+        self._recent: deque[float] = deque()
+        self._delayed: deque[tuple[float, bytes]] = deque()
+        self._delay_timer: asyncio.TimerHandle | None = None
+
+    # --- outbound -----------------------------------------------------------------------
+    def send(self, data: bytes) -> None:
+        """Queue one frame for the client, through the delay fault if one is active."""
+        if self.closed:
+            return
+        delay_ms = self.server.faults.delay_ms
+        if delay_ms <= 0 and not self._delayed:
+            self._deliver(data)
+            return
+        loop = self.server.loop
+        # Order is kept: frames wait in one FIFO, drained by a single timer.
+        self._delayed.append((loop.time() + delay_ms / 1000, data))
+        if self._delay_timer is None:
+            self._delay_timer = loop.call_at(self._delayed[0][0], self._drain_delayed)
+
+    def _drain_delayed(self) -> None:
+        self._delay_timer = None
+        loop = self.server.loop
+        now = loop.time()
+        while self._delayed and self._delayed[0][0] <= now and not self.closed:
+            self._deliver(self._delayed.popleft()[1])
+        if self._delayed and not self.closed:
+            self._delay_timer = loop.call_at(self._delayed[0][0], self._drain_delayed)
+
+    def _deliver(self, data: bytes) -> None:
+        faults = self.server.faults
+        self._write(data)
+        if faults.duplicate_frame():
+            self._write(data)
+        self.frames_sent += 1
+        if faults.drop_after is not None and self.frames_sent >= faults.drop_after:
+            faults.drops += 1
+            self.drop()
+
+    def _write(self, data: bytes) -> None:
+        ws = self.ws
+        if self.closed or ws.protocol.state is not State.OPEN:
+            return
+        try:
+            ws.protocol.send_text(data)
+            ws.send_data()
+        except Exception as exc:  # a dying socket must not break the fan-out loop
+            log.debug("write failed, dropping connection: %s", exc)
+            self.drop()
+            return
+        transport = ws.transport
+        if transport.get_write_buffer_size() > self.server.limits.max_write_buffer_bytes:
+            log.warning("client %s is not reading; dropping it", ws.remote_address)
+            self.drop()
+
+    def drop(self) -> None:
+        """Cut the connection without a close frame, as a network failure would."""
+        if self.closed:
+            return
+        self.closed = True
+        if self._delay_timer is not None:
+            self._delay_timer.cancel()
+            self._delay_timer = None
+        self._delayed.clear()
+        self.server._forget(self)
+        self.ws.transport.abort()
+
+    # --- inbound ------------------------------------------------------------------------
+    def over_rate_limit(self, now: float) -> bool:
+        limits = self.server.limits
+        recent = self._recent
+        while recent and now - recent[0] >= limits.window_s:
+            recent.popleft()
+        if len(recent) >= limits.messages_per_window:
+            return True
+        recent.append(now)
+        return False
+
+
+class SimServer:
+    """Websocket front of an exchange core. Create, `attach(exchange)`, then `await start()`."""
+
+    def __init__(
+        self,
+        *,
+        limits: ConnectionLimits | None = None,
+        faults: FaultController | None = None,
+    ) -> None:
+        self.limits = limits or ConnectionLimits()
+        self.faults = faults or FaultController()
+        self.exchange: Any = None
+        self.sessions: set[ClientSession] = set()
+        self.loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]
+        self.host = ""
+        self.port = 0
+        self._server: Server | None = None
+        # (type, target) -> sessions subscribed; l2Book adds its variant to the key
+        self._routes: dict[tuple[Any, ...], set[ClientSession]] = {}
+        self._book_variants: dict[str, set[tuple[Any, ...]]] = {}
+        self._coins: set[str] = set()
+        self._dexes: set[str] = set()
+        self._dirty_books: set[str] = set()
+        self._dirty_ctxs: set[str] = set()
+        self._flush_scheduled = False
+        self._last_bbo: dict[str, Any] = {}
+        self._last_mids: dict[str, Any] = {}
+        self.md_frames_written = 0
+
+    # --- lifecycle ----------------------------------------------------------------------
+    def attach(self, exchange: Any) -> None:
+        self.exchange = exchange
+        universe = exchange.universe
+        self._coins = {asset.coin for asset in universe.assets}
+        self._dexes = {dex.name for dex in universe.dexes}
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> tuple[str, int]:
+        if self.exchange is None:
+            raise RuntimeError("attach an exchange before starting the server")
+        self.loop = asyncio.get_running_loop()
+        limits = self.limits
+        self._server = await serve(
+            self._handle,
+            host,
+            port,
+            process_request=_only_ws_path,
+            compression=None,  # per-message deflate would cost a compression per subscriber
+            max_size=limits.max_transport_bytes,
+            ping_interval=None,  # the exchange relies on client pings, not protocol pings
+            write_limit=1 << 20,
+        )
+        sockname = next(iter(self._server.sockets)).getsockname()
+        self.host, self.port = sockname[0], sockname[1]
+        return self.host, self.port
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://{self.host}:{self.port}{WS_PATH}"
+
+    async def stop(self) -> None:
+        if self._server is None:
+            return
+        for session in list(self.sessions):
+            session.drop()
+        self._server.close()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self._server.wait_closed(), 5)
+        self._server = None
+
+    def drop_all(self) -> int:
+        sessions = list(self.sessions)
+        for session in sessions:
+            session.drop()
+        return len(sessions)
+
+    def _forget(self, session: ClientSession) -> None:
+        self.sessions.discard(session)
+        for sub in session.subs.values():
+            self._unroute(session, sub)
+        session.subs.clear()
+
+    # --- connection task ----------------------------------------------------------------
+    async def _handle(self, ws: ServerConnection) -> None:
+        session = ClientSession(self, ws)
+        self.sessions.add(session)
+        idle = self.limits.idle_timeout_s
+        try:
+            while not session.closed:
+                try:
+                    async with asyncio.timeout(idle):
+                        raw = await ws.recv()
+                except TimeoutError:
+                    session.closed = True
+                    self._forget(session)
+                    await ws.close(1000, "idle timeout")
+                    break
+                try:
+                    self._on_message(session, raw)
+                except Exception:  # a bug in one request must not end the connection
+                    log.exception("error while handling a client frame")
+                    session.send(_error_frame("Internal error while handling the request"))
+        except ConnectionClosed:
+            pass
+        finally:
+            session.closed = True
+            self._forget(session)
+
+    def _on_message(self, session: ClientSession, raw: str | bytes) -> None:
+        if session.over_rate_limit(time.monotonic()):
+            limit = self.limits.messages_per_window
+            session.send(_error_frame(f"Cannot send more than {limit} messages per minute."))
+            return
+        size = len(raw)
+        if size > self.limits.max_frame_bytes:
+            session.send(
+                _error_frame(
+                    f"{PARSE_ERROR}frame of {size} bytes exceeds the limit of "
+                    f"{self.limits.max_frame_bytes} bytes"
+                )
+            )
+            return
+        try:
+            message = _decode(raw)
+        except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+            session.send(_error_frame(f"{PARSE_ERROR}malformed JSON ({exc}): {_preview(raw)}"))
+            return
+        if not isinstance(message, dict):
+            session.send(_error_frame(f"{PARSE_ERROR}expected a JSON object: {_preview(raw)}"))
+            return
+        method = message.get("method")
+        if method == "ping":
+            if not self.faults.no_pong:
+                session.send(_PONG)
+        elif method == "subscribe":
+            self._subscribe(session, message)
+        elif method == "unsubscribe":
+            self._unsubscribe(session, message)
+        elif method == "post":
+            self._post(session, message)
+        else:
+            session.send(
+                _error_frame(
+                    f"{PARSE_ERROR}unknown method {_show(method)}; expected one of "
+                    f"{', '.join(_METHODS)}"
+                )
+            )
+
+    # --- subscriptions ------------------------------------------------------------------
+    def _parse_sub(self, session: ClientSession, message: dict[str, Any]) -> Subscription | None:
+        try:
+            return parse_subscription(
+                message.get("subscription"), is_coin=self._coins.__contains__, dexes=self._dexes
+            )
+        except InvalidSubscription as exc:
+            session.send(_error_frame(str(exc)))
+            return None
+
+    def _subscribe(self, session: ClientSession, message: dict[str, Any]) -> None:
+        sub = self._parse_sub(session, message)
+        if sub is None:
+            return
+        key = sub.key
+        if key in session.subs:
+            session.send(_error_frame(f"Already subscribed: {key}"))
+            return
+        session.subs[key] = sub
+        self._route(session, sub)
+        ack = _frame("subscriptionResponse", {"method": "subscribe", "subscription": sub.echo})
+
+        def send_ack() -> None:
+            if session.subs.get(key) is not sub:
+                return  # unsubscribed (or dropped) while the ack was held back
+            session.send(ack)
+            self._send_initial(session, sub)
+
+        self._hold_back(send_ack, self.faults.park_ack, self.faults.delay_ack_ms)
+
+    def _unsubscribe(self, session: ClientSession, message: dict[str, Any]) -> None:
+        sub = self._parse_sub(session, message)
+        if sub is None:
+            return
+        existing = session.subs.pop(sub.key, None)
+        if existing is None:
+            session.send(_error_frame(f"Already unsubscribed: {sub.key}"))
+            return
+        self._unroute(session, existing)
+        session.send(
+            _frame("subscriptionResponse", {"method": "unsubscribe", "subscription": sub.echo})
+        )
+
+    def _hold_back(
+        self, send: Callable[[], None], park: Callable[[Callable[[], None]], bool], delay_ms: int
+    ) -> None:
+        if park(send):
+            return
+        if delay_ms > 0:
+            self.loop.call_later(delay_ms / 1000, send)
+        else:
+            send()
+
+    def _send_initial(self, session: ClientSession, sub: Subscription) -> None:
+        """What a fresh subscriber gets right after the ack (snapshot-style feeds)."""
+        exchange = self.exchange
+        kind = sub.type
+        if kind == "userFills":
+            key = sub.key
+
+            def send_snapshot() -> None:
+                if session.subs.get(key) is not sub:
+                    return
+                fills = exchange.user_fills(sub.target)
+                data = {"isSnapshot": True, "user": sub.target, "fills": fills}
+                session.send(_frame("userFills", data))
+
+            self._hold_back(send_snapshot, self.faults.park_snapshot, self.faults.delay_snapshot_ms)
+        elif kind == "bbo":
+            session.send(_frame("bbo", exchange.bbo(sub.target)))
+        elif kind == "l2Book":
+            session.send(_frame("l2Book", self._book_view(sub.target, _variant(sub))))
+        elif kind == "activeAssetCtx":
+            session.send(_frame("activeAssetCtx", exchange.asset_ctx(sub.target)))
+        elif kind == "allMids":
+            session.send(_frame("allMids", {"mids": self._mids(sub.target)}))
+
+    def _route(self, session: ClientSession, sub: Subscription) -> None:
+        key = _route_key(sub)
+        self._routes.setdefault(key, set()).add(session)
+        if sub.type == "l2Book":
+            self._book_variants.setdefault(sub.target, set()).add(_variant(sub))
+
+    def _unroute(self, session: ClientSession, sub: Subscription) -> None:
+        key = _route_key(sub)
+        subscribers = self._routes.get(key)
+        if subscribers is not None:
+            subscribers.discard(session)
+            if not subscribers:
+                del self._routes[key]
+
+    # --- post requests ------------------------------------------------------------------
+    def _post(self, session: ClientSession, message: dict[str, Any]) -> None:
+        post_id = message.get("id")
+        if not isinstance(post_id, int) or isinstance(post_id, bool) or post_id < 0:
+            session.send(
+                _error_frame(
+                    f"{PARSE_ERROR}post needs a non-negative integer id, got {_show(post_id)}"
+                )
+            )
+            return
+        if session.inflight_posts >= self.limits.max_inflight_posts:
+            session.send(_error_frame(f"too many pending post requests id={post_id}"))
+            return
+        response = self._answer(message.get("request"))
+        frame = _frame("post", {"id": post_id, "response": response})
+        delay_ms = self.faults.delay_post_ms
+        if delay_ms <= 0:
+            session.send(frame)
+            return
+        session.inflight_posts += 1
+
+        def finish() -> None:
+            session.inflight_posts -= 1
+            session.send(frame)
+
+        self.loop.call_later(delay_ms / 1000, finish)
+
+    def _answer(self, request: Any) -> dict[str, Any]:
+        if not isinstance(request, dict):
+            return _post_error(f"request must be an object, got {_show(request)}")
+        kind = request.get("type")
+        payload = request.get("payload")
+        if kind not in ("info", "action"):
+            return _post_error(f"request type must be 'info' or 'action', got {_show(kind)}")
+        if not isinstance(payload, dict):
+            return _post_error(f"request payload must be an object, got {_show(payload)}")
+        try:
+            if kind == "info":
+                data = self.exchange.info(payload)
+                return {"type": "info", "payload": {"type": payload.get("type"), "data": data}}
+            return {"type": "action", "payload": self.exchange.action(payload)}
+        except Exception as exc:
+            if type(exc).__name__ in ("InfoError", "ActionError"):
+                return _post_error(str(exc))
+            log.exception("exchange failed on a %s request", kind)
+            return _post_error(f"Internal error while handling the {kind} request")
+
+    # --- events from the exchange core --------------------------------------------------
+    def on_event(self, event: object) -> None:
+        """The exchange's `emit` sink. Runs inside the exchange call; must be cheap."""
+        if isinstance(event, BookChanged):
+            self._mark_dirty(self._dirty_books, event.coin)
+        elif isinstance(event, CtxChanged):
+            self._mark_dirty(self._dirty_ctxs, event.coin)
+        elif isinstance(event, Trades):
+            if event.trades:
+                self._fan_out(("trades", event.coin), _frame("trades", event.trades))
+        elif isinstance(event, OrderUpdates):
+            self._fan_out(
+                ("orderUpdates", event.user.lower()), _frame("orderUpdates", event.orders)
+            )
+        elif isinstance(event, UserFills):
+            user = event.user.lower()
+            self._fan_out(
+                ("userFills", user), _frame("userFills", {"user": user, "fills": event.fills})
+            )
+        elif isinstance(event, UserEvent):
+            self._fan_out(("userEvents", event.user.lower()), _frame("user", event.event))
+
+    def _mark_dirty(self, dirty: set[str], coin: str) -> None:
+        dirty.add(coin)
+        if not self._flush_scheduled and self.loop is not None:
+            self._flush_scheduled = True
+            self.loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        """Publish every book and context that changed since the last flush."""
+        self._flush_scheduled = False
+        books, self._dirty_books = self._dirty_books, set()
+        ctxs, self._dirty_ctxs = self._dirty_ctxs, set()
+        routes = self._routes
+        exchange = self.exchange
+        dirty_dexes: set[str] = set()
+        for coin in books:
+            dirty_dexes.add(coin.partition(":")[0] if ":" in coin else "")
+            subscribers = routes.get(("bbo", coin))
+            if subscribers:
+                bbo = exchange.bbo(coin)
+                if bbo["bbo"] != self._last_bbo.get(coin):
+                    self._last_bbo[coin] = bbo["bbo"]
+                    self._fan_out_to(subscribers, _frame("bbo", bbo))
+            for variant in self._book_variants.get(coin, ()):
+                subscribers = routes.get(("l2Book", coin, variant))
+                if subscribers:
+                    self._fan_out_to(subscribers, _frame("l2Book", self._book_view(coin, variant)))
+        for coin in ctxs:
+            subscribers = routes.get(("activeAssetCtx", coin))
+            if subscribers:
+                self._fan_out_to(subscribers, _frame("activeAssetCtx", exchange.asset_ctx(coin)))
+        for dex in dirty_dexes:
+            subscribers = routes.get(("allMids", dex))
+            if subscribers:
+                mids = self._mids(dex)
+                if mids != self._last_mids.get(dex):
+                    self._last_mids[dex] = mids
+                    self._fan_out_to(subscribers, _frame("allMids", {"mids": mids}))
+
+    def _fan_out(self, key: tuple[Any, ...], frame: bytes) -> None:
+        subscribers = self._routes.get(key)
+        if subscribers:
+            self._fan_out_to(subscribers, frame)
+
+    def _fan_out_to(self, subscribers: set[ClientSession], frame: bytes) -> None:
+        # Copy: a send can drop a session, which edits the set we are walking.
+        for session in tuple(subscribers):
+            session.send(frame)
+        self.md_frames_written += len(subscribers)
+
+    def _mids(self, dex: str) -> dict[str, str]:
+        return self.exchange.info({"type": "allMids", "dex": dex})
+
+    def _book_view(self, coin: str, variant: tuple[Any, ...]) -> dict[str, Any]:
+        n_sig_figs, mantissa, fast = variant
+        book = self.exchange.l2_book(coin, 5 if fast else 20)
+        if n_sig_figs is None:
+            return book
+        return aggregate_book(book, n_sig_figs, mantissa)
+
+
+def aggregate_book(book: dict[str, Any], n_sig_figs: int, mantissa: int | None) -> dict[str, Any]:
+    """Bucket a WsBook to `n_sig_figs` significant figures (bids down, asks up).
+
+    With mantissa m (only for 5 figures) the last figure is a multiple of m.
+    """
+    bids, asks = book["levels"]
+    return {
+        **book,
+        "levels": [
+            _bucket(bids, n_sig_figs, mantissa, ROUND_FLOOR),
+            _bucket(asks, n_sig_figs, mantissa, ROUND_CEILING),
+        ],
+    }
+
+
+def _bucket(
+    levels: list[dict[str, Any]], n_sig_figs: int, mantissa: int | None, rounding: str
+) -> list[dict[str, Any]]:
+    merged: dict[Decimal, list[Any]] = {}
+    for level in levels:
+        px = Decimal(level["px"])
+        step = Decimal(1).scaleb(px.adjusted() - n_sig_figs + 1) * (mantissa or 1)
+        # Integer prices are never bucketed finer than 1, like the exchange's tick rules.
+        bucket = (px / step).to_integral_value(rounding) * step
+        entry = merged.setdefault(bucket, [Decimal(0), 0])
+        entry[0] += Decimal(level["sz"])
+        entry[1] += int(level["n"])
+    return [{"px": _plain(px), "sz": _plain(sz), "n": n} for px, (sz, n) in merged.items()]
+
+
+def _plain(value: Decimal) -> str:
+    text = format(value.normalize(), "f")
+    return text
+
+
+def _variant(sub: Subscription) -> tuple[Any, ...]:
+    return (sub.n_sig_figs, sub.mantissa, sub.fast)
+
+
+def _route_key(sub: Subscription) -> tuple[Any, ...]:
+    if sub.type == "l2Book":
+        return ("l2Book", sub.target, _variant(sub))
+    return (sub.type, sub.target)
+
+
+def _post_error(text: str) -> dict[str, Any]:
+    return {"type": "error", "payload": text}
+
+
+def _show(value: Any) -> str:
+    try:
+        return encode_compact(value)
+    except (TypeError, msgspec.EncodeError):
+        return repr(value)
+
+
+def _preview(raw: str | bytes, limit: int = 120) -> str:
+    text = raw if isinstance(raw, str) else raw.decode("utf-8", "replace")
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _only_ws_path(connection: ServerConnection, request: Request) -> Response | None:
+    if request.path.partition("?")[0] != WS_PATH:
+        return connection.respond(HTTPStatus.NOT_FOUND, f"websocket endpoint is {WS_PATH}\n")
+    return None
+
+
+__all__ = ["CHANNEL_OF", "WS_PATH", "ClientSession", "ConnectionLimits", "SimServer"]

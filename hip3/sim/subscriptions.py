@@ -1,0 +1,131 @@
+"""Subscription requests: validation and the normalised form the exchange echoes back.
+
+The exchange answers a subscribe with the subscription as *it* understands it: optional
+fields filled with their defaults, unknown fields dropped, addresses lower-cased
+(protocol.md §1.3). The normalised form is also the identity of a subscription on a
+connection (`Already subscribed: <json>`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+
+_ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
+_N_SIG_FIGS = (2, 3, 4, 5)
+_MANTISSAS = (1, 2, 5)
+
+COIN_FEEDS = ("l2Book", "bbo", "trades", "activeAssetCtx")
+USER_FEEDS = ("orderUpdates", "userFills", "userEvents")
+SUPPORTED_TYPES = ("allMids", *COIN_FEEDS, *USER_FEEDS)
+
+# userEvents is the one feed whose channel differs from its type (protocol.md §2.1).
+CHANNEL_OF = {t: t for t in SUPPORTED_TYPES} | {"userEvents": "user"}
+
+
+class InvalidSubscription(ValueError):
+    """Not a subscription this exchange serves; str() is the error-channel text."""
+
+
+@dataclass(frozen=True, slots=True)
+class Subscription:
+    type: str
+    # coin for coin feeds, lower-cased address for user feeds, dex name for allMids
+    target: str
+    echo: dict[str, Any]
+    n_sig_figs: int | None = None
+    mantissa: int | None = None
+    fast: bool = False
+
+    @property
+    def key(self) -> str:
+        """Canonical JSON of the echo: identical for equal subscriptions."""
+        return encode_compact(self.echo)
+
+
+def encode_compact(value: Any) -> str:
+    return msgspec.json.encode(value).decode()
+
+
+def parse_subscription(
+    raw: Any,
+    *,
+    is_coin: Callable[[str], bool],
+    dexes: Collection[str],
+) -> Subscription:
+    """Validate a `subscription` object; raise InvalidSubscription with the exchange's text."""
+    if not isinstance(raw, dict) or not isinstance(raw.get("type"), str):
+        raise InvalidSubscription(f"Invalid subscription {_show(raw)}")
+    kind = raw["type"]
+    problem = _invalid(raw)
+    if kind == "allMids":
+        dex = raw.get("dex", None)
+        if dex is None:
+            return Subscription(kind, "", {"type": kind})
+        if not isinstance(dex, str) or dex not in dexes:
+            raise problem
+        return Subscription(kind, dex, {"type": kind, "dex": dex})
+    if kind in COIN_FEEDS:
+        coin = raw.get("coin")
+        if not isinstance(coin, str) or not is_coin(coin):
+            raise problem
+        if kind != "l2Book":
+            return Subscription(kind, coin, {"type": kind, "coin": coin})
+        return _l2_book(raw, coin, problem)
+    if kind in USER_FEEDS:
+        user = raw.get("user")
+        if not isinstance(user, str) or not _ADDRESS.match(user):
+            raise problem
+        user = user.lower()
+        echo: dict[str, Any] = {"type": kind, "user": user}
+        if kind == "userFills" and "aggregateByTime" in raw:
+            # Aggregated fills are not simulated; say so rather than send unaggregated ones.
+            if raw["aggregateByTime"] not in (False, None):
+                raise problem
+            echo["aggregateByTime"] = False
+        return Subscription(kind, user, echo)
+    raise problem
+
+
+def _l2_book(raw: dict[str, Any], coin: str, problem: InvalidSubscription) -> Subscription:
+    n_sig_figs = raw.get("nSigFigs")
+    mantissa = raw.get("mantissa")
+    fast = raw.get("fast", False)
+    if n_sig_figs is not None and (_is_bool(n_sig_figs) or n_sig_figs not in _N_SIG_FIGS):
+        raise problem
+    if mantissa is not None and (
+        _is_bool(mantissa) or mantissa not in _MANTISSAS or n_sig_figs != 5
+    ):
+        raise problem
+    if fast is None:
+        fast = False
+    if not isinstance(fast, bool):
+        raise problem
+    echo: dict[str, Any] = {
+        "type": "l2Book",
+        "coin": coin,
+        "nSigFigs": n_sig_figs,
+        "mantissa": mantissa,
+    }
+    if fast:
+        echo["fast"] = True
+    return Subscription("l2Book", coin, echo, n_sig_figs, mantissa, fast)
+
+
+def _is_bool(value: Any) -> bool:
+    return isinstance(value, bool)
+
+
+def _show(raw: Any) -> str:
+    try:
+        return encode_compact(raw)
+    except (TypeError, msgspec.EncodeError):
+        return repr(raw)
+
+
+def _invalid(raw: Any) -> InvalidSubscription:
+    return InvalidSubscription(f"Invalid subscription {_show(raw)}")
