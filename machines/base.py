@@ -77,9 +77,7 @@ class HipChart(StateChart):
         return any(s.final for s in self.configuration)
 
 
-def stay(
-    *states: State, on: str | None = None, cond: str | None = None
-) -> TransitionList:
+def stay(*states: State, on: str | None = None, cond: str | None = None) -> TransitionList:
     """Internal self-transitions for `states`: the event is accepted and changes nothing but
     what `on` records. This is how a machine documents an event it deliberately ignores."""
     if not states:

@@ -204,7 +204,7 @@ class ConnectionMachine(HipChart):
         self._ping_sent_ms = None
 
     def retry_delay_ms(self, attempt: int) -> int:
-        """min·2^(attempt−1) capped at max, then jittered into [cap/2, cap] so that many
+        """min * 2^(attempt-1) capped at max, then jittered into [cap/2, cap] so that many
         clients cut off together do not reconnect in lockstep."""
         exponent = min(attempt - 1, 62)
         capped = min(self.backoff_max_ms, self.backoff_min_ms * (1 << exponent))

@@ -157,7 +157,9 @@ class ReadinessMachine(HipChart):
             if status != READY and not self._key_excluded(key)
         ]
         if self.trading_mode:
-            out += [f"reconciled:{p}" for p in RECONCILIATION_PARTS if p not in self.reconciled_parts]
+            out += [
+                f"reconciled:{p}" for p in RECONCILIATION_PARTS if p not in self.reconciled_parts
+            ]
             if not self._connection_live:
                 out.append("connection live")
             if not self._hardstop_armed:

@@ -1,0 +1,244 @@
+"""OrderMachine: the lifecycle of ONE live order, from the moment its post frame is written.
+
+created → sent → resting → partially_filled → filled | cancelled | rejected (final). A post
+without an answer (timeout, disconnect) sends sent/resting/partially_filled → unknown, which only
+reconciliation (`resolve`) or a later authoritative fact settles: unknown is not failed, and the
+order is never resent blindly.
+
+Contract for late events: final states have no outgoing transitions, so any event delivered to a
+terminal machine raises TransitionNotAllowed and cannot change it. The dispatcher drops machines
+once terminal (they cost ~20 KB each) and treats events for unknown cloids as a logged anomaly.
+
+Deliberately ignored events (internal self-transitions):
+- `resting` in resting or partially_filled (a duplicate post response or an "open" orderUpdate
+  after a partial fill) — only the oid is checked;
+- `fill` with a tid already counted (snapshot overlap, replays): each tid counts once;
+- `fill` in unknown that does not complete the order: recorded, the order stays unknown;
+- `lost` in unknown: re-emits ReconcileOrder (the earlier request may have died with the socket).
+
+Event ids `sent`, `resting`, `cancelled` and `rejected` equal state ids, so those events are
+declared under `*_event` attributes; deliver them with `send("sent", ...)` etc.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from statemachine import Event, State
+
+from machines.base import (
+    HipChart,
+    parse_positive_decimal,
+    require_non_negative_int,
+    require_text,
+    stay,
+)
+from machines.commands import OrderTerminal, ReconcileOrder
+
+OUTCOMES = ("filled", "cancelled", "rejected", "resting", "absent")
+
+
+class OrderMachine(HipChart):
+    """One order: fills counted once per tid, never beyond the order size."""
+
+    created = State(initial=True)
+    sent = State()
+    resting = State()
+    partially_filled = State()
+    unknown = State()
+    filled = State(final=True, enter="announce_terminal")
+    cancelled = State(final=True, enter="announce_terminal")
+    rejected = State(final=True, enter="announce_terminal")
+
+    sent_event = Event(created.to(sent, on="record_post"), id="sent", name="Sent")
+    resting_event = Event(
+        sent.to(resting, on="record_oid")
+        | stay(resting, partially_filled, on="record_oid")
+        | unknown.to(resting, unless="has_fills", on="record_oid")
+        | unknown.to(partially_filled, on="record_oid"),
+        id="resting",
+        name="Resting",
+    )
+    filled_at_post = (
+        sent.to(filled, on="record_post_fill")
+        | resting.to(filled, on="record_post_fill")
+        | partially_filled.to(filled, on="record_post_fill")
+        | unknown.to(filled, on="record_post_fill")
+    )
+    fill = (
+        stay(sent, resting, partially_filled, unknown, cond="duplicate_fill")
+        | sent.to(filled, cond="fill_completes", on="add_fill")
+        | resting.to(filled, cond="fill_completes", on="add_fill")
+        | partially_filled.to(filled, cond="fill_completes", on="add_fill")
+        | unknown.to(filled, cond="fill_completes", on="add_fill")
+        | sent.to(partially_filled, on="add_fill")
+        | resting.to(partially_filled, on="add_fill")
+        | stay(partially_filled, unknown, on="add_fill")
+    )
+    cancelled_event = Event(
+        sent.to(cancelled, on="record_status")
+        | resting.to(cancelled, on="record_status")
+        | partially_filled.to(cancelled, on="record_status")
+        | unknown.to(cancelled, on="record_status"),
+        id="cancelled",
+        name="Cancelled",
+    )
+    rejected_event = Event(
+        created.to(rejected, on="record_reason")
+        | sent.to(rejected, unless="has_fills", on="record_reason")
+        | unknown.to(rejected, unless="has_fills", on="record_reason"),
+        id="rejected",
+        name="Rejected",
+    )
+    lost = (
+        sent.to(unknown, on="record_reason")
+        | resting.to(unknown, on="record_reason")
+        | partially_filled.to(unknown, on="record_reason")
+        | stay(unknown, on="request_reconcile")
+    )
+    resolve = (
+        unknown.to(filled, cond="outcome_filled", on="record_oid_if_given")
+        | unknown.to(cancelled, cond="outcome_cancelled", on="record_oid_if_given")
+        | unknown.to(rejected, cond="outcome_rejected", unless="has_fills")
+        | unknown.to(resting, cond="outcome_resting", unless="has_fills", on="record_oid_if_given")
+        | unknown.to(partially_filled, cond="outcome_resting", on="record_oid_if_given")
+        | unknown.to(rejected, cond="outcome_absent", unless="has_fills")
+        | unknown.to(filled, cond=["outcome_absent", "fully_filled"])
+        | unknown.to(cancelled, cond="outcome_absent")
+    )
+
+    def __init__(
+        self,
+        *,
+        cloid: str,
+        market: str,
+        is_buy: bool,
+        size: str,
+        reduce_only: bool,
+        outbox: list | None = None,
+    ) -> None:
+        self.cloid = require_text(cloid, "cloid")
+        self.market = require_text(market, "market")
+        for flag, name in ((is_buy, "is_buy"), (reduce_only, "reduce_only")):
+            if not isinstance(flag, bool):
+                raise ValueError(f"{name} must be a bool, got {flag!r}")
+        self.is_buy = is_buy
+        self.reduce_only = reduce_only
+        self.size = parse_positive_decimal(size, "size")
+        self.oid: int | None = None
+        self.post_id: int | None = None
+        self.sent_epoch: int | None = None
+        self.filled_sz = Decimal(0)
+        self.tids: set[int | str] = set()
+        self.status: str | None = None
+        self.reason: str | None = None
+        super().__init__(outbox=outbox)
+
+    # --- guards ------------------------------------------------------------------------------
+
+    def has_fills(self) -> bool:
+        return self.filled_sz > 0
+
+    def fully_filled(self) -> bool:
+        return self.filled_sz >= self.size
+
+    def duplicate_fill(self, tid: int | str) -> bool:
+        return tid in self.tids
+
+    def fill_completes(self, sz: str) -> bool:
+        return self.filled_sz + Decimal(sz) >= self.size
+
+    def outcome_filled(self, outcome: str) -> bool:
+        return outcome == "filled"
+
+    def outcome_cancelled(self, outcome: str) -> bool:
+        return outcome == "cancelled"
+
+    def outcome_rejected(self, outcome: str) -> bool:
+        return outcome == "rejected"
+
+    def outcome_resting(self, outcome: str) -> bool:
+        return outcome == "resting"
+
+    def outcome_absent(self, outcome: str) -> bool:
+        return outcome == "absent"
+
+    # --- validators (run before guards; a bad payload leaves the machine untouched) ----------
+
+    def _check_oid(self, oid: object) -> None:
+        require_non_negative_int(oid, "oid")
+        if self.oid is not None and oid != self.oid:
+            raise ValueError(f"order {self.cloid}: oid {oid} conflicts with known oid {self.oid}")
+
+    @sent_event.validators
+    def _validate_sent(self, post_id: int, epoch: int) -> None:
+        require_non_negative_int(post_id, "post_id")
+        require_non_negative_int(epoch, "epoch")
+
+    @resting_event.validators
+    def _validate_resting(self, oid: int) -> None:
+        self._check_oid(oid)
+
+    @filled_at_post.validators
+    def _validate_post_fill(self, oid: int, total_sz: str) -> None:
+        self._check_oid(oid)
+        total = parse_positive_decimal(total_sz, "total_sz")
+        if total > self.size:
+            raise ValueError(f"order {self.cloid}: total_sz {total} exceeds size {self.size}")
+
+    @fill.validators
+    def _validate_fill(self, sz: str, tid: int | str) -> None:
+        if isinstance(tid, bool) or not isinstance(tid, int | str) or tid == "":
+            raise ValueError(
+                f"order {self.cloid}: tid must be an int or non-empty str, got {tid!r}"
+            )
+        amount = parse_positive_decimal(sz, "fill sz")
+        if tid not in self.tids and self.filled_sz + amount > self.size:
+            raise ValueError(
+                f"order {self.cloid}: fill {amount} (tid {tid}) would take filled size "
+                f"{self.filled_sz} beyond order size {self.size}"
+            )
+
+    @resolve.validators
+    def _validate_resolve(self, outcome: str, oid: int | None = None) -> None:
+        if outcome not in OUTCOMES:
+            raise ValueError(f"unknown reconciliation outcome {outcome!r} (expected {OUTCOMES})")
+        if oid is not None:
+            self._check_oid(oid)
+
+    # --- actions -----------------------------------------------------------------------------
+
+    def record_post(self, post_id: int, epoch: int) -> None:
+        self.post_id = post_id
+        self.sent_epoch = epoch
+
+    def record_oid(self, oid: int) -> None:
+        self.oid = oid
+
+    def record_oid_if_given(self, oid: int | None = None) -> None:
+        if oid is not None:
+            self.oid = oid
+
+    def record_post_fill(self, oid: int, total_sz: str) -> None:
+        self.oid = oid
+        # Fills may already have been counted from userFills: never count them twice.
+        self.filled_sz = max(self.filled_sz, Decimal(total_sz))
+
+    def add_fill(self, sz: str, tid: int | str) -> None:
+        self.tids.add(tid)
+        self.filled_sz += Decimal(sz)
+
+    def record_status(self, status: str) -> None:
+        self.status = status
+
+    def record_reason(self, reason: str) -> None:
+        self.reason = reason
+
+    def request_reconcile(self) -> None:
+        self.emit(ReconcileOrder(self.cloid, self.oid))
+
+    def on_enter_unknown(self) -> None:
+        self.request_reconcile()
+
+    def announce_terminal(self, target: State) -> None:
+        self.emit(OrderTerminal(self.cloid, target.id))
