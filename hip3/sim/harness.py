@@ -116,11 +116,7 @@ def fund_everywhere(exchange: Any, address: str, usdc: Decimal) -> None:
 def _make_exchange(scenario: Scenario, seed: int, emit: Any) -> Any:
     from hip3.sim.exchange import Exchange  # the core; imported late to keep start-up cheap
 
-    universe = scenario.universe()
-    try:
-        return Exchange(universe, clock_ms=wall_clock_ms, emit=emit, seed=seed)
-    except TypeError:
-        return Exchange(universe, clock_ms=wall_clock_ms, emit=emit)
+    return Exchange(scenario.universe(), clock_ms=wall_clock_ms, emit=emit, seed=seed)
 
 
 __all__ = ["SimHarness", "fund_everywhere", "wall_clock_ms"]

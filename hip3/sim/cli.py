@@ -1,0 +1,120 @@
+"""`hip3 sim`: run the local Hyperliquid-compatible exchange until interrupted.
+
+On start it prints, one per line and flushed, `ws_url=...`, `address=0x...` and
+`private_key=0x...` (a funded test account; the key exists only inside this simulator),
+so a script can read the first three lines and connect.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import re
+import signal
+import sys
+from decimal import Decimal, InvalidOperation
+
+from hip3.sim.faults import FAULT_KEYS, FaultSpecError, describe, parse_faults
+from hip3.sim.scenario import ScenarioError, load_scenario
+
+_ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
+
+
+def _fund_arg(text: str) -> tuple[str, Decimal]:
+    address, sep, amount = text.rpartition(":")
+    if not sep or not _ADDRESS.match(address):
+        raise argparse.ArgumentTypeError(f"--fund {text!r}: expected ADDR:USDC, e.g. 0xabc...:1000")
+    try:
+        usdc = Decimal(amount)
+    except InvalidOperation:
+        raise argparse.ArgumentTypeError(f"--fund {text!r}: {amount!r} is not a number") from None
+    if not usdc.is_finite() or usdc <= 0:
+        raise argparse.ArgumentTypeError(f"--fund {text!r}: the amount must be positive")
+    return address.lower(), usdc
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1", help="interface to listen on")
+    parser.add_argument("--port", type=int, default=8765, help="port (0 picks a free one)")
+    parser.add_argument("--seed", type=int, default=7, help="seed for feeds and test accounts")
+    parser.add_argument(
+        "--scenario",
+        default="default",
+        help="scenario TOML file, or a bundled name: default, calm, jumpy",
+    )
+    parser.add_argument(
+        "--faults",
+        default=None,
+        metavar="SPEC",
+        help="comma-separated key=value faults, e.g. drop_after=500,delay_ms=20,halt=xyz:BBB@30; "
+        f"keys: {', '.join(FAULT_KEYS)} (see hip3/sim/faults.py)",
+    )
+    parser.add_argument(
+        "--fund",
+        action="append",
+        type=_fund_arg,
+        default=[],
+        metavar="ADDR:USDC",
+        help="credit USDC to an address on every dex (repeatable)",
+    )
+    parser.add_argument(
+        "--no-feeds", action="store_true", help="no oracle or makers: prices stay where they are"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        scenario = load_scenario(args.scenario)
+        faults = parse_faults(args.faults)
+    except (ScenarioError, FaultSpecError) as exc:
+        print(f"hip3 sim: {exc}", file=sys.stderr)
+        return 2
+    try:
+        return asyncio.run(_serve(args, scenario, faults))
+    except KeyboardInterrupt:
+        return 0
+
+
+async def _serve(args: argparse.Namespace, scenario, faults) -> int:
+    from hip3.sim.harness import SimHarness
+
+    harness = SimHarness(
+        seed=args.seed,
+        scenario=scenario,
+        faults=faults,
+        feeds=not args.no_feeds,
+        host=args.host,
+        port=args.port,
+        fund=args.fund,
+    )
+    try:
+        await harness.start()
+    except OSError as exc:
+        print(
+            f"hip3 sim: cannot listen on {args.host}:{args.port}: {exc.strerror}", file=sys.stderr
+        )
+        return 1
+    address, private_key = harness.account
+    key = private_key if private_key.startswith("0x") else "0x" + private_key
+    print(f"ws_url={harness.ws_url}")
+    print(f"address={address}")
+    print(f"private_key={key}")
+    sys.stdout.flush()
+    active = describe(faults)
+    print(
+        f"hip3 sim: scenario={scenario.name} seed={args.seed}"
+        + (f" faults={active}" if active else ""),
+        file=sys.stderr,
+        flush=True,
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await harness.stop()
+    return 0
