@@ -150,7 +150,9 @@ def trigger_order_wire(
 def _check_grouping(grouping: str | dict) -> str | dict:
     if isinstance(grouping, str):
         if grouping not in GROUPINGS:
-            raise ActionError(f"grouping must be one of {GROUPINGS} or {{'p': int}}, got {grouping!r}")
+            raise ActionError(
+                f"grouping must be one of {GROUPINGS} or {{'p': int}}, got {grouping!r}"
+            )
         return grouping
     if isinstance(grouping, dict) and set(grouping) == {"p"}:
         return {"p": _check_int(grouping["p"], "grouping priority p", maximum=100_000_000)}

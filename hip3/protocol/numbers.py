@@ -149,8 +149,7 @@ def format_size(sz: Decimal, *, sz_decimals: int) -> str:
         truncated = sz.quantize(Decimal(1).scaleb(-sz_decimals), rounding=ROUND_DOWN)
     if truncated <= 0:
         raise SizeError(
-            f"size {wire_decimal(sz)} truncates to 0 with sz_decimals={sz_decimals}; "
-            "not an order"
+            f"size {wire_decimal(sz)} truncates to 0 with sz_decimals={sz_decimals}; not an order"
         )
     return wire_decimal(truncated)
 

@@ -1,0 +1,571 @@
+"""Typed inbound WebSocket frames and outbound request encoders (protocol.md §1-§3).
+
+`decode_frame` is the one call the socket loop makes per inbound message. It dispatches on
+`channel` through a msgspec tagged union in a single pass, and it never raises: anything it
+cannot turn into a typed frame comes back as a `DecodeError` value, so a malformed frame can
+only ever be counted and dropped, never crash the loop.
+
+Decimal strings stay `str`; field names are snake_case here and camelCase on the wire.
+Unknown extra fields are ignored, because the exchange adds fields over time.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any, Literal, TypeAlias
+
+import msgspec
+
+__all__ = [
+    "ORDER_STATUS_KINDS",
+    "ActionErr",
+    "ActionOk",
+    "ActionOkBody",
+    "ActionResponse",
+    "ActiveAssetCtx",
+    "ActiveAssetCtxFrame",
+    "Bbo",
+    "BboFrame",
+    "DecodeError",
+    "ErrorFrame",
+    "FillLiquidation",
+    "Frame",
+    "FundingEvent",
+    "InfoPayload",
+    "InfoResponse",
+    "L2Book",
+    "L2BookFrame",
+    "Level",
+    "LiquidationEvent",
+    "NonUserCancel",
+    "OrderStatus",
+    "OrderUpdatesFrame",
+    "PerpAssetCtx",
+    "Pong",
+    "PostData",
+    "PostErrorResponse",
+    "PostFrame",
+    "SubscriptionAck",
+    "SubscriptionResponse",
+    "TradesFrame",
+    "UserEvent",
+    "UserEventsFrame",
+    "UserFills",
+    "UserFillsFrame",
+    "WsBasicOrder",
+    "WsFill",
+    "WsOrder",
+    "WsTrade",
+    "action_error",
+    "decode_frame",
+    "encode_ping",
+    "encode_post_action",
+    "encode_post_info",
+    "encode_subscribe",
+    "encode_unsubscribe",
+    "order_statuses",
+]
+
+Side = Literal["A", "B"]
+
+
+class _Data(msgspec.Struct, frozen=True, kw_only=True, gc=False, rename="camel"):
+    """Base of payload structs: camelCase on the wire, no GC tracking (no cycles)."""
+
+
+class _Frame(msgspec.Struct, frozen=True, kw_only=True, gc=False, tag_field="channel"):
+    """Base of top-level frames: the `channel` key selects the subclass."""
+
+
+# ---------------------------------------------------------------------------------------
+# market data
+
+
+class Level(_Data):
+    px: str
+    sz: str
+    n: int
+
+
+class Bbo(_Data):
+    coin: str
+    time: int
+    bbo: tuple[Level | None, Level | None]  # [bid, ask]; a side may be empty
+
+
+class L2Book(_Data):
+    coin: str
+    time: int
+    levels: tuple[list[Level], list[Level]]  # [bids descending, asks ascending]
+
+
+class PerpAssetCtx(_Data):
+    # Oracle and mark are what the strategy needs; a ctx without them is not usable.
+    oracle_px: str
+    mark_px: str
+    funding: str | None = None
+    open_interest: str | None = None
+    prev_day_px: str | None = None
+    day_ntl_vlm: str | None = None
+    day_base_vlm: str | None = None
+    premium: str | None = None
+    mid_px: str | None = None
+    impact_pxs: list[str] | None = None
+
+
+class ActiveAssetCtx(_Data):
+    coin: str
+    ctx: PerpAssetCtx
+
+
+class WsTrade(_Data):
+    coin: str
+    side: Side
+    px: str
+    sz: str
+    time: int
+    tid: int
+    hash: str | None = None
+    users: list[str] | None = None
+
+
+# ---------------------------------------------------------------------------------------
+# user data
+
+
+class WsBasicOrder(_Data):
+    coin: str
+    side: Side
+    limit_px: str
+    sz: str  # remaining size, not the filled size
+    oid: int
+    timestamp: int
+    orig_sz: str
+    cloid: str | None = None
+    reduce_only: bool | None = None
+
+
+class WsOrder(_Data):
+    order: WsBasicOrder
+    status: str
+    status_timestamp: int
+
+
+class FillLiquidation(_Data):
+    # DOCS type markPx as a number, the TS SDK as a string; Decimal takes both exactly.
+    mark_px: Decimal
+    method: str
+    liquidated_user: str | None = None
+
+
+class WsFill(_Data):
+    # Identity (oid, tid) and the economic facts are required; the rest is informative
+    # and tolerated when absent so that a missing extra never drops a fill.
+    coin: str
+    px: str
+    sz: str
+    side: Side
+    time: int
+    oid: int
+    tid: int
+    crossed: bool | None = None
+    fee: str | None = None
+    fee_token: str | None = None
+    builder_fee: str | None = None
+    start_position: str | None = None
+    dir: str | None = None
+    closed_pnl: str | None = None
+    hash: str | None = None
+    cloid: str | None = None
+    liquidation: FillLiquidation | None = None
+    twap_id: int | None = None
+
+
+class UserFills(_Data):
+    user: str
+    fills: list[WsFill]
+    is_snapshot: bool = False  # streaming updates usually omit it (protocol.md §11.2)
+
+
+class FundingEvent(_Data):
+    time: int
+    coin: str
+    usdc: str
+    szi: str
+    funding_rate: str
+    n_samples: int | None = None
+
+
+class LiquidationEvent(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    # This one payload is snake_case on the wire.
+    lid: int
+    liquidator: str
+    liquidated_user: str
+    liquidated_ntl_pos: str
+    liquidated_account_value: str
+
+
+class NonUserCancel(_Data):
+    coin: str
+    oid: int
+
+
+class UserEvent(_Data):
+    """Exactly one field is set on a well-formed event; `kind` names it."""
+
+    fills: list[WsFill] | None = None
+    funding: FundingEvent | None = None
+    liquidation: LiquidationEvent | None = None
+    non_user_cancel: list[NonUserCancel] | None = None
+
+    @property
+    def kind(self) -> str:
+        if self.fills is not None:
+            return "fills"
+        if self.funding is not None:
+            return "funding"
+        if self.liquidation is not None:
+            return "liquidation"
+        if self.non_user_cancel is not None:
+            return "nonUserCancel"
+        return "unknown"
+
+
+# ---------------------------------------------------------------------------------------
+# post responses
+
+
+class InfoPayload(_Data):
+    type: str = ""
+    data: msgspec.Raw = msgspec.Raw()  # decoded lazily by the caller with its own type
+
+
+class InfoResponse(msgspec.Struct, frozen=True, gc=False, tag_field="type", tag="info"):
+    payload: InfoPayload
+
+
+class ActionOkBody(_Data):
+    type: str
+    data: msgspec.Raw = msgspec.Raw()  # e.g. {"statuses": [...]}; see order_statuses()
+
+
+class ActionOk(msgspec.Struct, frozen=True, gc=False, tag_field="status", tag="ok"):
+    response: ActionOkBody
+
+
+class ActionErr(msgspec.Struct, frozen=True, gc=False, tag_field="status", tag="err"):
+    response: str
+
+
+class ActionResponse(msgspec.Struct, frozen=True, gc=False, tag_field="type", tag="action"):
+    payload: ActionOk | ActionErr
+
+
+class PostErrorResponse(msgspec.Struct, frozen=True, gc=False, tag_field="type", tag="error"):
+    payload: str
+
+
+class PostData(_Data):
+    id: int
+    response: InfoResponse | ActionResponse | PostErrorResponse
+
+
+# ---------------------------------------------------------------------------------------
+# frames
+
+
+class SubscriptionAck(_Data):
+    method: str
+    subscription: dict[str, Any]
+
+
+class SubscriptionResponse(_Frame, tag="subscriptionResponse"):
+    data: SubscriptionAck
+
+
+class Pong(_Frame, tag="pong"):
+    pass
+
+
+class ErrorFrame(_Frame, tag="error"):
+    data: str
+
+
+class BboFrame(_Frame, tag="bbo"):
+    data: Bbo
+
+
+class L2BookFrame(_Frame, tag="l2Book"):
+    data: L2Book
+
+
+class ActiveAssetCtxFrame(_Frame, tag="activeAssetCtx"):
+    data: ActiveAssetCtx
+
+
+class TradesFrame(_Frame, tag="trades"):
+    data: list[WsTrade]
+
+
+class OrderUpdatesFrame(_Frame, tag="orderUpdates"):
+    data: list[WsOrder]
+
+
+class UserFillsFrame(_Frame, tag="userFills"):
+    data: UserFills
+
+
+class UserEventsFrame(_Frame, tag="user"):  # userEvents arrive on channel "user"
+    data: UserEvent
+
+
+class PostFrame(_Frame, tag="post"):
+    data: PostData
+
+
+Frame: TypeAlias = (
+    SubscriptionResponse
+    | Pong
+    | ErrorFrame
+    | BboFrame
+    | L2BookFrame
+    | ActiveAssetCtxFrame
+    | TradesFrame
+    | OrderUpdatesFrame
+    | UserFillsFrame
+    | UserEventsFrame
+    | PostFrame
+)
+
+_FRAME_TYPES: tuple[type, ...] = Frame.__args__  # type: ignore[attr-defined]
+KNOWN_CHANNELS = frozenset(t.__struct_config__.tag for t in _FRAME_TYPES)
+
+
+class DecodeError(msgspec.Struct, frozen=True, gc=False):
+    """Why a frame could not be decoded.
+
+    kind: "not_json" (e.g. the server's plain-text greeting), "not_object",
+    "missing_channel", "unknown_channel", "invalid" (known channel, wrong shape) or
+    "bad_input" (neither bytes nor str). raw_prefix holds the first characters for logs.
+    """
+
+    kind: str
+    detail: str
+    raw_prefix: str
+
+
+_RAW_PREFIX_CHARS = 120
+_frame_decoder = msgspec.json.Decoder(Frame)
+_generic_decoder = msgspec.json.Decoder()
+
+
+def _prefix(raw: bytes | str) -> str:
+    head = raw[:_RAW_PREFIX_CHARS]
+    return head.decode("utf-8", "replace") if isinstance(head, bytes) else head
+
+
+def _classify_failure(raw: bytes | str, exc: Exception) -> DecodeError:
+    """Slow path, only for frames that failed the typed decode: say what was wrong."""
+    prefix = _prefix(raw)
+    try:
+        generic = _generic_decoder.decode(raw)
+    except msgspec.DecodeError as json_exc:
+        return DecodeError("not_json", str(json_exc), prefix)
+    if not isinstance(generic, dict):
+        return DecodeError(
+            "not_object", f"expected a JSON object, got {type(generic).__name__}", prefix
+        )
+    if "channel" not in generic:
+        return DecodeError("missing_channel", "frame has no 'channel' key", prefix)
+    channel = generic["channel"]
+    if not isinstance(channel, str) or channel not in KNOWN_CHANNELS:
+        return DecodeError(
+            "unknown_channel", f"channel {channel!r} is not one this bot reads", prefix
+        )
+    return DecodeError("invalid", f"channel {channel!r}: {exc}", prefix)
+
+
+def decode_frame(raw: bytes | str) -> Frame | DecodeError:
+    """Decode one inbound frame; never raises."""
+    try:
+        return _frame_decoder.decode(raw)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        try:
+            return _classify_failure(raw, exc)
+        except Exception as inner:  # last line of defence for the socket loop
+            return DecodeError("invalid", f"{exc}; while classifying: {inner!r}", "")
+    except TypeError as exc:
+        return DecodeError(
+            "bad_input", f"expected bytes or str, got {type(raw).__name__}: {exc}", ""
+        )
+
+
+# ---------------------------------------------------------------------------------------
+# order statuses
+
+ORDER_STATUS_KINDS = frozenset(
+    {"resting", "filled", "error", "success", "waitingForFill", "waitingForTrigger", "unknown"}
+)
+_BARE_STATUSES = frozenset({"success", "waitingForFill", "waitingForTrigger"})
+
+
+class OrderStatus(msgspec.Struct, frozen=True, kw_only=True):
+    """One element of an order/cancel/batchModify `statuses` array, in request order."""
+
+    kind: str
+    oid: int | None = None
+    cloid: str | None = None
+    total_sz: str | None = None
+    avg_px: str | None = None
+    error: str | None = None  # the exchange's text for "error"; a description for "unknown"
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _optional_str(body: dict, key: str) -> tuple[bool, str | None]:
+    value = body.get(key)
+    return (value is None or isinstance(value, str)), value
+
+
+def _status_from_element(element: Any) -> OrderStatus:
+    if isinstance(element, str):
+        if element in _BARE_STATUSES:
+            return OrderStatus(kind=element)
+        return OrderStatus(kind="unknown", error=f"unrecognised status {element[:200]!r}")
+    if isinstance(element, dict) and len(element) == 1:
+        ((key, body),) = element.items()
+        if key == "error" and isinstance(body, str):
+            return OrderStatus(kind="error", error=body)
+        if key == "resting" and isinstance(body, dict) and _is_int(body.get("oid")):
+            ok, cloid = _optional_str(body, "cloid")
+            if ok:
+                return OrderStatus(kind="resting", oid=body["oid"], cloid=cloid)
+        if key == "filled" and isinstance(body, dict) and _is_int(body.get("oid")):
+            ok, cloid = _optional_str(body, "cloid")
+            total_sz, avg_px = body.get("totalSz"), body.get("avgPx")
+            if ok and isinstance(total_sz, str) and isinstance(avg_px, str):
+                return OrderStatus(
+                    kind="filled", oid=body["oid"], cloid=cloid, total_sz=total_sz, avg_px=avg_px
+                )
+    return OrderStatus(kind="unknown", error=f"unrecognised status {str(element)[:200]!r}")
+
+
+def order_statuses(frame: PostFrame) -> list[OrderStatus]:
+    """Per-order statuses of an ok action response, index-aligned with the request.
+
+    Unrecognised elements become kind "unknown" in place (never skipped). Returns [] when
+    the response carries no statuses (info, error, top-level err, or a "default" response);
+    callers compare the length with the number of orders they sent.
+    """
+    response = frame.data.response
+    if not isinstance(response, ActionResponse) or not isinstance(response.payload, ActionOk):
+        return []
+    raw = response.payload.response.data
+    if not raw:
+        return []
+    try:
+        data = _generic_decoder.decode(raw)
+    except msgspec.DecodeError:
+        return []
+    statuses = data.get("statuses") if isinstance(data, dict) else None
+    if not isinstance(statuses, list):
+        return []
+    return [_status_from_element(element) for element in statuses]
+
+
+def action_error(frame: PostFrame) -> str | None:
+    """The exchange's text when the whole action failed, else None.
+
+    Covers a top-level `{"status":"err"}` and a post-level `type:"error"` response.
+    """
+    response = frame.data.response
+    if isinstance(response, PostErrorResponse):
+        return response.payload
+    if isinstance(response, ActionResponse) and isinstance(response.payload, ActionErr):
+        return response.payload.response
+    return None
+
+
+# ---------------------------------------------------------------------------------------
+# outbound
+
+
+def _json(message: dict) -> str:
+    # Text frames: the exchange reads JSON text, so encoders return str.
+    return msgspec.json.encode(message).decode("utf-8")
+
+
+def _check_subscription(subscription: dict) -> dict:
+    if not isinstance(subscription, dict) or not isinstance(subscription.get("type"), str):
+        raise ValueError(f"subscription must be a dict with a string 'type', got {subscription!r}")
+    return subscription
+
+
+def _check_post_id(post_id: int) -> int:
+    if isinstance(post_id, bool) or not isinstance(post_id, int) or post_id < 0:
+        raise ValueError(f"post_id must be an int >= 0, got {post_id!r}")
+    return post_id
+
+
+def encode_subscribe(subscription: dict) -> str:
+    return _json({"method": "subscribe", "subscription": _check_subscription(subscription)})
+
+
+def encode_unsubscribe(subscription: dict) -> str:
+    return _json({"method": "unsubscribe", "subscription": _check_subscription(subscription)})
+
+
+_PING = _json({"method": "ping"})
+
+
+def encode_ping() -> str:
+    return _PING
+
+
+def encode_post_info(post_id: int, payload: dict) -> str:
+    if not isinstance(payload, dict) or not isinstance(payload.get("type"), str):
+        raise ValueError(f"info payload must be a dict with a string 'type', got {payload!r}")
+    return _json(
+        {
+            "method": "post",
+            "id": _check_post_id(post_id),
+            "request": {"type": "info", "payload": payload},
+        }
+    )
+
+
+def encode_post_action(
+    post_id: int,
+    *,
+    action: dict,
+    nonce: int,
+    signature: dict,
+    vault_address: str | None = None,
+    expires_after: int | None = None,
+) -> str:
+    """A signed action as a WS post. The action dict is sent exactly as it was hashed;
+    vaultAddress and expiresAfter appear only when set."""
+    if not isinstance(action, dict) or not isinstance(action.get("type"), str):
+        raise ValueError("action must be a dict with a string 'type'")
+    if isinstance(nonce, bool) or not isinstance(nonce, int) or nonce < 0:
+        raise ValueError(f"nonce must be an int >= 0, got {nonce!r}")
+    if not isinstance(signature, dict) or set(signature) != {"r", "s", "v"}:
+        raise ValueError("signature must be a dict with exactly r, s, v")
+    payload: dict[str, Any] = {
+        "action": action,
+        "nonce": nonce,
+        "signature": {"r": signature["r"], "s": signature["s"], "v": signature["v"]},
+    }
+    if vault_address is not None:
+        payload["vaultAddress"] = vault_address
+    if expires_after is not None:
+        payload["expiresAfter"] = expires_after
+    return _json(
+        {
+            "method": "post",
+            "id": _check_post_id(post_id),
+            "request": {"type": "action", "payload": payload},
+        }
+    )
