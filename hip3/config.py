@@ -563,13 +563,23 @@ def _account_problems(account: AccountConfig) -> Iterator[str]:
         value = getattr(account, name)
         if value is not None and not _ADDRESS.fullmatch(value):
             yield f"account.{name} = {_show(value)}: expected an address, 0x + 40 hex digits"
-    if not _ENV_NAME.fullmatch(account.key_env):
+    if _HEX_BODY.fullmatch(account.key_env):
+        # A key pasted where its variable's name belongs would be echoed by every message that
+        # names the variable; refuse it outright.
+        yield (
+            f"account.key_env = {_show(account.key_env)}: expected the NAME of an environment "
+            "variable holding the key, not the key itself"
+        )
+    elif not _ENV_NAME.fullmatch(account.key_env):
         yield (
             f"account.key_env = {_show(account.key_env)}: expected an environment variable "
             "name (letters, digits, underscore; not starting with a digit)"
         )
     if account.keystore is not None and not account.keystore.strip():
-        yield "account.keystore = '': expected a path to an encrypted keyfile, or leave it out"
+        yield (
+            f"account.keystore = {_show(account.keystore)}: expected a path to an encrypted "
+            "keyfile, or leave it out"
+        )
 
 
 def _market_problems(markets: tuple[MarketConfig, ...]) -> Iterator[str]:

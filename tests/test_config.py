@@ -293,6 +293,15 @@ def test_key_shaped_values_are_not_echoed_in_errors():
     assert "account.user" in str(info.value)
 
 
+def test_a_key_pasted_as_key_env_is_refused_without_echo():
+    secret_like = "ab" * 32  # a valid identifier, so only the shape check can catch it
+    with pytest.raises(ConfigError) as info:
+        load_config(overrides={"account": {"key_env": secret_like}})
+    assert "account.key_env" in str(info.value)
+    assert "not the key itself" in str(info.value)
+    assert secret_like not in str(info.value)
+
+
 def test_a_private_key_entry_is_rejected_without_echo_and_points_to_the_right_source():
     secret_like = "ab" * 32
     with pytest.raises(ConfigError) as info:
