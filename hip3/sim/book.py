@@ -1,0 +1,138 @@
+"""One coin's limit order book with price-time priority.
+
+Levels are dicts keyed by oid (insertion order = time priority) so a cancel is O(1) inside
+its level; the sorted price lists only change when a level appears or empties.
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+
+@dataclass(slots=True, eq=False)
+class Order:
+    oid: int
+    user: str
+    coin: str
+    is_buy: bool
+    limit_px: Decimal
+    sz: Decimal  # remaining
+    orig_sz: Decimal
+    timestamp: int
+    tif: str
+    reduce_only: bool = False
+    cloid: str | None = None
+    margin: Decimal = Decimal(0)  # margin reserved while resting (0 for reduce-only, makers)
+
+    @property
+    def side(self) -> str:
+        return "B" if self.is_buy else "A"
+
+
+@dataclass(slots=True)
+class Level:
+    orders: dict[int, Order] = field(default_factory=dict)
+    total: Decimal = Decimal(0)
+
+
+class Book:
+    __slots__ = ("_ask_prices", "_bid_prices", "asks", "bids", "coin")
+
+    def __init__(self, coin: str) -> None:
+        self.coin = coin
+        self.bids: dict[Decimal, Level] = {}
+        self.asks: dict[Decimal, Level] = {}
+        self._bid_prices: list[Decimal] = []  # ascending; best bid is last
+        self._ask_prices: list[Decimal] = []  # ascending; best ask is first
+
+    def best_bid(self) -> Decimal | None:
+        return self._bid_prices[-1] if self._bid_prices else None
+
+    def best_ask(self) -> Decimal | None:
+        return self._ask_prices[0] if self._ask_prices else None
+
+    def add(self, order: Order) -> None:
+        side, prices = (
+            (self.bids, self._bid_prices) if order.is_buy else (self.asks, self._ask_prices)
+        )
+        level = side.get(order.limit_px)
+        if level is None:
+            level = side[order.limit_px] = Level()
+            bisect.insort(prices, order.limit_px)
+        level.orders[order.oid] = order
+        level.total += order.sz
+
+    def remove(self, order: Order) -> None:
+        side, prices = (
+            (self.bids, self._bid_prices) if order.is_buy else (self.asks, self._ask_prices)
+        )
+        level = side.get(order.limit_px)
+        if level is None or level.orders.pop(order.oid, None) is None:
+            return
+        level.total -= order.sz
+        if not level.orders:
+            del side[order.limit_px]
+            del prices[bisect.bisect_left(prices, order.limit_px)]
+
+    def reduce(self, order: Order, filled: Decimal) -> None:
+        """A resting order traded `filled`; drop it from the book when nothing remains."""
+        side = self.bids if order.is_buy else self.asks
+        level = side[order.limit_px]
+        order.sz -= filled
+        level.total -= filled
+        if not order.sz:
+            self.remove_filled(order)
+
+    def remove_filled(self, order: Order) -> None:
+        side, prices = (
+            (self.bids, self._bid_prices) if order.is_buy else (self.asks, self._ask_prices)
+        )
+        level = side[order.limit_px]
+        del level.orders[order.oid]
+        if not level.orders:
+            del side[order.limit_px]
+            del prices[bisect.bisect_left(prices, order.limit_px)]
+
+    def crossing_levels(self, is_buy: bool, limit_px: Decimal):
+        """Resting levels a taker on `is_buy` side at `limit_px` would trade, best first.
+
+        Yields (px, level); the caller mutates levels through reduce(), so the next best is
+        re-read on every step instead of iterating a stale list.
+        """
+        while True:
+            if is_buy:
+                if not self._ask_prices or self._ask_prices[0] > limit_px:
+                    return
+                px = self._ask_prices[0]
+                yield px, self.asks[px]
+            else:
+                if not self._bid_prices or self._bid_prices[-1] < limit_px:
+                    return
+                px = self._bid_prices[-1]
+                yield px, self.bids[px]
+
+    def depth(self, is_buy: bool, levels: int) -> list[tuple[Decimal, Decimal, int]]:
+        if is_buy:
+            prices = self._bid_prices[-levels:][::-1] if levels else []
+            side = self.bids
+        else:
+            prices = self._ask_prices[:levels]
+            side = self.asks
+        return [(px, side[px].total, len(side[px].orders)) for px in prices]
+
+    def orders_of(self, user: str) -> list[Order]:
+        found: list[Order] = []
+        for side in (self.bids, self.asks):
+            for level in side.values():
+                found.extend(order for order in level.orders.values() if order.user == user)
+        return found
+
+    def all_orders(self) -> list[Order]:
+        return [
+            order
+            for side in (self.bids, self.asks)
+            for level in side.values()
+            for order in level.orders.values()
+        ]

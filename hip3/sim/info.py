@@ -1,0 +1,411 @@
+"""/info requests of the simulated exchange and the wire shapes they share with the feeds.
+
+HIP-3 state is per dex: positions, orders and mids of a builder dex are returned only when
+the request names that dex (default "" = the validator dex), as on the exchange.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from hip3.sim import rules
+from hip3.sim.book import Order
+from hip3.sim.universe import Asset, UniverseError
+
+if TYPE_CHECKING:
+    from hip3.sim.exchange import Exchange
+
+_ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
+_CLOID = re.compile(r"^0x[0-9a-fA-F]{32}$")
+_SIG_DIGITS = Decimal("1e-10")
+
+
+class InfoError(ValueError):
+    """A bad /info request; the server answers it with an error response naming the problem."""
+
+
+def handle(ex: Exchange, payload: Any) -> object:
+    if not isinstance(payload, dict):
+        raise InfoError("info request must be an object with a 'type' field")
+    kind = payload.get("type")
+    if not isinstance(kind, str):
+        raise InfoError("info request is missing the string field 'type'")
+    handler = _HANDLERS.get(kind)
+    if handler is None:
+        raise InfoError(f"Unknown info request type {kind!r}")
+    return handler(ex, payload)
+
+
+# ------------------------------------------------------------------------ request fields
+
+
+def _user(payload: dict[str, Any]) -> str:
+    user = payload.get("user")
+    if not isinstance(user, str) or not _ADDRESS.match(user):
+        raise InfoError(
+            f"info {payload['type']}: 'user' must be a 0x-prefixed 40-hex-digit address"
+        )
+    return user.lower()
+
+
+def _dex(ex: Exchange, payload: dict[str, Any]) -> str:
+    dex = payload.get("dex", "")
+    if dex is None:
+        dex = ""
+    if not isinstance(dex, str):
+        raise InfoError(f"info {payload['type']}: 'dex' must be a string")
+    if dex not in ex.universe.by_dex_name:
+        raise InfoError(f"info {payload['type']}: unknown perp dex {dex!r}")
+    return dex
+
+
+def _coin(ex: Exchange, payload: dict[str, Any]) -> Asset:
+    coin = payload.get("coin")
+    if not isinstance(coin, str):
+        raise InfoError(f"info {payload['type']}: 'coin' must be a string")
+    try:
+        return ex.universe.asset(coin)
+    except UniverseError:
+        raise InfoError(f"info {payload['type']}: unknown coin {coin!r}") from None
+
+
+# ------------------------------------------------------------------------ shared wire shapes
+
+
+def level_wire(level: tuple[Decimal, Decimal, int]) -> dict[str, Any]:
+    px, sz, n = level
+    return {"px": rules.wire(px), "sz": rules.wire(sz), "n": n}
+
+
+def basic_order_wire(order: Order) -> dict[str, Any]:
+    wire: dict[str, Any] = {
+        "coin": order.coin,
+        "side": order.side,
+        "limitPx": rules.wire(order.limit_px),
+        "sz": rules.wire(order.sz),
+        "oid": order.oid,
+        "timestamp": order.timestamp,
+        "origSz": rules.wire(order.orig_sz),
+    }
+    if order.cloid is not None:
+        wire["cloid"] = order.cloid
+    if order.reduce_only:
+        wire["reduceOnly"] = True
+    return wire
+
+
+def open_order_wire(order: Order) -> dict[str, Any]:
+    wire: dict[str, Any] = {
+        "coin": order.coin,
+        "limitPx": rules.wire(order.limit_px),
+        "oid": order.oid,
+        "side": order.side,
+        "sz": rules.wire(order.sz),
+        "timestamp": order.timestamp,
+        "origSz": rules.wire(order.orig_sz),
+    }
+    if order.cloid is not None:
+        wire["cloid"] = order.cloid
+    if order.reduce_only:
+        wire["reduceOnly"] = True
+    return wire
+
+
+def frontend_order_wire(order: Order) -> dict[str, Any]:
+    return {
+        "coin": order.coin,
+        "side": order.side,
+        "limitPx": rules.wire(order.limit_px),
+        "sz": rules.wire(order.sz),
+        "oid": order.oid,
+        "timestamp": order.timestamp,
+        "triggerCondition": "N/A",
+        "isTrigger": False,
+        "triggerPx": "0.0",
+        "children": [],
+        "isPositionTpsl": False,
+        "reduceOnly": order.reduce_only,
+        "orderType": "Limit",
+        "origSz": rules.wire(order.orig_sz),
+        "tif": order.tif,
+        "cloid": order.cloid,
+    }
+
+
+def perp_ctx(ex: Exchange, coin: str) -> dict[str, Any]:
+    book = ex.books[coin]
+    bid, ask = book.best_bid(), book.best_ask()
+    funding, premium = ex.funding_rate(coin)
+    mid = ex.mid_px(coin)
+    return {
+        "funding": rules.wire(funding),
+        "openInterest": rules.wire(ex.open_interest[coin]),
+        "prevDayPx": rules.wire(ex.prev_day_px[coin]),
+        "dayNtlVlm": rules.wire(rules.usdc(ex.day_ntl_vlm[coin])),
+        "premium": rules.wire(premium) if mid is not None else None,
+        "oraclePx": rules.wire(ex.oracle[coin]),
+        "markPx": rules.wire(ex.mark_px(coin)),
+        "midPx": rules.wire(mid) if mid is not None else None,
+        "impactPxs": [rules.wire(bid), rules.wire(ask)]
+        if bid is not None and ask is not None
+        else None,
+        "dayBaseVlm": rules.wire(ex.day_base_vlm[coin]),
+    }
+
+
+def _meta(ex: Exchange, dex: str) -> dict[str, Any]:
+    universe = []
+    for asset in ex.universe.dex(dex).assets:
+        entry: dict[str, Any] = {
+            "szDecimals": asset.sz_decimals,
+            "name": asset.coin,
+            "maxLeverage": asset.max_leverage,
+            "marginTableId": asset.max_leverage,
+        }
+        if asset.isolated_only:
+            entry["onlyIsolated"] = True
+            entry["marginMode"] = asset.margin_mode
+        if asset.growth_mode:
+            entry["growthMode"] = "enabled"
+            entry["lastGrowthModeChangeTime"] = "2026-01-01T00:00:00"
+        if asset.coin in ex.halted:
+            entry["isDelisted"] = True
+        universe.append(entry)
+    tables = sorted({a.max_leverage for a in ex.universe.dex(dex).assets})
+    return {
+        "universe": universe,
+        "marginTables": [
+            [lev, {"description": "", "marginTiers": [{"lowerBound": "0.0", "maxLeverage": lev}]}]
+            for lev in tables
+        ],
+        "collateralToken": 0,
+    }
+
+
+def _approx(value: Decimal) -> str:
+    """Derived quantities (entry price, PnL ratios) rounded so the strings stay short."""
+    return rules.wire(value.quantize(_SIG_DIGITS)) if value else "0.0"
+
+
+# ------------------------------------------------------------------------ handlers
+
+
+def _perp_dexs(ex: Exchange, payload: dict[str, Any]) -> list[Any]:
+    result: list[Any] = [None]
+    for dex in ex.universe.dexes[1:]:
+        coins = [a.coin for a in dex.assets]
+        result.append(
+            {
+                "name": dex.name,
+                "fullName": dex.full_name,
+                "deployer": dex.deployer,
+                "oracleUpdater": None,
+                "feeRecipient": None,
+                "assetToStreamingOiCap": [[c, "1000000.0"] for c in coins],
+                "assetToFundingMultiplier": [[c, "1.0"] for c in coins],
+                "subDeployers": [],
+                "deployerFeeScale": rules.wire(dex.fee_scale)
+                if dex.fee_scale % 1
+                else f"{dex.fee_scale:.1f}",
+                "lastDeployerFeeScaleChangeTime": "2026-01-01T00:00:00",
+                "assetToFundingInterestRate": [[c, "0.0"] for c in coins],
+            }
+        )
+    return result
+
+
+def _meta_handler(ex: Exchange, payload: dict[str, Any]) -> dict[str, Any]:
+    return _meta(ex, _dex(ex, payload))
+
+
+def _meta_and_ctxs(ex: Exchange, payload: dict[str, Any]) -> list[Any]:
+    dex = _dex(ex, payload)
+    return [_meta(ex, dex), [perp_ctx(ex, a.coin) for a in ex.universe.dex(dex).assets]]
+
+
+def _all_mids(ex: Exchange, payload: dict[str, Any]) -> dict[str, str]:
+    dex = _dex(ex, payload)
+    mids = {}
+    for asset in ex.universe.dex(dex).assets:
+        mid = ex.mid_px(asset.coin)
+        if mid is None:
+            mid = ex.last_trade_px.get(asset.coin, ex.mark_px(asset.coin))
+        mids[asset.coin] = rules.wire(mid)
+    return mids
+
+
+def _perp_dex_limits(ex: Exchange, payload: dict[str, Any]) -> dict[str, Any] | None:
+    dex_name = _dex(ex, payload)
+    if not dex_name:
+        return None
+    dex = ex.universe.dex(dex_name)
+    return {
+        "totalOiCap": f"{dex.total_oi_cap:.1f}",
+        "oiSzCapPerPerp": f"{dex.oi_sz_cap_per_perp:.1f}",
+        "maxTransferNtl": f"{dex.max_transfer_ntl:.1f}",
+        "coinToOiCap": [[a.coin, "1000000.0"] for a in dex.assets],
+    }
+
+
+def _clearinghouse_state(ex: Exchange, payload: dict[str, Any]) -> dict[str, Any]:
+    user = _user(payload)
+    dex = _dex(ex, payload)
+    account = ex.accounts.get(user)
+    positions = []
+    total_ntl = Decimal(0)
+    margin_used = Decimal(0)
+    balance = Decimal(0)
+    account_value = Decimal(0)
+    if account is not None:
+        balance = account.balance(dex)
+        account_value = ex.equity(account, dex)
+        for position in account.positions.values():
+            if position.dex != dex:
+                continue
+            asset = ex.universe.by_coin[position.coin]
+            leverage = ex.leverage_of(account, asset)
+            mark = ex.mark_px(position.coin)
+            value = abs(position.szi) * mark
+            used = value / leverage.value
+            pnl = position.szi * (mark - position.entry_px)
+            total_ntl += value
+            margin_used += used
+            lev_wire: dict[str, Any] = {"type": "cross", "value": leverage.value}
+            if not leverage.is_cross:
+                lev_wire = {
+                    "type": "isolated",
+                    "value": leverage.value,
+                    "rawUsd": _approx(used - position.szi * position.entry_px),
+                }
+            positions.append(
+                {
+                    "type": "oneWay",
+                    "position": {
+                        "coin": position.coin,
+                        "szi": rules.wire(position.szi),
+                        "entryPx": _approx(position.entry_px),
+                        "positionValue": _approx(value),
+                        "unrealizedPnl": _approx(pnl),
+                        "returnOnEquity": _approx(pnl / used) if used else "0.0",
+                        "liquidationPx": None,
+                        "marginUsed": _approx(used),
+                        "maxLeverage": asset.max_leverage,
+                        "leverage": lev_wire,
+                        "cumFunding": {
+                            "allTime": _approx(position.cum_funding_all_time),
+                            "sinceOpen": _approx(position.cum_funding_since_open),
+                            "sinceChange": _approx(position.cum_funding_since_open),
+                        },
+                    },
+                }
+            )
+    summary = {
+        "accountValue": _approx(account_value),
+        "totalNtlPos": _approx(total_ntl),
+        "totalRawUsd": _approx(balance),
+        "totalMarginUsed": _approx(margin_used),
+    }
+    withdrawable = Decimal(0)
+    if account is not None:
+        withdrawable = max(Decimal(0), ex.available_margin(account, dex))
+    return {
+        "assetPositions": positions,
+        "marginSummary": summary,
+        "crossMarginSummary": dict(summary),
+        "crossMaintenanceMarginUsed": _approx(margin_used / 2),
+        "withdrawable": _approx(withdrawable),
+        "time": ex._clock(),
+    }
+
+
+def _orders_on_dex(ex: Exchange, payload: dict[str, Any]) -> list[Order]:
+    user = _user(payload)
+    dex = _dex(ex, payload)
+    account = ex.accounts.get(user)
+    if account is None:
+        return []
+    orders = [o for o in account.open_orders.values() if ex.universe.by_coin[o.coin].dex == dex]
+    orders.sort(key=lambda o: o.oid, reverse=True)  # newest first, as the exchange lists them
+    return orders
+
+
+def _open_orders(ex: Exchange, payload: dict[str, Any]) -> list[dict[str, Any]]:
+    return [open_order_wire(o) for o in _orders_on_dex(ex, payload)]
+
+
+def _frontend_open_orders(ex: Exchange, payload: dict[str, Any]) -> list[dict[str, Any]]:
+    return [frontend_order_wire(o) for o in _orders_on_dex(ex, payload)]
+
+
+def _order_status(ex: Exchange, payload: dict[str, Any]) -> dict[str, Any]:
+    user = _user(payload)
+    oid = payload.get("oid")
+    if isinstance(oid, bool) or not isinstance(oid, int | str):
+        raise InfoError("info orderStatus: 'oid' must be an integer oid or a cloid string")
+    if isinstance(oid, str) and not _CLOID.match(oid):
+        raise InfoError("info orderStatus: a string 'oid' must be a cloid (0x + 32 hex digits)")
+    entry = ex.order_status(user, oid)
+    if entry is None:
+        return {"status": "unknownOid"}
+    order, status, timestamp = entry
+    return {
+        "status": "order",
+        "order": {
+            "order": frontend_order_wire(order),
+            "status": status,
+            "statusTimestamp": timestamp,
+        },
+    }
+
+
+def _user_fills(ex: Exchange, payload: dict[str, Any]) -> list[dict[str, Any]]:
+    return ex.user_fills(_user(payload))
+
+
+def _user_fees(ex: Exchange, payload: dict[str, Any]) -> dict[str, Any]:
+    _user(payload)
+    taker, maker = rules.wire(rules.BASE_TAKER_RATE), rules.wire(rules.BASE_MAKER_RATE)
+    return {
+        "dailyUserVlm": [],
+        "feeSchedule": {
+            "cross": taker,
+            "add": maker,
+            "spotCross": "0.0007",
+            "spotAdd": "0.0004",
+            "tiers": {"vip": [], "mm": []},
+            "referralDiscount": "0.04",
+            "stakingDiscountTiers": [],
+        },
+        "userCrossRate": taker,
+        "userAddRate": maker,
+        "userSpotCrossRate": "0.0007",
+        "userSpotAddRate": "0.0004",
+        "activeReferralDiscount": "0.0",
+        "trial": None,
+        "feeTrialReward": "0.0",
+        "nextTrialAvailableTimestamp": None,
+        "stakingLink": None,
+        "activeStakingDiscount": {"bpsOfMaxSupply": "0.0", "discount": "0.0"},
+    }
+
+
+def _l2_book(ex: Exchange, payload: dict[str, Any]) -> dict[str, Any]:
+    return ex.l2_book(_coin(ex, payload).coin)
+
+
+_HANDLERS = {
+    "perpDexs": _perp_dexs,
+    "meta": _meta_handler,
+    "metaAndAssetCtxs": _meta_and_ctxs,
+    "allMids": _all_mids,
+    "perpDexLimits": _perp_dex_limits,
+    "clearinghouseState": _clearinghouse_state,
+    "openOrders": _open_orders,
+    "frontendOpenOrders": _frontend_open_orders,
+    "orderStatus": _order_status,
+    "userFills": _user_fills,
+    "userFees": _user_fees,
+    "l2Book": _l2_book,
+}
