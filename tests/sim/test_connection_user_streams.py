@@ -83,12 +83,14 @@ async def test_halt_cancels_orders_and_settles_positions(sim):
         resting = statuses(await trader.order(limit_order(AAA, True, "24", "1", "Gtc")))[0]
         assert sim.exchange.positions(user).get("xyz:AAA") == Decimal(3)
         sim.faults.halt("xyz:AAA")
+        oid = resting["resting"]["oid"]
         cancel = await trader.wait_for(
             lambda f: (
-                f["channel"] == "orderUpdates" and any(u["status"] != "open" for u in f["data"])
+                f["channel"] == "orderUpdates"
+                and any(u["order"]["oid"] == oid and u["status"] != "open" for u in f["data"])
             )
         )
-        assert cancel["data"][0]["order"]["oid"] == resting["resting"]["oid"]
+        assert cancel["data"][0]["status"].endswith("anceled")
         assert sim.exchange.open_orders(user) == []
         assert not sim.exchange.positions(user).get("xyz:AAA")
         status = statuses(await trader.order(limit_order(AAA, True, "24", "1", "Gtc")))[0]
