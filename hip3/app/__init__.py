@@ -1,0 +1,1 @@
+"""The `hip3 bot` application: configuration, key, simulator, dispatcher, summary."""

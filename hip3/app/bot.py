@@ -1,0 +1,131 @@
+"""Wires one bot run: key, optional in-process simulator, transport, dispatcher, signals."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+from typing import Any
+
+from hip3.app.summary import build_summary, exchange_positions
+from hip3.config import Config
+from hip3.events import OperatorCommand
+from hip3.keys import SigningKey, check_signer, load_signing_key, trading_user
+from hip3.protocol.frames import decode_frame
+from hip3.protocol.signing import FastSigner, NonceSource
+from hip3.runtime.dispatcher import Dispatcher, FatalError
+from hip3.transport.socket import WsTransport
+
+log = logging.getLogger(__name__)
+
+
+class BotError(RuntimeError):
+    """A run that cannot start; the message says which setting to fix."""
+
+
+async def run_bot(
+    cfg: Config,
+    *,
+    duration_s: float | None = None,
+    key_env: str | None = None,
+    install_signals: bool = True,
+    on_dispatcher: Any = None,
+) -> dict:
+    """Run until shutdown; returns the summary dict."""
+    sim = None
+    url = cfg.endpoints.ws_url
+    key: SigningKey | None
+    if url is None:
+        # network "sim" without a URL: the built-in simulator, in-process, with its funded account
+        from hip3.sim.harness import SimHarness
+
+        sim = SimHarness(seed=cfg.sim.seed, scenario=cfg.sim.scenario, faults=cfg.sim.faults)
+        await sim.start()
+        url = sim.ws_url
+        address, secret = sim.account
+        key = SigningKey.from_hex(secret, source="the simulator's test account")
+        if cfg.account.user is None:
+            cfg = _with_user(cfg, address)
+        log.info("simulator on %s, account %s", url, address)
+    elif key_env is not None:
+        value = os.environ.get(key_env)
+        if not value:
+            raise BotError(f"--key-env {key_env}: the environment variable is not set")
+        key = SigningKey.from_hex(value, source=f"environment variable {key_env}")
+    else:
+        key = load_signing_key(cfg)
+    try:
+        trading = cfg.mode == "trading"
+        user: str | None = None
+        signer = None
+        if trading:
+            if key is None:
+                raise BotError(
+                    f"trading mode needs a signing key: set {cfg.account.key_env} or account.keystore"
+                )
+            check_signer(cfg, key)
+            user = trading_user(cfg, key)
+            signer = FastSigner(key.secret_bytes())
+        dispatcher: Dispatcher | None = None
+
+        def put(event: Any) -> None:
+            assert dispatcher is not None
+            dispatcher.put(event)
+
+        transport = WsTransport(
+            url, put, decode_frame, connect_timeout_s=cfg.websocket.connect_timeout_s
+        )
+        try:
+            dispatcher = Dispatcher(
+                cfg, transport=transport, signer=signer, nonces=NonceSource(), user=user
+            )
+        except FatalError as exc:
+            raise BotError(str(exc)) from None
+        if on_dispatcher is not None:
+            on_dispatcher(dispatcher, sim)
+        loop = asyncio.get_running_loop()
+        if install_signals:
+            for sig, cmd in (
+                (signal.SIGINT, "shutdown"),
+                (signal.SIGTERM, "shutdown"),
+                (signal.SIGUSR1, "hardstop"),
+                (signal.SIGUSR2, "reset"),
+            ):
+                loop.add_signal_handler(
+                    sig, dispatcher.put, OperatorCommand(cmd, f"signal {sig.name}")
+                )
+        stopper = None
+        if duration_s is not None:
+            stopper = loop.call_later(
+                duration_s, dispatcher.put, OperatorCommand("shutdown", "duration elapsed")
+            )
+        try:
+            await dispatcher.run()
+        finally:
+            if stopper is not None:
+                stopper.cancel()
+            if install_signals:
+                for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2):
+                    loop.remove_signal_handler(sig)
+            await transport.aclose()
+        exchange, error = None, None
+        if user is not None:
+            try:
+                exchange = await exchange_positions(url, user, list(dispatcher.dexes))
+            except Exception as exc:  # the summary still prints, saying why it could not check
+                error = f"{type(exc).__name__}: {exc}"
+        return build_summary(dispatcher, exchange=exchange, check_error=error)
+    finally:
+        if sim is not None:
+            with contextlib.suppress(Exception):
+                await sim.stop()
+
+
+def _with_user(cfg: Config, address: str) -> Config:
+    import msgspec
+
+    return msgspec.structs.replace(
+        cfg, account=msgspec.structs.replace(cfg.account, user=address.lower())
+    )

@@ -1,0 +1,84 @@
+"""`hip3 bot`: run the trading bot (by default against the built-in simulator)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from pathlib import Path
+
+from hip3.config import ConfigError, load_config
+from hip3.keys import SigningKeyError
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--config",
+        type=Path,
+        help="TOML configuration (default: built-in defaults = config/default.toml)",
+    )
+    p.add_argument(
+        "--mode", choices=("trading", "observation"), help="override the configured mode"
+    )
+    p.add_argument(
+        "--network", choices=("sim", "testnet", "mainnet"), help="override the configured network"
+    )
+    p.add_argument(
+        "--ws-url",
+        help="connect to this websocket (e.g. a running `hip3 sim`) instead of the network's",
+    )
+    p.add_argument(
+        "--key-env", help="with --ws-url: name of the environment variable holding the signing key"
+    )
+    p.add_argument(
+        "--duration",
+        type=float,
+        metavar="SECONDS",
+        help="stop (gracefully) after this many seconds",
+    )
+    p.add_argument(
+        "--summary-json", type=Path, metavar="PATH", help="also write the summary as JSON here"
+    )
+    p.add_argument("--confirm-mainnet", action="store_true", help="required to trade on mainnet")
+    p.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+
+
+def run(args: argparse.Namespace) -> int:
+    logging.basicConfig(
+        level=getattr(logging, args.log_level),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    overrides = {
+        "mode": args.mode,
+        "network": args.network,
+        "ws_url": args.ws_url,
+        "confirm_mainnet": True if args.confirm_mainnet else None,
+    }
+    if args.key_env and not args.ws_url:
+        print("hip3 bot: --key-env only applies together with --ws-url", file=sys.stderr)
+        return 2
+    try:
+        cfg = load_config(args.config, overrides)
+    except ConfigError as exc:
+        print(f"hip3 bot: configuration error: {exc}", file=sys.stderr)
+        return 2
+    from hip3.app.bot import BotError, run_bot
+    from hip3.app.summary import render
+
+    try:
+        summary = asyncio.run(run_bot(cfg, duration_s=args.duration, key_env=args.key_env))
+    except (BotError, ConfigError, SigningKeyError) as exc:
+        print(f"hip3 bot: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("hip3 bot: interrupted", file=sys.stderr)
+        return 130
+    print(render(summary))
+    if args.summary_json is not None:
+        args.summary_json.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    if summary.get("fatal"):
+        return 1
+    return 0

@@ -1,0 +1,1 @@
+"""Execution: the executor, order registry, positions, flatten and HardStop drivers."""

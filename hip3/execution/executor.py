@@ -1,0 +1,200 @@
+"""Signal → gates → order → sign → send, straight-line on the hot path.
+
+The gates run in a fixed order and each refusal is counted by its reason. An accepted signal
+becomes one IOC order: priced from the quote it takes plus a slippage allowance (rounded
+passively, so the allowance is a hard cap), sized to the lot, checked against the minimum
+notional, signed with the fast signer and handed to the writer at once — there is no batching
+tick. The order's machine is created after the frame is queued.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from hip3.events import Signal
+from hip3.execution.orders import OrderInfo, OrderRegistry
+from hip3.execution.positions import PositionTracker
+from hip3.market.state import MarketSpec, MarketState
+from hip3.protocol.actions import limit_order_wire, order_action
+from hip3.protocol.numbers import (
+    NotionalError,
+    PriceError,
+    Rounding,
+    SizeError,
+    check_min_notional,
+    format_price,
+    format_size,
+)
+from hip3.transport.limits import TokenBucket
+
+log = logging.getLogger(__name__)
+
+_BPS = Decimal(10_000)
+
+
+@dataclass(slots=True)
+class RiskLimits:
+    max_notional_per_market: Decimal
+    max_total_notional: Decimal
+    max_concurrent_positions: int
+    min_order_notional: Decimal
+    slippage_bps: Decimal
+    max_slippage_bps: Decimal
+
+
+class Executor:
+    GATES = (
+        "hardstop",
+        "not_ready",
+        "market_notional",
+        "total_notional",
+        "concurrent_positions",
+        "flatten_in_progress",
+        "existing_position",
+        "pending_order",
+        "action_budget",
+    )
+
+    def __init__(
+        self,
+        *,
+        limits: RiskLimits,
+        action_budget: TokenBucket,
+        ready: Any,
+        hardstop: Any,
+        flatten: dict[str, Any],
+        positions: PositionTracker,
+        orders: OrderRegistry,
+        markets: dict[str, MarketState],
+        specs: dict[str, MarketSpec],
+        wire: Any,
+        cloids: Any,
+        trading: bool,
+    ) -> None:
+        self.limits = limits
+        self.budget = action_budget
+        self.ready = ready
+        self.hardstop = hardstop
+        self.flatten = flatten
+        self.positions = positions
+        self.orders = orders
+        self.markets = markets
+        self.specs = specs
+        self.wire = wire
+        self.cloids = cloids
+        self.trading = trading
+        self.blocked: Counter[str] = Counter()
+        self.build_errors: Counter[str] = Counter()
+        self.submitted = 0
+        self.signals = 0
+
+    def _gate(self, sig: Signal, now_ms: int, now_ns: int) -> str | None:
+        coin = sig.coin
+        if not self.hardstop.is_armed:
+            return "hardstop"
+        if not self.ready.trading() or not self.ready.market(coin, now_ns):
+            return "not_ready"
+        px = sig.ref_px
+        order_notional = sig.size * px
+        pos = self.positions.positions.get(coin)
+        market_notional = pos.notional(px) if pos is not None else Decimal(0)
+        if market_notional + order_notional > self.limits.max_notional_per_market:
+            return "market_notional"
+        total = Decimal(0)
+        for c, p in self.positions.positions.items():
+            if p.size:
+                m = self.markets.get(c)
+                ref = m.reference_px() if m is not None else None
+                total += p.notional(ref if ref is not None else p.entry_px)
+        if total + order_notional > self.limits.max_total_notional:
+            return "total_notional"
+        if len(self.positions.open_coins()) >= self.limits.max_concurrent_positions:
+            return "concurrent_positions"
+        fl = self.flatten.get(coin)
+        if fl is not None and fl.state != "idle":
+            return "flatten_in_progress"
+        if pos is not None and pos.size != 0:
+            return "existing_position"
+        if self.orders.pending_entry(coin):
+            return "pending_order"
+        if not self.budget.try_take(now_ms):
+            return "action_budget"
+        return None
+
+    def on_signal(self, sig: Signal, now_ms: int, now_ns: int) -> str | None:
+        """Returns the cloid of the order sent, or None (the reason is counted)."""
+        self.signals += 1
+        if not self.trading:
+            self.blocked["observation"] += 1
+            return None
+        reason = self._gate(sig, now_ms, now_ns)
+        if reason is not None:
+            self.blocked[reason] += 1
+            return None
+        spec = self.specs.get(sig.coin)
+        if spec is None:
+            self.blocked["unknown_market"] += 1
+            return None
+        slip = min(self.limits.slippage_bps, self.limits.max_slippage_bps) / _BPS
+        limit = sig.ref_px * (1 + slip) if sig.is_buy else sig.ref_px * (1 - slip)
+        try:
+            # passive rounding of (quote ± allowance): never beyond the cap, never worse than the quote
+            px = format_price(
+                limit, sz_decimals=spec.sz_decimals, is_buy=sig.is_buy, rounding=Rounding.PASSIVE
+            )
+            sz = format_size(sig.size, sz_decimals=spec.sz_decimals)
+            check_min_notional(Decimal(px), Decimal(sz), self.limits.min_order_notional)
+        except (PriceError, SizeError, NotionalError) as exc:
+            self.build_errors[type(exc).__name__] += 1
+            log.debug("signal on %s not tradable: %s", sig.coin, exc)
+            return None
+        return self.send_order(
+            spec, is_buy=sig.is_buy, px=px, sz=sz, reduce_only=False, purpose="entry", now_ms=now_ms
+        )
+
+    def send_order(
+        self,
+        spec: MarketSpec,
+        *,
+        is_buy: bool,
+        px: str,
+        sz: str,
+        reduce_only: bool,
+        purpose: str,
+        now_ms: int,
+    ) -> str | None:
+        cloid = self.cloids.next()
+        wire = limit_order_wire(
+            asset=spec.asset,
+            is_buy=is_buy,
+            px=px,
+            sz=sz,
+            reduce_only=reduce_only,
+            tif="Ioc",
+            cloid=cloid,
+        )
+        pending = self.wire.post_action(order_action([wire]), kind="order", owner=[cloid])
+        if pending is None:
+            self.blocked["outbound_limit"] += 1
+            return None
+        info = OrderInfo(
+            cloid=cloid,
+            coin=spec.coin,
+            asset=spec.asset,
+            is_buy=is_buy,
+            size=Decimal(sz),
+            px=px,
+            reduce_only=reduce_only,
+            purpose=purpose,
+            created_ms=now_ms,
+            post_id=pending.post_id,
+            epoch=pending.epoch,
+        )
+        self.orders.add(info)
+        self.orders.send(cloid, "sent", post_id=pending.post_id, epoch=pending.epoch)
+        self.submitted += 1
+        return cloid

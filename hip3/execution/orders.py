@@ -1,0 +1,178 @@
+"""Live orders: one OrderMachine per order that is not yet terminal, indexed by cloid and oid.
+
+Every order the bot places has a cloid, so orderUpdates and fills match by cloid even before
+the post response names the oid. Updates for an oid the bot cannot place yet (no cloid, post
+response still out) are held and applied when the oid becomes known. Terminal orders are
+dropped from the machine table and remembered briefly by cloid, so a late response or a
+duplicate update is recognised as late instead of being mistaken for a stranger.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from dataclasses import dataclass
+from decimal import Decimal
+
+from machines.order import OrderMachine
+
+log = logging.getLogger(__name__)
+
+# orderUpdates statuses (protocol.md §2.3) and what they mean for an order machine
+_CANCELLED = frozenset(
+    {
+        "canceled",
+        "marginCanceled",
+        "vaultWithdrawalCanceled",
+        "openInterestCapCanceled",
+        "selfTradeCanceled",
+        "reduceOnlyCanceled",
+        "siblingFilledCanceled",
+        "delistedCanceled",
+        "liquidatedCanceled",
+        "scheduledCancel",
+        "outcomeSettledCanceled",
+        "internalCancel",
+    }
+)
+
+
+def classify_update_status(status: str) -> str:
+    """'open' | 'filled' | 'cancelled' | 'rejected' | 'unknown' for an orderUpdates status."""
+    if status in ("open", "triggered"):
+        return "open"
+    if status == "filled":
+        return "filled"
+    if status in _CANCELLED or status.endswith("Canceled") or status.endswith("Cancel"):
+        return "cancelled"
+    if status == "rejected" or status.endswith("Rejected"):
+        return "rejected"
+    return "unknown"
+
+
+@dataclass(slots=True)
+class OrderInfo:
+    """What the rest of the bot needs about an order besides its machine."""
+
+    cloid: str
+    coin: str
+    asset: int
+    is_buy: bool
+    size: Decimal
+    px: str
+    reduce_only: bool
+    purpose: str  # "entry" | "flatten"
+    created_ms: int
+    post_id: int | None = None
+    epoch: int = 0
+
+
+class OrderRegistry:
+    def __init__(self, outbox: list, *, remember_terminal: int = 5000) -> None:
+        self._outbox = outbox
+        self.machines: dict[str, OrderMachine] = {}
+        self.info: dict[str, OrderInfo] = {}
+        self._by_oid: dict[int, str] = {}
+        self._held: dict[int, list[tuple[str, dict]]] = {}
+        self._terminal: OrderedDict[str, str] = OrderedDict()
+        self._remember_terminal = remember_terminal
+        self.final_counts: dict[str, int] = {}
+        self.late_events = 0
+        self.refused_events = 0
+
+    # --- creation ---------------------------------------------------------------------------
+
+    def add(self, info: OrderInfo) -> OrderMachine:
+        if info.cloid in self.machines or info.cloid in self._terminal:
+            raise ValueError(f"duplicate cloid {info.cloid}")
+        m = OrderMachine(
+            cloid=info.cloid,
+            market=info.coin,
+            is_buy=info.is_buy,
+            size=str(info.size),
+            reduce_only=info.reduce_only,
+            outbox=self._outbox,
+        )
+        self.machines[info.cloid] = m
+        self.info[info.cloid] = info
+        return m
+
+    # --- lookups ----------------------------------------------------------------------------
+
+    def cloid_for(self, oid: int | None, cloid: str | None) -> str | None:
+        if cloid is not None and (cloid in self.machines or cloid in self._terminal):
+            return cloid
+        if oid is not None:
+            return self._by_oid.get(oid)
+        return None
+
+    def is_live(self, cloid: str) -> bool:
+        return cloid in self.machines
+
+    def was_terminal(self, cloid: str) -> str | None:
+        return self._terminal.get(cloid)
+
+    def live_orders(self) -> list[tuple[OrderInfo, OrderMachine]]:
+        return [(self.info[c], m) for c, m in self.machines.items()]
+
+    def pending_entry(self, coin: str) -> bool:
+        return any(
+            i.coin == coin and i.purpose == "entry" for i in (self.info[c] for c in self.machines)
+        )
+
+    def unknown_orders(self) -> list[tuple[OrderInfo, OrderMachine]]:
+        return [(self.info[c], m) for c, m in self.machines.items() if m.state == "unknown"]
+
+    def open_orders(self) -> list[tuple[OrderInfo, OrderMachine]]:
+        """Orders that may be resting on the book (what a cancel-all must cover)."""
+        return [
+            (self.info[c], m)
+            for c, m in self.machines.items()
+            if m.state in ("sent", "resting", "partially_filled", "unknown")
+        ]
+
+    # --- driving machines -------------------------------------------------------------------
+
+    def send(self, cloid: str, event: str, **kw) -> str | None:
+        """Deliver one event to a live order; returns the state after, or None if not live."""
+        m = self.machines.get(cloid)
+        if m is None:
+            if cloid in self._terminal:
+                self.late_events += 1
+            return None
+        try:
+            m.send(event, **kw)
+        except m.TransitionNotAllowed:
+            # A fact that does not fit this order's state (duplicate or out-of-order source):
+            # counted and logged, never allowed to corrupt the order.
+            self.refused_events += 1
+            log.info("order %s in %s: event %s %s not applicable", cloid, m.state, event, kw)
+            return m.state
+        if event in ("resting", "filled_at_post") or kw.get("oid") is not None:
+            oid = kw.get("oid") or m.oid
+            if oid is not None:
+                self._learn_oid(cloid, oid)
+        if m.is_final:
+            self._retire(cloid, m.state)
+        return m.state
+
+    def _learn_oid(self, cloid: str, oid: int) -> None:
+        if self._by_oid.get(oid) == cloid:
+            return
+        self._by_oid[oid] = cloid
+        for event, kw in self._held.pop(oid, []):
+            self.send(cloid, event, **kw)
+
+    def hold(self, oid: int, event: str, **kw) -> None:
+        self._held.setdefault(oid, []).append((event, kw))
+
+    def _retire(self, cloid: str, state: str) -> None:
+        m = self.machines.pop(cloid)
+        info = self.info.pop(cloid)
+        if m.oid is not None:
+            self._by_oid.pop(m.oid, None)
+        self._terminal[cloid] = state
+        if len(self._terminal) > self._remember_terminal:
+            self._terminal.popitem(last=False)
+        self.final_counts[state] = self.final_counts.get(state, 0) + 1
+        log.debug("order %s %s on %s final: %s", cloid, info.purpose, info.coin, state)

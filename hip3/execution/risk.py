@@ -1,0 +1,65 @@
+"""HardStop triggers that are numbers: losses, rejections, exposure while disconnected.
+
+The HardStop itself is one machine (machines/hardstop.py); this module only decides when to
+trip it, and says why in words an operator can act on.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+# Rejections that say "the market moved" or "nothing to do", not "something is wrong with us".
+_BENIGN_PREFIXES = (
+    "Order could not immediately match against any resting orders",
+    "Order must have minimum value of",
+)
+_REDUCE_ONLY_PREFIX = "Reduce only order would increase position"
+
+
+def is_benign_rejection(text: str, *, reduce_only: bool, position_flat: bool) -> bool:
+    if text.startswith(_BENIGN_PREFIXES):
+        return True
+    if text.startswith("iocCancelRejected") or text.startswith("minTradeNtlRejected"):
+        return True
+    # a reduce-only order refused because the position is already gone did its job
+    return (
+        reduce_only
+        and position_flat
+        and (text.startswith(_REDUCE_ONLY_PREFIX) or text == "reduceOnlyRejected")
+    )
+
+
+class RiskMonitor:
+    def __init__(
+        self, *, loss_limit: Decimal, max_consecutive_rejections: int, disconnect_exposure_ms: int
+    ) -> None:
+        self.loss_limit = loss_limit
+        self.max_consecutive_rejections = max_consecutive_rejections
+        self.disconnect_exposure_ms = disconnect_exposure_ms
+        self.consecutive_rejections = 0
+        self._disconnected_since: int | None = None
+
+    def on_rejection(self, text: str, benign: bool) -> str | None:
+        if benign:
+            return None
+        self.consecutive_rejections += 1
+        if self.consecutive_rejections >= self.max_consecutive_rejections:
+            return (
+                f"{self.consecutive_rejections} consecutive order rejections (last: {text[:120]})"
+            )
+        return None
+
+    def on_accepted(self) -> None:
+        self.consecutive_rejections = 0
+
+    def check(self, *, now_ms: int, pnl: Decimal, connected: bool, exposed: bool) -> str | None:
+        if pnl <= -self.loss_limit:
+            return f"loss limit: PnL {pnl:.2f} USD <= -{self.loss_limit} USD"
+        if connected or not exposed:
+            self._disconnected_since = None
+            return None
+        if self._disconnected_since is None:
+            self._disconnected_since = now_ms
+        elif now_ms - self._disconnected_since >= self.disconnect_exposure_ms:
+            return f"disconnected with open exposure for {(now_ms - self._disconnected_since) / 1000:.1f} s"
+        return None

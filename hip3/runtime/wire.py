@@ -1,0 +1,99 @@
+"""Everything the bot writes goes through here: one budget, one post book, one writer.
+
+Subscribe, ping and post share the exchange's 2000-messages-per-minute budget; posts also
+count against the 100-in-flight limit and get a correlation id and a deadline. A message the
+budget refuses is not sent and the caller is told (it returns None) — nothing queues silently.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from hip3.protocol import frames
+from hip3.transport.limits import InflightLimit, TokenBucket
+from hip3.transport.posts import PendingPost, PostBook
+
+log = logging.getLogger(__name__)
+
+
+class Wire:
+    def __init__(
+        self,
+        transport: Any,
+        *,
+        signer: Any | None,
+        nonces: Any | None,
+        mainnet: bool,
+        messages_per_minute: int,
+        max_inflight_posts: int,
+        post_timeout_ms: int,
+        now_ms: Callable[[], int],
+    ) -> None:
+        self.transport = transport
+        self.signer = signer
+        self.nonces = nonces
+        self.mainnet = mainnet
+        self._now_ms = now_ms
+        self.bucket = TokenBucket(messages_per_minute, 60.0, now_ms())
+        self.posts = PostBook(InflightLimit(max_inflight_posts), post_timeout_ms)
+        self.epoch = 0
+        self.sent = 0
+        self.refused: dict[str, int] = {}
+
+    def _refuse(self, what: str) -> None:
+        self.refused[what] = self.refused.get(what, 0) + 1
+
+    def send_plain(self, data: bytes | str, what: str) -> bool:
+        if not self.bucket.try_take(self._now_ms()):
+            self._refuse(f"{what}:rate")
+            return False
+        self.transport.send(data)
+        self.sent += 1
+        return True
+
+    def subscribe(self, subscription: dict) -> bool:
+        return self.send_plain(frames.encode_subscribe(subscription), "subscribe")
+
+    def ping(self) -> bool:
+        return self.send_plain(frames.encode_ping(), "ping")
+
+    def can_post(self) -> bool:
+        return self.posts.can_send() and self.bucket.available(self._now_ms()) >= 1
+
+    def post_info(self, payload: dict, *, kind: str, owner: Any = None) -> PendingPost | None:
+        now = self._now_ms()
+        if not self.posts.can_send():
+            self._refuse(f"{kind}:inflight")
+            return None
+        if not self.bucket.try_take(now):
+            self._refuse(f"{kind}:rate")
+            return None
+        pid = self.posts.new_id()
+        p = self.posts.register(pid, epoch=self.epoch, kind=kind, owner=owner, now_ms=now)
+        self.transport.send(frames.encode_post_info(pid, payload), pid)
+        self.sent += 1
+        return p
+
+    def post_action(self, action: dict, *, kind: str, owner: Any = None) -> PendingPost | None:
+        """Sign and send one action; the nonce is taken only when the budget allows the send."""
+        now = self._now_ms()
+        if self.signer is None or self.nonces is None:
+            raise RuntimeError("no signing key configured: cannot send actions (observation mode?)")
+        if not self.posts.can_send():
+            self._refuse(f"{kind}:inflight")
+            return None
+        if not self.bucket.try_take(now):
+            self._refuse(f"{kind}:rate")
+            return None
+        nonce = self.nonces.next()
+        signature = self.signer.sign_l1(action, nonce, mainnet=self.mainnet)
+        pid = self.posts.new_id()
+        data = frames.encode_post_action(pid, action=action, nonce=nonce, signature=signature)
+        self.transport.send(data, pid)
+        self.sent += 1
+        # registered after the write is queued: nothing on the critical path waits for bookkeeping
+        return self.posts.register(
+            pid, epoch=self.epoch, kind=kind, owner=owner, now_ms=now, meta={"nonce": nonce}
+        )

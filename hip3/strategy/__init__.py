@@ -1,0 +1,1 @@
+"""Strategies turn market state into entry signals; they never send anything themselves."""

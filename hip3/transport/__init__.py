@@ -1,0 +1,1 @@
+"""Socket, outbound limits and post correlation: everything between the dispatcher and the wire."""
