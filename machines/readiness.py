@@ -156,6 +156,8 @@ class ReadinessMachine(HipChart):
             for key, status in self.keys.items()
             if status != READY and not self._key_excluded(key)
         ]
+        if len(self.excluded) == len(self.markets):
+            out.append("at least one market (all excluded)")
         if self.trading_mode:
             out += [
                 f"reconciled:{p}" for p in RECONCILIATION_PARTS if p not in self.reconciled_parts
