@@ -128,8 +128,7 @@ class DocClient:
         self.source = "b"
         self._ids = itertools.count(1)
         self._last_nonce = 0
-        self.frames: list[dict[str, Any]] = []  # every non-post frame, in arrival order
-        self._cursor = 0
+        self.frames: list[dict[str, Any]] = []  # unconsumed non-post frames, in arrival order
 
     @classmethod
     async def connect(cls, url: str, private_key: str | None = None) -> DocClient:
@@ -236,25 +235,25 @@ class DocClient:
 
     async def subscribe(self, subscription: dict[str, Any]) -> dict[str, Any]:
         await self.ws.send(json.dumps({"method": "subscribe", "subscription": subscription}))
-        return await self.wait_for(
-            lambda f: f.get("channel") in ("subscriptionResponse", "error"), consume=True
-        )
+        return await self.wait_for(lambda f: f.get("channel") in ("subscriptionResponse", "error"))
 
     async def wait_for(
-        self,
-        predicate: Callable[[dict[str, Any]], bool],
-        timeout: float = WAIT_S,
-        *,
-        consume: bool = True,
+        self, predicate: Callable[[dict[str, Any]], bool], timeout: float = WAIT_S
     ) -> dict[str, Any]:
-        """The next frame (after earlier matches) satisfying `predicate`, buffered or new."""
+        """Take the oldest frame satisfying `predicate` out of the buffer, reading as needed.
+
+        Frames that do not match stay buffered for later waits, so nothing is lost when an
+        ack and a snapshot arrive in either order.
+        """
         async with asyncio.timeout(timeout):
+            index = 0
             while True:
-                while self._cursor < len(self.frames):
-                    frame = self.frames[self._cursor]
-                    self._cursor += 1
+                while index < len(self.frames):
+                    frame = self.frames[index]
                     if predicate(frame):
+                        del self.frames[index]
                         return frame
+                    index += 1
                 self.frames.append(await self._recv(timeout))
 
     def seen(self, predicate: Callable[[dict[str, Any]], bool]) -> list[dict[str, Any]]:
@@ -278,3 +277,32 @@ class DocClient:
 
 class InfoFailed(Exception):
     pass
+
+
+# ---------------------------------------------------------------------------- test helpers
+# Shared by the socket-level test modules (the harness is the true exchange state).
+
+MAKER = "0x" + "ab" * 20
+AAA = 110000  # xyz:AAA, szDecimals 2
+CCC = 110002  # xyz:CCC, szDecimals 0, growth mode
+BTC = 0  # szDecimals 5
+ETH = 1  # szDecimals 4
+
+
+def seed_book(
+    exchange: Any, coin: str, bids: list[tuple[str, str]], asks: list[tuple[str, str]]
+) -> None:
+    """Resting liquidity from a simulated maker (internal, no signature)."""
+    from decimal import Decimal
+
+    exchange.replace_maker_quotes(
+        coin,
+        MAKER,
+        [(Decimal(p), Decimal(s)) for p, s in bids],
+        [(Decimal(p), Decimal(s)) for p, s in asks],
+    )
+
+
+def statuses(response: dict[str, Any]) -> list[Any]:
+    assert response["status"] == "ok", response
+    return response["response"]["data"]["statuses"]
