@@ -69,8 +69,13 @@ __all__ = [
 Side = Literal["A", "B"]
 
 
-class _Data(msgspec.Struct, frozen=True, kw_only=True, gc=False, rename="camel"):
-    """Base of payload structs: camelCase on the wire, no GC tracking (no cycles)."""
+class _Data(
+    msgspec.Struct, frozen=True, kw_only=True, gc=False, rename="camel", omit_defaults=True
+):
+    """Base of payload structs: camelCase on the wire, no GC tracking (no cycles).
+
+    omit_defaults makes re-encoding reproduce the wire form, where optional fields are
+    absent rather than null."""
 
 
 class _Frame(msgspec.Struct, frozen=True, kw_only=True, gc=False, tag_field="channel"):
