@@ -66,6 +66,7 @@ class L1Verifier:
 
     def __init__(self, source: str) -> None:
         self.source = source
+        self._addresses: dict[bytes, str] = {}
         reference = encode_typed_data(full_message=_agent_message(source, b"\x00" * 32))
         self._prefix = b"\x19\x01" + reference.header
         agent_typehash = keccak(text="Agent(string source,bytes32 connectionId)")
@@ -89,7 +90,13 @@ class L1Verifier:
             )
         except Exception:
             raise SignatureError("Unable to recover signer.") from None
-        return "0x" + keccak(public_key.format(compressed=False)[1:])[-20:].hex()
+        raw = public_key.format(compressed=False)
+        address = self._addresses.get(raw)
+        if address is None:  # few distinct signers: remember their addresses, save a keccak
+            address = "0x" + keccak(raw[1:])[-20:].hex()
+            if len(self._addresses) < 10_000:
+                self._addresses[raw] = address
+        return address
 
 
 def action_hash(
