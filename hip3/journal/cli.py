@@ -1,0 +1,64 @@
+"""`hip3 journal [PATH]`: summarise a trading journal, or export its tables as CSV."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+DEFAULT_PATH = Path("data/journal.sqlite")  # the default of config `journal.path`
+
+EXIT_OK = 0
+EXIT_ERROR = 2
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "path",
+        nargs="?",
+        type=Path,
+        metavar="PATH",
+        help=f"journal file (default: journal.path from --config, else {DEFAULT_PATH})",
+    )
+    p.add_argument("--config", type=Path, help="take the journal path from this TOML configuration")
+    p.add_argument(
+        "--csv",
+        type=Path,
+        metavar="DIR",
+        help="also export every table to DIR/<table>.csv",
+    )
+
+
+def _resolve_path(args: argparse.Namespace) -> Path:
+    if args.path is not None:
+        return args.path
+    if args.config is not None:
+        from hip3.config import load_config
+
+        return Path(load_config(args.config).journal.path)
+    return DEFAULT_PATH
+
+
+def run(args: argparse.Namespace) -> int:
+    from hip3.config import ConfigError
+    from hip3.journal.report import export_csv, load_summary, render
+    from hip3.journal.store import JournalError
+
+    try:
+        path = _resolve_path(args)
+    except ConfigError as exc:
+        print(f"hip3 journal: configuration error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    try:
+        summary = load_summary(path)
+        print(render(summary))
+        if args.csv is not None:
+            written = export_csv(path, args.csv)
+            print()
+            print(f"exported {len(written)} tables to {args.csv}:")
+            for f in written:
+                print(f"  {f}")
+    except JournalError as exc:
+        print(f"hip3 journal: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    return EXIT_OK
