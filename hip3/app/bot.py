@@ -32,12 +32,21 @@ async def run_bot(
     key_env: str | None = None,
     install_signals: bool = True,
     on_dispatcher: Any = None,
+    key: SigningKey | None = None,
 ) -> dict:
-    """Run until shutdown; returns the summary dict."""
+    """Run until shutdown; returns the summary dict.
+
+    `key` lets an embedding program (or a test) hand over a key it already holds; otherwise
+    the key comes from `key_env`, the configured key sources, or the built-in simulator.
+    """
     sim = None
     url = cfg.endpoints.ws_url
-    key: SigningKey | None
-    if url is None:
+    if key is not None:
+        if url is None:
+            raise BotError(
+                "a key was given but no ws_url: the built-in simulator brings its own account"
+            )
+    elif url is None:
         # network "sim" without a URL: the built-in simulator, in-process, with its funded account
         from hip3.sim.harness import SimHarness
 

@@ -74,6 +74,7 @@ class OrderRegistry:
         self.info: dict[str, OrderInfo] = {}
         self._by_oid: dict[int, str] = {}
         self._held: dict[int, list[tuple[str, dict]]] = {}
+        self._max_held = 1000
         self._terminal: OrderedDict[str, str] = OrderedDict()
         self._remember_terminal = remember_terminal
         self.final_counts: dict[str, int] = {}
@@ -163,8 +164,12 @@ class OrderRegistry:
         for event, kw in self._held.pop(oid, []):
             self.send(cloid, event, **kw)
 
-    def hold(self, oid: int, event: str, **kw) -> None:
+    def hold(self, oid: int, event: str, kw: dict) -> None:
+        """Keep an update for an oid not known yet; bounded, since a foreign order's updates
+        (placed by another client of the same account) would otherwise be held forever."""
         self._held.setdefault(oid, []).append((event, kw))
+        while len(self._held) > self._max_held:
+            self._held.pop(next(iter(self._held)))
 
     def _retire(self, cloid: str, state: str) -> None:
         m = self.machines.pop(cloid)

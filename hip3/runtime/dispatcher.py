@@ -421,7 +421,7 @@ class Dispatcher:
             return
         if cloid is None:
             # not (yet) ours: held until an oid becomes known, e.g. a post response in flight
-            self.orders.hold(bo.oid, event, **kw)
+            self.orders.hold(bo.oid, event, kw)
             self.counters["held_updates"] += 1
             return
         self.orders.send(cloid, event, **kw)

@@ -1,0 +1,215 @@
+"""The trading loop closes, and stays closed through faults (issue 5 item 9)."""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+
+import pytest
+
+from hip3.app.bot import BotError, run_bot
+from hip3.config import load_config
+from hip3.events import OperatorCommand
+from hip3.sim.harness import SimHarness
+from tests.e2e.conftest import run_against, truth_positions, wait_for
+
+pytestmark = pytest.mark.e2e
+
+
+def sizes(d: dict) -> dict[str, Decimal]:
+    return {c: Decimal(s) for c, s in d.items() if Decimal(s) != 0}
+
+
+async def test_loop_closes_positions_equal_truth():
+    """(a) / blocker 1: signals become orders, post responses and streams drive orders and
+    positions, and what the bot holds at the end is what the exchange says it holds."""
+    async with SimHarness(seed=11) as sim:
+        summary, d = await run_against(
+            sim, duration_s=6, shutdown={"flatten_on_exit": False, "cancel_on_exit": True}
+        )
+        assert summary["orders_submitted"] >= 3, summary
+        assert summary["fills"] >= 3, summary
+        assert sum(summary["orders"].values()) == summary["orders_submitted"]
+        assert sizes(summary["positions"]) == truth_positions(sim)
+        assert summary["reconciled"] is True
+        # every fill the exchange made for us was applied exactly once
+        exchange_tids = {f["tid"] for f in sim.exchange.user_fills(sim.account[0])}
+        assert d.positions.fills_applied == len(exchange_tids)
+        assert d.positions.duplicates == 0 or d.positions.fills_applied == len(exchange_tids)
+
+
+async def test_make_run_default_flattens_and_reconciles():
+    """The default run (what `make run` does, shortened): trades, flattens on exit, reconciled."""
+    async with SimHarness(seed=5) as sim:
+        summary, _d = await run_against(sim, duration_s=5)
+        assert summary["orders_submitted"] >= 1
+        assert summary["hardstop"]["state"] == "halted"
+        assert summary["positions"] == {}
+        assert truth_positions(sim) == {}
+        assert sim.exchange.open_orders(sim.account[0]) == []
+        assert summary["reconciled"] is True
+
+
+async def test_reconnect_storm_no_fill_lost_or_doubled():
+    """(b) / item D: connections dropped every ~1.5 s while trading. READY is regained every
+    epoch, snapshot overlap never double counts, positions equal truth at the end."""
+    async with SimHarness(seed=3, faults="drop_every_s=1.5,seed=4") as sim:
+        summary, d = await run_against(sim, duration_s=9, shutdown={"flatten_on_exit": False})
+        assert summary["reconnects"] >= 2, summary
+        assert summary["orders_submitted"] >= 2, summary
+        exchange_tids = {f["tid"] for f in sim.exchange.user_fills(sim.account[0])}
+        assert d.positions.fills_applied == len(exchange_tids)
+        assert sizes(summary["positions"]) == truth_positions(sim)
+        assert summary["reconciled"] is True
+        # every epoch that stayed up through its handshake became READY
+        assert len(summary["ready_latency_ms"]) >= summary["epochs"] - 1
+
+
+async def test_withheld_snapshot_blocks_entries_until_delivered():
+    """(c): no entry order before the userFills snapshot; READY right after it."""
+
+    async def during(d, sim):
+        await asyncio.sleep(2.0)
+        assert d.executor.submitted == 0
+        assert not d.ready.trading()
+        assert "userFills (acked)" in d.readiness.missing()
+        assert d.signals_seen > 0  # there were opportunities; READY refused them
+        sim.faults.release_snapshots()
+        assert await wait_for(d.ready.trading, 3.0)
+
+    async with SimHarness(seed=11, faults="withhold_snapshot=1") as sim:
+        summary, d = await run_against(sim, duration_s=5, during=during)
+        assert summary["orders_submitted"] >= 1
+        assert d.executor.blocked["not_ready"] > 0
+        assert summary["reconciled"] is True
+
+
+async def test_delayed_ack_during_resubscription_still_reaches_ready():
+    """Blocker 3 (the drain deadlock): acks held back during (re)subscription, then delivered,
+    reach the one dispatcher and READY follows."""
+
+    async def during(d, sim):
+        await wait_for(lambda: d.ready.trading(), 3.0)
+        sim.faults.withhold_ack = True
+        sim.faults.drop_all()
+        assert await wait_for(lambda: d.conn.epoch >= 2 and d.conn.state == "subscribing", 3.0)
+        await asyncio.sleep(0.5)
+        assert not d.ready.trading()
+        sim.faults.release_acks()
+        assert await wait_for(d.ready.trading, 3.0), d.ready.describe()
+
+    async with SimHarness(seed=2) as sim:
+        summary, _d = await run_against(
+            sim, duration_s=6, during=during, websocket={"handshake_timeout_s": 10.0}
+        )
+        assert "2" in summary["ready_latency_ms"]
+        assert summary["reconciled"] is True
+
+
+async def test_hardstop_cancels_resting_and_flattens():
+    """(d) / item A: with resting orders (placed outside the bot, adopted at reconciliation)
+    and open positions, HardStop leaves the exchange with no open order and zero positions,
+    then stays halted."""
+
+    async def during(d, sim):
+        user = sim.account[0]
+        assert await wait_for(lambda: len(truth_positions(sim)) >= 1, 6.0), "no position opened"
+        # resting orders the bot did not place: the exchange knows them, so must HardStop
+        await place_resting_orders(sim)
+        sim.faults.drop_all()  # the next epoch's reconciliation adopts them
+        assert await wait_for(lambda: d.orders.open_orders() and d.ready.trading(), 5.0)
+        d.put(OperatorCommand("hardstop", "test"))
+        assert await wait_for(lambda: d.hardstop.state == "halted", 10.0), d.hardstop.state
+        assert sim.exchange.open_orders(user) == []
+        assert truth_positions(sim) == {}
+        await asyncio.sleep(0.5)
+        assert d.hardstop.state == "halted"  # latched: nothing re-arms it
+
+    async with SimHarness(seed=11) as sim:
+        summary, _d = await run_against(
+            sim, duration_s=12, during=during, shutdown={"flatten_on_exit": False}
+        )
+        assert summary["hardstop"]["state"] == "halted"
+        assert summary["positions"] == {}
+        assert summary["reconciled"] is True
+
+
+async def place_resting_orders(sim: SimHarness) -> None:
+    """Two far-from-market GTC orders on xyz:AAA, signed by the account itself."""
+    from hip3.protocol.actions import limit_order_wire, order_action
+    from hip3.protocol.numbers import Rounding, format_price
+    from hip3.protocol.signing import FastSigner, NonceSource
+
+    signer = FastSigner(bytes.fromhex(sim.account[1].removeprefix("0x")))
+    nonces = NonceSource()
+    coin = "xyz:AAA"
+    bid = Decimal(sim.exchange.bbo(coin)["bbo"][0]["px"])
+    px = format_price(bid * Decimal("0.8"), sz_decimals=2, is_buy=True, rounding=Rounding.PASSIVE)
+    wires = [
+        limit_order_wire(asset=110000, is_buy=True, px=px, sz="1", reduce_only=False, tif="Gtc")
+    ]
+    action = order_action(wires * 2)
+    nonce = nonces.next()
+    resp = sim.exchange.action(
+        {
+            "action": action,
+            "nonce": nonce,
+            "signature": signer.sign_l1(action, nonce, mainnet=False),
+        }
+    )
+    assert resp["status"] == "ok", resp
+    assert all("resting" in s for s in resp["response"]["data"]["statuses"]), resp
+
+
+async def test_post_timeouts_go_unknown_then_reconcile_without_duplicates():
+    """(e): post responses delayed past the timeout leave orders unknown; reconciliation
+    resolves them; nothing is resent blindly (one exchange order per bot order)."""
+    async with SimHarness(seed=11, faults="delay_post_ms=1500") as sim:
+        summary, d = await run_against(
+            sim,
+            duration_s=7,
+            outbound={"post_timeout_s": 0.5},
+            websocket={"handshake_timeout_s": 10.0},
+            shutdown={"flatten_on_exit": False},
+        )
+        assert d.wire.posts.timeouts >= 1
+        # bot orders == exchange orders: every fill maps to an order the bot sent
+        cloids_sent = set(d.orders.info) | set(d.orders._terminal)
+        fills = sim.exchange.user_fills(sim.account[0])
+        assert all(f.get("cloid") in cloids_sent for f in fills)
+        assert "unknown" not in summary["orders"], summary["orders"]
+        assert sizes(summary["positions"]) == truth_positions(sim)
+
+
+async def test_trading_without_account_fails_fast_naming_the_setting(monkeypatch):
+    """Blocker 2: trading mode with no user address and no key refuses to start and says why."""
+    monkeypatch.delenv("HIP3_PRIVATE_KEY", raising=False)
+    cfg = load_config(
+        overrides={
+            "network": "testnet",
+            "ws_url": "ws://127.0.0.1:9/ws",
+            "journal": {"enabled": False},
+        }
+    )
+    with pytest.raises(BotError) as exc:
+        await run_bot(cfg, install_signals=False)
+    assert "HIP3_PRIVATE_KEY" in str(exc.value)
+
+
+async def test_trading_subscriptions_sent_every_epoch():
+    """Blocker 2: orderUpdates, userFills and userEvents are subscribed on every connection."""
+
+    async def during(d, sim):
+        for _ in range(2):
+            assert await wait_for(d.ready.trading, 5.0)
+            assert {"orderUpdates", "userFills", "userEvents"} <= set(d.readiness.keys)
+            assert all(
+                d.readiness.keys[k] == "ready" for k in ("orderUpdates", "userFills", "userEvents")
+            )
+            sim.faults.drop_all()
+            await asyncio.sleep(0.3)
+        assert await wait_for(d.ready.trading, 5.0)
+
+    async with SimHarness(seed=1) as sim:
+        summary, _d = await run_against(sim, duration_s=5, during=during)
+        assert summary["epochs"] >= 3
