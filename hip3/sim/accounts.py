@@ -51,6 +51,7 @@ class Account:
     scheduled_cancel_ms: int | None = None
     scheduled_cancel_triggers: dict[int, int] = field(default_factory=dict)  # utc day -> count
     volume: Decimal = ZERO
+    fees_paid: Decimal = ZERO
 
     def balance(self, dex: str) -> Decimal:
         return self.balances.get(dex, ZERO)
@@ -100,6 +101,7 @@ def apply_fill(
         position.szi = new_szi
     account.balances[dex] = account.balance(dex) + closed_pnl - fee
     account.volume += px * sz
+    account.fees_paid += fee
     if not position.szi:
         del account.positions[coin]
     return start, direction, closed_pnl
