@@ -916,9 +916,12 @@ class Dispatcher:
         fm.send("sent", cloid=cloid, now_ms=self.clock.now_ms())
 
     def _check_flatten_progress(self) -> None:
-        if self.hardstop.state == "flattening" and not self.positions.open_coins():
-            if all(fm.state == "idle" for fm in self.flatten.values()):
-                self.hardstop.send("positions_flat")
+        if (
+            self.hardstop.state == "flattening"
+            and not self.positions.open_coins()
+            and all(fm.state == "idle" for fm in self.flatten.values())
+        ):
+            self.hardstop.send("positions_flat")
 
     def _cancel_all(self) -> None:
         if not self.ready.can_reduce():

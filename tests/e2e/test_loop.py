@@ -11,7 +11,8 @@ from hip3.app.bot import BotError, run_bot
 from hip3.config import load_config
 from hip3.events import OperatorCommand
 from hip3.sim.harness import SimHarness
-from tests.e2e.conftest import run_against, truth_positions, wait_for
+
+from .support import run_against, truth_positions, wait_for
 
 pytestmark = pytest.mark.e2e
 

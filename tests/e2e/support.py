@@ -1,4 +1,4 @@
-"""End-to-end fixtures: the real bot over real websockets against the simulator on loopback."""
+"""End-to-end helpers: the real bot over real websockets against the simulator on loopback."""
 
 from __future__ import annotations
 
@@ -7,14 +7,10 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
-import pytest
-
 from hip3.app.bot import run_bot
 from hip3.config import load_config
 from hip3.keys import SigningKey
 from hip3.sim.harness import SimHarness
-
-pytestmark = pytest.mark.e2e
 
 
 def bot_config(ws_url: str, **overrides: Any):
