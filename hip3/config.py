@@ -35,6 +35,7 @@ __all__ = [
     "Endpoints",
     "ExitsConfig",
     "FlattenConfig",
+    "GatesConfig",
     "JournalConfig",
     "MarketConfig",
     "MetricsConfig",
@@ -151,6 +152,70 @@ class DetectorConfig(_Section):
     )
     max_data_age_s: Seconds = 2.0
     max_slippage_bps: PositiveBps = 30.0
+    # --- the full detector (hip3.strategy.detector); 0 disables a filter where noted ---
+    # Orders are sized below the dollar cap by this fraction (mark vs quote drift).
+    notional_buffer: Annotated[float, msgspec.Meta(ge=0, lt=1)] = 0.01
+    # Raise a too-small order to the minimum notional when the quote and the cap allow it.
+    boost_to_min_notional: bool = True
+    # A quote worth this much or less is too thin to take, USD.
+    min_book_notional_usd: NonNegativeFloat = 500.0
+    # A quote worth this much or more is sized at the full size_fraction, USD.
+    normal_book_notional_usd: Usd = 5000.0
+    # Skip entries while the book's spread is wider than this, bps (0 = off).
+    max_entry_spread_bps: Bps = 0.0
+    # Signal a side at most once per oracle price.
+    signal_dedup: bool = True
+    # Oracle changes smaller than this are wiggles, not moves, bps.
+    oracle_min_move_bps: Bps = 2.0
+    # Buy only after an up move of the oracle, sell only after a down move.
+    direction_filter: bool = True
+    # The last oracle move must be at least this large, bps (0 = off).
+    min_oracle_velocity_bps: Bps = 3.0
+    # Same-direction oracle moves in a row required (0 = off).
+    min_consecutive_oracle_moves: Annotated[int, msgspec.Meta(ge=0)] = 2
+    # Time since the oracle changed must be at least this (0 = off).
+    min_quote_lag_s: NonNegativeFloat = 0.0
+    # ... and at most this (0 = off).
+    max_quote_lag_s: NonNegativeFloat = 0.0
+    # Also require the edge to beat the market's spread EWMA times the multiplier.
+    adaptive_threshold: bool = False
+    # Multiplier of the spread EWMA in the adaptive threshold.
+    spread_threshold_multiplier: PositiveFloat = 1.5
+    # Weight of each new book in the detector's per-market spread EWMA.
+    spread_ewma_alpha: Annotated[float, msgspec.Meta(gt=0, le=1)] = 0.05
+    # Track each market's usual oracle-mid gap (EWMA) and discount it from the edge.
+    baseline_tracking: bool = True
+    # Weight of each new sample in the baseline EWMA.
+    baseline_alpha: Annotated[float, msgspec.Meta(gt=0, le=1)] = 0.001
+    # Samples before the baseline is trusted.
+    baseline_min_samples: Annotated[int, msgspec.Meta(ge=0)] = 100
+    # Edge required beyond the baseline gap, bps (0 = off).
+    min_edge_above_baseline_bps: Bps = 0.0
+    # Skip signals whose confidence (0..1) is below this (0 = off).
+    min_confidence: Annotated[float, msgspec.Meta(ge=0, le=1)] = 0.0
+    # Scale size by 0.5 + 0.5 * confidence.
+    confidence_sizing: bool = False
+
+
+class GatesConfig(_Section):
+    # Block entries on a market whose bbo is older than this (0 = off).
+    max_bbo_age_s: NonNegativeFloat = 2.0
+    # Block entries on a market whose asset context (oracle, mark) is older than this (0 = off).
+    max_ctx_age_s: NonNegativeFloat = 8.0
+    # Block a market this long after its book's exchange time ran backwards.
+    time_regression_block_s: NonNegativeFloat = 10.0
+    # Block when mark and book mid differ by more than this, bps (0 = off).
+    max_mark_mid_divergence_bps: Bps = 50.0
+    # Weight of each new book in the per-market spread EWMA.
+    spread_ewma_alpha: Annotated[float, msgspec.Meta(gt=0, le=1)] = 0.05
+    # Books seen before the spread-shock gate acts.
+    spread_min_samples: PositiveInt = 20
+    # Spread above EWMA x this reduces the size (spread_shock_size_factor).
+    spread_shock_multiplier: Annotated[float, msgspec.Meta(ge=1)] = 3.0
+    # Spread above EWMA x spread_shock_multiplier x this blocks.
+    spread_shock_block_multiplier: Annotated[float, msgspec.Meta(ge=1)] = 2.0
+    # Size multiplier in the reduce tier (0 < x <= 1).
+    spread_shock_size_factor: Annotated[float, msgspec.Meta(gt=0, le=1)] = 0.2
 
 
 class RiskConfig(_Section):
@@ -169,6 +234,10 @@ class ExitsConfig(_Section):
     mark_regression_bps: Bps = 5.0
     min_hold_s: NonNegativeFloat = 1.0
     slippage_bps: PositiveBps = 50.0
+    # Exit when the book catches up with the oracle (false: time stop only).
+    mark_regression_enabled: bool = True
+    # Book or oracle older than this cannot trigger a mark-regression exit.
+    max_data_age_s: Seconds = 2.0
 
 
 class FlattenConfig(_Section):
@@ -238,6 +307,7 @@ class Config(_Section):
     outbound: OutboundConfig = msgspec.field(default_factory=OutboundConfig)
     ready: ReadyConfig = msgspec.field(default_factory=ReadyConfig)
     detector: DetectorConfig = msgspec.field(default_factory=DetectorConfig)
+    gates: GatesConfig = msgspec.field(default_factory=GatesConfig)
     risk: RiskConfig = msgspec.field(default_factory=RiskConfig)
     exits: ExitsConfig = msgspec.field(default_factory=ExitsConfig)
     flatten: FlattenConfig = msgspec.field(default_factory=FlattenConfig)
@@ -636,6 +706,19 @@ def _relation_problems(cfg: Config) -> Iterator[str]:
         "detector.max_order_notional_usd",
         det.max_order_notional_usd,
     )
+    yield from at_most(
+        "detector.min_book_notional_usd",
+        det.min_book_notional_usd,
+        "detector.normal_book_notional_usd",
+        det.normal_book_notional_usd,
+    )
+    if det.max_quote_lag_s:
+        yield from at_most(
+            "detector.min_quote_lag_s",
+            det.min_quote_lag_s,
+            "detector.max_quote_lag_s",
+            det.max_quote_lag_s,
+        )
     yield from at_most(
         "risk.max_notional_per_market_usd",
         risk.max_notional_per_market_usd,
