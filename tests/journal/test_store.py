@@ -491,3 +491,22 @@ def test_any_finite_decimal_text_round_trips_exactly(
             snapshot=False,
         )
     assert _rows(path, "SELECT px, sz, fee, closed_pnl FROM fills") == [(px, sz, fee, pnl)]
+
+
+def test_buffer_is_bounded_while_flushes_keep_failing(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("hip3.journal.store.MAX_BUFFERED_ROWS", 3)
+    j = Journal(path)
+    j._conn.execute("PRAGMA busy_timeout = 0")
+    ids = [_signal(j) for _ in range(5)]
+    blocker = sqlite3.connect(path, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")
+    assert j.flush() is False
+    blocker.execute("ROLLBACK")
+    blocker.close()
+    assert (j.pending, j.dropped_rows) == (3, 2)
+    assert j.flush() is True
+    j.close()
+    # the oldest rows went; the newest survive with the ids their callers were given
+    assert _rows(path, "SELECT id FROM signals ORDER BY id") == [(i,) for i in ids[2:]]
