@@ -63,6 +63,8 @@ from machines.readiness import PENDING, ReadinessMachine
 log = logging.getLogger(__name__)
 
 _BPS = Decimal(10_000)
+# Connection states in which the current epoch's socket is open and its frames count.
+_FRAME_STATES = frozenset({"subscribing", "reconciling", "live"})
 _generic = msgspec.json.Decoder()
 
 
@@ -301,7 +303,10 @@ class Dispatcher:
     # frames
 
     def _on_frame(self, ev: FrameIn) -> None:
-        if ev.epoch != self.conn.epoch:
+        # The epoch number alone is not enough: after a loss or a timeout the connection sits
+        # in backoff with the same epoch, and frames already queued behind the loss still
+        # arrive. Their epoch has ended; they must not reach its (final) machines.
+        if ev.epoch != self.conn.epoch or self.conn.state not in _FRAME_STATES:
             self.counters["stale_frames"] += 1
             return
         now = self.clock.now_ms()
