@@ -15,8 +15,8 @@ the machine emits `FlattenFailed` and parks in `failed` (no automatic hammering)
 
 Deliberately ignored events (internal self-transitions):
 - `request` while requested, inflight, unresolved or waiting: recorded, never a second order;
-- `cancel_request` while an order is outstanding (requested, inflight, unresolved): the order's
-  own answer decides; in idle it is a no-op;
+- `cancel_request` while an order is outstanding (inflight, unresolved): the order's own answer
+  decides; in idle it is a no-op (in requested it ends the episode: nothing was sent yet);
 - `tick` when nothing is due.
 
 The completion event is declared as `order_done` (an event named `done` would also match the
@@ -75,8 +75,13 @@ class FlattenMachine(HipChart):
         | waiting.to(requested, cond="retry_due")
         | stay(idle, requested, inflight, unresolved, waiting, failed)
     )
+    # In `requested` no order exists yet: the runtime found the position already flat when it
+    # came to build the order, so there is nothing to send and the episode ends.
     cancel_request = (
-        waiting.to(idle) | failed.to(idle) | stay(idle, requested, inflight, unresolved)
+        requested.to(idle)
+        | waiting.to(idle)
+        | failed.to(idle)
+        | stay(idle, inflight, unresolved)
     )
 
     def __init__(

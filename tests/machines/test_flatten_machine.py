@@ -124,6 +124,11 @@ def test_cancel_request() -> None:
     sm.send("done", outcome="rejected", now_ms=1, flat=False)
     sm.send("cancel_request")
     assert sm.state == "idle" and sm.failures == 0
+    # requested, but the runtime found the position already flat: nothing to send
+    sm.send("request", reason="exit", now_ms=2)
+    assert sm.state == "requested"
+    sm.send("cancel_request")
+    assert sm.state == "idle"
 
 
 def test_not_allowed_events_raise() -> None:
@@ -176,9 +181,10 @@ REFERENCE: dict[tuple[str, str], set[str]] = {
     ("inflight", "tick"): {"inflight", "unresolved"},
     ("waiting", "tick"): {"waiting", "requested"},
     **{(s, "tick"): {s} for s in ("idle", "requested", "unresolved", "failed")},
+    ("requested", "cancel_request"): {"idle"},
     ("waiting", "cancel_request"): {"idle"},
     ("failed", "cancel_request"): {"idle"},
-    **{(s, "cancel_request"): {s} for s in ("idle", "requested", "inflight", "unresolved")},
+    **{(s, "cancel_request"): {s} for s in ("idle", "inflight", "unresolved")},
 }
 
 
@@ -244,7 +250,9 @@ class FlattenModel(RuleBasedStateMachine):
 
     @rule()
     def cancel_request(self) -> None:
-        self._deliver("cancel_request")
+        was_requested = self.sm.state == "requested"
+        if self._deliver("cancel_request") and was_requested:
+            self.requested_unsent -= 1  # the requested order will never be built
 
     @invariant()
     def never_two_flatten_orders_outstanding(self) -> None:
