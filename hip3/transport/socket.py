@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 import websockets
+from websockets.protocol import State as WsState
 
 from hip3.events import FrameIn, SocketClosed, SocketOpened, WriteFailed
 
@@ -43,6 +44,7 @@ class WsTransport:
         self._max_frame_bytes = max_frame_bytes
         self._epoch = 0
         self._ws: Any = None
+        self._ws_epoch = 0
         self._task: asyncio.Task | None = None
         self._writer: asyncio.Task | None = None
         self._queue: collections.deque[tuple[int, bytes | str, int | None]] = collections.deque()
@@ -71,7 +73,26 @@ class WsTransport:
         self._fail_queued(reason)
 
     def send(self, data: bytes | str, post_id: int | None = None) -> None:
-        """Queue one encoded frame for the current connection."""
+        """Write one encoded frame to the current connection, now if possible.
+
+        When nothing is queued, the frame goes straight to the socket inside this call (the
+        same steps websockets' `send` takes before it waits for the buffer to drain): an order
+        reaches the wire before the dispatcher does its bookkeeping. Otherwise it joins the
+        queue behind the frames already waiting, so order is always kept.
+        """
+        ws = self._ws
+        if ws is not None and not self._queue and self._ws_epoch == self._epoch:
+            try:
+                if ws.protocol.state is WsState.OPEN and ws.fragmented_send_waiter is None:
+                    ws.protocol.send_text(data.encode() if isinstance(data, str) else data)
+                    ws.send_data()
+                    self.frames_out += 1
+                    return
+            except Exception as exc:
+                # part of the frame may have left: never retry it, let its owner reconcile
+                if post_id is not None:
+                    self._put(WriteFailed(self._epoch, post_id, f"write failed: {exc}"))
+                return
         self._queue.append((self._epoch, data, post_id))
         self._wake.set()
 
@@ -109,6 +130,7 @@ class WsTransport:
         except asyncio.CancelledError:
             raise
         self._ws = ws
+        self._ws_epoch = epoch
         self._writer = asyncio.get_running_loop().create_task(
             self._write_loop(epoch, ws), name=f"ws-writer-{epoch}"
         )
