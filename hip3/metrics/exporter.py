@@ -1,0 +1,377 @@
+"""Prometheus metrics that READ the dispatcher when scraped: nothing runs on the hot path.
+
+The dispatcher already counts what an operator needs (gate blocks, final order states, fills,
+epochs, ...). A custom collector turns those numbers into metric families at scrape time, so a
+frame, a signal or an order costs nothing extra. Two things cannot be read afterwards because
+the runtime forgets them once handled — how long a post waited for its answer and how long a
+ping waited for its pong — so `LatencyRecorder` offers two cheap hooks (a bisect and two
+additions) that the dispatcher calls when a response arrives, after the order is on the wire.
+
+The HTTP server is prometheus-client's own (one daemon thread). The collector runs in that
+thread while the event loop mutates the state, so every container is copied in one C-level
+call before it is walked, and a scrape that still races is counted and retried by the next
+scrape rather than ever disturbing the loop.
+"""
+
+from __future__ import annotations
+
+import bisect
+import logging
+import time
+from collections.abc import Iterable, Iterator
+from decimal import Decimal
+from typing import Any
+
+from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.registry import Collector
+
+log = logging.getLogger(__name__)
+
+# Loopback posts answer in tens of microseconds; the exchange in tens of milliseconds.
+POST_BUCKETS_S = (
+    0.0001,
+    0.00025,
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+)
+CONNECTION_STATES = ("idle", "connecting", "subscribing", "reconciling", "live", "backoff")
+HARDSTOP_STATES = ("armed", "tripped", "cancelling", "flattening", "verifying", "halted")
+# Only the most recent epochs are exported: a reconnect storm must not grow the scrape forever.
+READY_EPOCHS_EXPORTED = 10
+
+
+class Buckets:
+    """A cumulative-at-scrape histogram: observing is one bisect and two additions."""
+
+    __slots__ = ("bounds", "counts", "sum")
+
+    def __init__(self, bounds: Iterable[float]) -> None:
+        self.bounds = tuple(sorted(bounds))
+        if not self.bounds:
+            raise ValueError("a histogram needs at least one bucket bound")
+        self.counts = [0] * (len(self.bounds) + 1)  # the last slot is +Inf
+        self.sum = 0.0
+
+    def observe(self, value: float) -> None:
+        self.counts[bisect.bisect_left(self.bounds, value)] += 1
+        self.sum += value
+
+    @property
+    def count(self) -> int:
+        return sum(self.counts)
+
+    def cumulative(self) -> list[tuple[str, int]]:
+        out, running = [], 0
+        for bound, n in zip((*self.bounds, float("inf")), self.counts, strict=True):
+            running += n
+            out.append(("+Inf" if bound == float("inf") else repr(bound), running))
+        return out
+
+
+class LatencyRecorder:
+    """What the dispatcher reports as it happens: post and pong latencies, in seconds."""
+
+    def __init__(self, bounds: Iterable[float] = POST_BUCKETS_S) -> None:
+        self._bounds = tuple(bounds)
+        self.posts: dict[str, Buckets] = {}
+        self.pong = Buckets(self._bounds)
+        self.rejected_observations = 0
+
+    def observe_post_latency(self, kind: str, seconds: float) -> None:
+        if not seconds >= 0:  # also catches NaN: a bad clock reading is counted, not recorded
+            self.rejected_observations += 1
+            return
+        # info posts carry their key after "info:"; one series per request type is enough
+        family = ":".join(kind.split(":", 2)[:2])
+        b = self.posts.get(family)
+        if b is None:
+            b = self.posts[family] = Buckets(self._bounds)
+        b.observe(seconds)
+
+    def observe_pong_rtt(self, seconds: float) -> None:
+        if not seconds >= 0:
+            self.rejected_observations += 1
+            return
+        self.pong.observe(seconds)
+
+
+# The process-wide recorder the integrator's hooks feed; tests may pass their own.
+LATENCY = LatencyRecorder()
+
+
+def observe_post_latency(kind: str, seconds: float) -> None:
+    """Call when a post's response (or id-bearing error) arrives: kind as in PendingPost."""
+    LATENCY.observe_post_latency(kind, seconds)
+
+
+def observe_pong_rtt(seconds: float) -> None:
+    """Call when a pong arrives for an outstanding ping."""
+    LATENCY.observe_pong_rtt(seconds)
+
+
+def _f(x: Any) -> float:
+    return float(x) if x is not None else float("nan")
+
+
+def _histogram(name: str, doc: str, labels: dict[str, str], b: Buckets) -> HistogramMetricFamily:
+    fam = HistogramMetricFamily(name, doc, labels=list(labels))
+    fam.add_metric(list(labels.values()), b.cumulative(), b.sum)
+    return fam
+
+
+class DispatcherCollector(Collector):
+    """Everything in issue 7 item 1, read from one dispatcher at scrape time."""
+
+    def __init__(self, dispatcher: Any, latency: LatencyRecorder | None = None) -> None:
+        self.d = dispatcher
+        self.latency = latency if latency is not None else LATENCY
+        self.scrape_errors = 0
+
+    def collect(self) -> Iterator[Metric]:
+        for part in (
+            self._connection,
+            self._posts,
+            self._orders,
+            self._positions,
+            self._risk,
+            self._markets,
+            self._loop,
+        ):
+            try:
+                yield from part()
+            except RuntimeError as exc:  # a container changed size under us: next scrape
+                self.scrape_errors += 1
+                log.debug("metrics scrape raced the loop in %s: %s", part.__name__, exc)
+        errors = CounterMetricFamily(
+            "hip3_metrics_scrape_errors", "Scrape sections skipped because the loop raced them"
+        )
+        errors.add_metric([], self.scrape_errors)
+        yield errors
+
+    # --- sections -----------------------------------------------------------------------
+
+    def _connection(self) -> Iterator[Metric]:
+        d = self.d
+        state = d.conn.state
+        fam = GaugeMetricFamily(
+            "hip3_connection_state", "1 for the connection's current state", labels=["state"]
+        )
+        for s in (*CONNECTION_STATES, *(() if state in CONNECTION_STATES else (state,))):
+            fam.add_metric([s], 1.0 if s == state else 0.0)
+        yield fam
+        yield GaugeMetricFamily("hip3_epoch", "Current connection epoch", value=d.conn.epoch)
+        yield CounterMetricFamily(
+            "hip3_reconnects", "Epochs ended other than by shutdown", value=d.reconnects
+        )
+        ends = CounterMetricFamily("hip3_epoch_ends", "Ended epochs by cause", labels=["cause"])
+        for key, n in sorted(dict(d.counters).items()):
+            if key.startswith("epoch_end:"):
+                ends.add_metric([key.split(":", 1)[1]], n)
+        yield ends
+        ready = GaugeMetricFamily(
+            "hip3_ready_latency_seconds",
+            "Time from opening an epoch's socket to READY (reconciled, live)",
+            labels=["epoch"],
+        )
+        latencies = dict(d.ready_latency_ms)
+        for epoch in sorted(latencies)[-READY_EPOCHS_EXPORTED:]:
+            ready.add_metric([str(epoch)], latencies[epoch] / 1000)
+        yield ready
+        yield GaugeMetricFamily(
+            "hip3_ready_trading",
+            "1 when READY-TRADING holds",
+            value=1.0 if d.ready.trading() else 0,
+        )
+        yield _histogram("hip3_pong_rtt_seconds", "Ping to pong round trip", {}, self.latency.pong)
+
+    def _posts(self) -> Iterator[Metric]:
+        d = self.d
+        posts = d.wire.posts
+        yield GaugeMetricFamily(
+            "hip3_posts_inflight", "Posts awaiting a response", value=posts.inflight.count
+        )
+        yield CounterMetricFamily(
+            "hip3_post_timeouts",
+            "Posts that got no answer in time (unknown outcome)",
+            value=posts.timeouts,
+        )
+        yield GaugeMetricFamily(
+            "hip3_outbound_tokens",
+            "Messages the outbound budget allows right now",
+            value=d.wire.bucket.available(d.clock.now_ms()),
+        )
+        refused = CounterMetricFamily(
+            "hip3_outbound_refused", "Messages the client refused to send", labels=["what"]
+        )
+        for what, n in sorted(dict(d.wire.refused).items()):
+            refused.add_metric([what], n)
+        yield refused
+        for kind, b in sorted(dict(self.latency.posts).items()):
+            yield _histogram(
+                "hip3_post_latency_seconds", "Post sent to response received", {"kind": kind}, b
+            )
+
+    def _orders(self) -> Iterator[Metric]:
+        d = self.d
+        final = CounterMetricFamily("hip3_orders_final", "Orders by final state", labels=["state"])
+        for state, n in sorted(dict(d.orders.final_counts).items()):
+            final.add_metric([state], n)
+        yield final
+        live = GaugeMetricFamily("hip3_orders_live", "Live orders by state", labels=["state"])
+        by_state: dict[str, int] = {}
+        for _info, m in d.orders.live_orders():
+            by_state[m.state] = by_state.get(m.state, 0) + 1
+        for state, n in sorted(by_state.items()):
+            live.add_metric([state], n)
+        yield live
+        ex = d.executor
+        blocks = CounterMetricFamily(
+            "hip3_gate_blocks", "Signals refused, by gate", labels=["reason"]
+        )
+        for reason, n in sorted(dict(ex.blocked).items()):
+            blocks.add_metric([reason], n)
+        yield blocks
+        yield CounterMetricFamily("hip3_signals", "Signals detected", value=d.signals_seen)
+        yield CounterMetricFamily(
+            "hip3_orders_submitted", "Orders written to the socket", value=ex.submitted
+        )
+
+    def _positions(self) -> Iterator[Metric]:
+        d = self.d
+        pt = d.positions
+        yield CounterMetricFamily(
+            "hip3_fills", "Fills applied (deduplicated)", value=pt.fills_applied
+        )
+        yield CounterMetricFamily(
+            "hip3_fill_duplicates", "Fills seen again and ignored", value=pt.duplicates
+        )
+        size = GaugeMetricFamily("hip3_position_size", "Signed position size", labels=["coin"])
+        notional = GaugeMetricFamily(
+            "hip3_position_notional_usd",
+            "Position notional at the reference price",
+            labels=["coin"],
+        )
+        realized = Decimal(0)
+        fees = Decimal(0)
+        for coin, p in list(pt.positions.items()):
+            realized += p.realized_pnl
+            fees += p.fees
+            size.add_metric([coin], float(p.size))
+            st = d.markets.get(coin)
+            ref = st.reference_px() if st is not None else None
+            notional.add_metric([coin], float(p.notional(ref if ref is not None else p.entry_px)))
+        yield size
+        yield notional
+        yield GaugeMetricFamily(
+            "hip3_realized_pnl_usd", "Realized PnL before fees", value=float(realized)
+        )
+        yield GaugeMetricFamily("hip3_fees_usd", "Fees paid", value=float(fees))
+
+    def _risk(self) -> Iterator[Metric]:
+        d = self.d
+        hs = d.hardstop.state
+        fam = GaugeMetricFamily(
+            "hip3_hardstop_state", "1 for HardStop's current state", labels=["state"]
+        )
+        for s in (*HARDSTOP_STATES, *(() if hs in HARDSTOP_STATES else (hs,))):
+            fam.add_metric([s], 1.0 if s == hs else 0.0)
+        yield fam
+        counters = CounterMetricFamily("hip3_events", "Dispatcher event counters", labels=["name"])
+        for name, n in sorted(dict(d.counters).items()):
+            if not name.startswith("epoch_end:"):
+                counters.add_metric([name], n)
+        yield counters
+        decode = CounterMetricFamily(
+            "hip3_decode_errors", "Inbound frames that did not decode", labels=["kind"]
+        )
+        for kind, n in sorted(dict(d.decode_errors).items()):
+            decode.add_metric([kind], n)
+        yield decode
+
+    def _markets(self) -> Iterator[Metric]:
+        d = self.d
+        now_ns = time.perf_counter_ns()
+        ready = GaugeMetricFamily("hip3_market_ready", "1 when READY-MD holds", labels=["coin"])
+        age = GaugeMetricFamily(
+            "hip3_market_bbo_age_seconds", "Age of the last bbo", labels=["coin"]
+        )
+        updates = CounterMetricFamily(
+            "hip3_market_bbo_updates", "bbo frames applied", labels=["coin"]
+        )
+        for coin, st in list(d.markets.items()):
+            ready.add_metric([coin], 1.0 if d.ready.market(coin, now_ns) else 0.0)
+            age.add_metric([coin], st.bbo_age_s(now_ns))
+            updates.add_metric([coin], st.bbo_updates)
+        yield ready
+        yield age
+        yield updates
+
+    def _loop(self) -> Iterator[Metric]:
+        d = self.d
+        yield GaugeMetricFamily(
+            "hip3_inbox_depth", "Events waiting in the dispatcher's inbox", value=d.inbox.qsize()
+        )
+        frames_in = getattr(d.transport, "frames_in", None)
+        if frames_in is not None:
+            yield CounterMetricFamily("hip3_frames_in", "Frames read", value=frames_in)
+
+
+class MetricsServer:
+    """A running exporter: `url`, `port`, `close()`."""
+
+    def __init__(self, httpd: Any, thread: Any, registry: CollectorRegistry) -> None:
+        self._httpd = httpd
+        self._thread = thread
+        self.registry = registry
+        self.host, self.port = httpd.server_address[:2]
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}/metrics"
+
+    def close(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        self._thread.join(timeout=5)
+
+
+def build_registry(dispatcher: Any, latency: LatencyRecorder | None = None) -> CollectorRegistry:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(DispatcherCollector(dispatcher, latency))
+    return registry
+
+
+def start_metrics(
+    dispatcher: Any, host: str, port: int, *, latency: LatencyRecorder | None = None
+) -> MetricsServer:
+    """Serve the dispatcher's metrics on http://host:port/metrics (port 0 picks a free one).
+
+    Raises OSError naming the address when it cannot listen.
+    """
+    registry = build_registry(dispatcher, latency)
+    try:
+        httpd, thread = start_http_server(port, addr=host, registry=registry)
+    except OSError as exc:
+        raise OSError(
+            exc.errno, f"metrics: cannot listen on {host}:{port}: {exc.strerror}"
+        ) from None
+    server = MetricsServer(httpd, thread, registry)
+    log.info("metrics on %s", server.url)
+    return server
