@@ -7,9 +7,9 @@ import math
 import urllib.request
 
 import pytest
+from e2e.support import run_against, wait_for
 from prometheus_client.parser import text_string_to_metric_families
 
-from e2e.support import run_against, wait_for
 from hip3.metrics.exporter import Buckets, LatencyRecorder, start_metrics
 from hip3.sim.harness import SimHarness
 
