@@ -83,12 +83,22 @@ async def run_bot(
             assert dispatcher is not None
             dispatcher.put(event)
 
+        journal = None
+        if cfg.journal.enabled:
+            from hip3.journal import Journal
+
+            journal = Journal(cfg.journal.path, mode=cfg.mode, network=cfg.network)
         transport = WsTransport(
             url, put, decode_frame, connect_timeout_s=cfg.websocket.connect_timeout_s
         )
         try:
             dispatcher = Dispatcher(
-                cfg, transport=transport, signer=signer, nonces=NonceSource(), user=user
+                cfg,
+                transport=transport,
+                signer=signer,
+                nonces=NonceSource(),
+                user=user,
+                journal=journal,
             )
         except FatalError as exc:
             raise BotError(str(exc)) from None
@@ -119,6 +129,7 @@ async def run_bot(
                 for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2):
                     loop.remove_signal_handler(sig)
             await transport.aclose()
+            dispatcher.recorder.close()
         exchange, error = None, None
         if user is not None:
             try:

@@ -91,6 +91,8 @@ class Executor:
         self.build_errors: Counter[str] = Counter()
         self.submitted = 0
         self.signals = 0
+        self.last_outcome = ""
+        self.journal: Any = None  # optional hip3.journal.Journal: every order is recorded
 
     def _gate(self, sig: Signal, now_ms: int, now_ns: int) -> str | None:
         coin = sig.coin
@@ -130,15 +132,16 @@ class Executor:
         self.signals += 1
         if not self.trading:
             self.blocked["observation"] += 1
+            self.last_outcome = "observation"
             return None
         reason = self._gate(sig, now_ms, now_ns)
+        if reason is None and sig.coin not in self.specs:
+            reason = "unknown_market"
         if reason is not None:
             self.blocked[reason] += 1
+            self.last_outcome = "blocked:" + reason
             return None
-        spec = self.specs.get(sig.coin)
-        if spec is None:
-            self.blocked["unknown_market"] += 1
-            return None
+        spec = self.specs[sig.coin]
         slip = min(self.limits.slippage_bps, self.limits.max_slippage_bps) / _BPS
         limit = sig.ref_px * (1 + slip) if sig.is_buy else sig.ref_px * (1 - slip)
         try:
@@ -150,11 +153,14 @@ class Executor:
             check_min_notional(Decimal(px), Decimal(sz), self.limits.min_order_notional)
         except (PriceError, SizeError, NotionalError) as exc:
             self.build_errors[type(exc).__name__] += 1
+            self.last_outcome = "unbuildable:" + type(exc).__name__
             log.debug("signal on %s not tradable: %s", sig.coin, exc)
             return None
-        return self.send_order(
+        cloid = self.send_order(
             spec, is_buy=sig.is_buy, px=px, sz=sz, reduce_only=False, purpose="entry", now_ms=now_ms
         )
+        self.last_outcome = "sent" if cloid is not None else "blocked:outbound_limit"
+        return cloid
 
     def send_order(
         self,
@@ -195,6 +201,11 @@ class Executor:
             epoch=pending.epoch,
         )
         self.orders.add(info)
+        if self.journal is not None:
+            self.journal.order(
+                ts_ms=now_ms, cloid=cloid, coin=spec.coin, is_buy=is_buy, px=px, sz=sz,
+                reduce_only=reduce_only, purpose=purpose,
+            )
         self.orders.send(cloid, "sent", post_id=pending.post_id, epoch=pending.epoch)
         self.submitted += 1
         return cloid

@@ -13,6 +13,7 @@ import logging
 from collections import OrderedDict
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from machines.order import OrderMachine
 
@@ -80,6 +81,8 @@ class OrderRegistry:
         self.final_counts: dict[str, int] = {}
         self.late_events = 0
         self.refused_events = 0
+        # called as (cloid, source, target, event) on every state change (the journal)
+        self.on_transition: Any = None
 
     # --- creation ---------------------------------------------------------------------------
 
@@ -141,6 +144,7 @@ class OrderRegistry:
             if cloid in self._terminal:
                 self.late_events += 1
             return None
+        before = m.state
         try:
             m.send(event, **kw)
         except m.TransitionNotAllowed:
@@ -149,6 +153,8 @@ class OrderRegistry:
             self.refused_events += 1
             log.info("order %s in %s: event %s %s not applicable", cloid, m.state, event, kw)
             return m.state
+        if self.on_transition is not None and m.state != before:
+            self.on_transition(cloid, before, m.state, event)
         if event in ("resting", "filled_at_post") or kw.get("oid") is not None:
             oid = kw.get("oid") or m.oid
             if oid is not None:

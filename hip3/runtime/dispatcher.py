@@ -50,8 +50,10 @@ from hip3.runtime.reconcile import (
     plan_requests,
     positions_from_state,
 )
+from hip3.runtime.recorder import Recorder
 from hip3.runtime.wire import Wire
 from hip3.strategy.basic import BasicDetector, DetectorParams
+from hip3.strategy.exits import ExitParams, ExitPolicy
 from hip3.transport.limits import TokenBucket
 from hip3.transport.posts import PendingPost, post_id_in_error
 from machines import commands as C
@@ -106,6 +108,8 @@ class Dispatcher:
         rng: random.Random | None = None,
         cloids: Any | None = None,
         detector: Any | None = None,
+        journal: Any | None = None,
+        exits: Any | None = None,
     ) -> None:
         self.cfg = cfg
         self.clock = clock or Clock()
@@ -204,6 +208,11 @@ class Dispatcher:
             max_consecutive_rejections=r.max_consecutive_rejections,
             disconnect_exposure_ms=_ms(r.disconnect_exposure_s),
         )
+        self.recorder = Recorder(journal, observation=not self.trading)
+        self.executor.journal = journal
+        if journal is not None:
+            self.orders.on_transition = self._journal_transition
+        self.exits = exits if exits is not None else ExitPolicy(ExitParams.from_config(cfg.exits))
         self.readiness: ReadinessMachine | None = None
         self._first_data: set[str] = set()
         self._plan: ReconcilePlan | None = None
@@ -363,6 +372,8 @@ class Dispatcher:
         )
         self._first("bbo:" + b.coin)
         self._evaluate(st, recv_ns)
+        if b.coin in self.positions.positions:
+            self._check_exit(b.coin, recv_ns)
 
     def _on_ctx(self, a: Any, recv_ns: int) -> None:
         st = self.markets.get(a.coin)
@@ -379,7 +390,40 @@ class Dispatcher:
         sig = self.detector.evaluate(st, now_ns)
         if sig is not None:
             self.signals_seen += 1
-            self.executor.on_signal(sig, self.clock.now_ms(), now_ns)
+            now_ms = self.clock.now_ms()
+            self.executor.on_signal(sig, now_ms, now_ns)
+            # recorded after the order (if any) is on the wire
+            if self.recorder.enabled:
+                self.recorder.signal(
+                    sig, st, self.executor.last_outcome, now_ms=now_ms, wall_ms=self.clock.wall_ms()
+                )
+
+    def _check_exit(self, coin: str, now_ns: int) -> None:
+        """Exit rules for an open position: time stop and mark regression, via the flatten machine."""
+        p = self.positions.positions.get(coin)
+        if p is None or not p.size or not self.hardstop.is_armed:
+            return
+        fm = self.flatten.get(coin)
+        if fm is not None and fm.state != "idle":
+            return
+        st = self.markets.get(coin)
+        if st is None:
+            return
+        reason = self.exits.check(
+            coin=coin,
+            size=p.size,
+            entry_px=p.entry_px,
+            opened_ms=p.opened_ms,
+            now_wall_ms=self.clock.wall_ms(),
+            m=st,
+            now_ns=now_ns,
+        )
+        if reason is not None:
+            self.counters[f"exit:{reason}"] += 1
+            self.request_flatten(coin, reason)
+
+    def _journal_transition(self, cloid: str, source: str, target: str, event: str) -> None:
+        self.recorder.transition(cloid, source, target, event, wall_ms=self.clock.wall_ms())
 
     def _on_ack(self, ack: Any) -> None:
         if ack.method != "subscribe":
@@ -459,6 +503,7 @@ class Dispatcher:
 
     def _apply_fills(self, fills: list, *, snapshot: bool) -> None:
         for f in fills:
+            self.recorder.fill(f, snapshot=snapshot)
             cloid = self.orders.cloid_for(f.oid, f.cloid)
             known = cloid is not None
             if (
@@ -820,6 +865,7 @@ class Dispatcher:
             self._order_terminal(cmd.cloid, cmd.state)
         elif t is C.BlockEntries:
             log.error("HardStop: entries blocked: %s", cmd.reason)
+            self.recorder.hardstop("tripped", cmd.reason, wall_ms=self.clock.wall_ms())
             if self.readiness is not None and not self.readiness.is_final:
                 self.readiness.send("hardstop_armed", armed=False)
         elif t is C.CancelAllOrders:
@@ -830,7 +876,9 @@ class Dispatcher:
             self._verify_flat()
         elif t is C.HardStopHalted:
             log.error("HardStop halted: %s", "; ".join(cmd.reasons))
+            self.recorder.hardstop("halted", "; ".join(cmd.reasons), wall_ms=self.clock.wall_ms())
         elif t is C.HardStopRearmed:
+            self.recorder.hardstop("armed", "operator reset", wall_ms=self.clock.wall_ms())
             if self.readiness is not None and not self.readiness.is_final:
                 self.readiness.send("hardstop_armed", armed=True)
         elif t is C.SendFlattenOrder:
@@ -1034,8 +1082,14 @@ class Dispatcher:
             else:
                 self._flatten_waiting.discard(coin)
         self._check_flatten_progress()
+        now_ns = self.clock.now_ns()
+        for coin in self.positions.open_coins():
+            self._check_exit(coin, now_ns)
         self._check_risk(now)
         self._dead_mans_switch(now)
+        self.recorder.tick(
+            now_ms=now, wall_ms=self.clock.wall_ms(), markets=self.markets, positions=self.positions
+        )
         self._shutdown_progress(now)
 
     def _check_risk(self, now: int) -> None:

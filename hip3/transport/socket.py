@@ -81,18 +81,23 @@ class WsTransport:
         queue behind the frames already waiting, so order is always kept.
         """
         ws = self._ws
-        if ws is not None and not self._queue and self._ws_epoch == self._epoch:
+        if (
+            ws is not None
+            and not self._queue
+            and self._ws_epoch == self._epoch
+            and ws.protocol.state is WsState.OPEN
+            and ws.send_in_progress is None  # no fragmented message being written
+        ):
             try:
-                if ws.protocol.state is WsState.OPEN and ws.fragmented_send_waiter is None:
-                    ws.protocol.send_text(data.encode() if isinstance(data, str) else data)
-                    ws.send_data()
-                    self.frames_out += 1
-                    return
+                ws.protocol.send_text(data.encode() if isinstance(data, str) else data)
+                ws.send_data()
+                self.frames_out += 1
             except Exception as exc:
                 # part of the frame may have left: never retry it, let its owner reconcile
+                log.error("websocket write failed: %s", exc)
                 if post_id is not None:
                     self._put(WriteFailed(self._epoch, post_id, f"write failed: {exc}"))
-                return
+            return
         self._queue.append((self._epoch, data, post_id))
         self._wake.set()
 
