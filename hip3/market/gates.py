@@ -239,15 +239,16 @@ class MarketGates:
         if self._time_regressed(m, now_ns):
             return blocked[TIME_REGRESSION]
 
-        bid, ask = m.bid_px, m.ask_px
-        two_sided = bid is not None and ask is not None and bid > 0 and ask > bid
+        # gate statistics are floats: exact enough, and several times cheaper than Decimal
+        bid = 0.0 if m.bid_px is None else float(m.bid_px)
+        ask = 0.0 if m.ask_px is None else float(m.ask_px)
+        two_sided = bid > 0 and ask > bid
         if p.max_mark_mid_divergence_bps:
             mark = m.mark_px
             if not two_sided or mark is None:
                 return blocked[NO_BOOK]
-            mid = (bid + ask) / 2  # type: ignore[operator]
-            divergence = abs(mark - mid) / mid * 10_000
-            if divergence > p.max_mark_mid_divergence_bps:
+            mid = (bid + ask) / 2
+            if abs(float(mark) - mid) / mid * 10_000 > p.max_mark_mid_divergence_bps:
                 return blocked[MARK_MID_DIVERGENCE]
 
         if m.bbo_updates != self._bbo_seen:
@@ -277,15 +278,14 @@ class MarketGates:
         self._regression_until_ns = None
         return False
 
-    def _observe_spread(self, bid: Decimal | None, ask: Decimal | None) -> int:
+    def _observe_spread(self, bid: float, ask: float) -> int:
         """Judge the new book's spread against the EWMA of earlier books, then learn it.
 
         The judgement uses the average *before* this sample, so a shock cannot dilute its own
         threshold; the sample is learned afterwards whatever the verdict, so a lasting change
         of regime becomes the new normal instead of blocking forever.
         """
-        mid = (bid + ask) / 2  # type: ignore[operator]
-        spread_bps = float((ask - bid) / mid) * 10_000  # type: ignore[operator]
+        spread_bps = (ask - bid) / ((bid + ask) / 2) * 10_000
         ewma, p = self.spread_ewma, self.p
         level = 0
         if ewma is not None and self.spread_samples >= p.spread_min_samples:

@@ -312,17 +312,22 @@ class Detector:
             t.ups = 0
 
     def _learn(self, t: _Track, m: MarketState) -> None:
-        bid, ask, oracle = m.bid_px, m.ask_px, m.oracle_px
-        if bid is None or ask is None or bid <= 0 or ask <= bid:
+        if m.bid_px is None or m.ask_px is None:
+            return
+        # statistics only: floats are exact enough and several times cheaper than Decimal
+        bid, ask = float(m.bid_px), float(m.ask_px)
+        if bid <= 0 or ask <= bid:
             return
         mid = (bid + ask) / 2
         p = self.p
-        spread = float((ask - bid) / mid) * 10_000
+        spread = (ask - bid) / mid * 10_000
         ewma = t.spread_ewma
         t.spread_ewma = spread if ewma is None else ewma + p.spread_ewma_alpha * (spread - ewma)
         t.spread_n += 1
-        if p.baseline_tracking and oracle is not None and oracle > 0:
-            gap = float((oracle - mid) / oracle) * 10_000
+        oracle_px = m.oracle_px
+        if p.baseline_tracking and oracle_px is not None and oracle_px > 0:
+            oracle = float(oracle_px)
+            gap = (oracle - mid) / oracle * 10_000
             base = t.baseline
             t.baseline = gap if base is None else base + p.baseline_alpha * (gap - base)
             t.baseline_n += 1

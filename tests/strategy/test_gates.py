@@ -136,7 +136,7 @@ def _warm(g: MarketGates, f: Feed, n: int = 20) -> None:
     [
         ("99.9", "100.1", True, None, "1"),  # 20 bps <= 10 x 3
         ("99.84", "100.16", True, SPREAD_SHOCK, "0.2"),  # 32 bps: reduce tier (> 30)
-        ("99.7", "100.3", True, SPREAD_SHOCK, "0.2"),  # 60 bps: still reduce (block is > 60)
+        ("99.71", "100.29", True, SPREAD_SHOCK, "0.2"),  # 58 bps: still reduce (block is > 60)
         ("99.65", "100.35", False, SPREAD_SHOCK, "0"),  # 70 bps: block tier
     ],
 )
