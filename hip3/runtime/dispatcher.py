@@ -67,6 +67,17 @@ log = logging.getLogger(__name__)
 _BPS = Decimal(10_000)
 # Connection states in which the current epoch's socket is open and its frames count.
 _FRAME_STATES = frozenset({"subscribing", "reconciling", "live"})
+# HardStop step commands, the state each belongs to, and the method that executes it.
+_HARDSTOP_STEPS = {
+    C.CancelAllOrders: "cancelling",
+    C.FlattenAllPositions: "flattening",
+    C.VerifyFlat: "verifying",
+}
+_HARDSTOP_STEP_METHODS = {
+    C.CancelAllOrders: "_cancel_all",
+    C.FlattenAllPositions: "_flatten_all",
+    C.VerifyFlat: "_verify_flat",
+}
 _generic = msgspec.json.Decoder()
 
 
@@ -868,12 +879,13 @@ class Dispatcher:
             self.recorder.hardstop("tripped", cmd.reason, wall_ms=self.clock.wall_ms())
             if self.readiness is not None and not self.readiness.is_final:
                 self.readiness.send("hardstop_armed", armed=False)
-        elif t is C.CancelAllOrders:
-            self._cancel_all()
-        elif t is C.FlattenAllPositions:
-            self._flatten_all()
-        elif t is C.VerifyFlat:
-            self._verify_flat()
+        elif t in _HARDSTOP_STEPS:
+            # A step command can be overtaken inside one event: a tick re-emits it, then
+            # the same tick's progress check moves HardStop on. Run only the current step.
+            if self.hardstop.state == _HARDSTOP_STEPS[t]:
+                getattr(self, _HARDSTOP_STEP_METHODS[t])()
+            else:
+                self.counters["hardstop_stale_step"] += 1
         elif t is C.HardStopHalted:
             log.error("HardStop halted: %s", "; ".join(cmd.reasons))
             self.recorder.hardstop("halted", "; ".join(cmd.reasons), wall_ms=self.clock.wall_ms())
