@@ -188,6 +188,9 @@ class SimServer:
         self._last_bbo: dict[str, Any] = {}
         self._last_mids: dict[str, Any] = {}
         self.md_frames_written = 0
+        # Benchmark hook (bench/tick_to_post.py), off by default: called with each client frame
+        # the moment it is read, before anything else, so latency is measured on our clock.
+        self.on_client_frame: Callable[[str | bytes], None] | None = None
 
     # --- lifecycle ----------------------------------------------------------------------
     def attach(self, exchange: Any) -> None:
@@ -268,6 +271,9 @@ class SimServer:
             self._forget(session)
 
     def _on_message(self, session: ClientSession, raw: str | bytes) -> None:
+        hook = self.on_client_frame
+        if hook is not None:
+            hook(raw)
         if session.over_rate_limit(time.monotonic()):
             limit = self.limits.messages_per_window
             session.send(_error_frame(f"Cannot send more than {limit} messages per minute."))
