@@ -1,0 +1,244 @@
+"""Tick-to-post: from the simulator writing a stale quote to it reading the bot's order.
+
+    python -m bench.tick_to_post [--signals 2000] [--gap-ms 5] [--profile]
+
+The simulator runs in a separate process (the real SimServer and exchange core, driven by a
+deterministic feed defined here rather than the random one). Every trigger, it moves one
+market's book so that the best ask sits 30 bps below the oracle — an opportunity the bot's
+detector must take — writes that bbo frame, and at once puts the book back. The bot (this
+process, the real `run_bot` over loopback) sees the stale ask and sends a signed IOC; by then
+the quote is gone, so the IOC does not fill, no position builds up and every trigger is a fresh
+entry. The simulator stamps, on its own perf_counter_ns clock, the write of each triggering
+frame and the read of each order post (`SimServer.on_client_frame`); one trigger is in
+flight at a time, so they pair up in order.
+
+The loopback round trip is part of that time; it is reported separately by timing websocket
+pings against the same simulator. The last line is
+`RESULT p50_us=... p99_us=... n=... ping_p50_us=... ping_p99_us=...`.
+Targets on the 2-core reference machine: p50 < 300 us, p99 < 2 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import io
+import multiprocessing as mp
+import pstats
+import statistics
+import time
+from decimal import Decimal
+from typing import Any
+
+COIN = "xyz:AAA"
+MAKER = "0x" + "5afe" * 10
+ORACLE = Decimal("25")
+STALE_BPS = Decimal(30)  # the ask below the oracle: well beyond fees + slippage + min edge
+NORMAL_BPS = Decimal(5)  # normal book: 5 bps either side of the oracle
+LEVEL_USD = Decimal(3000)
+KEEPALIVE_S = 0.1  # fresh bbo and ctx (the detector refuses data older than 2 s)
+TRIGGER_TIMEOUT_S = 0.5
+
+
+def _quotes(center: Decimal, bid_bps: Decimal, ask_bps: Decimal, jitter: int) -> tuple:
+    bid = (center * (1 - bid_bps / 10_000)).quantize(Decimal("0.001"))
+    ask = (center * (1 + ask_bps / 10_000)).quantize(Decimal("0.001"))
+    size = (LEVEL_USD / center).quantize(Decimal("0.01")) + Decimal(jitter) / 100
+    return [(bid, size)], [(ask, size)]
+
+
+def percentile(values: list[int], q: float) -> float:
+    s = sorted(values)
+    return float(s[min(len(s) - 1, int(q * len(s)))])
+
+
+# --- the simulator process ------------------------------------------------------------------
+
+
+def simulator_process(conn: Any, signals: int, gap_s: float) -> None:
+    asyncio.run(_simulate(conn, signals, gap_s))
+
+
+async def _simulate(conn: Any, signals: int, gap_s: float) -> None:
+    from hip3.sim.harness import SimHarness
+    from hip3.sim.server import ConnectionLimits
+
+    # The bot enforces the exchange's 2000 messages/minute itself; the bench lifts the
+    # simulator's copy of that limit so the two cannot disagree about a window's edge.
+    sim = SimHarness(seed=1, feeds=False, limits=ConnectionLimits(messages_per_window=10**6))
+    ex, server = sim.exchange, sim.server
+    ex.set_oracle(COIN, ORACLE)
+    ex.replace_maker_quotes(COIN, MAKER, *_quotes(ORACLE, NORMAL_BPS, NORMAL_BPS, 0))
+    await sim.start()
+    conn.send((sim.ws_url, sim.account[0], sim.account[1]))
+    loop = asyncio.get_running_loop()
+    waiting: dict[str, Any] = {"fut": None}
+    perf = time.perf_counter_ns
+
+    def on_frame(raw: str | bytes) -> None:
+        t = perf()
+        fut = waiting["fut"]
+        if fut is not None and not fut.done():
+            text = raw if isinstance(raw, str) else raw.decode()
+            if '"type":"order"' in text:
+                fut.set_result(t)
+
+    server.on_client_frame = on_frame
+
+    async def keepalive() -> None:
+        tick = 0
+        while True:
+            tick += 1
+            ex.replace_maker_quotes(COIN, MAKER, *_quotes(ORACLE, NORMAL_BPS, NORMAL_BPS, tick % 2))
+            await asyncio.sleep(KEEPALIVE_S)
+
+    alive = asyncio.create_task(keepalive())
+    await asyncio.to_thread(conn.recv)  # "go": the bot is READY
+    latencies: list[int] = []
+    missed = 0
+    for i in range(signals):
+        fut = waiting["fut"] = loop.create_future()
+        # the stale book: both sides shifted down so the ask is STALE_BPS under the oracle
+        bids, asks = _quotes(ORACLE, STALE_BPS + 10, -STALE_BPS, i % 2)
+        ex.replace_maker_quotes(COIN, MAKER, bids, asks)
+        server.flush()  # written now, not at the end of this loop turn
+        t_write = perf()
+        # ... and back at once: the IOC arrives to a normal book and cannot fill
+        ex.replace_maker_quotes(COIN, MAKER, *_quotes(ORACLE, NORMAL_BPS, NORMAL_BPS, i % 2))
+        try:
+            t_read = await asyncio.wait_for(fut, TRIGGER_TIMEOUT_S)
+            latencies.append(t_read - t_write)
+        except TimeoutError:
+            missed += 1
+        waiting["fut"] = None
+        await asyncio.sleep(gap_s)
+    conn.send((latencies, missed))
+    await asyncio.to_thread(conn.recv)  # "stop", after the bot has timed its pings
+    alive.cancel()
+    await sim.stop()
+
+
+# --- the bot process (this one) -------------------------------------------------------------
+
+
+def bot_config(ws_url: str) -> Any:
+    from hip3.config import load_config
+
+    return load_config(
+        overrides={
+            "network": "sim",
+            "ws_url": ws_url,
+            "markets": [{"coin": COIN}],
+            "journal": {"enabled": False},
+            # every trigger is a fresh entry: no budget of ours may refuse it
+            "risk": {"max_actions_per_s": 10_000.0, "max_consecutive_rejections": 1_000_000},
+            "shutdown": {"flatten_on_exit": False, "cancel_on_exit": False},
+        }
+    )
+
+
+async def ping_round_trips(ws_url: str, n: int) -> list[int]:
+    import websockets
+
+    out = []
+    async with websockets.connect(ws_url, compression=None, ping_interval=None) as ws:
+        for _ in range(n):
+            t0 = time.perf_counter_ns()
+            await ws.send('{"method":"ping"}')
+            await ws.recv()
+            out.append(time.perf_counter_ns() - t0)
+    return out
+
+
+async def run(signals: int, gap_s: float, profile: bool) -> dict:
+    from hip3.app.bot import run_bot
+    from hip3.events import OperatorCommand
+    from hip3.keys import SigningKey
+
+    ctx = mp.get_context("spawn")
+    ours, theirs = ctx.Pipe()
+    child = ctx.Process(target=simulator_process, args=(theirs, signals, gap_s), daemon=True)
+    child.start()
+    try:
+        url, _address, secret = await asyncio.to_thread(ours.recv)
+        box: dict[str, Any] = {}
+        bot = asyncio.create_task(
+            run_bot(
+                bot_config(url),
+                install_signals=False,
+                on_dispatcher=lambda d, _sim: box.setdefault("d", d),
+                key=SigningKey.from_hex(secret),
+            )
+        )
+        deadline = time.monotonic() + 20
+        while not ("d" in box and box["d"].ready.trading()):
+            if bot.done() or time.monotonic() > deadline:
+                raise RuntimeError(f"the bot did not become READY: {bot.done() and bot.result()}")
+            await asyncio.sleep(0.02)
+        d = box["d"]
+        prof = cProfile.Profile() if profile else None
+        if prof is not None:
+            prof.enable()
+        ours.send("go")
+        latencies, missed = await asyncio.to_thread(ours.recv)
+        if prof is not None:
+            prof.disable()
+        pings = await ping_round_trips(url, 500)
+        d.put(OperatorCommand("shutdown", "benchmark done"))
+        summary = await asyncio.wait_for(bot, 30)
+        ours.send("stop")
+    finally:
+        child.join(timeout=10)
+        if child.is_alive():
+            child.terminate()
+    if prof is not None:
+        out = io.StringIO()
+        pstats.Stats(prof, stream=out).sort_stats("tottime").print_stats(25)
+        print(out.getvalue())
+    return {
+        "latencies": latencies,
+        "missed": missed,
+        "pings": pings,
+        "submitted": summary["orders_submitted"],
+        "blocked": summary["gate_blocks"],
+        "orders": summary["orders"],
+    }
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--signals", type=int, default=2000, help="stale quotes to send (default 2000)")
+    p.add_argument("--gap-ms", type=float, default=5.0, help="pause after each order is read")
+    p.add_argument("--profile", action="store_true", help="cProfile the bot during the triggers")
+    args = p.parse_args()
+    if args.signals < 10:
+        p.error("--signals must be at least 10")
+    r = asyncio.run(run(args.signals, args.gap_ms / 1000, args.profile))
+    lat = r["latencies"]
+    if not lat:
+        raise SystemExit(f"no order post was read; bot blocks: {r['blocked']}")
+    us = [x / 1000 for x in lat]
+    pings = [x / 1000 for x in r["pings"]]
+    print(
+        f"triggers {args.signals}  posts read {len(lat)}  missed {r['missed']}"
+        f"  orders submitted {r['submitted']}  final {r['orders']}  blocked {r['blocked']}"
+    )
+    print(
+        f"tick-to-post us: min {min(us):.0f}  p50 {percentile(lat, 0.5) / 1000:.0f}"
+        f"  p90 {percentile(lat, 0.9) / 1000:.0f}  p99 {percentile(lat, 0.99) / 1000:.0f}"
+        f"  max {max(us):.0f}  mean {statistics.fmean(us):.0f}"
+    )
+    print(
+        f"loopback ping round trip us: p50 {percentile(r['pings'], 0.5) / 1000:.0f}"
+        f"  p99 {percentile(r['pings'], 0.99) / 1000:.0f}  (n={len(pings)})"
+    )
+    print(
+        f"RESULT p50_us={percentile(lat, 0.5) / 1000:.0f} p99_us={percentile(lat, 0.99) / 1000:.0f}"
+        f" n={len(lat)} ping_p50_us={percentile(r['pings'], 0.5) / 1000:.0f}"
+        f" ping_p99_us={percentile(r['pings'], 0.99) / 1000:.0f}"
+    )
+
+
+if __name__ == "__main__":
+    main()
