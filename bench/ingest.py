@@ -1,0 +1,194 @@
+"""Ingest: the highest bbo frame rate the bot keeps up with.
+
+    python -m bench.ingest [--rates 5000,10000,20000,30000,40000,60000] [--step-s 2]
+
+A simulator process writes bbo frames for one market at a fixed rate for `--step-s` seconds
+per step, faster each step (pre-encoded frames straight to the session, so the simulator's
+matching engine is not what is measured). The bot in this process — the real `run_bot` with
+its reader, inbox, dispatcher and detector, over loopback — applies them. A step is kept up
+with when, 100 ms after the simulator wrote its last frame, the bot has applied all but 1% of
+the step's frames (the backlog did not grow with the step). Clocks: perf_counter_ns is the
+system-wide monotonic clock on Linux, so both processes' stamps compare directly.
+
+The last line is `RESULT frames_per_s=<highest rate kept up with>`; target >= 20000.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import io
+import multiprocessing as mp
+import pstats
+import time
+from decimal import Decimal
+from typing import Any
+
+from bench.tick_to_post import COIN, MAKER, NORMAL_BPS, ORACLE, _quotes, bot_config
+
+GRACE_S = 0.1
+ALLOWED_BACKLOG = 0.01
+
+
+def simulator_process(conn: Any, rates: list[int], step_s: float) -> None:
+    asyncio.run(_simulate(conn, rates, step_s))
+
+
+async def _simulate(conn: Any, rates: list[int], step_s: float) -> None:
+    import msgspec
+
+    from hip3.sim.harness import SimHarness, wall_clock_ms
+    from hip3.sim.server import ConnectionLimits
+
+    sim = SimHarness(seed=1, feeds=False, limits=ConnectionLimits(messages_per_window=10**6))
+    ex, server = sim.exchange, sim.server
+    ex.set_oracle(COIN, ORACLE)
+    ex.replace_maker_quotes(COIN, MAKER, *_quotes(ORACLE, NORMAL_BPS, NORMAL_BPS, 0))
+    await sim.start()
+    conn.send((sim.ws_url, sim.account[1]))
+    (bid, bsz), (ask, asz) = (x[0] for x in _quotes(ORACLE, NORMAL_BPS, NORMAL_BPS, 0))
+
+    def frame(ms: int, jitter: int) -> bytes:
+        levels = [
+            {"px": str(bid), "sz": str(bsz + Decimal(jitter) / 100), "n": 1},
+            {"px": str(ask), "sz": str(asz), "n": 1},
+        ]
+        return msgspec.json.encode(
+            {"channel": "bbo", "data": {"coin": COIN, "time": ms, "bbo": levels}}
+        )
+
+    async def fresh_ctx() -> None:  # the detector and READY want a recent oracle
+        while True:
+            ex.set_oracle(COIN, ORACLE)
+            await asyncio.sleep(0.1)
+
+    ctx_task = asyncio.create_task(fresh_ctx())
+    loop = asyncio.get_running_loop()
+    for rate in rates:
+        await asyncio.to_thread(conn.recv)  # the bot is ready for the next step
+        sessions = [s for s in server.sessions if ("bbo", COIN) in server._routes and not s.closed]
+        start = loop.time()
+        sent = 0
+        end = start + step_s
+        while True:
+            now = loop.time()
+            if now >= end:
+                break
+            due = int((now - start) * rate) - sent
+            if due > 0:
+                ms = wall_clock_ms()
+                frames = (frame(ms, 0), frame(ms, 1))
+                for i in range(due):
+                    data = frames[i & 1]
+                    for s in sessions:
+                        s.send(data)
+                sent += due
+            await asyncio.sleep(0.0005)
+        conn.send((rate, sent, time.perf_counter_ns()))
+    await asyncio.to_thread(conn.recv)
+    ctx_task.cancel()
+    await sim.stop()
+
+
+async def run(rates: list[int], step_s: float, profile: bool = False) -> list[dict]:
+    from hip3.app.bot import run_bot
+    from hip3.events import OperatorCommand
+    from hip3.keys import SigningKey
+
+    ctx = mp.get_context("spawn")
+    ours, theirs = ctx.Pipe()
+    child = ctx.Process(target=simulator_process, args=(theirs, rates, step_s), daemon=True)
+    child.start()
+    results = []
+    try:
+        url, secret = await asyncio.to_thread(ours.recv)
+        box: dict[str, Any] = {}
+        bot = asyncio.create_task(
+            run_bot(
+                bot_config(url),
+                install_signals=False,
+                on_dispatcher=lambda d, _sim: box.setdefault("d", d),
+                key=SigningKey.from_hex(secret),
+            )
+        )
+        deadline = time.monotonic() + 20
+        while not ("d" in box and box["d"].ready.trading()):
+            if bot.done() or time.monotonic() > deadline:
+                raise RuntimeError("the bot did not become READY")
+            await asyncio.sleep(0.02)
+        d = box["d"]
+        st = d.markets[COIN]
+        prof = cProfile.Profile() if profile else None
+        if prof is not None:
+            prof.enable()
+        for _ in rates:
+            await asyncio.sleep(0.3)  # drained from the previous step
+            before = st.bbo_updates
+            max_depth = 0
+            ours.send("next")
+            msg = asyncio.create_task(asyncio.to_thread(ours.recv))
+            while not msg.done():
+                max_depth = max(max_depth, d.inbox.qsize())
+                await asyncio.sleep(0.01)
+            rate, sent, t_end = msg.result()
+            # GRACE_S after the last write, measured on the shared monotonic clock
+            await asyncio.sleep(max(0.0, (t_end - time.perf_counter_ns()) / 1e9 + GRACE_S))
+            applied = st.bbo_updates - before
+            backlog = sent - applied
+            results.append(
+                {
+                    "rate": rate,
+                    "sent": sent,
+                    "applied": applied,
+                    "backlog": backlog,
+                    "max_inbox": max_depth,
+                    "kept_up": backlog <= ALLOWED_BACKLOG * sent,
+                }
+            )
+        if prof is not None:
+            prof.disable()
+            out = io.StringIO()
+            pstats.Stats(prof, stream=out).sort_stats("tottime").print_stats(20)
+            print(out.getvalue())
+        d.put(OperatorCommand("shutdown", "benchmark done"))
+        await asyncio.wait_for(bot, 30)
+        ours.send("stop")
+    finally:
+        child.join(timeout=10)
+        if child.is_alive():
+            child.terminate()
+    return results
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--rates", default="5000,10000,20000,30000,40000,60000")
+    p.add_argument("--step-s", type=float, default=2.0)
+    p.add_argument("--profile", action="store_true", help="cProfile the bot during the steps")
+    args = p.parse_args()
+    try:
+        rates = sorted(int(x) for x in args.rates.split(","))
+    except ValueError:
+        p.error(f"--rates must be comma-separated integers, got {args.rates!r}")
+    if not rates or rates[0] <= 0:
+        p.error("--rates must be positive")
+    results = asyncio.run(run(rates, args.step_s, args.profile))
+    best = 0
+    for r in results:
+        print(
+            f"rate {r['rate']:>6}/s  sent {r['sent']:>6}  applied {r['applied']:>6}"
+            f"  backlog {r['backlog']:>6}  max inbox {r['max_inbox']:>5}"
+            f"  {'kept up' if r['kept_up'] else 'FELL BEHIND'}"
+        )
+        if (
+            r["kept_up"]
+            and r["rate"] > best
+            and all(x["kept_up"] for x in results if x["rate"] < r["rate"])
+        ):
+            best = r["rate"]
+    print(f"RESULT frames_per_s={best}")
+
+
+if __name__ == "__main__":
+    main()
