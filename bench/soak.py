@@ -1,0 +1,138 @@
+"""Soak: the bot against a faulty simulator for a bounded time.
+
+    python -m bench.soak --minutes N [--faults SPEC] [--seed 3]
+
+The simulator (in this process, so its books, positions and fills are the truth to compare
+with) runs its default lively scenario with faults: connections dropped at random, frames
+duplicated and delayed. The bot trades, exits and reconnects on its own. Every 10 s the run
+prints memory, epochs and fills; at the end it prints memory growth (RSS after the first
+READY to the end, of the whole process: bot and simulator), fills lost (fills the exchange
+made for the bot's account that the bot never applied; must be 0), fills applied twice, and
+whether each epoch regained READY. The last line is
+`RESULT rss_growth_mb=... lost_fills=... epochs=... ready_epochs=...`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+from decimal import Decimal
+from typing import Any
+
+DEFAULT_FAULTS = "drop_every_s=20,duplicate_p=0.01,delay_ms=3,seed=3"
+REPORT_EVERY_S = 10.0
+
+
+def rss_mb() -> float:
+    with open("/proc/self/status", encoding="ascii") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def soak_config(ws_url: str) -> Any:
+    from hip3.config import load_config
+
+    return load_config(
+        overrides={
+            "network": "sim",
+            "ws_url": ws_url,
+            "journal": {"enabled": False},
+            "websocket": {"backoff_min_s": 0.2, "backoff_max_s": 2.0},
+            # a long run on a lively market: keep HardStop for real faults, not for noise
+            "risk": {"loss_limit_usd": 1_000.0},
+            "shutdown": {"flatten_on_exit": True},
+        }
+    )
+
+
+async def run(minutes: float, faults: str, seed: int) -> dict:
+    from hip3.app.bot import run_bot
+    from hip3.keys import SigningKey
+    from hip3.sim.harness import SimHarness
+
+    async with SimHarness(seed=seed, faults=faults) as sim:
+        box: dict[str, Any] = {}
+        bot = asyncio.create_task(
+            run_bot(
+                soak_config(sim.ws_url),
+                duration_s=minutes * 60,
+                install_signals=False,
+                on_dispatcher=lambda d, _sim: box.setdefault("d", d),
+                key=SigningKey.from_hex(sim.account[1]),
+            )
+        )
+        while not ("d" in box and box["d"].ready.trading()):
+            if bot.done():
+                raise RuntimeError(f"the bot stopped before READY: {bot.result()}")
+            await asyncio.sleep(0.05)
+        d = box["d"]
+        rss_start = rss_mb()
+        t0 = time.monotonic()
+        while not bot.done():
+            await asyncio.wait({bot}, timeout=REPORT_EVERY_S)
+            print(
+                f"t={time.monotonic() - t0:6.0f}s rss={rss_mb():7.1f}MB epoch={d.conn.epoch}"
+                f" state={d.conn.state} fills={d.positions.fills_applied}"
+                f" submitted={d.executor.submitted} hardstop={d.hardstop.state}"
+                f" inbox={d.inbox.qsize()}",
+                flush=True,
+            )
+        summary = bot.result()
+        rss_end = rss_mb()
+        truth = {f["tid"] for f in sim.exchange.user_fills(sim.account[0])}
+        positions = {c: s for c, s in sim.exchange.positions(sim.account[0]).items() if s != 0}
+    ours = {c: Decimal(s) for c, s in summary["positions"].items() if Decimal(s) != 0}
+    epochs = d.conn.epoch
+    ready = sorted(d.ready_latency_ms)
+    return {
+        "rss_start": rss_start,
+        "rss_end": rss_end,
+        "truth_fills": len(truth),
+        "applied": d.positions.fills_applied,
+        "lost": max(0, len(truth) - d.positions.fills_applied),
+        "duplicates_ignored": d.positions.duplicates,
+        "epochs": epochs,
+        "ready": ready,
+        "ready_ms": dict(d.ready_latency_ms),
+        "positions_match": ours == positions,
+        "summary": summary,
+    }
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--minutes", type=float, required=True, help="how long to run")
+    p.add_argument("--faults", default=DEFAULT_FAULTS, help=f"default: {DEFAULT_FAULTS}")
+    p.add_argument("--seed", type=int, default=3)
+    args = p.parse_args()
+    if not 0 < args.minutes <= 24 * 60:
+        p.error("--minutes must be in (0, 1440]")
+    r = asyncio.run(run(args.minutes, args.faults, args.seed))
+    s = r["summary"]
+    growth = r["rss_end"] - r["rss_start"]
+    missing = [e for e in range(1, r["epochs"] + 1) if e not in r["ready_ms"]]
+    print(
+        f"rss {r['rss_start']:.1f} -> {r['rss_end']:.1f} MB ({growth:+.1f})"
+        f"  fills: exchange {r['truth_fills']} applied {r['applied']} lost {r['lost']}"
+        f" duplicates ignored {r['duplicates_ignored']}"
+    )
+    print(
+        f"epochs {r['epochs']}  READY regained in {len(r['ready'])}"
+        f" (latency ms by epoch: {r['ready_ms']}; without READY: {missing or 'none'})"
+    )
+    print(
+        f"orders submitted {s['orders_submitted']}  final {s['orders']}"
+        f"  positions equal the exchange's: {r['positions_match']}"
+        f"  reconciled: {s.get('reconciled')}  hardstop: {s['hardstop']['state']}"
+    )
+    print(
+        f"RESULT rss_growth_mb={growth:.1f} lost_fills={r['lost']} epochs={r['epochs']}"
+        f" ready_epochs={len(r['ready'])}"
+    )
+
+
+if __name__ == "__main__":
+    main()
