@@ -134,6 +134,15 @@ def bot_config(ws_url: str) -> Any:
             # every trigger is a fresh entry: no budget of ours may refuse it
             "risk": {"max_actions_per_s": 10_000.0, "max_consecutive_rejections": 1_000_000},
             "shutdown": {"flatten_on_exit": False, "cancel_on_exit": False},
+            # the oracle stands still here: filters that want it to move (or that signal once
+            # per oracle price) would refuse every trigger after the first
+            "detector": {
+                "signal_dedup": False,
+                "direction_filter": False,
+                "min_consecutive_oracle_moves": 0,
+                "min_oracle_velocity_bps": 0.0,
+                "baseline_tracking": False,
+            },
         }
     )
 
