@@ -142,6 +142,9 @@ class ReadyConfig(_Section):
 
 
 class DetectorConfig(_Section):
+    # "full": the detector with filters, baseline and gates (hip3.strategy.detector);
+    # "basic": edge over cost only (hip3.strategy.basic), useful to exercise the loop.
+    kind: Literal["full", "basic"] = "full"
     taker_fee_bps: Bps = 4.5
     slippage_bps: Bps = 2.0
     min_edge_bps: Bps = 5.0

@@ -51,6 +51,7 @@ def plan_requests(epoch: int, *, user: str | None, dexes: list[str]) -> Reconcil
                 "dex": dex,
             }
         plan.outstanding["fills"] = {"type": "userFills", "user": user}
+        plan.outstanding["fees"] = {"type": "userFees", "user": user}
     return plan
 
 

@@ -479,6 +479,13 @@ class FakeExchange:
         elif typ == "userFills":
             data = list(self.fills)
             tids = tuple(f["tid"] for f in self.fills)
+        elif typ == "userFees":
+            assert p["user"] == self.user
+            data = {
+                "userCrossRate": "0.00045",
+                "userAddRate": "0.00015",
+                "activeReferralDiscount": "0.0",
+            }
         elif typ == "orderStatus":
             key = p["oid"]
             found = [
@@ -548,7 +555,11 @@ def order_wires(msg: dict) -> list[dict]:
 
 
 def make_config(**overrides: Any):
-    base: dict[str, Any] = {"markets": [{"coin": c} for c in MARKETS]}
+    # the basic detector: every dislocated book is a signal, so orderings with orders are common
+    base: dict[str, Any] = {
+        "markets": [{"coin": c} for c in MARKETS],
+        "detector": {"kind": "basic"},
+    }
     base.update(overrides)
     return load_config(overrides=base)
 
