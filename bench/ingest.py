@@ -25,7 +25,15 @@ import time
 from decimal import Decimal
 from typing import Any
 
-from bench.tick_to_post import COIN, MAKER, NORMAL_BPS, ORACLE, _quotes, bot_config
+from bench.tick_to_post import (
+    COIN,
+    MAKER,
+    NORMAL_BPS,
+    ORACLE,
+    _quotes,
+    bot_config,
+    calibration_ns,
+)
 
 GRACE_S = 0.1
 ALLOWED_BACKLOG = 0.01
@@ -173,6 +181,7 @@ def main() -> None:
         p.error(f"--rates must be comma-separated integers, got {args.rates!r}")
     if not rates or rates[0] <= 0:
         p.error("--rates must be positive")
+    print(f"machine calibration: sum(range(100)) = {calibration_ns():.0f} ns (idle reference 545)")
     results = asyncio.run(run(rates, args.step_s, args.profile))
     best = 0
     for r in results:

@@ -48,6 +48,17 @@ def _quotes(center: Decimal, bid_bps: Decimal, ask_bps: Decimal, jitter: int) ->
     return [(bid, size)], [(ask, size)]
 
 
+def calibration_ns() -> float:
+    """ns per sum(range(100)): 545 on the reference machine when idle; higher means busy."""
+    best = float("inf")
+    for _ in range(5):
+        t = time.perf_counter_ns()
+        for _ in range(2000):
+            sum(range(100))
+        best = min(best, (time.perf_counter_ns() - t) / 2000)
+    return best
+
+
 def percentile(values: list[int], q: float) -> float:
     s = sorted(values)
     return float(s[min(len(s) - 1, int(q * len(s)))])
@@ -108,7 +119,7 @@ async def _simulate(conn: Any, signals: int, gap_s: float) -> None:
         ex.replace_maker_quotes(COIN, MAKER, *_quotes(ORACLE, NORMAL_BPS, NORMAL_BPS, i % 2))
         try:
             t_read = await asyncio.wait_for(fut, TRIGGER_TIMEOUT_S)
-            latencies.append(t_read - t_write)
+            latencies.append((t_write, t_read))
         except TimeoutError:
             missed += 1
         waiting["fut"] = None
@@ -120,6 +131,41 @@ async def _simulate(conn: Any, signals: int, gap_s: float) -> None:
 
 
 # --- the bot process (this one) -------------------------------------------------------------
+
+
+def _stamp_order_writes(d: Any, stamps: list[tuple[int, int]]) -> None:
+    """Record (receive time of the latest bbo, time the order is handed to the socket).
+
+    perf_counter_ns is the system-wide monotonic clock on Linux, so these compare with the
+    simulator's stamps; the wrapper itself costs a couple of microseconds on the path.
+    """
+    send = d.transport.send
+    market = d.markets[COIN]
+    perf = time.perf_counter_ns
+
+    def stamped(data: bytes | str, post_id: int | None = None) -> None:
+        if post_id is not None:
+            stamps.append((market.bbo_recv_ns, perf()))
+        send(data, post_id)
+
+    d.transport.send = stamped
+
+
+def _split(pairs: list[tuple[int, int]], stamps: list[tuple[int, int]]) -> dict[str, list[int]]:
+    """Per trigger: simulator write -> bot reader, reader -> order handed to the socket,
+    handed to the socket -> simulator read."""
+    out: dict[str, list[int]] = {"in": [], "bot": [], "out": []}
+    by_send = sorted(stamps, key=lambda s: s[1])
+    j = 0
+    for w, r in pairs:
+        while j < len(by_send) and by_send[j][1] < w:
+            j += 1
+        if j < len(by_send) and w <= by_send[j][0] <= by_send[j][1] <= r:
+            recv, sent = by_send[j]
+            out["in"].append(recv - w)
+            out["bot"].append(sent - recv)
+            out["out"].append(r - sent)
+    return out
 
 
 def bot_config(ws_url: str) -> Any:
@@ -160,7 +206,7 @@ async def ping_round_trips(ws_url: str, n: int) -> list[int]:
     return out
 
 
-async def run(signals: int, gap_s: float, profile: bool) -> dict:
+async def run(signals: int, gap_s: float, profile: bool, breakdown: bool = False) -> dict:
     from hip3.app.bot import run_bot
     from hip3.events import OperatorCommand
     from hip3.keys import SigningKey
@@ -186,11 +232,14 @@ async def run(signals: int, gap_s: float, profile: bool) -> dict:
                 raise RuntimeError(f"the bot did not become READY: {bot.done() and bot.result()}")
             await asyncio.sleep(0.02)
         d = box["d"]
+        stamps: list[tuple[int, int]] = []
+        if breakdown:
+            _stamp_order_writes(d, stamps)
         prof = cProfile.Profile() if profile else None
         if prof is not None:
             prof.enable()
         ours.send("go")
-        latencies, missed = await asyncio.to_thread(ours.recv)
+        pairs, missed = await asyncio.to_thread(ours.recv)
         if prof is not None:
             prof.disable()
         pings = await ping_round_trips(url, 500)
@@ -203,10 +252,13 @@ async def run(signals: int, gap_s: float, profile: bool) -> dict:
             child.terminate()
     if prof is not None:
         out = io.StringIO()
-        pstats.Stats(prof, stream=out).sort_stats("tottime").print_stats(25)
+        stats = pstats.Stats(prof, stream=out)
+        stats.sort_stats("tottime").print_stats(15)
+        stats.sort_stats("cumtime").print_stats(r"hip3|machines", 30)
         print(out.getvalue())
     return {
-        "latencies": latencies,
+        "latencies": [r - w for w, r in pairs],
+        "split": _split(pairs, stamps) if breakdown else None,
         "missed": missed,
         "pings": pings,
         "submitted": summary["orders_submitted"],
@@ -220,10 +272,16 @@ def main() -> None:
     p.add_argument("--signals", type=int, default=2000, help="stale quotes to send (default 2000)")
     p.add_argument("--gap-ms", type=float, default=5.0, help="pause after each order is read")
     p.add_argument("--profile", action="store_true", help="cProfile the bot during the triggers")
+    p.add_argument(
+        "--breakdown",
+        action="store_true",
+        help="also split each latency into wire in / bot / wire out (adds ~2 us)",
+    )
     args = p.parse_args()
     if args.signals < 10:
         p.error("--signals must be at least 10")
-    r = asyncio.run(run(args.signals, args.gap_ms / 1000, args.profile))
+    print(f"machine calibration: sum(range(100)) = {calibration_ns():.0f} ns (idle reference 545)")
+    r = asyncio.run(run(args.signals, args.gap_ms / 1000, args.profile, args.breakdown))
     lat = r["latencies"]
     if not lat:
         raise SystemExit(f"no order post was read; bot blocks: {r['blocked']}")
@@ -242,6 +300,17 @@ def main() -> None:
         f"loopback ping round trip us: p50 {percentile(r['pings'], 0.5) / 1000:.0f}"
         f"  p99 {percentile(r['pings'], 0.99) / 1000:.0f}  (n={len(pings)})"
     )
+    if r["split"]:
+        for part, label in (
+            ("in", "sim write -> bot reader"),
+            ("bot", "bot reader -> order to socket"),
+            ("out", "order to socket -> sim read"),
+        ):
+            xs = r["split"][part]
+            print(
+                f"  {label}: p50 {percentile(xs, 0.5) / 1000:.0f} us"
+                f"  p99 {percentile(xs, 0.99) / 1000:.0f} us  (n={len(xs)})"
+            )
     print(
         f"RESULT p50_us={percentile(lat, 0.5) / 1000:.0f} p99_us={percentile(lat, 0.99) / 1000:.0f}"
         f" n={len(lat)} ping_p50_us={percentile(r['pings'], 0.5) / 1000:.0f}"
