@@ -1,8 +1,13 @@
 """Simulator throughput: `python -m bench.sim`.
 
-1. Market data: subscribed clients (in a separate process, as real clients would be) count
+1. Market data: subscribed clients (in separate processes, as real clients would be) count
    the frames they receive while the exchange's books and oracles change as fast as the
-   server can publish them. md_frames_per_s = frames received by all clients per second.
+   server can publish them. md_frames_per_s = market-data frames received by all clients per
+   second. By default the clients are lean: a raw socket that parses websocket frame headers
+   and counts bbo/l2Book/activeAssetCtx frames without decoding them (one JSON frame in a
+   thousand is decoded as a check), so the number is the server's outbound rate rather than
+   the speed of a Python client's frame parser. `--md-client websockets` counts with the
+   websockets library instead (each frame parsed by it, not JSON-decoded), for comparison.
 2. Orders: a client process signs IOC orders ahead of time (signing is the client's cost),
    then posts them over one socket with up to 100 in flight and waits for every answer.
    orders_per_s = answered orders per second: the server's accept + recover + match rate.
@@ -15,13 +20,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import json
 import multiprocessing as mp
+import os
 import time
 from decimal import Decimal
 from typing import Any
 
 MD_CLIENTS = 4
+MD_CHANNELS = (b'{"channel":"bbo"', b'{"channel":"l2Book"', b'{"channel":"activeAssetCtx"')
+CHECK_EVERY = 1000  # the lean client JSON-decodes one md frame in this many
 MD_SECONDS = 3.0
 ORDERS = 3000
 INFLIGHT = 100
@@ -32,15 +41,114 @@ MAKER = "0x" + "be" * 20
 # --- client processes ---------------------------------------------------------------------
 
 
+def _md_subscriptions() -> list[str]:
+    return [
+        json.dumps({"method": "subscribe", "subscription": {"type": kind, "coin": coin}})
+        for coin in XYZ
+        for kind in ("bbo", "l2Book", "activeAssetCtx")
+    ]
+
+
+def _masked_text_frame(text: str) -> bytes:
+    """A client-to-server text frame (clients must mask, RFC 6455 §5.3)."""
+    payload = text.encode()
+    mask = os.urandom(4)
+    size = len(payload)
+    if size < 126:
+        header = bytes((0x81, 0x80 | size))
+    else:
+        header = bytes((0x81, 0x80 | 126)) + size.to_bytes(2, "big")
+    masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+    return header + mask + masked
+
+
+async def _lean_connect(url: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    host_port = url.removeprefix("ws://").partition("/")[0]
+    host, _, port = host_port.rpartition(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    key = base64.b64encode(os.urandom(16)).decode()
+    writer.write(
+        (
+            f"GET /ws HTTP/1.1\r\nHost: {host_port}\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+            "Sec-WebSocket-Version: 13\r\n\r\n"
+        ).encode()
+    )
+    head = await reader.readuntil(b"\r\n\r\n")
+    if not head.startswith(b"HTTP/1.1 101"):
+        raise RuntimeError(f"websocket upgrade refused: {head[:80]!r}")
+    return reader, writer
+
+
+class FrameCounter:
+    """Splits a server byte stream into websocket frames and counts the market-data ones."""
+
+    def __init__(self) -> None:
+        self.buffer = bytearray()
+        self.md_frames = 0
+        self.other_frames = 0
+        self.checked = 0
+
+    def feed(self, chunk: bytes) -> None:
+        buf = self.buffer
+        buf += chunk
+        pos, end = 0, len(buf)
+        while end - pos >= 2:
+            size = buf[pos + 1] & 0x7F  # server frames are never masked
+            start = pos + 2
+            if size == 126:
+                if end - pos < 4:
+                    break
+                size, start = int.from_bytes(buf[pos + 2 : pos + 4], "big"), pos + 4
+            elif size == 127:
+                if end - pos < 10:
+                    break
+                size, start = int.from_bytes(buf[pos + 2 : pos + 10], "big"), pos + 10
+            if end - start < size:
+                break
+            if buf[pos] == 0x81 and buf.startswith(MD_CHANNELS, start, start + 32):
+                self.md_frames += 1
+                if self.md_frames % CHECK_EVERY == 0:  # spot check: whole, valid JSON
+                    json.loads(bytes(buf[start : start + size]))
+                    self.checked += 1
+            else:
+                self.other_frames += 1
+            pos = start + size
+        del buf[:pos]
+
+
+def _lean_md_client(url: str, seconds: float, ready: Any, go: Any, result: Any) -> None:
+    async def run() -> int:
+        reader, writer = await _lean_connect(url)
+        for text in _md_subscriptions():
+            writer.write(_masked_text_frame(text))
+        await writer.drain()
+        ready.set()
+        await asyncio.to_thread(go.wait)
+        counter = FrameCounter()
+        loop = asyncio.get_running_loop()
+        end = loop.time() + seconds
+        # Whatever arrived before `go` (acks, snapshots) is not counted.
+        counter.feed(await reader.read(1 << 20))
+        counter.md_frames = 0
+        while loop.time() < end:
+            chunk = await reader.read(1 << 20)
+            if not chunk:
+                raise RuntimeError("server closed the connection")
+            counter.feed(chunk)
+        writer.close()
+        return counter.md_frames
+
+    result.put(asyncio.run(run()))
+
+
 def _md_client(url: str, seconds: float, ready: Any, go: Any, result: Any) -> None:
     async def run() -> int:
         import websockets
 
         async with websockets.connect(url, max_size=None, compression=None) as ws:
-            for coin in XYZ:
-                for kind in ("bbo", "l2Book", "activeAssetCtx"):
-                    sub = {"type": kind, "coin": coin}
-                    await ws.send(json.dumps({"method": "subscribe", "subscription": sub}))
+            for text in _md_subscriptions():
+                await ws.send(text)
             ready.set()
             await asyncio.to_thread(go.wait)
             count = 0
@@ -113,31 +221,52 @@ def sys_path_fix() -> None:
 # --- server side --------------------------------------------------------------------------
 
 
-def _churn(sim: Any, step: int) -> None:
-    """One change on every xyz market: new maker quotes (book, bbo) and a new oracle."""
+Quotes = tuple[list[tuple[Decimal, Decimal]], list[tuple[Decimal, Decimal]]]
+CHURN_PHASES = 7
+
+
+def churn_quotes(sim: Any) -> dict[str, list[Quotes]]:
+    """Per xyz coin, the maker's quotes for each phase of the churn (computed once, so the
+    benchmark's own arithmetic is not charged to the server)."""
+    quotes: dict[str, list[Quotes]] = {}
     for coin in XYZ:
-        start = sim.exchange.universe.asset(coin).start_px
-        tick = Decimal(1).scaleb(-(6 - sim.exchange.universe.asset(coin).sz_decimals))
-        shift = tick * 10 * (step % 7)
-        bid, ask = start * Decimal("0.999") - shift, start * Decimal("1.001") - shift
+        asset = sim.exchange.universe.asset(coin)
+        tick = Decimal(1).scaleb(-(6 - asset.sz_decimals))
         size = Decimal(1000)
-        sim.exchange.replace_maker_quotes(
-            coin,
-            MAKER,
-            [(bid.quantize(tick), size), ((bid * Decimal("0.999")).quantize(tick), size)],
-            [(ask.quantize(tick), size), ((ask * Decimal("1.001")).quantize(tick), size)],
-        )
+        phases = []
+        for phase in range(CHURN_PHASES):
+            shift = tick * 10 * phase
+            bid = asset.start_px * Decimal("0.999") - shift
+            ask = asset.start_px * Decimal("1.001") - shift
+            phases.append(
+                (
+                    [(bid.quantize(tick), size), ((bid * Decimal("0.999")).quantize(tick), size)],
+                    [(ask.quantize(tick), size), ((ask * Decimal("1.001")).quantize(tick), size)],
+                )
+            )
+        quotes[coin] = phases
+    return quotes
 
 
-async def bench_md(ctx: Any, seconds: float) -> float:
+def _churn(sim: Any, quotes: dict[str, list[Quotes]], step: int) -> None:
+    """One change on every xyz market: new maker quotes (book, bbo and context)."""
+    replace = sim.exchange.replace_maker_quotes
+    for coin in XYZ:
+        bids, asks = quotes[coin][step % CHURN_PHASES]
+        replace(coin, MAKER, bids, asks)
+
+
+async def bench_md(ctx: Any, seconds: float, lean: bool) -> float:
     from hip3.sim.harness import SimHarness
 
     async with SimHarness(feeds=False) as sim:
+        quotes = churn_quotes(sim)
         ready = [ctx.Event() for _ in range(MD_CLIENTS)]
         go = ctx.Event()
         result = ctx.Queue()
+        client = _lean_md_client if lean else _md_client
         procs = [
-            ctx.Process(target=_md_client, args=(sim.ws_url, seconds, ready[i], go, result))
+            ctx.Process(target=client, args=(sim.ws_url, seconds, ready[i], go, result))
             for i in range(MD_CLIENTS)
         ]
         for p in procs:
@@ -148,17 +277,22 @@ async def bench_md(ctx: Any, seconds: float) -> float:
         go.set()
         step = 0
         loop = asyncio.get_running_loop()
-        end = loop.time() + seconds + 2  # keep publishing until every client has finished
+        start = loop.time()
+        written_before = sim.server.md_frames_written
+        end = start + seconds + 2  # keep publishing until every client has finished
         while loop.time() < end and any(p.is_alive() for p in procs):
             step += 1
-            _churn(sim, step)
+            _churn(sim, quotes, step)
             await asyncio.sleep(0)  # let the server flush and write
+        elapsed = loop.time() - start
+        written = sim.server.md_frames_written - written_before
         counts = [await asyncio.to_thread(result.get, True, 30) for _ in procs]
         for p in procs:
             p.join(10)
         print(
-            f"md: {step} market changes published, {sim.server.md_frames_written} frames "
-            f"written by the server, {sum(counts)} received in the {seconds} s window"
+            f"md ({'lean' if lean else 'websockets'} clients): {step} market changes published "
+            f"in {elapsed:.1f} s, {written} frames written by the server "
+            f"({written / elapsed:,.0f}/s), {sum(counts)} received in the {seconds} s window"
         )
         return sum(counts) / seconds
 
@@ -190,9 +324,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=MD_SECONDS)
     parser.add_argument("--orders", type=int, default=ORDERS)
+    parser.add_argument(
+        "--md-client",
+        choices=("lean", "websockets"),
+        default="lean",
+        help="how the md clients read: raw frame counting (default) or the websockets library",
+    )
     args = parser.parse_args()
     ctx = mp.get_context("spawn")
-    md_rate = asyncio.run(bench_md(ctx, args.seconds))
+    md_rate = asyncio.run(bench_md(ctx, args.seconds, args.md_client == "lean"))
     print(f"md: {md_rate:,.0f} frames/s to {MD_CLIENTS} clients")
     orders_rate, answered, filled = asyncio.run(bench_orders(ctx, args.orders))
     print(f"orders: {answered} answered ({filled} filled), {orders_rate:,.0f} orders/s")

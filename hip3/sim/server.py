@@ -72,6 +72,15 @@ def _error_frame(text: str) -> bytes:
     return _frame("error", text)
 
 
+def _text_header(size: int) -> bytes:
+    """RFC 6455 header of one unmasked, final text frame carrying `size` payload bytes."""
+    if size < 126:
+        return bytes((0x81, size))
+    if size < 1 << 16:
+        return b"\x81\x7e" + size.to_bytes(2, "big")
+    return b"\x81\x7f" + size.to_bytes(8, "big")
+
+
 class ClientSession:
     """One client connection: its subscriptions, limits and outbound fault pipeline."""
 
@@ -85,6 +94,11 @@ class ClientSession:
         self._recent: deque[float] = deque()
         self._delayed: deque[tuple[float, bytes]] = deque()
         self._delay_timer: asyncio.TimerHandle | None = None
+        # Frames written while the server is corked; they leave in one transport write.
+        self._held: list[bytes] = []
+        # A server frame is unmasked, so without extensions (compression is off) its bytes are
+        # the same for every subscriber and can be framed here, skipping the protocol object.
+        self._preframed = not ws.protocol.extensions
 
     # --- outbound -----------------------------------------------------------------------
     def send(self, data: bytes) -> None:
@@ -121,25 +135,60 @@ class ClientSession:
             self.drop()
 
     def _write(self, data: bytes) -> None:
-        ws = self.ws
-        if self.closed or ws.protocol.state is not State.OPEN:
+        if self.closed:
             return
+        corked = self.server._corked
+        if corked is not None:
+            if not self._held:
+                corked.append(self)
+            self._held.append(data)
+            return
+        if not self._write_now((data,)):
+            self.drop()
+
+    def release(self) -> None:
+        """Write the frames held while corked, in order, in one go."""
+        if not self._held:
+            return
+        held, self._held = self._held, []
+        if not self.closed and not self._write_now(held):
+            self.drop()
+
+    def _write_now(self, frames: list[bytes] | tuple[bytes, ...]) -> bool:
+        """Put `frames` on the socket; False when the connection must be dropped."""
+        ws = self.ws
+        protocol = ws.protocol
+        if protocol.state is not State.OPEN:
+            return True  # closing: the library finishes the close handshake
         try:
-            ws.protocol.send_text(data)
-            ws.send_data()
+            if self._preframed and not protocol.expect_continuation_frame:
+                if protocol.writes:  # anything the library queued (a pong) goes first
+                    ws.send_data()
+                parts: list[bytes] = []
+                for data in frames:
+                    parts.append(_text_header(len(data)))
+                    parts.append(data)
+                ws.transport.write(b"".join(parts))
+            else:
+                for data in frames:
+                    protocol.send_text(data)
+                ws.send_data()
         except Exception as exc:  # a dying socket must not break the fan-out loop
             log.debug("write failed, dropping connection: %s", exc)
-            self.drop()
-            return
+            return False
         transport = ws.transport
         if transport.get_write_buffer_size() > self.server.limits.max_write_buffer_bytes:
             log.warning("client %s is not reading; dropping it", ws.remote_address)
-            self.drop()
+            return False
+        return True
 
     def drop(self) -> None:
         """Cut the connection without a close frame, as a network failure would."""
         if self.closed:
             return
+        if self._held:  # frames already sent before the cut reach the socket, as unheld ones do
+            held, self._held = self._held, []
+            self._write_now(held)
         self.closed = True
         if self._delay_timer is not None:
             self._delay_timer.cancel()
@@ -188,6 +237,8 @@ class SimServer:
         self._last_bbo: dict[str, Any] = {}
         self._last_mids: dict[str, Any] = {}
         self.md_frames_written = 0
+        # While not None, sessions hold their frames and list themselves here (see `_cork`).
+        self._corked: list[ClientSession] | None = None
         # Benchmark hook (bench/tick_to_post.py), off by default: called with each client frame
         # the moment it is read, before anything else, so latency is measured on our clock.
         self.on_client_frame: Callable[[str | bytes], None] | None = None
@@ -238,6 +289,21 @@ class SimServer:
             session.drop()
         return len(sessions)
 
+    def _cork(self) -> bool:
+        """Hold every frame written until `_uncork`: one socket write per client, not per frame.
+
+        Returns False when already corked (the outer caller uncorks).
+        """
+        if self._corked is not None:
+            return False
+        self._corked = []
+        return True
+
+    def _uncork(self) -> None:
+        corked, self._corked = self._corked, None
+        for session in corked or ():
+            session.release()
+
     def _forget(self, session: ClientSession) -> None:
         self.sessions.discard(session)
         for sub in session.subs.values():
@@ -259,11 +325,15 @@ class SimServer:
                     self._forget(session)
                     await ws.close(1000, "idle timeout")
                     break
+                corked = self._cork()
                 try:
                     self._on_message(session, raw)
                 except Exception:  # a bug in one request must not end the connection
                     log.exception("error while handling a client frame")
                     session.send(_error_frame("Internal error while handling the request"))
+                finally:
+                    if corked:
+                        self._uncork()
         except ConnectionClosed:
             pass
         finally:
@@ -481,6 +551,14 @@ class SimServer:
 
     def flush(self) -> None:
         """Publish every book and context that changed since the last flush."""
+        corked = self._cork()
+        try:
+            self._publish()
+        finally:
+            if corked:
+                self._uncork()
+
+    def _publish(self) -> None:
         self._flush_scheduled = False
         books, self._dirty_books = self._dirty_books, set()
         ctxs, self._dirty_ctxs = self._dirty_ctxs, set()

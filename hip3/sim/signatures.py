@@ -13,9 +13,10 @@ from typing import Any
 
 import coincurve
 import msgspec
-from Crypto.Hash import keccak as _keccak
 from eth_account import Account
 from eth_account.messages import encode_typed_data
+
+from hip3.sim.keccak import keccak256
 
 _ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 _AGENT_TYPES = {
@@ -41,7 +42,7 @@ _SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD036414
 def keccak(data: bytes = b"", *, text: str | None = None) -> bytes:
     if text is not None:
         data = text.encode()
-    return _keccak.new(digest_bits=256, data=data).digest()
+    return keccak256(data)
 
 
 class SignatureError(ValueError):
