@@ -1168,6 +1168,9 @@ class Dispatcher:
     _shutdown_flatten = False
 
     def _cancel_all_on_exit(self) -> None:
+        if not self.ready.can_reduce():
+            log.error("shutdown: no open connection, open orders cannot be cancelled now")
+            return
         for action in self._exit_cancels():
             self.wire.post_action(action, kind="cancel")
 

@@ -116,9 +116,19 @@ def test_timeout_excludes_a_silent_market_and_md_ready_still_holds() -> None:
     assert sm.state == "md_ready" and not sm.market_ready("xyz:BBB")
     sm.send("tick", now_ms=5_000)
     assert len([c for c in sm.outbox if isinstance(c, MarketExcluded)]) == 1
-    # exclusion is sticky for the epoch even if data turns up later
+    # data that turns up late lifts the exclusion: the market was slow, not absent
     sm.send("data", key="activeAssetCtx:xyz:BBB")
-    assert not sm.market_ready("xyz:BBB")
+    assert sm.market_ready("xyz:BBB") and sm.excluded == {}
+
+
+def test_every_market_excluded_then_data_arrives_reaches_ready() -> None:
+    """All first data slower than the timeout must not leave the epoch unready for good."""
+    sm = make()
+    sm.send("tick", now_ms=10_000)
+    assert set(sm.excluded) == set(MARKETS) and sm.state == "not_ready"
+    for coin in MARKETS:
+        feed_md(sm, coin)
+    assert sm.excluded == {} and sm.state == "md_ready"
 
 
 def test_no_exclusion_without_the_policy_and_never_all_excluded_ready() -> None:
@@ -224,6 +234,9 @@ class ReadinessModel(RuleBasedStateMachine):
         self.data.add(key)
         if key == "userFills" and snapshot:
             self.snapshot = True
+        coin = key.partition(":")[2]
+        if all(f"{p}:{coin}" in self.data for p in ("bbo", "activeAssetCtx")):
+            self.excluded.discard(coin)  # late first data lifts a timeout exclusion
 
     @rule(part=st.sampled_from(RECONCILIATION_PARTS))
     def reconciled(self, part: str) -> None:
