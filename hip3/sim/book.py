@@ -95,6 +95,12 @@ class Book:
             del side[order.limit_px]
             del prices[bisect.bisect_left(prices, order.limit_px)]
 
+    def crosses(self, is_buy: bool, limit_px: Decimal) -> bool:
+        """Whether an order at `limit_px` on the `is_buy` side would trade at once."""
+        if is_buy:
+            return bool(self._ask_prices) and self._ask_prices[0] <= limit_px
+        return bool(self._bid_prices) and self._bid_prices[-1] >= limit_px
+
     def crossing_levels(self, is_buy: bool, limit_px: Decimal):
         """Resting levels a taker on `is_buy` side at `limit_px` would trade, best first.
 

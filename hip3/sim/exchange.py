@@ -129,6 +129,8 @@ class Exchange:
         self._reject_message = DEFAULT_REJECT_MESSAGE
         self._accounts_made = 0
         self._internal_hashes = 0
+        self._maker_quotes: dict[tuple[str, str], list[Order]] = {}  # (maker, coin) -> resting
+        self._lots = {a.coin: Decimal(1).scaleb(-a.sz_decimals) for a in universe.assets}
         self._last_funding_hour: int | None = None
 
     # ----------------------------------------------------------------- accounts and control
@@ -207,20 +209,29 @@ class Exchange:
             raise ValueError(f"{maker} is a user account, not a simulated maker")
         pending = _Pending()
         book = self.books[coin]
-        for order in [o for o in account.open_orders.values() if o.coin == coin]:
-            book.remove(order)
-            del account.open_orders[order.oid]
+        open_orders = account.open_orders
+        # Only this method places a maker's orders, so the ones it placed last time on this
+        # coin are all it has there (minus any that filled since), without a scan of them all.
+        for order in self._maker_quotes.pop((maker, coin), ()):
+            if open_orders.get(order.oid) is order:
+                book.remove(order)
+                del open_orders[order.oid]
         now = self._clock()
+        lot = self._lots[coin]
+        placed: list[Order] = []
         quotes = [(True, px, sz) for px, sz in bids] + [(False, px, sz) for px, sz in asks]
         for is_buy, px, sz in quotes:
             px = rules.round_price(asset, Decimal(px))
-            sz = Decimal(sz).quantize(Decimal(1).scaleb(-asset.sz_decimals))
+            sz = Decimal(sz).quantize(lot)
             if sz <= 0:
                 continue
             order = self._new_order(account, asset, is_buy, px, sz, "Gtc", False, None, now)
-            self._match(account, asset, order, now, pending, self._internal_hash())
+            if book.crosses(is_buy, px):  # the hash is only worth making for a trade
+                self._match(account, asset, order, now, pending, self._internal_hash())
             if order.sz:
                 self._rest(account, order, pending, notify=False)
+                placed.append(order)
+        self._maker_quotes[(maker, coin)] = placed
         pending.books[coin] = None
         pending.ctxs[coin] = None
         pending.flush(self._emit)

@@ -41,11 +41,21 @@ def parse_decimal(text: object) -> Decimal | None:
     return value
 
 
+# The same few prices and sizes are formatted over and over (every book level, fill and
+# context); remembering their strings is several times cheaper than formatting again.
+# Equal Decimals ("1.50", "1.5") share one entry, which is right: the wire form is canonical.
+_WIRE_CACHE: dict[Decimal, str] = {}
+_WIRE_CACHE_MAX = 1 << 16
+
+
 def wire(value: Decimal) -> str:
     """Canonical wire string: "1670.1", "0.0147", "100", "0"."""
-    if not value:
-        return "0"
-    text = format(value.normalize(), "f")
+    text = _WIRE_CACHE.get(value)
+    if text is None:
+        text = format(value.normalize(), "f") if value else "0"
+        if len(_WIRE_CACHE) >= _WIRE_CACHE_MAX:
+            _WIRE_CACHE.clear()
+        _WIRE_CACHE[value] = text
     return text
 
 
@@ -71,15 +81,31 @@ def size_is_valid(asset: Asset, sz: Decimal) -> bool:
     return sz > 0 and decimals_of(sz) <= asset.sz_decimals
 
 
+# Makers quote, and marks and mids land on, the same prices again and again.
+_ROUNDED_CACHE: dict[tuple[Decimal, int], Decimal] = {}
+_ROUNDED_CACHE_MAX = 1 << 16
+
+
 def round_price(asset: Asset, px: Decimal) -> Decimal:
     """Nearest valid price (used for oracle and mark values the exchange publishes)."""
+    key = (px, asset.sz_decimals)
+    rounded = _ROUNDED_CACHE.get(key)
+    if rounded is None:
+        rounded = _round_price(asset.sz_decimals, px)
+        if len(_ROUNDED_CACHE) >= _ROUNDED_CACHE_MAX:
+            _ROUNDED_CACHE.clear()
+        _ROUNDED_CACHE[key] = rounded
+    return rounded
+
+
+def _round_price(sz_decimals: int, px: Decimal) -> Decimal:
     if px <= 0:
         raise ValueError("price must be positive")
     integral = px.to_integral_value(rounding=ROUND_HALF_EVEN)
     if px.adjusted() >= MAX_SIG_FIGS - 1:
         return integral
     sig_quantum = Decimal(1).scaleb(px.adjusted() - MAX_SIG_FIGS + 1)
-    dec_quantum = Decimal(1).scaleb(-(PERP_MAX_DECIMALS - asset.sz_decimals))
+    dec_quantum = Decimal(1).scaleb(-(PERP_MAX_DECIMALS - sz_decimals))
     quantum = max(sig_quantum, dec_quantum)
     rounded = px.quantize(quantum, rounding=ROUND_HALF_EVEN)
     if rounded <= 0:

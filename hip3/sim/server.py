@@ -237,7 +237,7 @@ class SimServer:
         self._last_bbo: dict[str, Any] = {}
         self._last_mids: dict[str, Any] = {}
         self.md_frames_written = 0
-        # While not None, sessions hold their frames and list themselves here (see `_cork`).
+        # While not None, sessions hold their frames and list themselves here (see `_uncork`).
         self._corked: list[ClientSession] | None = None
         # Benchmark hook (bench/tick_to_post.py), off by default: called with each client frame
         # the moment it is read, before anything else, so latency is measured on our clock.
@@ -289,15 +289,12 @@ class SimServer:
             session.drop()
         return len(sessions)
 
-    def _cork(self) -> bool:
-        """Hold every frame written until `_uncork`: one socket write per client, not per frame.
-
-        Returns False when already corked (the outer caller uncorks).
-        """
-        if self._corked is not None:
-            return False
-        self._corked = []
-        return True
+    def _cork_until_next_turn(self) -> None:
+        """Hold every frame written until this event-loop turn ends: one socket write per
+        client for all the answers to a burst of requests, instead of one per frame."""
+        if self._corked is None:
+            self._corked = []
+            self.loop.call_soon(self._uncork)
 
     def _uncork(self) -> None:
         corked, self._corked = self._corked, None
@@ -325,15 +322,12 @@ class SimServer:
                     self._forget(session)
                     await ws.close(1000, "idle timeout")
                     break
-                corked = self._cork()
+                self._cork_until_next_turn()
                 try:
                     self._on_message(session, raw)
                 except Exception:  # a bug in one request must not end the connection
                     log.exception("error while handling a client frame")
                     session.send(_error_frame("Internal error while handling the request"))
-                finally:
-                    if corked:
-                        self._uncork()
         except ConnectionClosed:
             pass
         finally:
@@ -523,25 +517,24 @@ class SimServer:
 
     # --- events from the exchange core --------------------------------------------------
     def on_event(self, event: object) -> None:
-        """The exchange's `emit` sink. Runs inside the exchange call; must be cheap."""
+        """The exchange's `emit` sink. Runs inside the exchange call; must be cheap.
+
+        A user or trade event is encoded only when someone subscribes to it.
+        """
         if isinstance(event, BookChanged):
             self._mark_dirty(self._dirty_books, event.coin)
         elif isinstance(event, CtxChanged):
             self._mark_dirty(self._dirty_ctxs, event.coin)
         elif isinstance(event, Trades):
             if event.trades:
-                self._fan_out(("trades", event.coin), _frame("trades", event.trades))
+                self._fan_out(("trades", event.coin), "trades", event.trades)
         elif isinstance(event, OrderUpdates):
-            self._fan_out(
-                ("orderUpdates", event.user.lower()), _frame("orderUpdates", event.orders)
-            )
+            self._fan_out(("orderUpdates", event.user.lower()), "orderUpdates", event.orders)
         elif isinstance(event, UserFills):
             user = event.user.lower()
-            self._fan_out(
-                ("userFills", user), _frame("userFills", {"user": user, "fills": event.fills})
-            )
+            self._fan_out(("userFills", user), "userFills", {"user": user, "fills": event.fills})
         elif isinstance(event, UserEvent):
-            self._fan_out(("userEvents", event.user.lower()), _frame("user", event.event))
+            self._fan_out(("userEvents", event.user.lower()), "user", event.event)
 
     def _mark_dirty(self, dirty: set[str], coin: str) -> None:
         dirty.add(coin)
@@ -551,12 +544,12 @@ class SimServer:
 
     def flush(self) -> None:
         """Publish every book and context that changed since the last flush."""
-        corked = self._cork()
+        if self._corked is None:
+            self._corked = []
         try:
             self._publish()
         finally:
-            if corked:
-                self._uncork()
+            self._uncork()  # market data leaves now, after anything held before it
 
     def _publish(self) -> None:
         self._flush_scheduled = False
@@ -589,10 +582,10 @@ class SimServer:
                     self._last_mids[dex] = mids
                     self._fan_out_to(subscribers, _frame("allMids", {"mids": mids}))
 
-    def _fan_out(self, key: tuple[Any, ...], frame: bytes) -> None:
+    def _fan_out(self, key: tuple[Any, ...], channel: str, data: Any) -> None:
         subscribers = self._routes.get(key)
         if subscribers:
-            self._fan_out_to(subscribers, frame)
+            self._fan_out_to(subscribers, _frame(channel, data))
 
     def _fan_out_to(self, subscribers: set[ClientSession], frame: bytes) -> None:
         # Copy: a send can drop a session, which edits the set we are walking.
