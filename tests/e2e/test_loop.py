@@ -214,3 +214,41 @@ async def test_trading_subscriptions_sent_every_epoch():
     async with SimHarness(seed=1) as sim:
         summary, _d = await run_against(sim, duration_s=5, during=during)
         assert summary["epochs"] >= 3
+
+
+async def test_missing_pongs_mean_reconnect():
+    """Heartbeat: a quiet connection is pinged; no pong in time means a new epoch."""
+
+    async def during(d, sim):
+        assert await wait_for(d.ready.trading, 5.0)
+        sim.faults.no_pong = True
+        assert await wait_for(lambda: d.conn.epoch >= 2, 8.0), d.conn.state
+        sim.faults.no_pong = False
+        assert await wait_for(d.ready.trading, 5.0)
+
+    async with SimHarness(seed=3, feeds=False) as sim:
+        summary, d = await run_against(
+            sim, duration_s=9, during=during, websocket={"ping_after_s": 0.5, "pong_timeout_s": 1.0}
+        )
+        assert d.counters["epoch_end:heartbeat timeout"] >= 1, dict(d.counters)
+        assert summary["reconnects"] >= 1
+
+
+async def test_dead_mans_switch_is_renewed_at_the_exchange():
+    """With the dead man's switch on, the exchange holds a scheduled cancel a lead time ahead."""
+
+    async def during(d, sim):
+        assert await wait_for(d.ready.trading, 5.0)
+        user = sim.account[0]
+        assert await wait_for(lambda: user in sim.exchange._scheduled, 3.0)
+        first = sim.exchange._scheduled[user]
+        assert await wait_for(lambda: sim.exchange._scheduled.get(user, first) > first, 3.0)
+        assert d.counters["dms_refused"] == 0
+
+    async with SimHarness(seed=3, feeds=False) as sim:
+        await run_against(
+            sim,
+            duration_s=5,
+            during=during,
+            dead_mans_switch={"enabled": True, "interval_s": 1.0, "lead_s": 10.0},
+        )
