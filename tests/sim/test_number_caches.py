@@ -1,0 +1,77 @@
+"""Cached wire strings and rounded prices equal what a fresh computation gives."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from hip3.sim import rules
+from hip3.sim.universe import Asset
+
+finite = st.decimals(
+    allow_nan=False, allow_infinity=False, min_value=-(10**9), max_value=10**9, places=8
+)
+positive = st.decimals(
+    allow_nan=False, allow_infinity=False, min_value=Decimal("1e-8"), max_value=10**7, places=8
+)
+
+
+def fresh_wire(value: Decimal) -> str:
+    return format(value.normalize(), "f") if value else "0"
+
+
+@given(finite, st.integers(min_value=0, max_value=4))
+def test_wire_is_canonical_whatever_was_cached_first(value: Decimal, extra_zeros: int) -> None:
+    # The same number written with trailing zeros must give the same string, cached or not.
+    padded = value.quantize(Decimal(1).scaleb(value.as_tuple().exponent - extra_zeros))
+    assert padded == value
+    assert rules.wire(padded) == fresh_wire(padded)
+    assert rules.wire(value) == fresh_wire(value)
+    assert rules.wire(value) == rules.wire(padded)
+
+
+def test_wire_examples() -> None:
+    assert [rules.wire(Decimal(t)) for t in ("1670.10", "0.0147", "1E+2", "-0", "0.000")] == [
+        "1670.1",
+        "0.0147",
+        "100",
+        "0",
+        "0",
+    ]
+
+
+def _asset(sz_decimals: int) -> Asset:
+    return Asset(
+        coin=f"xyz:T{sz_decimals}",
+        dex="xyz",
+        dex_index=1,
+        index_in_meta=0,
+        asset_id=110_000,
+        sz_decimals=sz_decimals,
+        max_leverage=10,
+        start_px=Decimal(1),
+    )
+
+
+@given(positive, st.integers(min_value=0, max_value=5))
+def test_round_price_cached_equals_fresh(px: Decimal, sz_decimals: int) -> None:
+    asset = _asset(sz_decimals)
+    first = rules.round_price(asset, px)
+    again = rules.round_price(asset, px)
+    assert first == again == rules._round_price(sz_decimals, px)
+    assert rules.price_is_valid(asset, first)
+    # Cached per szDecimals: another asset's rules are not reused by mistake.
+    other = rules.round_price(_asset((sz_decimals + 1) % 6), px)
+    assert other == rules._round_price((sz_decimals + 1) % 6, px)
+
+
+def test_round_price_still_refuses_non_positive() -> None:
+    for bad in (Decimal(0), Decimal("-1.5")):
+        try:
+            rules.round_price(_asset(2), bad)
+        except ValueError as error:
+            assert "positive" in str(error)
+        else:
+            raise AssertionError(f"{bad} was rounded")
