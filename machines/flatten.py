@@ -78,10 +78,7 @@ class FlattenMachine(HipChart):
     # In `requested` no order exists yet: the runtime found the position already flat when it
     # came to build the order, so there is nothing to send and the episode ends.
     cancel_request = (
-        requested.to(idle)
-        | waiting.to(idle)
-        | failed.to(idle)
-        | stay(idle, inflight, unresolved)
+        requested.to(idle) | waiting.to(idle) | failed.to(idle) | stay(idle, inflight, unresolved)
     )
 
     def __init__(

@@ -117,14 +117,7 @@ class OrderMachine(HipChart):
         reduce_only: bool,
         outbox: list | None = None,
     ) -> None:
-        self.cloid = require_text(cloid, "cloid")
-        self.market = require_text(market, "market")
-        for flag, name in ((is_buy, "is_buy"), (reduce_only, "reduce_only")):
-            if not isinstance(flag, bool):
-                raise ValueError(f"{name} must be a bool, got {flag!r}")
-        self.is_buy = is_buy
-        self.reduce_only = reduce_only
-        self.size = parse_positive_decimal(size, "size")
+        self.bind(cloid=cloid, market=market, is_buy=is_buy, size=size, reduce_only=reduce_only)
         self.oid: int | None = None
         self.post_id: int | None = None
         self.sent_epoch: int | None = None
@@ -133,6 +126,31 @@ class OrderMachine(HipChart):
         self.status: str | None = None
         self.reason: str | None = None
         super().__init__(outbox=outbox)
+
+    def bind(self, *, cloid: str, market: str, is_buy: bool, size: str, reduce_only: bool) -> None:
+        """Say which order this machine is. Building a machine costs far more than a transition
+        (the library registers every callback per instance), so the runtime builds spares off
+        the hot path and binds one when an order is sent; only a machine still in `created`
+        may be bound."""
+        if getattr(self, "_activated", False) and self.state != "created":
+            raise ValueError(f"order {self.cloid}: cannot rebind a machine in state {self.state}")
+        self.cloid = require_text(cloid, "cloid")
+        self.market = require_text(market, "market")
+        for flag, name in ((is_buy, "is_buy"), (reduce_only, "reduce_only")):
+            if not isinstance(flag, bool):
+                raise ValueError(f"{name} must be a bool, got {flag!r}")
+        self.is_buy = is_buy
+        self.reduce_only = reduce_only
+        self.size = parse_positive_decimal(size, "size")
+
+    @classmethod
+    def spare(cls, outbox: list | None = None) -> OrderMachine:
+        """An unbound machine for the runtime's pool; `bind` it before its first event."""
+        m = cls(
+            cloid="spare", market="spare", is_buy=True, size="1", reduce_only=False, outbox=outbox
+        )
+        m._activated = True
+        return m
 
     # --- guards ------------------------------------------------------------------------------
 

@@ -33,6 +33,7 @@ async def run_bot(
     install_signals: bool = True,
     on_dispatcher: Any = None,
     key: SigningKey | None = None,
+    status_stream: Any = None,
 ) -> dict:
     """Run until shutdown; returns the summary dict.
 
@@ -91,6 +92,9 @@ async def run_bot(
         transport = WsTransport(
             url, put, decode_frame, connect_timeout_s=cfg.websocket.connect_timeout_s
         )
+        from hip3.metrics.exporter import LATENCY
+        from hip3.metrics.logs import TransitionLogger
+
         try:
             dispatcher = Dispatcher(
                 cfg,
@@ -99,12 +103,24 @@ async def run_bot(
                 nonces=NonceSource(),
                 user=user,
                 journal=journal,
+                transition_log=TransitionLogger(),
+                latency=LATENCY,
             )
         except FatalError as exc:
             raise BotError(str(exc)) from None
         if on_dispatcher is not None:
             on_dispatcher(dispatcher, sim)
         loop = asyncio.get_running_loop()
+        metrics_server = None
+        if cfg.metrics.enabled:
+            from hip3.metrics.exporter import start_metrics
+
+            metrics_server = start_metrics(dispatcher, cfg.metrics.host, cfg.metrics.port)
+        status_task = None
+        if status_stream is not None:
+            from hip3.metrics.status import run_status
+
+            status_task = loop.create_task(run_status(dispatcher, status_stream), name="status")
         if install_signals:
             for sig, cmd in (
                 (signal.SIGINT, "shutdown"),
@@ -125,6 +141,10 @@ async def run_bot(
         finally:
             if stopper is not None:
                 stopper.cancel()
+            if status_task is not None:
+                status_task.cancel()
+            if metrics_server is not None:
+                metrics_server.close()
             if install_signals:
                 for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2):
                     loop.remove_signal_handler(sig)

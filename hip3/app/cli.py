@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import logging
 import sys
 from pathlib import Path
 
@@ -43,14 +42,23 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--confirm-mainnet", action="store_true", help="required to trade on mainnet")
     p.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+    p.add_argument(
+        "--log-json", action="store_true", help="log as JSON lines instead of key=value text"
+    )
+    p.add_argument(
+        "--no-status",
+        action="store_true",
+        help="no live status view (it is shown only when stdout is a terminal anyway)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
-    logging.basicConfig(
-        level=getattr(logging, args.log_level),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    from hip3.metrics.logs import configure_logging
+
+    live_view = sys.stdout.isatty() and not args.no_status
+    # the live view owns the terminal: logs keep to warnings so they do not tear the redraw
+    level = "WARNING" if live_view and args.log_level in ("DEBUG", "INFO") else args.log_level
+    configure_logging(level, json_lines=args.log_json, stream=sys.stderr)
     overrides = {
         "mode": args.mode,
         "network": args.network,
@@ -69,7 +77,14 @@ def run(args: argparse.Namespace) -> int:
     from hip3.app.summary import render
 
     try:
-        summary = asyncio.run(run_bot(cfg, duration_s=args.duration, key_env=args.key_env))
+        summary = asyncio.run(
+            run_bot(
+                cfg,
+                duration_s=args.duration,
+                key_env=args.key_env,
+                status_stream=sys.stdout if live_view else None,
+            )
+        )
     except (BotError, ConfigError, SigningKeyError) as exc:
         print(f"hip3 bot: {exc}", file=sys.stderr)
         return 2

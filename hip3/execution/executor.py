@@ -203,8 +203,14 @@ class Executor:
         self.orders.add(info)
         if self.journal is not None:
             self.journal.order(
-                ts_ms=now_ms, cloid=cloid, coin=spec.coin, is_buy=is_buy, px=px, sz=sz,
-                reduce_only=reduce_only, purpose=purpose,
+                ts_ms=now_ms,
+                cloid=cloid,
+                coin=spec.coin,
+                is_buy=is_buy,
+                px=px,
+                sz=sz,
+                reduce_only=reduce_only,
+                purpose=purpose,
             )
         self.orders.send(cloid, "sent", post_id=pending.post_id, epoch=pending.epoch)
         self.submitted += 1

@@ -74,6 +74,7 @@ class OrderRegistry:
         self.machines: dict[str, OrderMachine] = {}
         self.info: dict[str, OrderInfo] = {}
         self._by_oid: dict[int, str] = {}
+        self._spares: list[OrderMachine] = []
         self._held: dict[int, list[tuple[str, dict]]] = {}
         self._max_held = 1000
         self._terminal: OrderedDict[str, str] = OrderedDict()
@@ -89,17 +90,30 @@ class OrderRegistry:
     def add(self, info: OrderInfo) -> OrderMachine:
         if info.cloid in self.machines or info.cloid in self._terminal:
             raise ValueError(f"duplicate cloid {info.cloid}")
-        m = OrderMachine(
-            cloid=info.cloid,
-            market=info.coin,
-            is_buy=info.is_buy,
-            size=str(info.size),
-            reduce_only=info.reduce_only,
-            outbox=self._outbox,
-        )
+        fields = {
+            "cloid": info.cloid,
+            "market": info.coin,
+            "is_buy": info.is_buy,
+            "size": str(info.size),
+            "reduce_only": info.reduce_only,
+        }
+        if self._spares:
+            m = self._spares.pop()
+            m.bind(**fields)
+        else:
+            m = OrderMachine(**fields, outbox=self._outbox)
         self.machines[info.cloid] = m
         self.info[info.cloid] = info
         return m
+
+    def prewarm(self, target: int, budget: int) -> int:
+        """Build up to `budget` spare machines towards `target`; call it off the hot path (the
+        timer), so sending an order never pays for building its machine."""
+        built = 0
+        while len(self._spares) < target and built < budget:
+            self._spares.append(OrderMachine.spare(self._outbox))
+            built += 1
+        return built
 
     # --- lookups ----------------------------------------------------------------------------
 

@@ -149,12 +149,14 @@ class TransitionLogger:
 
     def after_transition(self, machine: Any, event: Any, source: Any, target: Any) -> None:
         self.count += 1
-        if not self.log.isEnabledFor(self.level):
+        # internal no-ops (ticks, acks recorded in place) would drown the real changes
+        level = self.level if source.id != target.id else logging.DEBUG
+        if not self.log.isEnabledFor(level):
             return
         name = type(machine).__name__
         key = _machine_key(machine)
         self.log.log(
-            self.level,
+            level,
             "%s%s %s: %s -> %s",
             name,
             f"[{key}]" if key else "",

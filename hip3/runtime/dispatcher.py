@@ -121,6 +121,8 @@ class Dispatcher:
         detector: Any | None = None,
         journal: Any | None = None,
         exits: Any | None = None,
+        transition_log: Any | None = None,
+        latency: Any | None = None,
     ) -> None:
         self.cfg = cfg
         self.clock = clock or Clock()
@@ -221,8 +223,14 @@ class Dispatcher:
         )
         self.recorder = Recorder(journal, observation=not self.trading)
         self.executor.journal = journal
-        if journal is not None:
-            self.orders.on_transition = self._journal_transition
+        self.transition_log = transition_log
+        self.latency = latency  # optional LatencyRecorder: post and pong latencies
+        self._ping_sent_ns = 0
+        if journal is not None or transition_log is not None:
+            self.orders.on_transition = self._order_transition
+        if transition_log is not None:
+            transition_log.attach(self.conn)
+            transition_log.attach(self.hardstop)
         self.exits = exits if exits is not None else ExitPolicy(ExitParams.from_config(cfg.exits))
         self.readiness: ReadinessMachine | None = None
         self._first_data: set[str] = set()
@@ -349,6 +357,9 @@ class Dispatcher:
         elif t is F.SubscriptionResponse:
             self._on_ack(f.data)
         elif t is F.Pong:
+            if self.latency is not None and self._ping_sent_ns:
+                self.latency.observe_pong_rtt((ev.recv_ns - self._ping_sent_ns) / 1e9)
+            self._ping_sent_ns = 0
             self.conn.send("pong", now_ms=now)
         elif t is F.ErrorFrame:
             self._on_error_frame(f.data, now)
@@ -433,8 +444,10 @@ class Dispatcher:
             self.counters[f"exit:{reason}"] += 1
             self.request_flatten(coin, reason)
 
-    def _journal_transition(self, cloid: str, source: str, target: str, event: str) -> None:
+    def _order_transition(self, cloid: str, source: str, target: str, event: str) -> None:
         self.recorder.transition(cloid, source, target, event, wall_ms=self.clock.wall_ms())
+        if self.transition_log is not None:
+            self.transition_log.order_transition(cloid, source, target, event)
 
     def _on_ack(self, ack: Any) -> None:
         if ack.method != "subscribe":
@@ -553,6 +566,8 @@ class Dispatcher:
         if p is None:
             self.counters["unmatched_post_responses"] += 1
             return
+        if self.latency is not None:
+            self.latency.observe_post_latency(p.kind, (self.clock.now_ns() - p.sent_ns) / 1e9)
         err = F.action_error(frame)
         kind = p.kind
         if kind == "order":
@@ -827,6 +842,8 @@ class Dispatcher:
             outbox=self.outbox,
         )
         self.ready.machine = self.readiness
+        if self.transition_log is not None:
+            self.transition_log.attach(self.readiness)
 
     def _send_subscriptions(self) -> None:
         for coin in self.coins:
@@ -860,6 +877,7 @@ class Dispatcher:
         elif t is C.StartReconciliation:
             self._start_reconciliation(cmd.epoch)
         elif t is C.SendPing:
+            self._ping_sent_ns = self.clock.now_ns()
             self.wire.ping()
         elif t is C.EpochEnded:
             self._end_epoch(cmd.epoch, cmd.reason)
@@ -931,6 +949,8 @@ class Dispatcher:
                 max_attempts=fc.max_attempts,
                 outbox=self.outbox,
             )
+            if self.transition_log is not None:
+                self.transition_log.attach(fm)
         return fm
 
     def request_flatten(self, coin: str, reason: str) -> None:
@@ -1094,6 +1114,7 @@ class Dispatcher:
             else:
                 self._flatten_waiting.discard(coin)
         self._check_flatten_progress()
+        self.orders.prewarm(target=8, budget=2)
         now_ns = self.clock.now_ns()
         for coin in self.positions.open_coins():
             self._check_exit(coin, now_ns)

@@ -8,6 +8,7 @@ committed — and the owner must reconcile rather than resend.
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +32,7 @@ class PendingPost:
     sent_ms: int
     deadline_ms: int
     meta: dict = field(default_factory=dict)
+    sent_ns: int = field(default_factory=time.perf_counter_ns)  # for latency, not deadlines
 
 
 class PostBook:

@@ -141,8 +141,11 @@ class WsTransport:
         )
         self._put(SocketOpened(epoch))
         put, decode, perf = self._put, self._decode, time.perf_counter_ns
+        recv = ws.recv
         try:
-            async for raw in ws:
+            while True:
+                # bytes, not str: msgspec decodes UTF-8 itself, so the library's decode is waste
+                raw = await recv(decode=False)
                 self.frames_in += 1
                 put(FrameIn(epoch, decode(raw), perf()))
         except websockets.ConnectionClosed as exc:

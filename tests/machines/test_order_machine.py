@@ -279,3 +279,21 @@ class OrderModel(RuleBasedStateMachine):
 
 
 TestOrderModel = OrderModel.TestCase
+
+
+def test_spare_machine_binds_to_an_order_and_cannot_be_rebound_once_used() -> None:
+    outbox: list = []
+    m = OrderMachine.spare(outbox)
+    m.bind(cloid="0x" + "ab" * 16, market="xyz:AAA", is_buy=False, size="2.5", reduce_only=True)
+    assert (m.cloid, m.market, m.is_buy, m.size, m.reduce_only) == (
+        "0x" + "ab" * 16,
+        "xyz:AAA",
+        False,
+        Decimal("2.5"),
+        True,
+    )
+    m.send("sent", post_id=1, epoch=1)
+    m.send("fill", sz="2.5", tid=9)
+    assert m.state == "filled" and m.filled_sz == Decimal("2.5")
+    with pytest.raises(ValueError, match="cannot rebind"):
+        m.bind(cloid="0x" + "cd" * 16, market="xyz:AAA", is_buy=True, size="1", reduce_only=False)
