@@ -62,13 +62,19 @@ class Wire:
     def can_post(self) -> bool:
         return self.posts.can_send() and self.bucket.available(self._now_ms()) >= 1
 
-    def post_info(self, payload: dict, *, kind: str, owner: Any = None) -> PendingPost | None:
-        now = self._now_ms()
+    def _admit(self, kind: str, now: int) -> bool:
+        """A post may go out: a free inflight slot and a message token (taken here)."""
         if not self.posts.can_send():
             self._refuse(f"{kind}:inflight")
-            return None
+            return False
         if not self.bucket.try_take(now):
             self._refuse(f"{kind}:rate")
+            return False
+        return True
+
+    def post_info(self, payload: dict, *, kind: str, owner: Any = None) -> PendingPost | None:
+        now = self._now_ms()
+        if not self._admit(kind, now):
             return None
         pid = self.posts.new_id()
         p = self.posts.register(pid, epoch=self.epoch, kind=kind, owner=owner, now_ms=now)
@@ -81,11 +87,7 @@ class Wire:
         now = self._now_ms()
         if self.signer is None or self.nonces is None:
             raise RuntimeError("no signing key configured: cannot send actions (observation mode?)")
-        if not self.posts.can_send():
-            self._refuse(f"{kind}:inflight")
-            return None
-        if not self.bucket.try_take(now):
-            self._refuse(f"{kind}:rate")
+        if not self._admit(kind, now):
             return None
         nonce = self.nonces.next()
         signature = self.signer.sign_l1(action, nonce, mainnet=self.mainnet)
