@@ -92,6 +92,7 @@ class Executor:
         self.submitted = 0
         self.signals = 0
         self.last_outcome = ""
+        self.entries_sent = 0
         self.journal: Any = None  # optional hip3.journal.Journal: every order is recorded
 
     def _gate(self, sig: Signal, now_ms: int, now_ns: int) -> str | None:
@@ -160,6 +161,8 @@ class Executor:
             spec, is_buy=sig.is_buy, px=px, sz=sz, reduce_only=False, purpose="entry", now_ms=now_ms
         )
         self.last_outcome = "sent" if cloid is not None else "blocked:outbound_limit"
+        if cloid is not None:
+            self.entries_sent += 1
         return cloid
 
     def send_order(

@@ -252,3 +252,39 @@ async def test_dead_mans_switch_is_renewed_at_the_exchange():
             during=during,
             dead_mans_switch={"enabled": True, "interval_s": 1.0, "lead_s": 10.0},
         )
+
+
+async def test_one_hardstop_blocks_every_entry_path():
+    """Item B: the machine the operator trips is the one the executor asks; once it is not
+    armed no entry leaves, however many signals the running bot sees."""
+
+    async def during(d, sim):
+        assert await wait_for(d.ready.trading, 5.0)
+        assert d.executor.hardstop is d.hardstop
+        d.put(OperatorCommand("hardstop", "test"))
+        assert await wait_for(lambda: not d.hardstop.is_armed, 2.0)
+        entries_before = d.executor.entries_sent
+        signals = d.signals_seen
+        await asyncio.sleep(2.0)
+        assert d.signals_seen > signals  # opportunities kept coming ...
+        assert d.executor.entries_sent == entries_before  # ... and no entry left
+        assert d.executor.blocked["hardstop"] > 0  # the one HardStop refused them
+
+    async with SimHarness(seed=11) as sim:
+        await run_against(sim, duration_s=5, during=during, shutdown={"flatten_on_exit": False})
+
+
+async def test_one_ready_for_executor_and_write_path():
+    """Item C: the executor, the flatten path and the summary all read the same READY, which
+    follows each new epoch's machine."""
+
+    async def during(d, sim):
+        assert await wait_for(d.ready.trading, 5.0)
+        assert d.executor.ready is d.ready
+        first = d.ready.machine
+        sim.faults.drop_all()
+        assert await wait_for(lambda: d.ready.machine is not first and d.ready.trading(), 5.0)
+        assert d.ready.machine is d.readiness and d.readiness.epoch == d.conn.epoch
+
+    async with SimHarness(seed=4) as sim:
+        await run_against(sim, duration_s=5, during=during)
