@@ -11,6 +11,8 @@
 2. Orders: a client process signs IOC orders ahead of time (signing is the client's cost),
    then posts them over one socket with up to 100 in flight and waits for every answer.
    orders_per_s = answered orders per second: the server's accept + recover + match rate.
+   The default client is lean too (pre-framed requests on a raw socket; every answer is
+   JSON-decoded and checked); `--order-client websockets` uses the websockets library.
 
 Targets on the 2-core reference machine: 20k md frames/s, 2k orders/s.
 The last line is `RESULT md_frames_per_s=... orders_per_s=...`.
@@ -58,8 +60,9 @@ def _masked_text_frame(text: str) -> bytes:
         header = bytes((0x81, 0x80 | size))
     else:
         header = bytes((0x81, 0x80 | 126)) + size.to_bytes(2, "big")
-    masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-    return header + mask + masked
+    keystream = (mask * (size // 4 + 1))[:size]
+    masked = int.from_bytes(payload, "big") ^ int.from_bytes(keystream, "big")
+    return header + mask + masked.to_bytes(size, "big")
 
 
 async def _lean_connect(url: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
@@ -80,41 +83,47 @@ async def _lean_connect(url: str) -> tuple[asyncio.StreamReader, asyncio.StreamW
     return reader, writer
 
 
+def split_frames(buf: bytearray) -> tuple[list[tuple[int, int, int]], int]:
+    """Complete server frames at the start of `buf`: ([(first byte, start, end)], consumed)."""
+    frames = []
+    pos, end = 0, len(buf)
+    while end - pos >= 2:
+        size = buf[pos + 1] & 0x7F  # server frames are never masked
+        start = pos + 2
+        if size == 126:
+            if end - pos < 4:
+                break
+            size, start = int.from_bytes(buf[pos + 2 : pos + 4], "big"), pos + 4
+        elif size == 127:
+            if end - pos < 10:
+                break
+            size, start = int.from_bytes(buf[pos + 2 : pos + 10], "big"), pos + 10
+        if end - start < size:
+            break
+        frames.append((buf[pos], start, start + size))
+        pos = start + size
+    return frames, pos
+
+
 class FrameCounter:
     """Splits a server byte stream into websocket frames and counts the market-data ones."""
 
     def __init__(self) -> None:
         self.buffer = bytearray()
         self.md_frames = 0
-        self.other_frames = 0
         self.checked = 0
 
     def feed(self, chunk: bytes) -> None:
         buf = self.buffer
         buf += chunk
-        pos, end = 0, len(buf)
-        while end - pos >= 2:
-            size = buf[pos + 1] & 0x7F  # server frames are never masked
-            start = pos + 2
-            if size == 126:
-                if end - pos < 4:
-                    break
-                size, start = int.from_bytes(buf[pos + 2 : pos + 4], "big"), pos + 4
-            elif size == 127:
-                if end - pos < 10:
-                    break
-                size, start = int.from_bytes(buf[pos + 2 : pos + 10], "big"), pos + 10
-            if end - start < size:
-                break
-            if buf[pos] == 0x81 and buf.startswith(MD_CHANNELS, start, start + 32):
+        frames, consumed = split_frames(buf)
+        for first, start, end in frames:
+            if first == 0x81 and buf.startswith(MD_CHANNELS, start, start + 32):
                 self.md_frames += 1
                 if self.md_frames % CHECK_EVERY == 0:  # spot check: whole, valid JSON
-                    json.loads(bytes(buf[start : start + size]))
+                    json.loads(bytes(buf[start:end]))
                     self.checked += 1
-            else:
-                self.other_frames += 1
-            pos = start + size
-        del buf[:pos]
+        del buf[:consumed]
 
 
 def _lean_md_client(url: str, seconds: float, ready: Any, go: Any, result: Any) -> None:
@@ -162,7 +171,8 @@ def _md_client(url: str, seconds: float, ready: Any, go: Any, result: Any) -> No
     result.put(asyncio.run(run()))
 
 
-def _order_client(url: str, key: str, n: int, result: Any) -> None:
+def _signed_orders(key: str, n: int) -> list[str]:
+    """n signed IOC post requests; signing is the client's cost, so it happens before timing."""
     sys_path_fix()
     from tests.sim.doc_client import limit_order, sign_l1
 
@@ -184,27 +194,73 @@ def _order_client(url: str, key: str, n: int, result: Any) -> None:
                 {"method": "post", "id": i + 1, "request": {"type": "action", "payload": payload}}
             )
         )
+    return frames
+
+
+class Answers:
+    """Tally of post answers; any error frame aborts the run (the benchmark would be void)."""
+
+    def __init__(self) -> None:
+        self.answered = 0
+        self.filled = 0
+
+    def add(self, frame: dict[str, Any]) -> None:
+        if frame["channel"] == "post":
+            self.answered += 1
+            body = frame["data"]["response"]["payload"]
+            if body.get("status") == "ok":
+                status = body["response"]["data"]["statuses"][0]
+                self.filled += isinstance(status, dict) and "filled" in status
+        elif frame["channel"] == "error":
+            raise RuntimeError(frame["data"])
+
+
+def _lean_order_client(url: str, key: str, n: int, result: Any) -> None:
+    frames = [_masked_text_frame(text) for text in _signed_orders(key, n)]
+
+    async def run() -> tuple[float, int, int]:
+        reader, writer = await _lean_connect(url)
+        answers = Answers()
+        buf = bytearray()
+        sent = 0
+        start = time.perf_counter()
+        while answers.answered < n:
+            if sent < n and sent - answers.answered < INFLIGHT:
+                upto = min(n, answers.answered + INFLIGHT)
+                writer.write(b"".join(frames[sent:upto]))
+                sent = upto
+            chunk = await reader.read(1 << 20)
+            if not chunk:
+                raise RuntimeError("server closed the connection")
+            buf += chunk
+            complete, consumed = split_frames(buf)
+            for first, begin, end in complete:
+                if first == 0x81:
+                    answers.add(json.loads(bytes(buf[begin:end])))
+            del buf[:consumed]
+        elapsed = time.perf_counter() - start
+        writer.close()
+        return elapsed, answers.answered, answers.filled
+
+    result.put(asyncio.run(run()))
+
+
+def _order_client(url: str, key: str, n: int, result: Any) -> None:
+    frames = _signed_orders(key, n)
 
     async def run() -> tuple[float, int, int]:
         import websockets
 
         async with websockets.connect(url, max_size=None, compression=None) as ws:
-            sent = answered = filled = 0
+            answers = Answers()
+            sent = 0
             start = time.perf_counter()
-            while answered < n:
-                while sent < n and sent - answered < INFLIGHT:
+            while answers.answered < n:
+                while sent < n and sent - answers.answered < INFLIGHT:
                     await ws.send(frames[sent])
                     sent += 1
-                frame = json.loads(await ws.recv())
-                if frame["channel"] == "post":
-                    answered += 1
-                    body = frame["data"]["response"]["payload"]
-                    if body.get("status") == "ok":
-                        status = body["response"]["data"]["statuses"][0]
-                        filled += isinstance(status, dict) and "filled" in status
-                elif frame["channel"] == "error":
-                    raise RuntimeError(frame["data"])
-            return time.perf_counter() - start, answered, filled
+                answers.add(json.loads(await ws.recv()))
+            return time.perf_counter() - start, answers.answered, answers.filled
 
     result.put(asyncio.run(run()))
 
@@ -297,7 +353,7 @@ async def bench_md(ctx: Any, seconds: float, lean: bool) -> float:
         return sum(counts) / seconds
 
 
-async def bench_orders(ctx: Any, n: int) -> tuple[float, int, int]:
+async def bench_orders(ctx: Any, n: int, lean: bool) -> tuple[float, int, int]:
     from hip3.sim.harness import SimHarness
     from hip3.sim.server import ConnectionLimits
 
@@ -313,7 +369,8 @@ async def bench_orders(ctx: Any, n: int) -> tuple[float, int, int]:
                 [(Decimal("25.1"), Decimal("1000000"))],
             )
         result = ctx.Queue()
-        proc = ctx.Process(target=_order_client, args=(sim.ws_url, sim.account[1], n, result))
+        client = _lean_order_client if lean else _order_client
+        proc = ctx.Process(target=client, args=(sim.ws_url, sim.account[1], n, result))
         proc.start()
         elapsed, answered, filled = await asyncio.to_thread(result.get, True, 300)
         proc.join(10)
@@ -330,12 +387,23 @@ def main() -> None:
         default="lean",
         help="how the md clients read: raw frame counting (default) or the websockets library",
     )
+    parser.add_argument(
+        "--order-client",
+        choices=("lean", "websockets"),
+        default="lean",
+        help="how the order client talks: raw socket (default) or the websockets library",
+    )
     args = parser.parse_args()
     ctx = mp.get_context("spawn")
     md_rate = asyncio.run(bench_md(ctx, args.seconds, args.md_client == "lean"))
     print(f"md: {md_rate:,.0f} frames/s to {MD_CLIENTS} clients")
-    orders_rate, answered, filled = asyncio.run(bench_orders(ctx, args.orders))
-    print(f"orders: {answered} answered ({filled} filled), {orders_rate:,.0f} orders/s")
+    orders_rate, answered, filled = asyncio.run(
+        bench_orders(ctx, args.orders, args.order_client == "lean")
+    )
+    print(
+        f"orders ({args.order_client} client): {answered} answered ({filled} filled), "
+        f"{orders_rate:,.0f} orders/s"
+    )
     print(f"RESULT md_frames_per_s={md_rate:.0f} orders_per_s={orders_rate:.0f}")
 
 
