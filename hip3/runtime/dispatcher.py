@@ -1114,7 +1114,7 @@ class Dispatcher:
             else:
                 self._flatten_waiting.discard(coin)
         self._check_flatten_progress()
-        self.orders.prewarm(target=8, budget=2)
+        self.orders.prewarm(target=16, budget=4)
         now_ns = self.clock.now_ns()
         for coin in self.positions.open_coins():
             self._check_exit(coin, now_ns)
