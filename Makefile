@@ -36,6 +36,9 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.signing
 	$(BIN)/python -m bench.decode
 	$(BIN)/python -m bench.sim
+	$(BIN)/python -m bench.ingest
+	$(BIN)/python -m bench.tick_to_post
+	$(BIN)/python -m bench.soak --minutes 2
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis .ruff_cache
