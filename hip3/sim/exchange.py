@@ -131,6 +131,10 @@ class Exchange:
         self._internal_hashes = 0
         self._maker_quotes: dict[tuple[str, str], list[Order]] = {}  # (maker, coin) -> resting
         self._lots = {a.coin: Decimal(1).scaleb(-a.sz_decimals) for a in universe.assets}
+        self._fee_multipliers = {
+            a.coin: rules.hip3_fee_multiplier(a, universe.dexes[a.dex_index].fee_scale)
+            for a in universe.assets
+        }
         self._last_funding_hour: int | None = None
 
     # ----------------------------------------------------------------- accounts and control
@@ -621,9 +625,7 @@ class Exchange:
         tx_hash: str,
     ) -> None:
         asset = self.universe.by_coin[taker_order.coin]
-        multiplier = rules.hip3_fee_multiplier(
-            asset, self.universe.dexes[asset.dex_index].fee_scale
-        )
+        multiplier = self._fee_multipliers[asset.coin]
         notional = px * sz
         tid = self._next_tid
         self._next_tid += 1
@@ -643,6 +645,8 @@ class Exchange:
             start, direction, closed = apply_fill(
                 account, asset.coin, asset.dex, order.is_buy, px, sz, fee
             )
+            if account.internal:  # simulated makers have no user streams and keep no fills
+                continue
             fill = {
                 "coin": asset.coin,
                 "px": rules.wire(px),
@@ -661,9 +665,8 @@ class Exchange:
             }
             if order.cloid is not None:
                 fill["cloid"] = order.cloid
-            if not account.internal:
-                account.fills.append(fill)
-                pending.fills.setdefault(account.address, []).append(fill)
+            account.fills.append(fill)
+            pending.fills.setdefault(account.address, []).append(fill)
         if not maker_order.sz:
             del maker.open_orders[maker_order.oid]
             if maker_order.cloid is not None:

@@ -96,6 +96,8 @@ class ClientSession:
         self._delay_timer: asyncio.TimerHandle | None = None
         # Frames written while the server is corked; they leave in one transport write.
         self._held: list[bytes] = []
+        self.last_read = 0.0  # loop time of the last frame read from the client
+        self.idle_timer: asyncio.TimerHandle | None = None
         # A server frame is unmasked, so without extensions (compression is off) its bytes are
         # the same for every subscriber and can be framed here, skipping the protocol object.
         self._preframed = not ws.protocol.extensions
@@ -239,6 +241,7 @@ class SimServer:
         self.md_frames_written = 0
         # While not None, sessions hold their frames and list themselves here (see `_uncork`).
         self._corked: list[ClientSession] | None = None
+        self._closing: set[asyncio.Task[None]] = set()  # idle closes in progress
         # Benchmark hook (bench/tick_to_post.py), off by default: called with each client frame
         # the moment it is read, before anything else, so latency is measured on our clock.
         self.on_client_frame: Callable[[str | bytes], None] | None = None
@@ -311,17 +314,14 @@ class SimServer:
     async def _handle(self, ws: ServerConnection) -> None:
         session = ClientSession(self, ws)
         self.sessions.add(session)
-        idle = self.limits.idle_timeout_s
+        loop = self.loop
+        # One timer per connection, re-armed lazily, instead of a timeout per message.
+        session.last_read = loop.time()
+        session.idle_timer = loop.call_later(self.limits.idle_timeout_s, self._check_idle, session)
         try:
             while not session.closed:
-                try:
-                    async with asyncio.timeout(idle):
-                        raw = await ws.recv()
-                except TimeoutError:
-                    session.closed = True
-                    self._forget(session)
-                    await ws.close(1000, "idle timeout")
-                    break
+                raw = await ws.recv()
+                session.last_read = loop.time()
                 self._cork_until_next_turn()
                 try:
                     self._on_message(session, raw)
@@ -331,8 +331,24 @@ class SimServer:
         except ConnectionClosed:
             pass
         finally:
+            if session.idle_timer is not None:
+                session.idle_timer.cancel()
             session.closed = True
             self._forget(session)
+
+    def _check_idle(self, session: ClientSession) -> None:
+        """Close a connection that has sent nothing for `idle_timeout_s` (1000, idle timeout)."""
+        if session.closed:
+            return
+        due = session.last_read + self.limits.idle_timeout_s
+        if self.loop.time() < due:
+            session.idle_timer = self.loop.call_at(due, self._check_idle, session)
+            return
+        session.closed = True
+        self._forget(session)
+        task = self.loop.create_task(session.ws.close(1000, "idle timeout"))
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
 
     def _on_message(self, session: ClientSession, raw: str | bytes) -> None:
         hook = self.on_client_frame
