@@ -14,14 +14,10 @@ with a recording transport in place of the socket.
 from __future__ import annotations
 
 import asyncio
-import logging
 import random
 import time
 from collections import Counter
-from decimal import Decimal
 from typing import Any
-
-import msgspec
 
 from hip3.events import (
     FrameIn,
@@ -33,38 +29,35 @@ from hip3.events import (
     WriteFailed,
 )
 from hip3.execution.executor import Executor, RiskLimits
-from hip3.execution.orders import OrderInfo, OrderRegistry, classify_update_status
-from hip3.execution.positions import FillRecord, PositionTracker
-from hip3.execution.risk import RiskMonitor, is_benign_rejection
+from hip3.execution.orders import OrderRegistry
+from hip3.execution.positions import PositionTracker
+from hip3.execution.risk import RiskMonitor
 from hip3.market.state import MarketSpec, MarketState
 from hip3.protocol import frames as F
-from hip3.protocol.actions import cancel_action, cancel_by_cloid_action, schedule_cancel_action
 from hip3.protocol.ids import CloidSource
-from hip3.protocol.numbers import PriceError, Rounding, SizeError, format_price, format_size
+from hip3.runtime.common import FatalError, log
+from hip3.runtime.common import dec as _dec
+from hip3.runtime.common import ms as _ms
+from hip3.runtime.order_flow import OrderFlowSteps
 from hip3.runtime.ready import Ready
 from hip3.runtime.reconcile import (
-    DiscoveryError,
     ReconcilePlan,
-    build_specs,
     dexes_of,
-    plan_requests,
-    positions_from_state,
 )
+from hip3.runtime.reconciliation import ReconciliationSteps
 from hip3.runtime.recorder import Recorder
+from hip3.runtime.safety import SafetySteps
 from hip3.runtime.wire import Wire
 from hip3.strategy.basic import BasicDetector, DetectorParams
 from hip3.strategy.exits import ExitParams, ExitPolicy
 from hip3.transport.limits import TokenBucket
-from hip3.transport.posts import PendingPost, post_id_in_error
+from hip3.transport.posts import post_id_in_error
 from machines import commands as C
 from machines.connection import ConnectionMachine
 from machines.flatten import FlattenMachine
 from machines.hardstop import HardStopMachine
 from machines.readiness import PENDING, ReadinessMachine
 
-log = logging.getLogger(__name__)
-
-_BPS = Decimal(10_000)
 # Connection states in which the current epoch's socket is open and its frames count.
 _FRAME_STATES = frozenset({"subscribing", "reconciling", "live"})
 # HardStop step commands, the state each belongs to, and the method that executes it.
@@ -78,15 +71,6 @@ _HARDSTOP_STEP_METHODS = {
     C.FlattenAllPositions: "_flatten_all",
     C.VerifyFlat: "_verify_flat",
 }
-_generic = msgspec.json.Decoder()
-
-
-def _ms(seconds: float) -> int:
-    return round(seconds * 1000)
-
-
-def _dec(x: float) -> Decimal:
-    return Decimal(repr(x))
 
 
 class Clock:
@@ -102,11 +86,12 @@ class Clock:
         return time.time_ns() // 1_000_000
 
 
-class FatalError(RuntimeError):
-    """The bot cannot continue safely (e.g. a configured market does not exist)."""
+class Dispatcher(OrderFlowSteps, ReconciliationSteps, SafetySteps):
+    """The one consumer of the inbox. Its steps live in modules by concern: order flow
+    (`order_flow.py`), reconciliation (`reconciliation.py`), HardStop/flatten/risk/operator
+    (`safety.py`); this module holds the loop, frame routing, the epoch lifecycle, command
+    execution and the timer."""
 
-
-class Dispatcher:
     def __init__(
         self,
         cfg: Any,
@@ -483,324 +468,6 @@ class Dispatcher:
         self.counters["error_frames"] += 1
 
     # ------------------------------------------------------------------------------------
-    # orders and fills
-
-    def _on_order_update(self, o: Any) -> None:
-        bo = o.order
-        cloid = self.orders.cloid_for(bo.oid, bo.cloid)
-        kind = classify_update_status(o.status)
-        event, kw = self._order_event(kind, o.status, bo)
-        if event is None:
-            return
-        if cloid is None:
-            # not (yet) ours: held until an oid becomes known, e.g. a post response in flight
-            self.orders.hold(bo.oid, event, kw)
-            self.counters["held_updates"] += 1
-            return
-        self.orders.send(cloid, event, **kw)
-
-    @staticmethod
-    def _order_event(kind: str, status: str, bo: Any) -> tuple[str | None, dict]:
-        if kind == "open":
-            return "resting", {"oid": bo.oid}
-        if kind == "filled":
-            return "filled_at_post", {"oid": bo.oid, "total_sz": bo.orig_sz}
-        if kind == "cancelled":
-            return "cancelled", {"status": status}
-        if kind == "rejected":
-            return "rejected", {"reason": status}
-        return None, {}
-
-    def _fill_record(self, f: Any) -> FillRecord:
-        return FillRecord(
-            tid=f.tid,
-            coin=f.coin,
-            is_buy=f.side == "B",
-            px=Decimal(f.px),
-            sz=Decimal(f.sz),
-            fee=Decimal(f.fee or "0"),
-            closed_pnl=Decimal(f.closed_pnl or "0"),
-            oid=f.oid,
-            cloid=f.cloid,
-            time_ms=f.time,
-        )
-
-    def _apply_fills(self, fills: list, *, snapshot: bool) -> None:
-        for f in fills:
-            self.recorder.fill(f, snapshot=snapshot)
-            cloid = self.orders.cloid_for(f.oid, f.cloid)
-            known = cloid is not None
-            if (
-                self.positions.apply(self._fill_record(f), snapshot=snapshot, known_order=known)
-                and known
-            ):
-                self.orders.send(cloid, "fill", sz=f.sz, tid=f.tid)
-            elif known and self.orders.is_live(cloid):
-                # a snapshot fill of a live order (e.g. unknown after a disconnect) still informs it
-                self.orders.send(cloid, "fill", sz=f.sz, tid=f.tid)
-
-    def _on_user_fills(self, uf: Any) -> None:
-        if self.user is not None and uf.user.lower() != self.user:
-            self.counters["foreign_fills"] += 1
-            return
-        self._apply_fills(uf.fills, snapshot=uf.is_snapshot)
-        if uf.is_snapshot:
-            self._first("userFills", snapshot=True)
-        self._check_flatten_progress()
-
-    def _on_user_event(self, ev: Any) -> None:
-        self._first("userEvents")
-        if ev.fills:
-            self._apply_fills(ev.fills, snapshot=False)
-        if ev.non_user_cancel:
-            for c in ev.non_user_cancel:
-                cloid = self.orders.cloid_for(c.oid, None)
-                if cloid is not None:
-                    self.orders.send(cloid, "cancelled", status="nonUserCancel")
-
-    # ------------------------------------------------------------------------------------
-    # post responses
-
-    def _on_post(self, data: Any, frame: Any, now: int) -> None:
-        p = self.wire.posts.resolve(data.id)
-        if p is None:
-            self.counters["unmatched_post_responses"] += 1
-            return
-        if self.latency is not None:
-            self.latency.observe_post_latency(p.kind, (self.clock.now_ns() - p.sent_ns) / 1e9)
-        err = F.action_error(frame)
-        kind = p.kind
-        if kind == "order":
-            if err is not None:
-                self._orders_rejected(p.owner, err)
-            else:
-                self._order_statuses(p.owner, F.order_statuses(frame))
-        elif kind == "cancel":
-            self._cancel_post_done(p)
-        elif kind.startswith("info:"):
-            if err is not None:
-                self._post_failed(p, err, now, definite=True)
-            else:
-                self._on_info(p, data.response.payload.data, now)
-        elif kind == "schedule_cancel" and err is not None:
-            log.warning("dead man's switch refused: %s", err)
-            self.counters["dms_refused"] += 1
-
-    def _order_statuses(self, cloids: list[str], statuses: list) -> None:
-        if len(statuses) < len(cloids) and len(statuses) == 1 and statuses[0].kind == "error":
-            statuses = statuses * len(cloids)  # one pre-validation error for the whole batch
-        for i, cloid in enumerate(cloids):
-            st = statuses[i] if i < len(statuses) else None
-            if st is None:
-                self.orders.send(cloid, "lost", reason="no status for this order in the response")
-            elif st.kind == "resting":
-                self.orders.send(cloid, "resting", oid=st.oid)
-            elif st.kind == "filled":
-                self.orders.send(cloid, "filled_at_post", oid=st.oid, total_sz=st.total_sz)
-            elif st.kind == "error":
-                self._order_rejected(cloid, st.error or "error")
-            else:
-                self.orders.send(cloid, "lost", reason=f"status {st.kind}: {st.error}")
-
-    def _orders_rejected(self, cloids: list[str], text: str) -> None:
-        for cloid in cloids:
-            self._order_rejected(cloid, text)
-
-    def _order_rejected(self, cloid: str, text: str) -> None:
-        info = self.orders.info.get(cloid)
-        self.orders.send(cloid, "rejected", reason=text)
-        flat = info is not None and self.positions.size(info.coin) == 0
-        benign = is_benign_rejection(
-            text, reduce_only=bool(info and info.reduce_only), position_flat=flat
-        )
-        self.counters["rejections_benign" if benign else "rejections"] += 1
-        reason = self.risk.on_rejection(text, benign)
-        if reason:
-            self._trip(reason)
-
-    def _post_failed(self, p: PendingPost, reason: str, now: int, *, definite: bool) -> None:
-        """A post ended without a usable response. Definite failures were not executed."""
-        if p.kind == "order":
-            for cloid in p.owner:
-                if definite:
-                    self._order_rejected(cloid, reason)
-                else:
-                    self.orders.send(cloid, "lost", reason=reason)
-        elif p.kind == "cancel":
-            self._cancel_post_done(p)
-        elif p.kind.startswith("info:"):
-            self._info_failed(p, reason, now)
-
-    def _on_write_failed(self, ev: WriteFailed) -> None:
-        if ev.post_id is None:
-            return
-        p = self.wire.posts.resolve(ev.post_id)
-        if p is not None:
-            # the frame may have been partly written: outcome unknown, reconcile
-            self._post_failed(p, f"write failed: {ev.reason}", self.clock.now_ms(), definite=False)
-
-    # ------------------------------------------------------------------------------------
-    # reconciliation (info posts)
-
-    def _start_reconciliation(self, epoch: int) -> None:
-        plan = plan_requests(epoch, user=self.user if self.trading else None, dexes=self.dexes)
-        self._plan, self._plan_metas, self._plan_perp_dexs = plan, {}, None
-        for key, payload in plan.outstanding.items():
-            self._post_info(payload, key)
-        for info, m in self.orders.unknown_orders():
-            self._query_order(info, m.oid)
-
-    def _post_info(self, payload: dict, key: str) -> None:
-        if self.wire.post_info(payload, kind=f"info:{key}", owner=(self.conn.epoch, key)) is None:
-            self.counters["info_refused"] += 1
-
-    def _query_order(self, info: OrderInfo, oid: int | None) -> None:
-        payload = {
-            "type": "orderStatus",
-            "user": self.user,
-            "oid": oid if oid is not None else info.cloid,
-        }
-        self._post_info(payload, f"orderStatus:{info.cloid}")
-
-    def _on_info(self, p: PendingPost, raw: Any, now: int) -> None:
-        epoch, key = p.owner
-        data = _generic.decode(raw) if raw else None
-        if key.startswith("orderStatus:"):
-            self._resolve_order_status(key.split(":", 1)[1], data)
-            return
-        if key.startswith("verify:"):
-            self._on_verify(key, data)
-            return
-        plan = self._plan
-        if plan is None or epoch != plan.epoch or key not in plan.outstanding:
-            self.counters["stale_info"] += 1
-            return
-        del plan.outstanding[key]
-        if key == "perpDexs":
-            self._plan_perp_dexs = data
-        elif key.startswith("meta:"):
-            self._plan_metas[key.split(":", 1)[1]] = data
-        elif key.startswith("positions:"):
-            dex = key.split(":", 1)[1]
-            scope = {c for c, s in self.specs.items() if s.dex == dex} | {
-                c for c in self.coins if dexes_of([c]) == [dex]
-            }
-            diffs = self.positions.reconcile(
-                positions_from_state(data), scope | set(positions_from_state(data))
-            )
-            for d in diffs:
-                log.warning("position reconciled to exchange: %s", d)
-        elif key.startswith("open_orders:"):
-            self._reconcile_open_orders(data or [])
-        elif key == "fills":
-            self._apply_fills(msgspec.convert(data or [], list[F.WsFill]), snapshot=True)
-        self._after_info(plan, key, now)
-
-    def _after_info(self, plan: ReconcilePlan, key: str, now: int) -> None:
-        if (
-            self._plan_perp_dexs is not None
-            and len(self._plan_metas) == len(self.dexes)
-            and not self.specs
-        ):
-            try:
-                self.specs.update(build_specs(self._plan_perp_dexs, self._plan_metas, self.coins))
-            except DiscoveryError as exc:
-                raise FatalError(str(exc)) from exc
-        m = self.readiness
-        if m is not None and m.epoch == plan.epoch and self.trading:
-            for part in ("positions", "open_orders"):
-                if (
-                    not any(k.startswith(part + ":") for k in plan.outstanding)
-                    and part not in m.reconciled_parts
-                ):
-                    m.send("reconciled", part=part)
-            if "fills" not in plan.outstanding and "fills" not in m.reconciled_parts:
-                m.send("reconciled", part="fills")
-        if plan.complete() and self.conn.state == "reconciling" and plan.epoch == self.conn.epoch:
-            self.conn.send("reconciled", now_ms=now)
-            if self.readiness is not None:
-                self.readiness.send("connection_live")
-            self.ready_latency_ms[plan.epoch] = now - self._epoch_started_ms
-            log.info("epoch %d live after %d ms", plan.epoch, now - self._epoch_started_ms)
-
-    def _info_failed(self, p: PendingPost, reason: str, now: int) -> None:
-        epoch, key = p.owner
-        log.warning("info request %s failed: %s", key, reason)
-        if key.startswith("orderStatus:"):
-            return  # the order stays unknown; the next epoch's reconciliation asks again
-        if key.startswith("verify:"):
-            self._verify = None  # the HardStop tick asks again
-            return
-        plan = self._plan
-        if plan is not None and epoch == plan.epoch == self.conn.epoch and key in plan.outstanding:
-            self._post_info(plan.outstanding[key], key)  # retry within the handshake deadline
-
-    def _reconcile_open_orders(self, rows: list) -> None:
-        listed: set[str] = set()
-        for row in rows:
-            oid, cloid = row.get("oid"), row.get("cloid")
-            known = self.orders.cloid_for(oid, cloid)
-            if known is None:
-                # resting on the exchange but not ours this session: adopt it so cancel-all covers it
-                key = cloid or f"oid:{oid}"
-                info = OrderInfo(
-                    cloid=key,
-                    coin=row.get("coin", "?"),
-                    asset=self.specs[row["coin"]].asset if row.get("coin") in self.specs else -1,
-                    is_buy=row.get("side") == "B",
-                    size=Decimal(row.get("origSz") or row.get("sz") or "0") or Decimal(1),
-                    px=str(row.get("limitPx", "0")),
-                    reduce_only=bool(row.get("reduceOnly")),
-                    purpose="adopted",
-                    created_ms=self.clock.now_ms(),
-                )
-                if not self.orders.is_live(key) and self.orders.was_terminal(key) is None:
-                    self.orders.add(info)
-                    self.orders.send(key, "sent", post_id=0, epoch=self.conn.epoch)
-                    self.orders.send(key, "resting", oid=oid)
-                    self.counters["adopted_orders"] += 1
-                listed.add(key)
-            else:
-                listed.add(known)
-                m = self.orders.machines.get(known)
-                if m is not None and m.state == "unknown":
-                    self.orders.send(known, "resolve", outcome="resting", oid=oid)
-        # live orders the exchange no longer lists are filled or cancelled: ask about each
-        for info, m in self.orders.live_orders():
-            if info.cloid not in listed and m.state in ("resting", "partially_filled", "unknown"):
-                self._query_order(info, m.oid)
-
-    def _resolve_order_status(self, cloid: str, data: Any) -> None:
-        m = self.orders.machines.get(cloid)
-        if m is None:
-            return
-        if not isinstance(data, dict) or data.get("status") != "order":
-            outcome, oid = "absent", None
-        else:
-            inner = data.get("order", {})
-            kind = classify_update_status(str(inner.get("status", "")))
-            oid = inner.get("order", {}).get("oid")
-            outcome = {
-                "open": "resting",
-                "filled": "filled",
-                "cancelled": "cancelled",
-                "rejected": "rejected",
-            }.get(kind, "absent")
-        if m.state != "unknown":
-            # resting orders the exchange no longer lists: settle from the status
-            if outcome == "filled":
-                self.orders.send(
-                    cloid,
-                    "filled_at_post",
-                    oid=oid or m.oid,
-                    total_sz=str(self.orders.info[cloid].size),
-                )
-            elif outcome in ("cancelled", "absent"):
-                self.orders.send(cloid, "cancelled", status=outcome)
-            return
-        self.orders.send(cloid, "resolve", outcome=outcome, oid=oid)
-
-    # ------------------------------------------------------------------------------------
     # connection lifecycle
 
     def _on_socket_closed(self, ev: SocketClosed) -> None:
@@ -930,164 +597,6 @@ class Dispatcher:
                 )
 
     # ------------------------------------------------------------------------------------
-    # HardStop and flatten
-
-    def _trip(self, reason: str) -> None:
-        if self.hardstop.is_armed:
-            log.error("HardStop tripped: %s", reason)
-        self.hardstop.send("trip", reason=reason, now_ms=self.clock.now_ms())
-
-    def _flatten_machine(self, coin: str) -> FlattenMachine:
-        fm = self.flatten.get(coin)
-        if fm is None:
-            fc = self.cfg.flatten
-            fm = self.flatten[coin] = FlattenMachine(
-                market=coin,
-                timeout_ms=_ms(fc.timeout_s),
-                backoff_ms=_ms(fc.retry_backoff_s),
-                backoff_max_ms=_ms(fc.retry_backoff_max_s),
-                max_attempts=fc.max_attempts,
-                outbox=self.outbox,
-            )
-            if self.transition_log is not None:
-                self.transition_log.attach(fm)
-        return fm
-
-    def request_flatten(self, coin: str, reason: str) -> None:
-        fm = self._flatten_machine(coin)
-        if fm.state != "idle":
-            self.counters["flatten_request_while_busy"] += 1
-        # a busy machine records the request; it never sends a second order
-        fm.send("request", reason=reason, now_ms=self.clock.now_ms())
-
-    def _send_flatten(self, coin: str) -> None:
-        fm = self._flatten_machine(coin)
-        size = self.positions.size(coin)
-        if size == 0:
-            fm.send("cancel_request")
-            return
-        spec = self.specs.get(coin)
-        st = self.markets.get(coin)
-        ref = st.reference_px() if st is not None else None
-        if spec is None or ref is None or not self.ready.can_reduce() or not self.wire.can_post():
-            self._flatten_waiting.add(coin)  # retried on the next tick
-            return
-        self._flatten_waiting.discard(coin)
-        is_buy = size < 0
-        slip = _dec(self.cfg.exits.slippage_bps) / _BPS
-        limit = ref * (1 + slip) if is_buy else ref * (1 - slip)
-        try:
-            px = format_price(
-                limit, sz_decimals=spec.sz_decimals, is_buy=is_buy, rounding=Rounding.PASSIVE
-            )
-            sz = format_size(abs(size), sz_decimals=spec.sz_decimals)
-        except (PriceError, SizeError) as exc:
-            log.error("cannot build flatten order for %s: %s", coin, exc)
-            fm.send("cancel_request")
-            self._trip(f"flatten impossible on {coin}: {exc}")
-            return
-        cloid = self.executor.send_order(
-            spec,
-            is_buy=is_buy,
-            px=px,
-            sz=sz,
-            reduce_only=True,
-            purpose="flatten",
-            now_ms=self.clock.now_ms(),
-        )
-        if cloid is None:
-            self._flatten_waiting.add(coin)
-            return
-        fm.send("sent", cloid=cloid, now_ms=self.clock.now_ms())
-
-    def _check_flatten_progress(self) -> None:
-        if (
-            self.hardstop.state == "flattening"
-            and not self.positions.open_coins()
-            and all(fm.state == "idle" for fm in self.flatten.values())
-        ):
-            self.hardstop.send("positions_flat")
-
-    def _cancel_all(self) -> None:
-        if not self.ready.can_reduce():
-            return  # HardStop's tick re-issues CancelAllOrders once a socket is open
-        by_asset_oid: list[tuple[int, int]] = []
-        by_cloid: list[tuple[int, str]] = []
-        for info, m in self.orders.open_orders():
-            if info.asset < 0:
-                continue
-            if m.oid is not None:
-                by_asset_oid.append((info.asset, m.oid))
-            elif not info.cloid.startswith("oid:"):
-                by_cloid.append((info.asset, info.cloid))
-        if not by_asset_oid and not by_cloid:
-            self.hardstop.send("orders_cancelled")
-            return
-        for action in ([cancel_action(by_asset_oid)] if by_asset_oid else []) + (
-            [cancel_by_cloid_action(by_cloid)] if by_cloid else []
-        ):
-            p = self.wire.post_action(action, kind="cancel", owner=None)
-            if p is not None:
-                self._cancel_posts.add(p.post_id)
-
-    def _cancel_post_done(self, p: PendingPost) -> None:
-        self._cancel_posts.discard(p.post_id)
-        if not self._cancel_posts and self.hardstop.state == "cancelling":
-            self.hardstop.send("orders_cancelled")
-
-    def _flatten_all(self) -> None:
-        coins = self.positions.open_coins()
-        if not coins:
-            self.hardstop.send("positions_flat")
-            return
-        for coin in coins:
-            self.request_flatten(coin, "hardstop")
-
-    def _verify_flat(self) -> None:
-        if not self.ready.can_reduce() or self.user is None:
-            return
-        self._verify = {"outstanding": set(), "positions": {}, "open_orders": 0}
-        for dex in self.dexes:
-            for key, payload in (
-                (
-                    f"verify:positions:{dex}",
-                    {"type": "clearinghouseState", "user": self.user, "dex": dex},
-                ),
-                (
-                    f"verify:open_orders:{dex}",
-                    {"type": "openOrders", "user": self.user, "dex": dex},
-                ),
-            ):
-                self._verify["outstanding"].add(key)
-                self._post_info(payload, key)
-
-    def _on_verify(self, key: str, data: Any) -> None:
-        v = self._verify
-        if v is None or key not in v["outstanding"]:
-            return
-        v["outstanding"].discard(key)
-        if key.startswith("verify:positions:"):
-            sizes = positions_from_state(data)
-            v["positions"].update({c: s for c, (s, _e) in sizes.items() if s != 0})
-            self.positions.reconcile(
-                sizes,
-                set(sizes)
-                | {
-                    c
-                    for c in self.positions.open_coins()
-                    if self.specs.get(c) and self.specs[c].dex == key.rsplit(":", 1)[1]
-                },
-            )
-        else:
-            v["open_orders"] += len(data or [])
-        if not v["outstanding"]:
-            flat = not v["positions"] and v["open_orders"] == 0
-            self.last_exchange_positions = {c: str(s) for c, s in v["positions"].items()}
-            self._verify = None
-            if self.hardstop.state == "verifying":
-                self.hardstop.send("verified", flat=flat)
-
-    # ------------------------------------------------------------------------------------
     # timer
 
     def _on_tick(self) -> None:
@@ -1124,96 +633,3 @@ class Dispatcher:
             now_ms=now, wall_ms=self.clock.wall_ms(), markets=self.markets, positions=self.positions
         )
         self._shutdown_progress(now)
-
-    def _check_risk(self, now: int) -> None:
-        if not self.hardstop.is_armed:
-            return
-        unrealized = Decimal(0)
-        for coin, p in self.positions.positions.items():
-            if p.size:
-                st = self.markets.get(coin)
-                ref = st.reference_px() if st is not None else None
-                if ref is not None:
-                    unrealized += p.unrealized(ref)
-        pnl = self.positions.realized() - self.positions.total_fees() + unrealized
-        exposed = bool(self.positions.open_coins()) or bool(self.orders.open_orders())
-        reason = self.risk.check(
-            now_ms=now, pnl=pnl, connected=self.ready.can_reduce(), exposed=exposed
-        )
-        if reason:
-            self._trip(reason)
-
-    def _dead_mans_switch(self, now: int) -> None:
-        dms = self.cfg.dead_mans_switch
-        if (
-            not dms.enabled
-            or not self.trading
-            or self.conn.state != "live"
-            or now < self._dms_next_ms
-        ):
-            return
-        self._dms_next_ms = now + _ms(dms.interval_s)
-        deadline = self.clock.wall_ms() + _ms(dms.lead_s)
-        self.wire.post_action(schedule_cancel_action(deadline), kind="schedule_cancel")
-
-    # ------------------------------------------------------------------------------------
-    # operator
-
-    def _on_operator(self, ev: OperatorCommand) -> None:
-        if ev.kind == "hardstop":
-            self._trip(f"operator: {ev.detail or 'manual'}")
-        elif ev.kind == "reset":
-            if self.hardstop.state != "halted":
-                log.error("operator reset refused: HardStop is %s, not halted", self.hardstop.state)
-                self.counters["reset_refused"] += 1
-                return
-            self.hardstop.send("operator_reset")
-        elif ev.kind == "shutdown":
-            self._begin_shutdown(flatten=self.cfg.shutdown.flatten_on_exit and self.trading)
-        else:
-            log.error("unknown operator command %r", ev.kind)
-
-    def _begin_shutdown(self, *, flatten: bool) -> None:
-        if self._shutdown_started_ms is not None:
-            return
-        self._shutdown_started_ms = self.clock.now_ms()
-        log.info("shutting down (flatten=%s)", flatten)
-        if self.trading and (flatten or self.cfg.shutdown.cancel_on_exit):
-            self._shutdown_flatten = flatten
-            if flatten:
-                self._trip("shutdown with flatten")
-            else:
-                self._cancel_all_on_exit()
-        self._shutdown_progress(self.clock.now_ms())
-
-    _shutdown_flatten = False
-
-    def _cancel_all_on_exit(self) -> None:
-        if not self.ready.can_reduce():
-            log.error("shutdown: no open connection, open orders cannot be cancelled now")
-            return
-        for action in self._exit_cancels():
-            self.wire.post_action(action, kind="cancel")
-
-    def _exit_cancels(self) -> list[dict]:
-        by_oid = [
-            (i.asset, m.oid)
-            for i, m in self.orders.open_orders()
-            if m.oid is not None and i.asset >= 0
-        ]
-        return [cancel_action(by_oid)] if by_oid else []
-
-    def _shutdown_progress(self, now: int) -> None:
-        if self._shutdown_started_ms is None or self.conn.state in ("closing", "closed"):
-            return
-        timed_out = now - self._shutdown_started_ms > _ms(self.cfg.shutdown.timeout_s)
-        if self._shutdown_flatten:
-            done = self.hardstop.state == "halted"
-        else:
-            done = not self.orders.open_orders() and not self.wire.posts.pending()
-        if not self.trading or done or timed_out:
-            if timed_out:
-                log.error(
-                    "shutdown timed out after %.1f s; closing anyway", self.cfg.shutdown.timeout_s
-                )
-            self.conn.send("shutdown", now_ms=now)

@@ -1,0 +1,179 @@
+"""Order flow: orderUpdates, fills and post responses drive the live orders and positions.
+
+Part of the one dispatcher (`hip3.runtime.dispatcher.Dispatcher` is composed of these steps);
+it runs inside the dispatcher's task and uses its state.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from hip3.events import WriteFailed
+from hip3.execution.orders import classify_update_status
+from hip3.execution.positions import FillRecord
+from hip3.execution.risk import is_benign_rejection
+from hip3.protocol import frames as F
+from hip3.runtime.common import log
+from hip3.transport.posts import PendingPost
+
+
+class OrderFlowSteps:
+    """Post responses, orderUpdates and fills → order machines, positions, rejection counts."""
+
+    # ------------------------------------------------------------------------------------
+    # orders and fills
+
+    def _on_order_update(self, o: Any) -> None:
+        bo = o.order
+        cloid = self.orders.cloid_for(bo.oid, bo.cloid)
+        kind = classify_update_status(o.status)
+        event, kw = self._order_event(kind, o.status, bo)
+        if event is None:
+            return
+        if cloid is None:
+            # not (yet) ours: held until an oid becomes known, e.g. a post response in flight
+            self.orders.hold(bo.oid, event, kw)
+            self.counters["held_updates"] += 1
+            return
+        self.orders.send(cloid, event, **kw)
+
+    @staticmethod
+    def _order_event(kind: str, status: str, bo: Any) -> tuple[str | None, dict]:
+        if kind == "open":
+            return "resting", {"oid": bo.oid}
+        if kind == "filled":
+            return "filled_at_post", {"oid": bo.oid, "total_sz": bo.orig_sz}
+        if kind == "cancelled":
+            return "cancelled", {"status": status}
+        if kind == "rejected":
+            return "rejected", {"reason": status}
+        return None, {}
+
+    def _fill_record(self, f: Any) -> FillRecord:
+        return FillRecord(
+            tid=f.tid,
+            coin=f.coin,
+            is_buy=f.side == "B",
+            px=Decimal(f.px),
+            sz=Decimal(f.sz),
+            fee=Decimal(f.fee or "0"),
+            closed_pnl=Decimal(f.closed_pnl or "0"),
+            oid=f.oid,
+            cloid=f.cloid,
+            time_ms=f.time,
+        )
+
+    def _apply_fills(self, fills: list, *, snapshot: bool) -> None:
+        for f in fills:
+            self.recorder.fill(f, snapshot=snapshot)
+            cloid = self.orders.cloid_for(f.oid, f.cloid)
+            known = cloid is not None
+            if (
+                self.positions.apply(self._fill_record(f), snapshot=snapshot, known_order=known)
+                and known
+            ):
+                self.orders.send(cloid, "fill", sz=f.sz, tid=f.tid)
+            elif known and self.orders.is_live(cloid):
+                # a snapshot fill of a live order (e.g. unknown after a disconnect) still informs it
+                self.orders.send(cloid, "fill", sz=f.sz, tid=f.tid)
+
+    def _on_user_fills(self, uf: Any) -> None:
+        if self.user is not None and uf.user.lower() != self.user:
+            self.counters["foreign_fills"] += 1
+            return
+        self._apply_fills(uf.fills, snapshot=uf.is_snapshot)
+        if uf.is_snapshot:
+            self._first("userFills", snapshot=True)
+        self._check_flatten_progress()
+
+    def _on_user_event(self, ev: Any) -> None:
+        self._first("userEvents")
+        if ev.fills:
+            self._apply_fills(ev.fills, snapshot=False)
+        if ev.non_user_cancel:
+            for c in ev.non_user_cancel:
+                cloid = self.orders.cloid_for(c.oid, None)
+                if cloid is not None:
+                    self.orders.send(cloid, "cancelled", status="nonUserCancel")
+
+    # ------------------------------------------------------------------------------------
+    # post responses
+
+    def _on_post(self, data: Any, frame: Any, now: int) -> None:
+        p = self.wire.posts.resolve(data.id)
+        if p is None:
+            self.counters["unmatched_post_responses"] += 1
+            return
+        if self.latency is not None:
+            self.latency.observe_post_latency(p.kind, (self.clock.now_ns() - p.sent_ns) / 1e9)
+        err = F.action_error(frame)
+        kind = p.kind
+        if kind == "order":
+            if err is not None:
+                self._orders_rejected(p.owner, err)
+            else:
+                self._order_statuses(p.owner, F.order_statuses(frame))
+        elif kind == "cancel":
+            self._cancel_post_done(p)
+        elif kind.startswith("info:"):
+            if err is not None:
+                self._post_failed(p, err, now, definite=True)
+            else:
+                self._on_info(p, data.response.payload.data, now)
+        elif kind == "schedule_cancel" and err is not None:
+            log.warning("dead man's switch refused: %s", err)
+            self.counters["dms_refused"] += 1
+
+    def _order_statuses(self, cloids: list[str], statuses: list) -> None:
+        if len(statuses) < len(cloids) and len(statuses) == 1 and statuses[0].kind == "error":
+            statuses = statuses * len(cloids)  # one pre-validation error for the whole batch
+        for i, cloid in enumerate(cloids):
+            st = statuses[i] if i < len(statuses) else None
+            if st is None:
+                self.orders.send(cloid, "lost", reason="no status for this order in the response")
+            elif st.kind == "resting":
+                self.orders.send(cloid, "resting", oid=st.oid)
+            elif st.kind == "filled":
+                self.orders.send(cloid, "filled_at_post", oid=st.oid, total_sz=st.total_sz)
+            elif st.kind == "error":
+                self._order_rejected(cloid, st.error or "error")
+            else:
+                self.orders.send(cloid, "lost", reason=f"status {st.kind}: {st.error}")
+
+    def _orders_rejected(self, cloids: list[str], text: str) -> None:
+        for cloid in cloids:
+            self._order_rejected(cloid, text)
+
+    def _order_rejected(self, cloid: str, text: str) -> None:
+        info = self.orders.info.get(cloid)
+        self.orders.send(cloid, "rejected", reason=text)
+        flat = info is not None and self.positions.size(info.coin) == 0
+        benign = is_benign_rejection(
+            text, reduce_only=bool(info and info.reduce_only), position_flat=flat
+        )
+        self.counters["rejections_benign" if benign else "rejections"] += 1
+        reason = self.risk.on_rejection(text, benign)
+        if reason:
+            self._trip(reason)
+
+    def _post_failed(self, p: PendingPost, reason: str, now: int, *, definite: bool) -> None:
+        """A post ended without a usable response. Definite failures were not executed."""
+        if p.kind == "order":
+            for cloid in p.owner:
+                if definite:
+                    self._order_rejected(cloid, reason)
+                else:
+                    self.orders.send(cloid, "lost", reason=reason)
+        elif p.kind == "cancel":
+            self._cancel_post_done(p)
+        elif p.kind.startswith("info:"):
+            self._info_failed(p, reason, now)
+
+    def _on_write_failed(self, ev: WriteFailed) -> None:
+        if ev.post_id is None:
+            return
+        p = self.wire.posts.resolve(ev.post_id)
+        if p is not None:
+            # the frame may have been partly written: outcome unknown, reconcile
+            self._post_failed(p, f"write failed: {ev.reason}", self.clock.now_ms(), definite=False)

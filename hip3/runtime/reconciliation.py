@@ -1,0 +1,189 @@
+"""Reconciliation of one epoch: discovery, positions, open orders, fills, fee rates, and the
+resolution of orders left unknown. Part of the one dispatcher.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import msgspec
+
+from hip3.execution.orders import OrderInfo, classify_update_status
+from hip3.protocol import frames as F
+from hip3.runtime.common import FatalError, log
+from hip3.runtime.common import json_decoder as _generic
+from hip3.runtime.reconcile import (
+    DiscoveryError,
+    ReconcilePlan,
+    build_specs,
+    dexes_of,
+    plan_requests,
+    positions_from_state,
+)
+from hip3.transport.posts import PendingPost
+
+
+class ReconciliationSteps:
+    """The info posts of an epoch and what their answers change."""
+
+    # ------------------------------------------------------------------------------------
+    # reconciliation (info posts)
+
+    def _start_reconciliation(self, epoch: int) -> None:
+        plan = plan_requests(epoch, user=self.user if self.trading else None, dexes=self.dexes)
+        self._plan, self._plan_metas, self._plan_perp_dexs = plan, {}, None
+        for key, payload in plan.outstanding.items():
+            self._post_info(payload, key)
+        for info, m in self.orders.unknown_orders():
+            self._query_order(info, m.oid)
+
+    def _post_info(self, payload: dict, key: str) -> None:
+        if self.wire.post_info(payload, kind=f"info:{key}", owner=(self.conn.epoch, key)) is None:
+            self.counters["info_refused"] += 1
+
+    def _query_order(self, info: OrderInfo, oid: int | None) -> None:
+        payload = {
+            "type": "orderStatus",
+            "user": self.user,
+            "oid": oid if oid is not None else info.cloid,
+        }
+        self._post_info(payload, f"orderStatus:{info.cloid}")
+
+    def _on_info(self, p: PendingPost, raw: Any, now: int) -> None:
+        epoch, key = p.owner
+        data = _generic.decode(raw) if raw else None
+        if key.startswith("orderStatus:"):
+            self._resolve_order_status(key.split(":", 1)[1], data)
+            return
+        if key.startswith("verify:"):
+            self._on_verify(key, data)
+            return
+        plan = self._plan
+        if plan is None or epoch != plan.epoch or key not in plan.outstanding:
+            self.counters["stale_info"] += 1
+            return
+        del plan.outstanding[key]
+        if key == "perpDexs":
+            self._plan_perp_dexs = data
+        elif key.startswith("meta:"):
+            self._plan_metas[key.split(":", 1)[1]] = data
+        elif key.startswith("positions:"):
+            dex = key.split(":", 1)[1]
+            scope = {c for c, s in self.specs.items() if s.dex == dex} | {
+                c for c in self.coins if dexes_of([c]) == [dex]
+            }
+            diffs = self.positions.reconcile(
+                positions_from_state(data), scope | set(positions_from_state(data))
+            )
+            for d in diffs:
+                log.warning("position reconciled to exchange: %s", d)
+        elif key.startswith("open_orders:"):
+            self._reconcile_open_orders(data or [])
+        elif key == "fills":
+            self._apply_fills(msgspec.convert(data or [], list[F.WsFill]), snapshot=True)
+        self._after_info(plan, key, now)
+
+    def _after_info(self, plan: ReconcilePlan, key: str, now: int) -> None:
+        if (
+            self._plan_perp_dexs is not None
+            and len(self._plan_metas) == len(self.dexes)
+            and not self.specs
+        ):
+            try:
+                self.specs.update(build_specs(self._plan_perp_dexs, self._plan_metas, self.coins))
+            except DiscoveryError as exc:
+                raise FatalError(str(exc)) from exc
+        m = self.readiness
+        if m is not None and m.epoch == plan.epoch and self.trading:
+            for part in ("positions", "open_orders"):
+                if (
+                    not any(k.startswith(part + ":") for k in plan.outstanding)
+                    and part not in m.reconciled_parts
+                ):
+                    m.send("reconciled", part=part)
+            if "fills" not in plan.outstanding and "fills" not in m.reconciled_parts:
+                m.send("reconciled", part="fills")
+        if plan.complete() and self.conn.state == "reconciling" and plan.epoch == self.conn.epoch:
+            self.conn.send("reconciled", now_ms=now)
+            if self.readiness is not None:
+                self.readiness.send("connection_live")
+            self.ready_latency_ms[plan.epoch] = now - self._epoch_started_ms
+            log.info("epoch %d live after %d ms", plan.epoch, now - self._epoch_started_ms)
+
+    def _info_failed(self, p: PendingPost, reason: str, now: int) -> None:
+        epoch, key = p.owner
+        log.warning("info request %s failed: %s", key, reason)
+        if key.startswith("orderStatus:"):
+            return  # the order stays unknown; the next epoch's reconciliation asks again
+        if key.startswith("verify:"):
+            self._verify = None  # the HardStop tick asks again
+            return
+        plan = self._plan
+        if plan is not None and epoch == plan.epoch == self.conn.epoch and key in plan.outstanding:
+            self._post_info(plan.outstanding[key], key)  # retry within the handshake deadline
+
+    def _reconcile_open_orders(self, rows: list) -> None:
+        listed: set[str] = set()
+        for row in rows:
+            oid, cloid = row.get("oid"), row.get("cloid")
+            known = self.orders.cloid_for(oid, cloid)
+            if known is None:
+                # resting on the exchange but not ours this session: adopt it so cancel-all covers it
+                key = cloid or f"oid:{oid}"
+                info = OrderInfo(
+                    cloid=key,
+                    coin=row.get("coin", "?"),
+                    asset=self.specs[row["coin"]].asset if row.get("coin") in self.specs else -1,
+                    is_buy=row.get("side") == "B",
+                    size=Decimal(row.get("origSz") or row.get("sz") or "0") or Decimal(1),
+                    px=str(row.get("limitPx", "0")),
+                    reduce_only=bool(row.get("reduceOnly")),
+                    purpose="adopted",
+                    created_ms=self.clock.now_ms(),
+                )
+                if not self.orders.is_live(key) and self.orders.was_terminal(key) is None:
+                    self.orders.add(info)
+                    self.orders.send(key, "sent", post_id=0, epoch=self.conn.epoch)
+                    self.orders.send(key, "resting", oid=oid)
+                    self.counters["adopted_orders"] += 1
+                listed.add(key)
+            else:
+                listed.add(known)
+                m = self.orders.machines.get(known)
+                if m is not None and m.state == "unknown":
+                    self.orders.send(known, "resolve", outcome="resting", oid=oid)
+        # live orders the exchange no longer lists are filled or cancelled: ask about each
+        for info, m in self.orders.live_orders():
+            if info.cloid not in listed and m.state in ("resting", "partially_filled", "unknown"):
+                self._query_order(info, m.oid)
+
+    def _resolve_order_status(self, cloid: str, data: Any) -> None:
+        m = self.orders.machines.get(cloid)
+        if m is None:
+            return
+        if not isinstance(data, dict) or data.get("status") != "order":
+            outcome, oid = "absent", None
+        else:
+            inner = data.get("order", {})
+            kind = classify_update_status(str(inner.get("status", "")))
+            oid = inner.get("order", {}).get("oid")
+            outcome = {
+                "open": "resting",
+                "filled": "filled",
+                "cancelled": "cancelled",
+                "rejected": "rejected",
+            }.get(kind, "absent")
+        if m.state != "unknown":
+            # resting orders the exchange no longer lists: settle from the status
+            if outcome == "filled":
+                self.orders.send(
+                    cloid,
+                    "filled_at_post",
+                    oid=oid or m.oid,
+                    total_sz=str(self.orders.info[cloid].size),
+                )
+            elif outcome in ("cancelled", "absent"):
+                self.orders.send(cloid, "cancelled", status=outcome)
+            return
+        self.orders.send(cloid, "resolve", outcome=outcome, oid=oid)
