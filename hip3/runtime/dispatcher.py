@@ -40,11 +40,11 @@ from hip3.runtime.common import dec as _dec
 from hip3.runtime.common import ms as _ms
 from hip3.runtime.order_flow import OrderFlowSteps
 from hip3.runtime.ready import Ready
-from hip3.runtime.reconcile import (
+from hip3.runtime.reconciliation import (
     ReconcilePlan,
+    ReconciliationSteps,
     dexes_of,
 )
-from hip3.runtime.reconciliation import ReconciliationSteps
 from hip3.runtime.recorder import Recorder
 from hip3.runtime.safety import SafetySteps
 from hip3.runtime.wire import Wire

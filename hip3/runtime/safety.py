@@ -15,7 +15,7 @@ from hip3.runtime.common import BPS as _BPS
 from hip3.runtime.common import dec as _dec
 from hip3.runtime.common import log
 from hip3.runtime.common import ms as _ms
-from hip3.runtime.reconcile import positions_from_state
+from hip3.runtime.reconciliation import positions_from_state
 from hip3.transport.posts import PendingPost
 from machines.flatten import FlattenMachine
 
