@@ -32,6 +32,7 @@ from hip3.execution.executor import Executor, RiskLimits
 from hip3.execution.orders import OrderRegistry
 from hip3.execution.positions import PositionTracker
 from hip3.execution.risk import RiskMonitor
+from hip3.market.gates import GateParams, MarketGates
 from hip3.market.state import MarketSpec, MarketState
 from hip3.protocol import frames as F
 from hip3.protocol.ids import CloidSource
@@ -49,7 +50,10 @@ from hip3.runtime.recorder import Recorder
 from hip3.runtime.safety import SafetySteps
 from hip3.runtime.wire import Wire
 from hip3.strategy.basic import BasicDetector, DetectorParams
+from hip3.strategy.detector import Detector
+from hip3.strategy.detector import DetectorParams as FullDetectorParams
 from hip3.strategy.exits import ExitParams, ExitPolicy
+from hip3.strategy.fees import FeeTable
 from hip3.transport.limits import TokenBucket
 from hip3.transport.posts import post_id_in_error
 from machines import commands as C
@@ -164,21 +168,9 @@ class Dispatcher(OrderFlowSteps, ReconciliationSteps, SafetySteps):
         self.positions = PositionTracker(session_start_ms=self.clock.wall_ms())
         self.cloids = cloids or CloidSource()
         d = cfg.detector
-        self.detector = detector or BasicDetector(
-            DetectorParams(
-                taker_fee_bps=_dec(d.taker_fee_bps),
-                slippage_bps=_dec(d.slippage_bps),
-                min_edge_bps=_dec(d.min_edge_bps),
-                size_fraction=_dec(d.size_fraction),
-                max_order_notional=_dec(d.max_order_notional_usd),
-                max_data_age_s=d.max_data_age_s,
-                thresholds={
-                    m.coin: _dec(m.threshold_bps)
-                    for m in cfg.markets
-                    if m.threshold_bps is not None
-                },
-            )
-        )
+        self.gates = {c: MarketGates(c, GateParams.from_config(cfg.gates)) for c in self.coins}
+        self.fees = FeeTable(_dec(d.taker_fee_bps))
+        self.detector = detector or self._make_detector(cfg)
         r = cfg.risk
         self.executor = Executor(
             limits=RiskLimits(
@@ -239,6 +231,31 @@ class Dispatcher(OrderFlowSteps, ReconciliationSteps, SafetySteps):
         self.decode_errors: Counter[str] = Counter()
         self.error_frames: list[str] = []
         self.last_exchange_positions: dict[str, str] | None = None
+
+    def _make_detector(self, cfg: Any) -> Any:
+        d = cfg.detector
+        if d.kind == "basic":
+            return BasicDetector(
+                DetectorParams(
+                    taker_fee_bps=_dec(d.taker_fee_bps),
+                    slippage_bps=_dec(d.slippage_bps),
+                    min_edge_bps=_dec(d.min_edge_bps),
+                    size_fraction=_dec(d.size_fraction),
+                    max_order_notional=_dec(d.max_order_notional_usd),
+                    max_data_age_s=d.max_data_age_s,
+                    thresholds={
+                        m.coin: _dec(m.threshold_bps)
+                        for m in cfg.markets
+                        if m.threshold_bps is not None
+                    },
+                )
+            )
+        return Detector(
+            FullDetectorParams.from_config(d, cfg.markets),
+            fee_bps=self.fees,
+            gates=self.gates,
+            specs=self.specs,
+        )
 
     # ------------------------------------------------------------------------------------
     # the loop

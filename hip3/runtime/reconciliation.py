@@ -178,6 +178,12 @@ class ReconciliationSteps:
                 log.warning("position reconciled to exchange: %s", d)
         elif key.startswith("open_orders:"):
             self._reconcile_open_orders(data or [])
+        elif key == "fees":
+            if isinstance(data, dict) and data.get("userCrossRate") is not None:
+                self.fees.set_user_rates(
+                    Decimal(str(data["userCrossRate"])),
+                    Decimal(str(data.get("activeReferralDiscount") or "0")),
+                )
         elif key == "fills":
             self._apply_fills(msgspec.convert(data or [], list[F.WsFill]), snapshot=True)
         self._after_info(plan, key, now)
@@ -186,12 +192,13 @@ class ReconciliationSteps:
         if (
             self._plan_perp_dexs is not None
             and len(self._plan_metas) == len(self.dexes)
-            and not self.specs
+            and (key == "perpDexs" or key.startswith("meta:"))
         ):
             try:
-                self.specs.update(build_specs(self._plan_perp_dexs, self._plan_metas, self.coins))
+                fresh = build_specs(self._plan_perp_dexs, self._plan_metas, self.coins)
             except DiscoveryError as exc:
                 raise FatalError(str(exc)) from exc
+            self._apply_specs(fresh)
         m = self.readiness
         if m is not None and m.epoch == plan.epoch and self.trading:
             for part in ("positions", "open_orders"):
@@ -208,6 +215,17 @@ class ReconciliationSteps:
                 self.readiness.send("connection_live")
             self.ready_latency_ms[plan.epoch] = now - self._epoch_started_ms
             log.info("epoch %d live after %d ms", plan.epoch, now - self._epoch_started_ms)
+
+    def _apply_specs(self, fresh: dict[str, MarketSpec]) -> None:
+        """Discovery of this epoch. A changed spec of a traded market trips its ParamChange gate,
+        which stays closed until an operator accepts the new parameters."""
+        for coin, spec in fresh.items():
+            self.fees.set_spec(spec)
+            gate = self.gates.get(coin)
+            if gate is not None:
+                gate.on_params(spec)
+        self.specs.clear()
+        self.specs.update(fresh)
 
     def _info_failed(self, p: PendingPost, reason: str, now: int) -> None:
         epoch, key = p.owner
