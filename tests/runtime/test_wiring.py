@@ -1,0 +1,55 @@
+"""The default dispatcher runs the full strategy: detector, per-market gates, the HIP-3 fee
+table fed by userFees, and the ParamChange gate fed by every epoch's discovery."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from decimal import Decimal
+
+from hip3.strategy.basic import BasicDetector
+from hip3.strategy.detector import Detector
+
+from .fakes import Harness
+
+
+def test_default_detector_is_the_full_one_with_its_gates_and_specs():
+    h = Harness(detector={"kind": "full"})
+    d = h.d
+    assert isinstance(d.detector, Detector)
+    assert set(d.gates) == set(d.coins)
+    h.start()
+    h.bring_up()
+    assert d.ready.trading()
+    # the detector reads the very dict discovery fills: asset ids and lots are known to it
+    assert d.specs and all(c in d.specs for c in d.coins)
+    assert d.executor.specs is d.specs
+
+
+def test_basic_detector_on_request():
+    assert isinstance(Harness(detector={"kind": "basic"}).d.detector, BasicDetector)
+
+
+def test_user_fee_rates_from_reconciliation_set_the_fee_model():
+    h = Harness(detector={"kind": "full"})
+    h.start()
+    h.bring_up()
+    coin = h.d.coins[0]
+    # fake exchange: userCrossRate 0.00045 (4.5 bps), dex fee scale 1.0 -> HIP-3 pays 2x
+    assert h.d.fees(coin) == Decimal("9.0")
+
+
+def test_changed_parameters_at_rediscovery_block_the_market():
+    h = Harness(detector={"kind": "full"})
+    h.start()
+    h.bring_up()
+    coin = h.d.coins[0]
+    gate = h.d.gates[coin]
+    assert not gate.param_changed
+    changed = {
+        c: replace(s, sz_decimals=s.sz_decimals + 1) if c == coin else s
+        for c, s in h.d.specs.items()
+    }
+    h.d._apply_specs(changed)
+    assert gate.param_changed
+    assert not h.d.gates[h.d.coins[1]].param_changed
+    assert h.d.specs[coin].sz_decimals == changed[coin].sz_decimals
