@@ -220,6 +220,7 @@ class Dispatcher(OrderFlowSteps, ReconciliationSteps, SafetySteps):
         self._verify: dict[str, Any] | None = None
         self._flatten_waiting: set[str] = set()
         self._dms_next_ms = 0
+        self._oi_next_ms = 0
         self._shutdown_started_ms: int | None = None
         self.finished = asyncio.Event()
         self.fatal: str | None = None
@@ -641,6 +642,7 @@ class Dispatcher(OrderFlowSteps, ReconciliationSteps, SafetySteps):
                 self._flatten_waiting.discard(coin)
         self._check_flatten_progress()
         self.orders.prewarm(target=16, budget=4)
+        self._poll_oi_caps(now)
         now_ns = self.clock.now_ns()
         for coin in self.positions.open_coins():
             self._check_exit(coin, now_ns)

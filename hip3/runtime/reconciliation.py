@@ -24,6 +24,8 @@ from hip3.runtime.common import FatalError, log
 from hip3.runtime.common import json_decoder as _generic
 from hip3.transport.posts import PendingPost
 
+OI_CAP_POLL_MS = 30_000
+
 
 class DiscoveryError(RuntimeError):
     """A configured market does not exist on the exchange: trading must not start."""
@@ -157,6 +159,9 @@ class ReconciliationSteps:
         if key.startswith("verify:"):
             self._on_verify(key, data)
             return
+        if key.startswith("oi_cap:"):
+            self._on_oi_caps(key.split(":", 1)[1], data)
+            return
         plan = self._plan
         if plan is None or epoch != plan.epoch or key not in plan.outstanding:
             self.counters["stale_info"] += 1
@@ -216,6 +221,25 @@ class ReconciliationSteps:
             self.ready_latency_ms[plan.epoch] = now - self._epoch_started_ms
             log.info("epoch %d live after %d ms", plan.epoch, now - self._epoch_started_ms)
 
+    def _poll_oi_caps(self, now: int) -> None:
+        """Which traded coins sit at their open-interest cap: asked when an epoch goes live and
+        every 30 s; the answer opens or closes each market's OI-cap gate."""
+        if self.conn.state != "live" or now < self._oi_next_ms:
+            return
+        self._oi_next_ms = now + OI_CAP_POLL_MS
+        for dex in self.dexes:
+            if dex:  # caps are a HIP-3 dex facility
+                self._post_info({"type": "perpsAtOpenInterestCap", "dex": dex}, f"oi_cap:{dex}")
+
+    def _on_oi_caps(self, dex: str, data: Any) -> None:
+        if not isinstance(data, list):
+            self.counters["oi_cap_bad_answer"] += 1
+            return
+        capped = {c for c in data if isinstance(c, str)}
+        for coin, gate in self.gates.items():
+            if split_coin(coin)[0] == dex:
+                gate.set_oi_capped(coin in capped)
+
     def _apply_specs(self, fresh: dict[str, MarketSpec]) -> None:
         """Discovery of this epoch. A changed spec of a traded market trips its ParamChange gate,
         which stays closed until an operator accepts the new parameters."""
@@ -235,6 +259,9 @@ class ReconciliationSteps:
         if key.startswith("verify:"):
             self._verify = None  # the HardStop tick asks again
             return
+        if key.startswith("oi_cap:"):
+            self.counters["oi_cap_query_failed"] += 1
+            return  # the gates keep the last known state; the next poll asks again
         plan = self._plan
         if plan is not None and epoch == plan.epoch == self.conn.epoch and key in plan.outstanding:
             self._post_info(plan.outstanding[key], key)  # retry within the handshake deadline

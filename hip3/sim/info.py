@@ -249,6 +249,14 @@ def _perp_dex_limits(ex: Exchange, payload: dict[str, Any]) -> dict[str, Any] | 
     }
 
 
+def _perps_at_oi_cap(ex: Exchange, payload: dict[str, Any]) -> list[str]:
+    """Coins of the dex at their open-interest cap. The simulator does not model OI growth;
+    tests and scenarios mark coins capped through `Exchange.oi_capped`."""
+    dex = ex.universe.dex(_dex(ex, payload))
+    capped = getattr(ex, "oi_capped", set())
+    return sorted(a.coin for a in dex.assets if a.coin in capped)
+
+
 def _clearinghouse_state(ex: Exchange, payload: dict[str, Any]) -> dict[str, Any]:
     user = _user(payload)
     dex = _dex(ex, payload)
@@ -401,6 +409,7 @@ _HANDLERS = {
     "metaAndAssetCtxs": _meta_and_ctxs,
     "allMids": _all_mids,
     "perpDexLimits": _perp_dex_limits,
+    "perpsAtOpenInterestCap": _perps_at_oi_cap,
     "clearinghouseState": _clearinghouse_state,
     "openOrders": _open_orders,
     "frontendOpenOrders": _frontend_open_orders,

@@ -107,3 +107,25 @@ def test_killed_and_restarted_bot_keeps_journal_consistent(tmp_path: Path):
     assert sessions == 2
     assert total >= first[0]
     assert later is None or later > first[1]
+
+
+async def test_open_interest_cap_closes_the_market_gate():
+    """Discovery polls perpsAtOpenInterestCap; a capped coin's gate blocks, an uncapped one
+    opens again."""
+
+    async def during(d, sim):
+        from .support import wait_for
+
+        assert await wait_for(d.ready.trading, 5.0)
+        assert not d.gates["xyz:AAA"].oi_capped
+        sim.exchange.oi_capped = {"xyz:AAA"}
+        d._oi_next_ms = 0  # ask now rather than in 30 s
+        assert await wait_for(lambda: d.gates["xyz:AAA"].oi_capped, 3.0)
+        assert not d.gates["xyz:BBB"].oi_capped
+        sim.exchange.oi_capped = set()
+        d._oi_next_ms = 0
+        assert await wait_for(lambda: not d.gates["xyz:AAA"].oi_capped, 3.0)
+
+    async with SimHarness(seed=3, feeds=False) as sim:
+        _summary, d = await run_against(sim, duration_s=4, during=during)
+    assert d.counters["oi_cap_query_failed"] == 0
