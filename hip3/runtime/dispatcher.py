@@ -19,6 +19,8 @@ import time
 from collections import Counter
 from typing import Any
 
+import msgspec
+
 from hip3.events import (
     FrameIn,
     OperatorCommand,
@@ -75,6 +77,19 @@ _HARDSTOP_STEP_METHODS = {
     C.FlattenAllPositions: "_flatten_all",
     C.VerifyFlat: "_verify_flat",
 }
+
+
+def _subscription_coin(text: str) -> str | None:
+    """The coin named by an error text such as 'Invalid subscription {"type":"bbo","coin":"X"}'."""
+    brace = text.find("{")
+    if brace < 0:
+        return None
+    try:
+        sub = msgspec.json.decode(text[brace:])
+    except msgspec.DecodeError:
+        return None
+    coin = sub.get("coin") if isinstance(sub, dict) else None
+    return coin if isinstance(coin, str) else None
 
 
 class Clock:
@@ -482,6 +497,14 @@ class Dispatcher(OrderFlowSteps, ReconciliationSteps, SafetySteps):
             if p is not None:
                 self._post_failed(p, f"error channel: {text}", now, definite=True)
                 return
+        if text.startswith("Invalid subscription"):
+            coin = _subscription_coin(text)
+            if coin in self.markets:
+                # a configured market the exchange does not know: no epoch can ever be ready
+                raise FatalError(
+                    f"market {coin} does not exist on the exchange (it refused the "
+                    f"subscription: {text[:200]}); fix [[markets]] in the configuration"
+                )
         log.warning("exchange error frame: %s", text[:300])
         self.counters["error_frames"] += 1
 

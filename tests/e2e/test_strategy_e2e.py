@@ -129,3 +129,15 @@ async def test_open_interest_cap_closes_the_market_gate():
     async with SimHarness(seed=3, feeds=False) as sim:
         _summary, d = await run_against(sim, duration_s=4, during=during)
     assert d.counters["oi_cap_query_failed"] == 0
+
+
+async def test_a_market_that_does_not_exist_stops_the_start_naming_it():
+    async with SimHarness(seed=3, feeds=False) as sim:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        summary, d = await run_against(
+            sim, duration_s=30, markets=[{"coin": "xyz:AAA"}, {"coin": "xyz:NOPE"}]
+        )
+        assert loop.time() - started < 15  # stopped at once, not at the end of the duration
+    assert summary["fatal"] is not None and "xyz:NOPE" in summary["fatal"]
+    assert d.executor.submitted == 0
