@@ -479,6 +479,9 @@ class FakeExchange:
         elif typ == "userFills":
             data = list(self.fills)
             tids = tuple(f["tid"] for f in self.fills)
+        elif typ == "perpsAtOpenInterestCap":
+            assert p["dex"] == "xyz"
+            data = []  # no market at its open-interest cap
         elif typ == "userFees":
             assert p["user"] == self.user
             data = {
