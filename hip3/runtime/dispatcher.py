@@ -382,9 +382,13 @@ class Dispatcher(OrderFlowSteps, ReconciliationSteps, SafetySteps):
         elif t is F.ErrorFrame:
             self._on_error_frame(f.data, now)
         elif t is F.DecodeError:
-            self.decode_errors[f.kind] += 1
-            if f.kind != "not_json":
-                log.warning("undecodable frame (%s): %s; %s", f.kind, f.detail, f.raw_prefix[:120])
+            n = self.decode_errors[f.kind] = self.decode_errors[f.kind] + 1
+            # every one is counted; the log gets the 1st, 2nd, 4th, 8th ... so a flood of bad
+            # frames cannot drown the log (or the loop) in warnings
+            if f.kind != "not_json" and n & (n - 1) == 0:
+                log.warning(
+                    "undecodable frame #%d (%s): %s; %s", n, f.kind, f.detail, f.raw_prefix[:120]
+                )
         else:
             self.counters[f"ignored:{t.__name__}"] += 1
 
@@ -505,8 +509,9 @@ class Dispatcher(OrderFlowSteps, ReconciliationSteps, SafetySteps):
                     f"market {coin} does not exist on the exchange (it refused the "
                     f"subscription: {text[:200]}); fix [[markets]] in the configuration"
                 )
-        log.warning("exchange error frame: %s", text[:300])
-        self.counters["error_frames"] += 1
+        n = self.counters["error_frames"] = self.counters["error_frames"] + 1
+        if n & (n - 1) == 0:  # 1st, 2nd, 4th, ...: counted always, logged sparsely
+            log.warning("exchange error frame #%d: %s", n, text[:300])
 
     # ------------------------------------------------------------------------------------
     # connection lifecycle
