@@ -17,6 +17,7 @@ import asyncio
 import random
 import time
 from collections import Counter
+from decimal import Decimal
 from typing import Any
 
 import msgspec
@@ -236,6 +237,8 @@ class Dispatcher(OrderFlowSteps, ReconciliationSteps, SafetySteps):
         self._flatten_waiting: set[str] = set()
         self._dms_next_ms = 0
         self._oi_next_ms = 0
+        self._px_lookup: dict[str, tuple[Decimal, int]] = {}  # coin -> (price, at ms)
+        self._px_pending: set[str] = set()
         self._shutdown_started_ms: int | None = None
         self.finished = asyncio.Event()
         self.fatal: str | None = None

@@ -162,6 +162,9 @@ class ReconciliationSteps:
         if key.startswith("oi_cap:"):
             self._on_oi_caps(key.split(":", 1)[1], data)
             return
+        if key.startswith("px:"):
+            self._on_px_lookup(key.split(":", 1)[1], data)
+            return
         plan = self._plan
         if plan is None or epoch != plan.epoch or key not in plan.outstanding:
             self.counters["stale_info"] += 1
@@ -259,6 +262,9 @@ class ReconciliationSteps:
         if key.startswith("verify:"):
             self._verify = None  # the HardStop tick asks again
             return
+        if key.startswith("px:"):
+            self._px_pending.discard(key.split(":", 1)[1])
+            return  # the flatten retry on the next tick asks again
         if key.startswith("oi_cap:"):
             self.counters["oi_cap_query_failed"] += 1
             return  # the gates keep the last known state; the next poll asks again

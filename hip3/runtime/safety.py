@@ -19,6 +19,8 @@ from hip3.runtime.reconciliation import positions_from_state
 from hip3.transport.posts import PendingPost
 from machines.flatten import FlattenMachine
 
+PX_LOOKUP_MAX_AGE_MS = 5_000
+
 
 class SafetySteps:
     """Executes HardStop and flatten commands; trips the HardStop on risk triggers."""
@@ -62,7 +64,7 @@ class SafetySteps:
             return
         spec = self.specs.get(coin)
         st = self.markets.get(coin)
-        ref = st.reference_px() if st is not None else None
+        ref = st.reference_px() if st is not None else self._looked_up_px(coin)
         if spec is None or ref is None or not self.ready.can_reduce() or not self.wire.can_post():
             self._flatten_waiting.add(coin)  # retried on the next tick
             return
@@ -93,6 +95,28 @@ class SafetySteps:
             self._flatten_waiting.add(coin)
             return
         fm.send("sent", cloid=cloid, now_ms=self.clock.now_ms())
+
+    def _looked_up_px(self, coin: str) -> Decimal | None:
+        """A price for a position in a coin the bot does not stream (the account traded it
+        elsewhere): HardStop must flatten it too. Asks the book once and caches it briefly."""
+        now = self.clock.now_ms()
+        cached = self._px_lookup.get(coin)
+        if cached is not None and now - cached[1] <= PX_LOOKUP_MAX_AGE_MS:
+            return cached[0]
+        if coin not in self._px_pending and self.ready.can_reduce():
+            self._px_pending.add(coin)
+            self._post_info({"type": "l2Book", "coin": coin}, f"px:{coin}")
+        return None
+
+    def _on_px_lookup(self, coin: str, data: Any) -> None:
+        self._px_pending.discard(coin)
+        levels = data.get("levels") if isinstance(data, dict) else None
+        if not isinstance(levels, list) or len(levels) != 2:
+            self.counters["px_lookup_bad_answer"] += 1
+            return
+        tops = [Decimal(side[0]["px"]) for side in levels if side]
+        if tops:
+            self._px_lookup[coin] = (sum(tops) / len(tops), self.clock.now_ms())
 
     def _check_flatten_progress(self) -> None:
         if (

@@ -288,3 +288,54 @@ async def test_one_ready_for_executor_and_write_path():
 
     async with SimHarness(seed=4) as sim:
         await run_against(sim, duration_s=5, during=during)
+
+
+async def test_hardstop_flattens_a_position_in_a_coin_the_bot_does_not_trade():
+    """The account holds xyz:DDD from elsewhere; the bot trades only xyz:AAA. HardStop still
+    leaves the exchange flat: it looks up a price for the coin it does not stream."""
+    from hip3.protocol.actions import limit_order_wire, order_action
+    from hip3.protocol.numbers import Rounding, format_price
+    from hip3.protocol.signing import FastSigner, NonceSource
+
+    async def during(d, sim):
+        assert await wait_for(d.ready.trading, 5.0)
+        assert "xyz:DDD" in truth_positions(sim)
+        assert "xyz:DDD" not in d.markets
+        d.put(OperatorCommand("hardstop", "test"))
+        assert await wait_for(lambda: d.hardstop.state == "halted", 10.0), (
+            d.hardstop.state,
+            dict(d.counters),
+        )
+        assert truth_positions(sim) == {}
+
+    async with SimHarness(seed=11) as sim:
+        signer = FastSigner(bytes.fromhex(sim.account[1].removeprefix("0x")))
+        ask = Decimal(sim.exchange.bbo("xyz:DDD")["bbo"][1]["px"])
+        px = format_price(
+            ask * Decimal("1.01"), sz_decimals=3, is_buy=True, rounding=Rounding.PASSIVE
+        )
+        action = order_action(
+            [
+                limit_order_wire(
+                    asset=110003, is_buy=True, px=px, sz="0.02", reduce_only=False, tif="Ioc"
+                )
+            ]
+        )
+        nonce = NonceSource().next()
+        resp = sim.exchange.action(
+            {
+                "action": action,
+                "nonce": nonce,
+                "signature": signer.sign_l1(action, nonce, mainnet=False),
+            }
+        )
+        assert "filled" in resp["response"]["data"]["statuses"][0], resp
+        summary, _d = await run_against(
+            sim,
+            duration_s=8,
+            during=during,
+            markets=[{"coin": "xyz:AAA"}],
+            shutdown={"flatten_on_exit": False},
+        )
+        assert summary["hardstop"]["state"] == "halted"
+        assert summary["reconciled"] is True
