@@ -158,6 +158,7 @@ class Dispatcher(OrderFlowSteps, ReconciliationSteps, SafetySteps):
             max_inflight_posts=ob.max_inflight_posts,
             post_timeout_ms=_ms(ob.post_timeout_s),
             now_ms=self.clock.now_ms,
+            is_open=lambda: self.conn.state in _FRAME_STATES,
         )
         self.conn = ConnectionMachine(
             backoff_min_ms=_ms(ws.backoff_min_s),

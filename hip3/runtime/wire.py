@@ -30,8 +30,12 @@ class Wire:
         max_inflight_posts: int,
         post_timeout_ms: int,
         now_ms: Callable[[], int],
+        is_open: Callable[[], bool] = lambda: True,
     ) -> None:
         self.transport = transport
+        # Whether the epoch's connection is open: after a loss or a timeout the socket may not
+        # be closed yet, but nothing may be written to an epoch that has ended.
+        self.is_open = is_open
         self.signer = signer
         self.nonces = nonces
         self.mainnet = mainnet
@@ -46,6 +50,9 @@ class Wire:
         self.refused[what] = self.refused.get(what, 0) + 1
 
     def send_plain(self, data: bytes | str, what: str) -> bool:
+        if not self.is_open():
+            self._refuse(f"{what}:closed")
+            return False
         if not self.bucket.try_take(self._now_ms()):
             self._refuse(f"{what}:rate")
             return False
@@ -60,10 +67,16 @@ class Wire:
         return self.send_plain(frames.encode_ping(), "ping")
 
     def can_post(self) -> bool:
-        return self.posts.can_send() and self.bucket.available(self._now_ms()) >= 1
+        return (
+            self.is_open() and self.posts.can_send() and self.bucket.available(self._now_ms()) >= 1
+        )
 
     def _admit(self, kind: str, now: int) -> bool:
-        """A post may go out: a free inflight slot and a message token (taken here)."""
+        """A post may go out: an open connection, a free inflight slot and a message token
+        (taken here)."""
+        if not self.is_open():
+            self._refuse(f"{kind}:closed")
+            return False
         if not self.posts.can_send():
             self._refuse(f"{kind}:inflight")
             return False

@@ -46,3 +46,30 @@ def test_exchange_error_frames_are_counted_and_logged_sparsely(caplog):
     logged = [r for r in caplog.records if "exchange error frame" in r.getMessage()]
     assert len(logged) == 7  # 1, 2, 4, 8, 16, 32, 64
     assert h.d.ready.trading()
+
+
+def test_nothing_is_written_to_an_epoch_that_ended_in_the_same_tick():
+    """Found by the deep hypothesis profile: the tick that ends an epoch by handshake timeout
+    also expired its reconciliation posts, and their retry was written to the dead socket
+    before the epoch's end was executed."""
+    h = Harness(websocket={"handshake_timeout_s": 15.0}, outbound={"post_timeout_s": 5.0})
+    h.start()
+    h.open_socket()
+    # acknowledge every subscription so reconciliation posts go out, but answer none of them
+    for _ in range(20):
+        if h.d.conn.state != "subscribing":
+            break
+        h.ack(0)
+    assert h.d.conn.state == "reconciling"
+    assert len(h.d.wire.posts) > 0
+    written_after_end: list[str] = []
+
+    def watch(msg: dict) -> None:
+        if h.d.conn.state not in ("subscribing", "reconciling", "live"):
+            written_after_end.append(f"{msg.get('method')} while {h.d.conn.state}")
+
+    h.transport.watch = watch
+    h.tick(16_000)  # past both the post timeout and the handshake timeout
+    assert h.d.conn.state == "backoff"
+    assert written_after_end == []
+    assert len(h.d.wire.posts) == 0
