@@ -319,7 +319,7 @@ class Exchange:
         for order in book.all_orders():
             account = self.accounts[order.user]
             self._remove_open(account, order)
-            self._finish(account, order, "canceled", now, pending)
+            self._record(account, order, "canceled", now, pending)
             if not account.internal:
                 pending.non_user_cancels.setdefault(account.address, []).append(
                     {"coin": coin, "oid": order.oid}
@@ -509,7 +509,7 @@ class Exchange:
         rejection = self._pre_trade_check(account, asset, order)
         if rejection is not None:
             text, status = rejection
-            self._finish(account, order, status, now, pending, index_cloid=status != "rejected")
+            self._record(account, order, status, now, pending, index_cloid=status != "rejected")
             return {"error": text}
         book = self.books[asset.coin]
         position = account.position(asset.coin)
@@ -517,14 +517,14 @@ class Exchange:
             order.sz = min(order.sz, abs(position))
         filled_sz, filled_ntl = self._match(account, asset, order, now, pending, tx_hash)
         if order.tif == "Ioc" and not filled_sz:
-            self._finish(account, order, "iocCancelRejected", now, pending)
+            self._record(account, order, "iocCancelRejected", now, pending)
             return {"error": rules.ERR_IOC}
         if order.sz and order.tif != "Ioc":
             self._rest(account, order, pending, notify=True)
             pending.books[asset.coin] = None
             return {"resting": _with_cloid({"oid": order.oid}, order.cloid)}
         status = "filled" if not order.sz else "canceled"
-        self._finish(account, order, status, now, pending)
+        self._record(account, order, status, now, pending)
         if book is not None:
             pending.books[asset.coin] = None
         avg_px = rules.round_price(asset, filled_ntl / filled_sz) if filled_sz else px
@@ -591,7 +591,7 @@ class Exchange:
                 maker = self.accounts[maker_order.user]
                 if maker is taker:  # self-trade prevention: expire the resting order
                     self._remove_open(maker, maker_order)
-                    self._finish(maker, maker_order, "selfTradeCanceled", now, pending)
+                    self._record(maker, maker_order, "selfTradeCanceled", now, pending)
                     continue
                 take = min(order.sz, maker_order.sz)
                 if maker_order.reduce_only:
@@ -604,7 +604,7 @@ class Exchange:
                     not take or (maker_order.reduce_only and not maker.position(asset.coin))
                 ):
                     self._remove_open(maker, maker_order)
-                    self._finish(maker, maker_order, "reduceOnlyCanceled", now, pending)
+                    self._record(maker, maker_order, "reduceOnlyCanceled", now, pending)
             if not order.sz:
                 break
         if filled_sz:
@@ -671,7 +671,7 @@ class Exchange:
             del maker.open_orders[maker_order.oid]
             if maker_order.cloid is not None:
                 maker.open_cloids.pop(maker_order.cloid, None)
-            self._finish(maker, maker_order, "filled", now, pending)
+            self._record(maker, maker_order, "filled", now, pending)
         long_after = _long(taker, asset.coin) + _long(maker, asset.coin)
         self.open_interest[asset.coin] += long_after - long_before
         self.last_trade_px[asset.coin] = px
@@ -746,18 +746,6 @@ class Exchange:
             dex = self.universe.by_coin[order.coin].dex
             account.order_margin[dex] -= order.margin
             order.margin = ZERO
-
-    def _finish(
-        self,
-        account: Account,
-        order: Order,
-        status: str,
-        now: int,
-        pending: _Pending,
-        *,
-        index_cloid: bool = True,
-    ) -> None:
-        self._record(account, order, status, now, pending, index_cloid=index_cloid)
 
     def _record(
         self,
@@ -890,7 +878,7 @@ class Exchange:
         if order is None or order.coin != asset.coin:
             return {"error": rules.ERR_CANCEL_MISSING}
         self._remove_open(account, order)
-        self._finish(account, order, "canceled", now, pending)
+        self._record(account, order, "canceled", now, pending)
         pending.books[order.coin] = None
         return "success"
 
@@ -925,7 +913,7 @@ class Exchange:
                 statuses.append({"error": "Cannot modify canceled or filled order"})
                 continue
             self._remove_open(account, order)
-            self._finish(account, order, "canceled", now, pending)
+            self._record(account, order, "canceled", now, pending)
             pending.books[order.coin] = None
             statuses.append(self._place(account, wire, now, pending, tx_hash))
         return {"status": "ok", "response": {"type": "order", "data": {"statuses": statuses}}}
@@ -966,7 +954,7 @@ class Exchange:
         pending = _Pending()
         for order in list(account.open_orders.values()):
             self._remove_open(account, order)
-            self._finish(account, order, "scheduledCancel", now, pending)
+            self._record(account, order, "scheduledCancel", now, pending)
             pending.books[order.coin] = None
         pending.flush(self._emit)
 
