@@ -249,6 +249,10 @@ class ReadinessMachine(HipChart):
             # The exclusion only stood in for data that had not come; now it has. Without this,
             # an epoch whose first data was merely slow would stay unready until a reconnect.
             del self.excluded[coin]
+            if self.state in ("md_ready", "trading"):
+                # No state change follows (the epoch was already decided), so no entry
+                # action announces the larger market set: announce it here.
+                self._announce()
 
     def record_reconciled(self, part: str) -> None:
         self.reconciled_parts.add(part)

@@ -119,6 +119,22 @@ def test_timeout_excludes_a_silent_market_and_md_ready_still_holds() -> None:
     # data that turns up late lifts the exclusion: the market was slow, not absent
     sm.send("data", key="activeAssetCtx:xyz:BBB")
     assert sm.market_ready("xyz:BBB") and sm.excluded == {}
+    # ... and is announced: the epoch was already md_ready, so no state entry would say it
+    assert sm.outbox[-1] == ReadyChanged(3, False, frozenset(MARKETS))
+
+
+def test_a_lifted_exclusion_while_trading_is_announced_once() -> None:
+    """Found by the model below: a market excluded, then its late data, left the last
+    ReadyChanged naming the smaller market set."""
+    sm = make()
+    feed_md(sm, "xyz:AAA")
+    feed_trading(sm)
+    sm.send("tick", now_ms=1_000)
+    assert sm.trading_ready and list(sm.excluded) == ["xyz:BBB"]
+    before = len(sm.outbox)
+    feed_md(sm, "xyz:BBB")
+    changes = [c for c in sm.outbox[before:] if isinstance(c, ReadyChanged)]
+    assert changes == [ReadyChanged(3, True, frozenset(MARKETS))]
 
 
 def test_every_market_excluded_then_data_arrives_reaches_ready() -> None:
