@@ -77,7 +77,7 @@ async def run(minutes: float, faults: str, seed: int) -> dict:
                 f"t={time.monotonic() - t0:6.0f}s rss={rss_mb():7.1f}MB epoch={d.conn.epoch}"
                 f" state={d.conn.state} fills={d.positions.fills_applied}"
                 f" submitted={d.executor.submitted} hardstop={d.hardstop.state}"
-                f" inbox={d.inbox.qsize()}",
+                f" inbox={len(d.inbox)}",
                 flush=True,
             )
         summary = bot.result()

@@ -326,7 +326,7 @@ class DispatcherCollector(Collector):
     def _loop(self) -> Iterator[Metric]:
         d = self.d
         yield GaugeMetricFamily(
-            "hip3_inbox_depth", "Events waiting in the dispatcher's inbox", value=d.inbox.qsize()
+            "hip3_inbox_depth", "Events waiting in the dispatcher's inbox", value=len(d.inbox)
         )
         frames_in = getattr(d.transport, "frames_in", None)
         if frames_in is not None:

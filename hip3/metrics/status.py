@@ -70,7 +70,7 @@ def render_status(d: Any, now_ns: int) -> str:
         f"hip3 {d.cfg.mode}  epoch {d.conn.epoch} {d.conn.state}"
         f"  READY-TRADING {'yes' if ready_trading else 'no'}"
         f"  HardStop {hs.state}"
-        f"  inbox {d.inbox.qsize()}  posts in flight {d.wire.posts.inflight.count}",
+        f"  inbox {len(d.inbox)}  posts in flight {d.wire.posts.inflight.count}",
     ]
     reasons = list(getattr(hs, "reasons", None) or ())
     if reasons:

@@ -1,8 +1,10 @@
 """The dispatcher: one inbox, one consumer.
 
 Every inbound frame, timer tick, post response or timeout, strategy signal and operator
-command arrives here as an event and is handled to completion before the next one, by one
-asyncio task. Machines decide; the dispatcher executes their commands (I/O, timers, fan-out
+command arrives here as an event and is handled to completion before the next one. `put`
+appends to the inbox and, unless an event is already being handled, drains it at once: a
+frame is handled inside the socket's read callback, without waiting for another event-loop
+turn, and an event put while another is handled (a write failure, say) waits its turn. Machines decide; the dispatcher executes their commands (I/O, timers, fan-out
 between machines). Market data updates plain state and reaches a machine only for lifecycle
 facts (first data of a subscription this epoch). Nothing else reads the socket, so reconnect
 and resubscribe pass through exactly the same path as live traffic.
@@ -14,6 +16,7 @@ with a recording transport in place of the socket.
 from __future__ import annotations
 
 import asyncio
+import collections
 import random
 import time
 from collections import Counter
@@ -145,7 +148,9 @@ class Dispatcher(OrderFlowSteps, ReconciliationSteps, SafetySteps):
         self.coins: list[str] = list(cfg.coins)
         self.dexes: list[str] = dexes_of(self.coins)
         self.outbox: list = []
-        self.inbox: asyncio.Queue = asyncio.Queue()
+        self.inbox: collections.deque = collections.deque()
+        self._draining = False
+        self._running = False  # between run()'s start and its end
         self.transport = transport
         now = self.clock.now_ms()
         ws, ob = cfg.websocket, cfg.outbound
@@ -281,7 +286,18 @@ class Dispatcher(OrderFlowSteps, ReconciliationSteps, SafetySteps):
     # the loop
 
     def put(self, event: Any) -> None:
-        self.inbox.put_nowait(event)
+        self.inbox.append(event)
+        if self._running and not self._draining:
+            self._drain()
+
+    def _drain(self) -> None:
+        self._draining = True
+        try:
+            inbox, handle, finished = self.inbox, self.handle, self.finished
+            while inbox and not finished.is_set():
+                handle(inbox.popleft())
+        finally:
+            self._draining = False
 
     def start(self) -> None:
         """Begin the first epoch (the socket opens asynchronously)."""
@@ -291,12 +307,16 @@ class Dispatcher(OrderFlowSteps, ReconciliationSteps, SafetySteps):
     async def run(self, tick_s: float = 0.1) -> None:
         ticker = asyncio.get_running_loop().create_task(self._ticker(tick_s), name="ticker")
         try:
-            self.start()
-            get = self.inbox.get
-            while not self.finished.is_set():
-                event = await get()
-                self.handle(event)
+            self._running = True
+            self._draining = True  # a put during start() waits its turn like any other
+            try:
+                self.start()
+            finally:
+                self._draining = False
+            self._drain()  # whatever was put before the loop ran
+            await self.finished.wait()
         finally:
+            self._running = False
             ticker.cancel()
 
     async def _ticker(self, tick_s: float) -> None:

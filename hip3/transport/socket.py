@@ -1,26 +1,24 @@
 """The websocket: the only reader of the socket and its only writer.
 
-The reader decodes each frame and puts it in the dispatcher's inbox — it never interprets it,
-so reconnect, resubscribe and live traffic all pass through the same dispatcher (the seed's
-`drain_and_wait` was a second reader that swallowed the snapshot READY waited for). The writer
-drains one queue of already-encoded frames; frames queued for a connection that is gone are
-dropped deliberately and their owners told (a post must never leak onto the next connection).
+Each frame is decoded and handed to the dispatcher's `put` inside the read callback (see
+`wsconn`): the reader never interprets a frame, so reconnect, resubscribe and live traffic all
+pass through the same dispatcher (the seed's `drain_and_wait` was a second reader that
+swallowed the snapshot READY waited for). Writes go to the socket inside `send`; a frame for a
+connection that is not open is refused and, if it is a post, its owner told (a post must never
+leak onto the next connection).
 """
 
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import logging
 import time
 from collections.abc import Callable
 from typing import Any
 
-import websockets
-from websockets.protocol import State as WsState
-
 from hip3.events import FrameIn, SocketClosed, SocketOpened, WriteFailed
+from hip3.transport.wsconn import WsConnection, connect
 
 log = logging.getLogger(__name__)
 
@@ -43,12 +41,9 @@ class WsTransport:
         self._connect_timeout_s = connect_timeout_s
         self._max_frame_bytes = max_frame_bytes
         self._epoch = 0
-        self._ws: Any = None
-        self._ws_epoch = 0
+        self._conn: WsConnection | None = None
+        self._conn_epoch = 0
         self._task: asyncio.Task | None = None
-        self._writer: asyncio.Task | None = None
-        self._queue: collections.deque[tuple[int, bytes | str, int | None]] = collections.deque()
-        self._wake = asyncio.Event()
         self.frames_in = 0
         self.frames_out = 0
 
@@ -60,9 +55,7 @@ class WsTransport:
         """Start connecting for `epoch`; the result arrives as SocketOpened or SocketClosed."""
         self.close(self._epoch, "superseded")
         self._epoch = epoch
-        self._task = asyncio.get_running_loop().create_task(
-            self._run(epoch), name=f"ws-reader-{epoch}"
-        )
+        self._task = asyncio.get_running_loop().create_task(self._run(epoch), name=f"ws-{epoch}")
 
     def close(self, epoch: int, reason: str = "closing") -> None:
         if epoch != self._epoch:
@@ -70,119 +63,80 @@ class WsTransport:
         task, self._task = self._task, None
         if task is not None and not task.done():
             task.cancel()
-        self._fail_queued(reason)
 
     def send(self, data: bytes | str, post_id: int | None = None) -> None:
-        """Write one encoded frame to the current connection, now if possible.
+        """Write one encoded frame to the current connection, now.
 
-        When nothing is queued, the frame goes straight to the socket inside this call (the
-        same steps websockets' `send` takes before it waits for the buffer to drain): an order
-        reaches the wire before the dispatcher does its bookkeeping. Otherwise it joins the
-        queue behind the frames already waiting, so order is always kept.
+        An order reaches the wire inside this call, before the dispatcher does its
+        bookkeeping. A frame the connection cannot take is dropped; a post's owner is told
+        with WriteFailed (part of the frame may have left: it is never retried here).
         """
-        ws = self._ws
-        if (
-            ws is not None
-            and not self._queue
-            and self._ws_epoch == self._epoch
-            and ws.protocol.state is WsState.OPEN
-            and ws.send_in_progress is None  # no fragmented message being written
-        ):
-            try:
-                ws.protocol.send_text(data.encode() if isinstance(data, str) else data)
-                ws.send_data()
-                self.frames_out += 1
-            except Exception as exc:
-                # part of the frame may have left: never retry it, let its owner reconcile
-                log.error("websocket write failed: %s", exc)
-                if post_id is not None:
-                    self._put(WriteFailed(self._epoch, post_id, f"write failed: {exc}"))
+        conn = self._conn
+        if conn is None or self._conn_epoch != self._epoch or not conn.is_open:
+            if post_id is not None:
+                self._put(WriteFailed(self._epoch, post_id, "connection not open"))
             return
-        self._queue.append((self._epoch, data, post_id))
-        self._wake.set()
+        try:
+            conn.send_text(data.encode() if isinstance(data, str) else data)
+            self.frames_out += 1
+        except Exception as exc:
+            log.error("websocket write failed: %s", exc)
+            if post_id is not None:
+                self._put(WriteFailed(self._epoch, post_id, f"write failed: {exc}"))
 
     async def aclose(self) -> None:
-        self.close(self._epoch, "shutdown")
-        for t in (self._task, self._writer):
-            if t is not None and not t.done():
-                t.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await t
+        task, self._task = self._task, None
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
 
     # --- internals -----------------------------------------------------------------------
 
-    def _fail_queued(self, reason: str) -> None:
-        while self._queue:
-            epoch, _data, post_id = self._queue.popleft()
-            if post_id is not None:
-                self._put(WriteFailed(epoch, post_id, reason))
-
     async def _run(self, epoch: int) -> None:
-        reason = "closed"
+        loop = asyncio.get_running_loop()
+        ended: asyncio.Future[str] = loop.create_future()
+        put, decode, perf = self._put, self._decode, time.perf_counter_ns
+
+        def on_message(payload: bytes, _is_text: bool) -> None:
+            # bytes, not str: msgspec decodes UTF-8 itself
+            self.frames_in += 1
+            put(FrameIn(epoch, decode(payload), perf()))
+
+        def on_closed(reason: str) -> None:
+            if not ended.done():
+                ended.set_result(reason)
+
         try:
             async with asyncio.timeout(self._connect_timeout_s):
-                ws = await websockets.connect(
+                conn = await connect(
                     self.url,
-                    ping_interval=None,  # the exchange's heartbeat is JSON ping/pong, run by the dispatcher
+                    on_message=on_message,
+                    on_closed=on_closed,
                     max_size=self._max_frame_bytes,
-                    compression=None,
-                    open_timeout=None,
-                    close_timeout=2,
                 )
-        except (OSError, TimeoutError, websockets.WebSocketException) as exc:
+        except (OSError, TimeoutError, ConnectionError) as exc:
             self._put(SocketClosed(epoch, f"connect failed: {type(exc).__name__}: {exc}"))
             return
         except asyncio.CancelledError:
             raise
-        self._ws = ws
-        self._ws_epoch = epoch
-        self._writer = asyncio.get_running_loop().create_task(
-            self._write_loop(epoch, ws), name=f"ws-writer-{epoch}"
-        )
-        self._put(SocketOpened(epoch))
-        put, decode, perf = self._put, self._decode, time.perf_counter_ns
-        recv = ws.recv
+        except Exception as exc:  # e.g. a malformed URL: still a failed connect, never silence
+            self._put(SocketClosed(epoch, f"connect failed: {type(exc).__name__}: {exc}"))
+            return
+        self._conn, self._conn_epoch = conn, epoch
+        reason = "closed"
         try:
-            while True:
-                # bytes, not str: msgspec decodes UTF-8 itself, so the library's decode is waste
-                raw = await recv(decode=False)
-                self.frames_in += 1
-                put(FrameIn(epoch, decode(raw), perf()))
-        except websockets.ConnectionClosed as exc:
-            reason = f"connection closed: {exc}"
+            self._put(SocketOpened(epoch))
+            reason = "connection closed: " + await ended
         except asyncio.CancelledError:
             reason = "closed by client"
             raise
-        except Exception as exc:  # the reader must end in SocketClosed, whatever happened
-            reason = f"reader failed: {type(exc).__name__}: {exc}"
-            log.exception("websocket reader failed")
         finally:
-            self._ws = None
-            if self._writer is not None:
-                self._writer.cancel()
-            with contextlib.suppress(Exception):
-                await asyncio.shield(ws.close())
-            self._fail_queued("connection lost")
+            if self._conn is conn:
+                self._conn = None
+            if conn.transport is not None:
+                conn.close(1000)
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(asyncio.wait_for(ended, 2.5))
+                conn.abort()
             self._put(SocketClosed(epoch, reason))
-
-    async def _write_loop(self, epoch: int, ws: Any) -> None:
-        queue, wake = self._queue, self._wake
-        while True:
-            while queue:
-                frame_epoch, data, post_id = queue.popleft()
-                if frame_epoch != epoch:
-                    if post_id is not None:
-                        self._put(
-                            WriteFailed(frame_epoch, post_id, "queued for an older connection")
-                        )
-                    continue
-                try:
-                    await ws.send(data)
-                    self.frames_out += 1
-                except Exception as exc:
-                    if post_id is not None:
-                        self._put(WriteFailed(epoch, post_id, f"write failed: {exc}"))
-                    self._fail_queued("connection lost")
-                    return
-            wake.clear()
-            await wake.wait()
