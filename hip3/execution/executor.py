@@ -26,14 +26,18 @@ from hip3.protocol.numbers import (
     Rounding,
     SizeError,
     check_min_notional,
-    format_price,
-    format_size,
+    quantize_price,
+    quantize_size,
+    wire_decimal,
 )
 from hip3.transport.limits import TokenBucket
 
 log = logging.getLogger(__name__)
 
 _BPS = Decimal(10_000)
+_ZERO = Decimal(0)
+_ONE = Decimal(1)
+_PASSIVE = Rounding.PASSIVE
 
 
 @dataclass(slots=True)
@@ -94,6 +98,10 @@ class Executor:
         self.last_outcome = ""
         self.entries_sent = 0
         self.journal: Any = None  # optional hip3.journal.Journal: every order is recorded
+        # (slippage_bps, max_slippage_bps) -> (1 + allowance, 1 - allowance): recomputed when
+        # either limit object changes, not per signal
+        self._slip_key: tuple[Decimal, Decimal] | None = None
+        self._slip_factors: tuple[Decimal, Decimal] = (_ONE, _ONE)
 
     def _gate(self, sig: Signal, now_ms: int, now_ns: int) -> str | None:
         coin = sig.coin
@@ -104,18 +112,19 @@ class Executor:
         px = sig.ref_px
         order_notional = sig.size * px
         pos = self.positions.positions.get(coin)
-        market_notional = pos.notional(px) if pos is not None else Decimal(0)
-        if market_notional + order_notional > self.limits.max_notional_per_market:
+        market_notional = pos.notional(px) if pos is not None else _ZERO
+        limits = self.limits
+        if market_notional + order_notional > limits.max_notional_per_market:
             return "market_notional"
-        total = Decimal(0)
+        total = _ZERO
         for c, p in self.positions.positions.items():
             if p.size:
                 m = self.markets.get(c)
                 ref = m.reference_px() if m is not None else None
                 total += p.notional(ref if ref is not None else p.entry_px)
-        if total + order_notional > self.limits.max_total_notional:
+        if total + order_notional > limits.max_total_notional:
             return "total_notional"
-        if len(self.positions.open_coins()) >= self.limits.max_concurrent_positions:
+        if len(self.positions.open_coins()) >= limits.max_concurrent_positions:
             return "concurrent_positions"
         fl = self.flatten.get(coin)
         if fl is not None and fl.state != "idle":
@@ -143,20 +152,22 @@ class Executor:
             self.last_outcome = "blocked:" + reason
             return None
         spec = self.specs[sig.coin]
-        slip = min(self.limits.slippage_bps, self.limits.max_slippage_bps) / _BPS
-        limit = sig.ref_px * (1 + slip) if sig.is_buy else sig.ref_px * (1 - slip)
+        up, down = self._slippage_factors()
+        is_buy = sig.is_buy
+        limit = sig.ref_px * up if is_buy else sig.ref_px * down
         try:
             # passive rounding of (quote ± allowance): never beyond the cap, never worse than the quote
-            px = format_price(
-                limit, sz_decimals=spec.sz_decimals, is_buy=sig.is_buy, rounding=Rounding.PASSIVE
+            pxd = quantize_price(
+                limit, sz_decimals=spec.sz_decimals, is_buy=is_buy, rounding=_PASSIVE
             )
-            sz = format_size(sig.size, sz_decimals=spec.sz_decimals)
-            check_min_notional(Decimal(px), Decimal(sz), self.limits.min_order_notional)
+            szd = quantize_size(sig.size, sz_decimals=spec.sz_decimals)
+            check_min_notional(pxd, szd, self.limits.min_order_notional)
         except (PriceError, SizeError, NotionalError) as exc:
             self.build_errors[type(exc).__name__] += 1
             self.last_outcome = "unbuildable:" + type(exc).__name__
             log.debug("signal on %s not tradable: %s", sig.coin, exc)
             return None
+        px, sz = wire_decimal(pxd), wire_decimal(szd)
         cloid = self.send_order(
             spec, is_buy=sig.is_buy, px=px, sz=sz, reduce_only=False, purpose="entry", now_ms=now_ms
         )
@@ -164,6 +175,16 @@ class Executor:
         if cloid is not None:
             self.entries_sent += 1
         return cloid
+
+    def _slippage_factors(self) -> tuple[Decimal, Decimal]:
+        """(1 + allowance, 1 - allowance) for entry limit prices, from the current limits."""
+        lim = self.limits
+        key = self._slip_key
+        if key is None or key[0] is not lim.slippage_bps or key[1] is not lim.max_slippage_bps:
+            slip = min(lim.slippage_bps, lim.max_slippage_bps) / _BPS
+            self._slip_factors = (1 + slip, 1 - slip)
+            self._slip_key = (lim.slippage_bps, lim.max_slippage_bps)
+        return self._slip_factors
 
     def send_order(
         self,

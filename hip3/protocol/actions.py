@@ -45,6 +45,10 @@ MAX_BUILDER_FEE = 1000
 SIGNATURE_CHAIN_ID = "0x66eee"
 _UINT64_MAX = (1 << 64) - 1
 _ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
+# Exactly the strings `_check_wire_number` accepts: positive, no sign, no leading zeros, no
+# trailing zeros or point after a fraction (what `wire_decimal` prints for a value > 0). A
+# match skips the Decimal round trip; anything else takes the full check and its messages.
+_CANONICAL_POSITIVE = re.compile(r"[1-9][0-9]*(?:\.[0-9]*[1-9])?|0\.[0-9]*[1-9]").fullmatch
 
 
 class ActionError(ValueError):
@@ -67,6 +71,8 @@ def _check_bool(value: object, name: str) -> bool:
 
 def _check_wire_number(value: object, name: str) -> str:
     """A positive decimal string already in canonical wire form."""
+    if type(value) is str and _CANONICAL_POSITIVE(value) is not None:
+        return value
     try:
         parsed = parse_decimal(value)  # type: ignore[arg-type]
     except DecimalFormatError as exc:

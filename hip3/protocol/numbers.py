@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 import re
-from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, Decimal, localcontext
+from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, Context, Decimal
 
 __all__ = [
     "MAX_PRICE_SIG_FIGS",
@@ -24,6 +24,8 @@ __all__ = [
     "format_size",
     "max_price_decimals",
     "parse_decimal",
+    "quantize_price",
+    "quantize_size",
     "wire_decimal",
 ]
 
@@ -33,6 +35,13 @@ _PERP_MAX_DECIMALS = 6
 _SPOT_MAX_DECIMALS = 8
 # Quantize must never round because of context precision; wire numbers are far shorter.
 _PRECISION = 80
+# One shared context for that precision (the other settings are Python's defaults) instead of
+# a `localcontext()` per call: quantize and multiply take it explicitly, and their results do
+# not depend on anything else in it. It never traps on Inexact/Rounded, so flags it collects
+# are harmless.
+_CTX = Context(prec=_PRECISION)
+# 10**e for the grid steps prices and sizes are quantized to (built once, not per order).
+_STEPS = {e: Decimal(1).scaleb(e) for e in range(-_SPOT_MAX_DECIMALS - 8, 1)}
 _WIRE_DECIMAL = re.compile(r"-?[0-9]+(\.[0-9]+)?")
 
 
@@ -105,6 +114,31 @@ def _check_finite_positive(value: Decimal, what: str, error: type[ValueError]) -
         raise error(f"{what} must be > 0, got {wire_decimal(value)}")
 
 
+def quantize_price(
+    px: Decimal, *, sz_decimals: int, is_buy: bool, rounding: Rounding, spot: bool = False
+) -> Decimal:
+    """`format_price` as a Decimal: the same value, before its wire string is made."""
+    _check_finite_positive(px, "price", PriceError)
+    if not isinstance(rounding, Rounding):
+        raise PriceError(f"rounding must be a Rounding, got {rounding!r}")
+    decimals = max_price_decimals(sz_decimals=sz_decimals, spot=spot)
+    round_up = bool(is_buy) == (rounding is Rounding.AGGRESSIVE)
+
+    exponent = px.adjusted()  # floor(log10(px)) for a positive finite Decimal
+    sig_fig_exp = exponent - (MAX_PRICE_SIG_FIGS - 1)
+    step_exp = min(0, max(sig_fig_exp, -decimals))
+    step = _STEPS.get(step_exp)
+    if step is None:
+        step = Decimal(1).scaleb(step_exp)
+    result = px.quantize(step, rounding=ROUND_CEILING if round_up else ROUND_FLOOR, context=_CTX)
+    if result <= 0:
+        raise PriceError(
+            f"price {wire_decimal(px)} rounds down to 0 with {decimals} decimals "
+            f"(sz_decimals={sz_decimals}, spot={spot})"
+        )
+    return result
+
+
 def format_price(
     px: Decimal, *, sz_decimals: int, is_buy: bool, rounding: Rounding, spot: bool = False
 ) -> str:
@@ -116,51 +150,38 @@ def format_price(
     the top of the decade lands exactly on 10^(e+1), which is itself valid, so one
     directed quantisation gives the nearest valid price.
     """
-    _check_finite_positive(px, "price", PriceError)
-    if not isinstance(rounding, Rounding):
-        raise PriceError(f"rounding must be a Rounding, got {rounding!r}")
-    decimals = max_price_decimals(sz_decimals=sz_decimals, spot=spot)
-    round_up = bool(is_buy) == (rounding is Rounding.AGGRESSIVE)
+    return wire_decimal(
+        quantize_price(px, sz_decimals=sz_decimals, is_buy=is_buy, rounding=rounding, spot=spot)
+    )
 
-    exponent = px.adjusted()  # floor(log10(px)) for a positive finite Decimal
-    sig_fig_exp = exponent - (MAX_PRICE_SIG_FIGS - 1)
-    step_exp = min(0, max(sig_fig_exp, -decimals))
-    with localcontext() as ctx:
-        ctx.prec = _PRECISION
-        result = px.quantize(
-            Decimal(1).scaleb(step_exp), rounding=ROUND_CEILING if round_up else ROUND_FLOOR
+
+def quantize_size(sz: Decimal, *, sz_decimals: int) -> Decimal:
+    """`format_size` as a Decimal: the same value, before its wire string is made."""
+    if isinstance(sz_decimals, bool) or not isinstance(sz_decimals, int) or sz_decimals < 0:
+        raise SizeError(f"sz_decimals must be an int >= 0, got {sz_decimals!r}")
+    _check_finite_positive(sz, "size", SizeError)
+    step = _STEPS.get(-sz_decimals)
+    if step is None:
+        step = Decimal(1).scaleb(-sz_decimals)
+    truncated = sz.quantize(step, rounding=ROUND_DOWN, context=_CTX)
+    if truncated <= 0:
+        raise SizeError(
+            f"size {wire_decimal(sz)} truncates to 0 with sz_decimals={sz_decimals}; not an order"
         )
-    if result <= 0:
-        raise PriceError(
-            f"price {wire_decimal(px)} rounds down to 0 with {decimals} decimals "
-            f"(sz_decimals={sz_decimals}, spot={spot})"
-        )
-    return wire_decimal(result)
+    return truncated
 
 
 def format_size(sz: Decimal, *, sz_decimals: int) -> str:
     """Truncate `sz` toward zero to `sz_decimals` places; an over-precise size is rejected
     by the exchange, and rounding up would trade more than asked."""
-    if isinstance(sz_decimals, bool) or not isinstance(sz_decimals, int) or sz_decimals < 0:
-        raise SizeError(f"sz_decimals must be an int >= 0, got {sz_decimals!r}")
-    _check_finite_positive(sz, "size", SizeError)
-    with localcontext() as ctx:
-        ctx.prec = _PRECISION
-        truncated = sz.quantize(Decimal(1).scaleb(-sz_decimals), rounding=ROUND_DOWN)
-    if truncated <= 0:
-        raise SizeError(
-            f"size {wire_decimal(sz)} truncates to 0 with sz_decimals={sz_decimals}; not an order"
-        )
-    return wire_decimal(truncated)
+    return wire_decimal(quantize_size(sz, sz_decimals=sz_decimals))
 
 
 def check_min_notional(px: Decimal, sz: Decimal, minimum: Decimal = MIN_NOTIONAL_USD) -> None:
     """Raise NotionalError when px * sz is below the exchange's minimum order value."""
     _check_finite_positive(px, "price", NotionalError)
     _check_finite_positive(sz, "size", NotionalError)
-    with localcontext() as ctx:
-        ctx.prec = _PRECISION
-        notional = px * sz
+    notional = _CTX.multiply(px, sz)
     if notional < minimum:
         raise NotionalError(
             f"order notional {wire_decimal(notional)} (px={wire_decimal(px)}, "

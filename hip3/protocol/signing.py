@@ -132,6 +132,10 @@ L1_DOMAIN_SEPARATOR = _keccak(
     + bytes(32)
 )
 _SOURCE_HASH = {True: _keccak(b"a"), False: _keccak(b"b")}
+# AGENT_TYPEHASH ‖ source hash, per network, and the fixed head of the final digest's preimage.
+_AGENT_PREFIX = {net: AGENT_TYPEHASH + h for net, h in _SOURCE_HASH.items()}
+_DIGEST_PREFIX = b"\x19\x01" + L1_DOMAIN_SEPARATOR
+_msgpack_encode = msgspec.msgpack.Encoder().encode
 _EIP712_DOMAIN_FIELDS = [
     {"name": "name", "type": "string"},
     {"name": "version", "type": "string"},
@@ -157,6 +161,8 @@ def _is_plain(value: Any) -> bool:
     """Hot-path form of _check_msgpack_value: exact types, no messages.
 
     Plain loops rather than all(...): a generator per container costs measurable time here.
+    Leaves (str, bool, None, int) are checked inline in their container, so an order action
+    recurses only into its dicts and lists.
     """
     kind = type(value)
     if kind is str or kind is bool or value is None:
@@ -164,16 +170,25 @@ def _is_plain(value: Any) -> bool:
     if kind is int:
         return _INT64_MIN <= value <= _UINT64_MAX
     if kind is dict:
-        for key, item in value.items():  # noqa: SIM110
-            if type(key) is not str or not _is_plain(item):
+        for key in value:
+            if type(key) is not str:
                 return False
-        return True
-    if kind is list or kind is tuple:
-        for item in value:  # noqa: SIM110
-            if not _is_plain(item):
+        items = value.values()
+    elif kind is list or kind is tuple:
+        items = value
+    else:
+        return False
+    for item in items:
+        k = type(item)
+        if k is str or k is bool or item is None:
+            continue
+        if k is int:
+            if not _INT64_MIN <= item <= _UINT64_MAX:
                 return False
-        return True
-    return False
+            continue
+        if not _is_plain(item):
+            return False
+    return True
 
 
 def _check_msgpack_value(value: Any, path: str) -> None:
@@ -240,7 +255,10 @@ def _action_preimage(
     if not _is_plain(action):
         _check_msgpack_value(action, "action")  # raises with the offending path
         raise SigningError("action contains a value that cannot be hashed")
-    parts = [msgspec.msgpack.encode(action), _check_uint64(nonce, "nonce").to_bytes(8, "big")]
+    nonce_bytes = _check_uint64(nonce, "nonce").to_bytes(8, "big")
+    if vault_address is None and expires_after is None:
+        return _msgpack_encode(action) + nonce_bytes + b"\x00"
+    parts = [_msgpack_encode(action), nonce_bytes]
     if vault_address is None:
         parts.append(b"\x00")
     else:
@@ -260,9 +278,9 @@ def l1_digest(
     expires_after: int | None = None,
 ) -> bytes:
     """The 32-byte EIP-712 digest an L1 signature signs."""
-    connection_id = action_hash(action, nonce, vault_address, expires_after)
-    struct_hash = _keccak(AGENT_TYPEHASH + _SOURCE_HASH[bool(mainnet)] + connection_id)
-    return _keccak(b"\x19\x01" + L1_DOMAIN_SEPARATOR + struct_hash)
+    connection_id = _keccak(_action_preimage(action, nonce, vault_address, expires_after))
+    struct_hash = _keccak(_AGENT_PREFIX[bool(mainnet)] + connection_id)
+    return _keccak(_DIGEST_PREFIX + struct_hash)
 
 
 # ---------------------------------------------------------------------------------------
