@@ -69,12 +69,17 @@ class OrderInfo:
 
 
 class OrderRegistry:
-    def __init__(self, outbox: list, *, remember_terminal: int = 5000) -> None:
+    def __init__(
+        self, outbox: list, *, remember_terminal: int = 5000, max_spares: int = 64
+    ) -> None:
         self._outbox = outbox
         self.machines: dict[str, OrderMachine] = {}
         self.info: dict[str, OrderInfo] = {}
         self._by_oid: dict[int, str] = {}
         self._spares: list[OrderMachine] = []
+        self._retired: list[OrderMachine] = []  # terminal, waiting for `prewarm` to recycle
+        self._max_spares = max_spares
+        self.machines_built = 0
         self._held: dict[int, list[tuple[str, dict]]] = {}
         self._max_held = 1000
         self._terminal: OrderedDict[str, str] = OrderedDict()
@@ -102,17 +107,31 @@ class OrderRegistry:
             m.bind(**fields)
         else:
             m = OrderMachine(**fields, outbox=self._outbox)
+            self.machines_built += 1
         self.machines[info.cloid] = m
         self.info[info.cloid] = info
         return m
 
     def prewarm(self, target: int, budget: int) -> int:
-        """Build up to `budget` spare machines towards `target`; call it off the hot path (the
-        timer), so sending an order never pays for building its machine."""
+        """Refill the spare machines towards `target`; call it off the hot path (the timer),
+        so sending an order never pays for building its machine.
+
+        Machines of orders that ended are recycled first (microseconds each, however many);
+        only what they cannot cover is built, at most `budget` per call (milliseconds each).
+        Recycling waits for this call rather than happening at retirement, so no caller still
+        holding the old order's machine within an event can see it change under it.
+        Returns the number of machines built."""
+        retired, self._retired = self._retired, []
+        for m in retired:
+            if len(self._spares) >= self._max_spares:
+                break
+            m.recycle()
+            self._spares.append(m)
         built = 0
         while len(self._spares) < target and built < budget:
             self._spares.append(OrderMachine.spare(self._outbox))
             built += 1
+        self.machines_built += built
         return built
 
     # --- lookups ----------------------------------------------------------------------------
@@ -196,6 +215,7 @@ class OrderRegistry:
         info = self.info.pop(cloid)
         if m.oid is not None:
             self._by_oid.pop(m.oid, None)
+        self._retired.append(m)
         self._terminal[cloid] = state
         if len(self._terminal) > self._remember_terminal:
             self._terminal.popitem(last=False)

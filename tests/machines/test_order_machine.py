@@ -6,12 +6,13 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 from statemachine.exceptions import TransitionNotAllowed
 
 from machines.commands import OrderTerminal, ReconcileOrder
-from machines.order import OrderMachine
+from machines.order import OUTCOMES, OrderMachine
 
 
 def make(size: str = "1.0") -> OrderMachine:
@@ -297,3 +298,70 @@ def test_spare_machine_binds_to_an_order_and_cannot_be_rebound_once_used() -> No
     assert m.state == "filled" and m.filled_sz == Decimal("2.5")
     with pytest.raises(ValueError, match="cannot rebind"):
         m.bind(cloid="0x" + "cd" * 16, market="xyz:AAA", is_buy=True, size="1", reduce_only=False)
+
+
+# --- recycling: a machine back from a final state behaves exactly as a new one ----------------
+
+_EVENTS = st.one_of(
+    st.just(("sent", {"post_id": 1, "epoch": 1})),
+    st.just(("resting", {"oid": 9})),
+    st.builds(
+        lambda tid, sz: ("fill", {"sz": sz, "tid": tid}),
+        st.integers(1, 4),
+        st.sampled_from(["0.25", "0.5", "1.0"]),
+    ),
+    st.just(("filled_at_post", {"oid": 9, "total_sz": "1.0"})),
+    st.just(("cancelled", {"status": "canceled"})),
+    st.just(("rejected", {"reason": "no"})),
+    st.just(("lost", {"reason": "timeout"})),
+    st.builds(lambda o: ("resolve", {"outcome": o}), st.sampled_from(OUTCOMES)),
+)
+# ways to finish an earlier order, one per final state and through unknown
+_ENDINGS = [
+    [("sent", {"post_id": 5, "epoch": 3}), ("fill", {"sz": "1.0", "tid": 77})],
+    [("sent", {"post_id": 5, "epoch": 3}), ("resting", {"oid": 4}), ("cancelled", {"status": "x"})],
+    [("rejected", {"reason": "earlier"})],
+    [
+        ("sent", {"post_id": 5, "epoch": 3}),
+        ("lost", {"reason": "t"}),
+        ("resolve", {"outcome": "absent"}),
+    ],
+]
+
+
+def _trace(m: OrderMachine, events: list) -> list:
+    out = []
+    for event, kwargs in events:
+        mark = len(m.outbox)
+        try:
+            m.send(event, **kwargs)
+            error = None
+        except (TransitionNotAllowed, ValueError) as exc:
+            error = type(exc).__name__
+        out.append(
+            (m.state, error, m.outbox[mark:], m.filled_sz, set(m.tids), m.oid, m.post_id, m.reason)
+        )
+    return out
+
+
+@given(ending=st.sampled_from(_ENDINGS), events=st.lists(_EVENTS, max_size=12))
+def test_a_recycled_machine_behaves_as_a_new_one(ending: list, events: list) -> None:
+    order = {"cloid": "0x" + "12" * 16, "market": "xyz:BBB", "is_buy": False, "size": "1.0"}
+    fresh = OrderMachine.spare([])
+    fresh.bind(**order, reduce_only=False)
+    used = OrderMachine.spare([])
+    used.bind(cloid="0x" + "99" * 16, market="xyz:AAA", is_buy=True, size="1.0", reduce_only=True)
+    _trace(used, ending)
+    assert used.is_final
+    used.recycle()
+    assert used.state == "created" and used.cloid == "spare"
+    used.bind(**order, reduce_only=False)
+    used.outbox.clear()
+    assert _trace(used, events) == _trace(fresh, events)
+
+
+def test_only_a_final_machine_can_be_recycled() -> None:
+    m = sent()
+    with pytest.raises(ValueError, match="cannot recycle a live machine"):
+        m.recycle()
+    assert m.state == "sent"
