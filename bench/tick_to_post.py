@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import gc
 import io
 import multiprocessing as mp
 import pstats
@@ -151,6 +152,20 @@ def _stamp_order_writes(d: Any, stamps: list[tuple[int, int]]) -> None:
     d.transport.send = stamped
 
 
+class GcPauses:
+    """gc.callbacks hook: how often, and how long, the collector stopped the bot."""
+
+    def __init__(self) -> None:
+        self.by_generation: dict[int, list[int]] = {0: [], 1: [], 2: []}
+        self._started = 0
+
+    def __call__(self, phase: str, info: dict) -> None:
+        if phase == "start":
+            self._started = time.perf_counter_ns()
+        else:
+            self.by_generation[info["generation"]].append(time.perf_counter_ns() - self._started)
+
+
 def _split(pairs: list[tuple[int, int]], stamps: list[tuple[int, int]]) -> dict[str, list[int]]:
     """Per trigger: simulator write -> bot reader, reader -> order handed to the socket,
     handed to the socket -> simulator read."""
@@ -238,8 +253,11 @@ async def run(signals: int, gap_s: float, profile: bool, breakdown: bool = False
         prof = cProfile.Profile() if profile else None
         if prof is not None:
             prof.enable()
+        pauses = GcPauses()
+        gc.callbacks.append(pauses)
         ours.send("go")
         pairs, missed = await asyncio.to_thread(ours.recv)
+        gc.callbacks.remove(pauses)
         if prof is not None:
             prof.disable()
         pings = await ping_round_trips(url, 500)
@@ -260,6 +278,7 @@ async def run(signals: int, gap_s: float, profile: bool, breakdown: bool = False
         "latencies": [r - w for w, r in pairs],
         "split": _split(pairs, stamps) if breakdown else None,
         "missed": missed,
+        "gc": pauses.by_generation,
         "pings": pings,
         "submitted": summary["orders_submitted"],
         "blocked": summary["gate_blocks"],
@@ -299,6 +318,12 @@ def main() -> None:
     print(
         f"loopback ping round trip us: p50 {percentile(r['pings'], 0.5) / 1000:.0f}"
         f"  p99 {percentile(r['pings'], 0.99) / 1000:.0f}  (n={len(pings)})"
+    )
+    print(
+        "gc pauses in the bot while triggering: "
+        + "  ".join(
+            f"gen{g} n={len(xs)} max={max(xs, default=0) / 1000:.0f}us" for g, xs in r["gc"].items()
+        )
     )
     if r["split"]:
         for part, label in (
