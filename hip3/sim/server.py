@@ -1,7 +1,9 @@
 """The simulator's websocket transport: ws://HOST:PORT/ws, spoken like the exchange.
 
-One asyncio task per connection reads client frames; everything the server sends goes out
-through `ClientSession.send`, which applies the injected faults (delay, duplicate, drop).
+Each connection is a `WsConnection` (websockets' sans-I/O protocol on a plain asyncio
+transport): a client frame is handled inside the transport's read callback, with no reader
+task and no queue in between. Everything the server sends goes out through
+`ClientSession.send`, which applies the injected faults (delay, duplicate, drop).
 Market data is fanned out cheaply: a change is encoded once and the same bytes are written
 to every subscriber. Book and context changes are coalesced per event-loop turn (the
 exchange's "block"), so a burst of fills publishes one book, not one per fill.
@@ -24,10 +26,9 @@ from http import HTTPStatus
 from typing import Any
 
 import msgspec
-from websockets.asyncio.server import Server, ServerConnection, serve
-from websockets.exceptions import ConnectionClosed
-from websockets.http11 import Request, Response
+from websockets.http11 import SERVER, Request, Response
 from websockets.protocol import State
+from websockets.server import ServerProtocol
 
 from hip3.sim.events import BookChanged, CtxChanged, OrderUpdates, Trades, UserEvent, UserFills
 from hip3.sim.faults import FaultController
@@ -38,6 +39,7 @@ from hip3.sim.subscriptions import (
     encode_compact,
     parse_subscription,
 )
+from hip3.transport.wsconn import WsConnection
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +49,10 @@ _METHODS = ("subscribe", "unsubscribe", "post", "ping")
 _PONG = b'{"channel":"pong"}'
 _encode = msgspec.json.encode
 _decode = msgspec.json.decode
+_OPEN = State.OPEN
+# A TCP connection that has not completed the opening handshake by then is cut (as
+# websockets' own server does with its open_timeout).
+OPEN_TIMEOUT_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -84,9 +90,9 @@ def _text_header(size: int) -> bytes:
 class ClientSession:
     """One client connection: its subscriptions, limits and outbound fault pipeline."""
 
-    def __init__(self, server: SimServer, ws: ServerConnection) -> None:
+    def __init__(self, server: SimServer) -> None:
         self.server = server
-        self.ws = ws
+        self.conn: WsConnection = None  # type: ignore[assignment]  # set by the factory
         self.subs: dict[str, Subscription] = {}
         self.inflight_posts = 0
         self.frames_sent = 0
@@ -98,9 +104,7 @@ class ClientSession:
         self._held: list[bytes] = []
         self.last_read = 0.0  # loop time of the last frame read from the client
         self.idle_timer: asyncio.TimerHandle | None = None
-        # A server frame is unmasked, so without extensions (compression is off) its bytes are
-        # the same for every subscriber and can be framed here, skipping the protocol object.
-        self._preframed = not ws.protocol.extensions
+        self.open_timer: asyncio.TimerHandle | None = None
 
     # --- outbound -----------------------------------------------------------------------
     def send(self, data: bytes) -> None:
@@ -158,29 +162,29 @@ class ClientSession:
 
     def _write_now(self, frames: list[bytes] | tuple[bytes, ...]) -> bool:
         """Put `frames` on the socket; False when the connection must be dropped."""
-        ws = self.ws
-        protocol = ws.protocol
-        if protocol.state is not State.OPEN:
-            return True  # closing: the library finishes the close handshake
+        conn = self.conn
+        transport = conn.transport
+        if conn.protocol.state is not _OPEN or transport is None:
+            return True  # closing: the protocol finishes the close handshake
         try:
-            if self._preframed and not protocol.expect_continuation_frame:
-                if protocol.writes:  # anything the library queued (a pong) goes first
-                    ws.send_data()
+            if conn.protocol.writes:  # anything the library queued (a pong) goes first
+                conn.flush()
+            # A server frame is unmasked, so without extensions (compression is off) its bytes
+            # are the same for every subscriber and are framed here, skipping the protocol.
+            if conn.can_write_raw:
                 parts: list[bytes] = []
                 for data in frames:
                     parts.append(_text_header(len(data)))
                     parts.append(data)
-                ws.transport.write(b"".join(parts))
+                conn.write_raw(b"".join(parts))
             else:
                 for data in frames:
-                    protocol.send_text(data)
-                ws.send_data()
+                    conn.send_text(data)
         except Exception as exc:  # a dying socket must not break the fan-out loop
             log.debug("write failed, dropping connection: %s", exc)
             return False
-        transport = ws.transport
         if transport.get_write_buffer_size() > self.server.limits.max_write_buffer_bytes:
-            log.warning("client %s is not reading; dropping it", ws.remote_address)
+            log.warning("client %s is not reading; dropping it", conn.remote_address)
             return False
         return True
 
@@ -197,7 +201,52 @@ class ClientSession:
             self._delay_timer = None
         self._delayed.clear()
         self.server._forget(self)
-        self.ws.transport.abort()
+        self.conn.abort()
+
+    # --- connection callbacks (inside the transport's callbacks) -------------------------
+    def on_open(self, conn: WsConnection) -> None:
+        server = self.server
+        if self.open_timer is not None:
+            self.open_timer.cancel()
+            self.open_timer = None
+        server.sessions.add(self)
+        loop = server.loop
+        # One timer per connection, re-armed lazily, instead of a timeout per message.
+        self.last_read = loop.time()
+        self.idle_timer = loop.call_later(server.limits.idle_timeout_s, server._check_idle, self)
+
+    def on_message(self, payload: bytes, is_text: bool) -> None:
+        if self.closed:
+            return  # frames read in the same chunk as the one that closed us
+        server = self.server
+        self.last_read = server.loop.time()
+        if is_text and not payload.isascii():
+            try:
+                payload.decode()
+            except UnicodeDecodeError as exc:
+                server._fail(self, 1007, f"{exc.reason} at position {exc.start}")
+                return
+        server._cork_until_next_turn()
+        try:
+            server._on_message(self, payload)
+        except Exception:  # a bug in one request must not end the connection
+            log.exception("error while handling a client frame")
+            self.send(_error_frame("Internal error while handling the request"))
+
+    def on_closed(self, reason: str) -> None:
+        for timer in (self.idle_timer, self.open_timer):
+            if timer is not None:
+                timer.cancel()
+        self.idle_timer = self.open_timer = None
+        self.closed = True
+        self._held.clear()
+        self._delayed.clear()
+        if self._delay_timer is not None:
+            self._delay_timer.cancel()
+            self._delay_timer = None
+        server = self.server
+        server._conns.discard(self.conn)
+        server._forget(self)
 
     # --- inbound ------------------------------------------------------------------------
     def over_rate_limit(self, now: float) -> bool:
@@ -227,7 +276,8 @@ class SimServer:
         self.loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]
         self.host = ""
         self.port = 0
-        self._server: Server | None = None
+        self._server: asyncio.Server | None = None
+        self._conns: set[WsConnection] = set()  # every TCP connection, handshaking ones too
         # (type, target) -> sessions subscribed; l2Book adds its variant to the key
         self._routes: dict[tuple[Any, ...], set[ClientSession]] = {}
         self._book_variants: dict[str, set[tuple[Any, ...]]] = {}
@@ -241,10 +291,9 @@ class SimServer:
         self.md_frames_written = 0
         # While not None, sessions hold their frames and list themselves here (see `_uncork`).
         self._corked: list[ClientSession] | None = None
-        self._closing: set[asyncio.Task[None]] = set()  # idle closes in progress
         # Benchmark hook (bench/tick_to_post.py), off by default: called with each client frame
         # the moment it is read, before anything else, so latency is measured on our clock.
-        self.on_client_frame: Callable[[str | bytes], None] | None = None
+        self.on_client_frame: Callable[[bytes], None] | None = None
 
     # --- lifecycle ----------------------------------------------------------------------
     def attach(self, exchange: Any) -> None:
@@ -257,18 +306,8 @@ class SimServer:
         if self.exchange is None:
             raise RuntimeError("attach an exchange before starting the server")
         self.loop = asyncio.get_running_loop()
-        limits = self.limits
-        self._server = await serve(
-            self._handle,
-            host,
-            port,
-            process_request=_only_ws_path,
-            compression=None,  # per-message deflate would cost a compression per subscriber
-            max_size=limits.max_transport_bytes,
-            ping_interval=None,  # the exchange relies on client pings, not protocol pings
-            write_limit=1 << 20,
-        )
-        sockname = next(iter(self._server.sockets)).getsockname()
+        self._server = await self.loop.create_server(self._new_connection, host, port)
+        sockname = self._server.sockets[0].getsockname()
         self.host, self.port = sockname[0], sockname[1]
         return self.host, self.port
 
@@ -281,7 +320,9 @@ class SimServer:
             return
         for session in list(self.sessions):
             session.drop()
-        self._server.close()
+        self._server.close()  # stop listening
+        for conn in list(self._conns):  # handshaking or closing ones
+            conn.abort()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self._server.wait_closed(), 5)
         self._server = None
@@ -310,31 +351,23 @@ class SimServer:
             self._unroute(session, sub)
         session.subs.clear()
 
-    # --- connection task ----------------------------------------------------------------
-    async def _handle(self, ws: ServerConnection) -> None:
-        session = ClientSession(self, ws)
-        self.sessions.add(session)
-        loop = self.loop
-        # One timer per connection, re-armed lazily, instead of a timeout per message.
-        session.last_read = loop.time()
-        session.idle_timer = loop.call_later(self.limits.idle_timeout_s, self._check_idle, session)
-        try:
-            while not session.closed:
-                raw = await ws.recv()
-                session.last_read = loop.time()
-                self._cork_until_next_turn()
-                try:
-                    self._on_message(session, raw)
-                except Exception:  # a bug in one request must not end the connection
-                    log.exception("error while handling a client frame")
-                    session.send(_error_frame("Internal error while handling the request"))
-        except ConnectionClosed:
-            pass
-        finally:
-            if session.idle_timer is not None:
-                session.idle_timer.cancel()
-            session.closed = True
-            self._forget(session)
+    # --- connections --------------------------------------------------------------------
+    def _new_connection(self) -> WsConnection:
+        """The protocol factory of the listening socket: one per accepted TCP connection."""
+        session = ClientSession(self)
+        conn = WsConnection(
+            # No extensions: per-message deflate would cost a compression per subscriber.
+            # No protocol pings either: the exchange relies on client pings.
+            ServerProtocol(max_size=self.limits.max_transport_bytes),
+            on_message=session.on_message,
+            on_open=session.on_open,
+            on_closed=session.on_closed,
+            on_request=_only_ws_path,
+        )
+        session.conn = conn
+        self._conns.add(conn)
+        session.open_timer = self.loop.call_later(OPEN_TIMEOUT_S, conn.abort)
+        return conn
 
     def _check_idle(self, session: ClientSession) -> None:
         """Close a connection that has sent nothing for `idle_timeout_s` (1000, idle timeout)."""
@@ -344,13 +377,21 @@ class SimServer:
         if self.loop.time() < due:
             session.idle_timer = self.loop.call_at(due, self._check_idle, session)
             return
+        session.idle_timer = None
         session.closed = True
         self._forget(session)
-        task = self.loop.create_task(session.ws.close(1000, "idle timeout"))
-        self._closing.add(task)
-        task.add_done_callback(self._closing.discard)
+        session.conn.close(1000, "idle timeout")
 
-    def _on_message(self, session: ClientSession, raw: str | bytes) -> None:
+    def _fail(self, session: ClientSession, code: int, reason: str) -> None:
+        """Close with `code` now, as the websocket layer does on a protocol violation."""
+        session.closed = True
+        self._forget(session)
+        conn = session.conn
+        if conn.protocol.state is _OPEN:
+            conn.protocol.fail(code, reason)
+            conn.flush()
+
+    def _on_message(self, session: ClientSession, raw: bytes) -> None:
         hook = self.on_client_frame
         if hook is not None:
             hook(raw)
@@ -681,10 +722,14 @@ def _preview(raw: str | bytes, limit: int = 120) -> str:
     return text if len(text) <= limit else text[:limit] + "..."
 
 
-def _only_ws_path(connection: ServerConnection, request: Request) -> Response | None:
+def _only_ws_path(protocol: ServerProtocol, request: Request) -> Response:
+    """The opening handshake: only WS_PATH is a websocket endpoint."""
     if request.path.partition("?")[0] != WS_PATH:
-        return connection.respond(HTTPStatus.NOT_FOUND, f"websocket endpoint is {WS_PATH}\n")
-    return None
+        response = protocol.reject(HTTPStatus.NOT_FOUND, f"websocket endpoint is {WS_PATH}\n")
+    else:
+        response = protocol.accept(request)
+    response.headers["Server"] = SERVER  # as websockets' own server answers
+    return response
 
 
 __all__ = ["CHANNEL_OF", "WS_PATH", "ClientSession", "ConnectionLimits", "SimServer"]
