@@ -19,7 +19,7 @@ from hip3.events import Signal
 from hip3.execution.orders import OrderInfo, OrderRegistry
 from hip3.execution.positions import PositionTracker
 from hip3.market.state import MarketSpec, MarketState
-from hip3.protocol.actions import limit_order_wire, order_action
+from hip3.protocol.actions import single_limit_order_action
 from hip3.protocol.numbers import (
     NotionalError,
     PriceError,
@@ -102,6 +102,7 @@ class Executor:
         # either limit object changes, not per signal
         self._slip_key: tuple[Decimal, Decimal] | None = None
         self._slip_factors: tuple[Decimal, Decimal] = (_ONE, _ONE)
+        self._spare_cloid: str | None = None  # the next order's cloid, drawn in advance
 
     def _gate(self, sig: Signal, now_ms: int, now_ns: int) -> str | None:
         coin = sig.coin
@@ -197,8 +198,12 @@ class Executor:
         purpose: str,
         now_ms: int,
     ) -> str | None:
-        cloid = self.cloids.next()
-        wire = limit_order_wire(
+        # drawn after the previous order went out, so drawing one is not on this order's path
+        cloid = self._spare_cloid
+        if cloid is None:
+            cloid = self.cloids.next()
+        self._spare_cloid = None
+        action = single_limit_order_action(
             asset=spec.asset,
             is_buy=is_buy,
             px=px,
@@ -207,7 +212,8 @@ class Executor:
             tif="Ioc",
             cloid=cloid,
         )
-        pending = self.wire.post_action(order_action([wire]), kind="order", owner=[cloid])
+        pending = self.wire.post_action(action, kind="order", owner=[cloid])
+        self._spare_cloid = self.cloids.next()
         if pending is None:
             self.blocked["outbound_limit"] += 1
             return None

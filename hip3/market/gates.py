@@ -232,11 +232,20 @@ class MarketGates:
     def _evaluate(self, m: MarketState, now_ns: int) -> GateResult:
         p = self.p
         blocked = self._blocked
-        if p.max_bbo_age_s and m.bbo_age_s(now_ns) > p.max_bbo_age_s:
-            return blocked[BBO_STALE]
-        if p.max_ctx_age_s and m.ctx_age_s(now_ns) > p.max_ctx_age_s:
-            return blocked[CTX_STALE]
-        if self._time_regressed(m, now_ns):
+        # the ages as MarketState.bbo_age_s/ctx_age_s compute them, without the method calls
+        limit = p.max_bbo_age_s
+        if limit:
+            recv = m.bbo_recv_ns
+            if recv == 0 or (now_ns - recv) / 1e9 > limit:
+                return blocked[BBO_STALE]
+        limit = p.max_ctx_age_s
+        if limit:
+            recv = m.ctx_recv_ns
+            if recv == 0 or (now_ns - recv) / 1e9 > limit:
+                return blocked[CTX_STALE]
+        if (
+            m.time_regressions != self._regressions_seen or self._regression_until_ns is not None
+        ) and self._time_regressed(m, now_ns):
             return blocked[TIME_REGRESSION]
 
         # gate statistics are floats: exact enough, and several times cheaper than Decimal

@@ -32,6 +32,7 @@ __all__ = [
     "noop_action",
     "order_action",
     "schedule_cancel_action",
+    "single_limit_order_action",
     "trigger_order_wire",
     "update_leverage_action",
 ]
@@ -128,6 +129,24 @@ def limit_order_wire(
     if tif not in TIFS:
         raise ActionError(f"tif must be one of {TIFS}, got {tif!r}")
     return _order_wire(asset, is_buy, px, sz, reduce_only, {"limit": {"tif": tif}}, cloid)
+
+
+def single_limit_order_action(
+    *,
+    asset: int,
+    is_buy: bool,
+    px: str,
+    sz: str,
+    reduce_only: bool,
+    tif: str,
+    cloid: str | None = None,
+) -> dict:
+    """`order_action([limit_order_wire(...)])` in one step: the same dict after the same
+    checks (a wire built here always has the order-wire keys; grouping is "na")."""
+    if tif not in TIFS:
+        raise ActionError(f"tif must be one of {TIFS}, got {tif!r}")
+    wire = _order_wire(asset, is_buy, px, sz, reduce_only, {"limit": {"tif": tif}}, cloid)
+    return {"type": "order", "orders": [wire], "grouping": "na"}
 
 
 def trigger_order_wire(

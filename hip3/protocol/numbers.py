@@ -42,6 +42,8 @@ _PRECISION = 80
 _CTX = Context(prec=_PRECISION)
 # 10**e for the grid steps prices and sizes are quantized to (built once, not per order).
 _STEPS = {e: Decimal(1).scaleb(e) for e in range(-_SPOT_MAX_DECIMALS - 8, 1)}
+# (sz_decimals, spot) -> max_price_decimals, for the valid pairs seen so far
+_PRICE_DECIMALS: dict[tuple[int, bool], int] = {}
 _WIRE_DECIMAL = re.compile(r"-?[0-9]+(\.[0-9]+)?")
 
 
@@ -118,10 +120,16 @@ def quantize_price(
     px: Decimal, *, sz_decimals: int, is_buy: bool, rounding: Rounding, spot: bool = False
 ) -> Decimal:
     """`format_price` as a Decimal: the same value, before its wire string is made."""
-    _check_finite_positive(px, "price", PriceError)
-    if not isinstance(rounding, Rounding):
+    if type(px) is not Decimal or not px.is_finite() or px <= 0:
+        _check_finite_positive(px, "price", PriceError)  # raises for what it refuses
+    if type(rounding) is not Rounding:
         raise PriceError(f"rounding must be a Rounding, got {rounding!r}")
-    decimals = max_price_decimals(sz_decimals=sz_decimals, spot=spot)
+    key = (sz_decimals, bool(spot))
+    decimals = _PRICE_DECIMALS.get(key) if type(sz_decimals) is int else None
+    if decimals is None:
+        decimals = max_price_decimals(sz_decimals=sz_decimals, spot=spot)
+        if type(sz_decimals) is int:
+            _PRICE_DECIMALS[key] = decimals
     round_up = bool(is_buy) == (rounding is Rounding.AGGRESSIVE)
 
     exponent = px.adjusted()  # floor(log10(px)) for a positive finite Decimal
@@ -159,7 +167,8 @@ def quantize_size(sz: Decimal, *, sz_decimals: int) -> Decimal:
     """`format_size` as a Decimal: the same value, before its wire string is made."""
     if isinstance(sz_decimals, bool) or not isinstance(sz_decimals, int) or sz_decimals < 0:
         raise SizeError(f"sz_decimals must be an int >= 0, got {sz_decimals!r}")
-    _check_finite_positive(sz, "size", SizeError)
+    if type(sz) is not Decimal or not sz.is_finite() or sz <= 0:
+        _check_finite_positive(sz, "size", SizeError)  # raises for what it refuses
     step = _STEPS.get(-sz_decimals)
     if step is None:
         step = Decimal(1).scaleb(-sz_decimals)

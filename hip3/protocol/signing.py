@@ -161,8 +161,6 @@ def _is_plain(value: Any) -> bool:
     """Hot-path form of _check_msgpack_value: exact types, no messages.
 
     Plain loops rather than all(...): a generator per container costs measurable time here.
-    Leaves (str, bool, None, int) are checked inline in their container, so an order action
-    recurses only into its dicts and lists.
     """
     kind = type(value)
     if kind is str or kind is bool or value is None:
@@ -170,25 +168,16 @@ def _is_plain(value: Any) -> bool:
     if kind is int:
         return _INT64_MIN <= value <= _UINT64_MAX
     if kind is dict:
-        for key in value:
-            if type(key) is not str:
+        for key, item in value.items():  # noqa: SIM110
+            if type(key) is not str or not _is_plain(item):
                 return False
-        items = value.values()
-    elif kind is list or kind is tuple:
-        items = value
-    else:
-        return False
-    for item in items:
-        k = type(item)
-        if k is str or k is bool or item is None:
-            continue
-        if k is int:
-            if not _INT64_MIN <= item <= _UINT64_MAX:
+        return True
+    if kind is list or kind is tuple:
+        for item in value:  # noqa: SIM110
+            if not _is_plain(item):
                 return False
-            continue
-        if not _is_plain(item):
-            return False
-    return True
+        return True
+    return False
 
 
 def _check_msgpack_value(value: Any, path: str) -> None:

@@ -496,8 +496,14 @@ class Detector:
                 self._skip("baseline")
                 return None
 
+        # _liquidity(book), inline
         book = qsz * px
-        liq = self._liquidity(book)
+        if book <= p.min_book_notional:
+            liq = _ZERO
+        elif book >= p.normal_book_notional:
+            liq = _ONE
+        else:
+            liq = (book - p.min_book_notional) / self._liq_span
         if liq <= 0:
             self._skip("thin_book")
             return None
