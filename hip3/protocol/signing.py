@@ -76,34 +76,37 @@ def _make_direct_keccak() -> Callable[[bytes], bytes] | None:
         if _raw_api.backend != "ctypes":
             return None
         lib = ctypes.CDLL(_keccak_mod._raw_keccak_lib._name)
-        init, reset, absorb, digest = (
-            lib.keccak_init,
-            lib.keccak_reset,
-            lib.keccak_absorb,
-            lib.keccak_digest,
-        )
+        init = lib.keccak_init
         init.argtypes = [ctypes.POINTER(ctypes.c_void_p), ctypes.c_size_t, ctypes.c_ubyte]
-        reset.argtypes = [ctypes.c_void_p]
-        absorb.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t]
-        digest.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t, ctypes.c_ubyte]
-        for fn in (init, reset, absorb, digest):
-            fn.restype = ctypes.c_int
+        init.restype = ctypes.c_int
         state = ctypes.c_void_p()
         # capacity 64 bytes = Keccak-256; 24 rounds; the 0x01 padding below is Keccak's
         # (SHA3-256 would pad with 0x06 and give different hashes).
         if init(ctypes.byref(state), 64, 24) != 0:
             return None
-        handle = state.value
         out = ctypes.create_string_buffer(32)
         lock = threading.Lock()
+        # The per-hash calls (reset, absorb, digest) go through a second handle whose functions
+        # have no argtypes, and get only ctypes instances and bytes (passed as char*):
+        # converting arguments against declared argtypes costs about a microsecond per hash.
+        raw = ctypes.CDLL(_keccak_mod._raw_keccak_lib._name)
+        r_reset, r_absorb, r_digest = raw.keccak_reset, raw.keccak_absorb, raw.keccak_digest
+        for fn in (r_reset, r_absorb, r_digest):
+            fn.restype = ctypes.c_int
+        size_t = ctypes.c_size_t
+        n32, pad = size_t(32), ctypes.c_ubyte(1)
 
         def keccak256(data: bytes) -> bytes:
             with lock:
-                if reset(handle) or absorb(handle, data, len(data)) or digest(handle, out, 32, 1):
+                if (
+                    r_reset(state)
+                    or r_absorb(state, data, size_t(len(data)))
+                    or r_digest(state, out, n32, pad)
+                ):
                     raise SigningError("keccak failed in the C library")
                 return out.raw
 
-        for probe in (b"", b"hip3" * 50):
+        for probe in (b"", b"hip3" * 50, bytes(range(256)) * 3):
             if keccak256(probe) != _portable_keccak(probe):
                 return None
         return keccak256
