@@ -2,20 +2,21 @@
 
     python -m bench.soak --minutes N [--faults SPEC] [--seed 3]
 
-The simulator (in this process, so its books, positions and fills are the truth to compare
-with) runs its default lively scenario with faults: connections dropped at random, frames
-duplicated and delayed. The bot trades, exits and reconnects on its own. Every 10 s the run
-prints memory, epochs and fills; at the end it prints memory growth (RSS after the first
-READY to the end, of the whole process: bot and simulator), fills lost (fills the exchange
-made for the bot's account that the bot never applied; must be 0), fills applied twice, and
-whether each epoch regained READY. The last line is
-`RESULT rss_growth_mb=... lost_fills=... epochs=... ready_epochs=...`.
+The simulator runs in its own process (its books, positions and fills are the truth to compare
+with, sent back at the end) with its default lively scenario and faults: connections dropped
+at random, frames duplicated and delayed. The bot (this process) trades, exits and reconnects
+on its own. Every 10 s the run prints memory, epochs and fills; at the end it prints the bot's
+memory growth (its process's RSS from the first READY to the end; the simulator's own caches
+and histories are not in it), fills lost (fills the exchange made for the bot's account that
+the bot never applied; must be 0), fills applied twice, and whether each epoch regained READY.
+The last line is `RESULT rss_growth_mb=... lost_fills=... epochs=... ready_epochs=...`.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import multiprocessing as mp
 import time
 from decimal import Decimal
 from typing import Any
@@ -30,6 +31,22 @@ def rss_mb() -> float:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def simulator_process(conn: Any, faults: str, seed: int) -> None:
+    asyncio.run(_simulate(conn, faults, seed))
+
+
+async def _simulate(conn: Any, faults: str, seed: int) -> None:
+    from hip3.sim.harness import SimHarness
+
+    async with SimHarness(seed=seed, faults=faults) as sim:
+        conn.send((sim.ws_url, sim.account[0], sim.account[1]))
+        await asyncio.to_thread(conn.recv)  # the bot has finished
+        user = sim.account[0]
+        truth = sorted(f["tid"] for f in sim.exchange.user_fills(user))
+        positions = {c: str(s) for c, s in sim.exchange.positions(user).items() if s != 0}
+        conn.send((truth, positions))
 
 
 def soak_config(ws_url: str) -> Any:
@@ -51,17 +68,21 @@ def soak_config(ws_url: str) -> Any:
 async def run(minutes: float, faults: str, seed: int) -> dict:
     from hip3.app.bot import run_bot
     from hip3.keys import SigningKey
-    from hip3.sim.harness import SimHarness
 
-    async with SimHarness(seed=seed, faults=faults) as sim:
+    ctx = mp.get_context("spawn")
+    pipe, child_end = ctx.Pipe()
+    child = ctx.Process(target=simulator_process, args=(child_end, faults, seed), daemon=True)
+    child.start()
+    try:
+        url, _address, secret = await asyncio.to_thread(pipe.recv)
         box: dict[str, Any] = {}
         bot = asyncio.create_task(
             run_bot(
-                soak_config(sim.ws_url),
+                soak_config(url),
                 duration_s=minutes * 60,
                 install_signals=False,
                 on_dispatcher=lambda d, _sim: box.setdefault("d", d),
-                key=SigningKey.from_hex(sim.account[1]),
+                key=SigningKey.from_hex(secret),
             )
         )
         while not ("d" in box and box["d"].ready.trading()):
@@ -82,8 +103,14 @@ async def run(minutes: float, faults: str, seed: int) -> dict:
             )
         summary = bot.result()
         rss_end = rss_mb()
-        truth = {f["tid"] for f in sim.exchange.user_fills(sim.account[0])}
-        positions = {c: s for c, s in sim.exchange.positions(sim.account[0]).items() if s != 0}
+        pipe.send("done")
+        truth_tids, truth_positions = await asyncio.to_thread(pipe.recv)
+    finally:
+        child.join(timeout=10)
+        if child.is_alive():
+            child.terminate()
+    truth = set(truth_tids)
+    positions = {c: Decimal(s) for c, s in truth_positions.items()}
     ours = {c: Decimal(s) for c, s in summary["positions"].items() if Decimal(s) != 0}
     epochs = d.conn.epoch
     ready = sorted(d.ready_latency_ms)

@@ -2,14 +2,15 @@
 
 No timing is asserted (machines are noisy); these check that every trigger was paired with
 exactly the order it caused, that no IOC filled (so every trigger is a fresh entry), and that
-the ingest step counts every frame the simulator wrote.
+the ingest step counts every frame the simulator wrote, and that the soak compares the bot's
+fills and positions with the simulator's own (in its own process).
 """
 
 from __future__ import annotations
 
 import pytest
 
-from bench import ingest, tick_to_post
+from bench import ingest, soak, tick_to_post
 
 pytestmark = pytest.mark.e2e
 
@@ -30,6 +31,14 @@ async def test_ingest_applies_every_frame_at_a_modest_rate():
     assert step["sent"] >= 200
     assert step["applied"] == step["sent"]
     assert step["kept_up"]
+
+
+async def test_soak_accounts_for_every_fill_against_the_simulator_process():
+    r = await soak.run(minutes=0.25, faults=soak.DEFAULT_FAULTS, seed=3)
+    assert r["truth_fills"] > 0  # it traded, so the comparison below means something
+    assert r["lost"] == 0 and r["applied"] == r["truth_fills"]
+    assert r["positions_match"]
+    assert r["ready"] and len(r["ready"]) == r["epochs"]
 
 
 def test_percentile_picks_ranks():
