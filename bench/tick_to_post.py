@@ -109,7 +109,12 @@ async def _simulate(conn: Any, signals: int, gap_s: float) -> None:
             await asyncio.sleep(KEEPALIVE_S)
 
     alive = asyncio.create_task(keepalive())
+    # as the bot does: the start-up heap lives for the whole run, keep the collector off it
+    gc.collect()
+    gc.freeze()
+    pauses = GcPauses()
     await asyncio.to_thread(conn.recv)  # "go": the bot is READY
+    gc.callbacks.append(pauses)
     latencies: list[int] = []
     missed = 0
     for i in range(signals):
@@ -128,7 +133,8 @@ async def _simulate(conn: Any, signals: int, gap_s: float) -> None:
             missed += 1
         waiting["fut"] = None
         await asyncio.sleep(gap_s)
-    conn.send((latencies, missed))
+    gc.callbacks.remove(pauses)
+    conn.send((latencies, missed, pauses.by_generation))
     await asyncio.to_thread(conn.recv)  # "stop", after the bot has timed its pings
     alive.cancel()
     await sim.stop()
@@ -273,7 +279,7 @@ async def run(signals: int, gap_s: float, profile: bool, breakdown: bool = False
         pauses = GcPauses()
         gc.callbacks.append(pauses)
         ours.send("go")
-        pairs, missed = await asyncio.to_thread(ours.recv)
+        pairs, missed, sim_gc = await asyncio.to_thread(ours.recv)
         gc.callbacks.remove(pauses)
         if prof is not None:
             prof.disable()
@@ -297,6 +303,7 @@ async def run(signals: int, gap_s: float, profile: bool, breakdown: bool = False
         "split": _split(pairs, stamps) if breakdown else None,
         "missed": missed,
         "gc": pauses.by_generation,
+        "sim_gc": sim_gc,
         "pings": pings,
         "pings_hot": pings_hot,
         "submitted": summary["orders_submitted"],
@@ -341,12 +348,14 @@ def main() -> None:
             f"loopback ping round trip ({label}) us: p50 {percentile(r[key], 0.5) / 1000:.0f}"
             f"  p99 {percentile(r[key], 0.99) / 1000:.0f}  (n={len(r[key])})"
         )
-    print(
-        "gc pauses in the bot while triggering: "
-        + "  ".join(
-            f"gen{g} n={len(xs)} max={max(xs, default=0) / 1000:.0f}us" for g, xs in r["gc"].items()
+    for key, who in (("gc", "bot"), ("sim_gc", "simulator")):
+        print(
+            f"gc pauses in the {who} while triggering: "
+            + "  ".join(
+                f"gen{g} n={len(xs)} max={max(xs, default=0) / 1000:.0f}us"
+                for g, xs in r[key].items()
+            )
         )
-    )
     if r["split"]:
         for part, label in (
             ("in", "sim write -> bot reader"),
