@@ -38,6 +38,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.sim
 	$(BIN)/python -m bench.ingest
 	$(BIN)/python -m bench.tick_to_post
+	$(BIN)/python -m bench.hot_path
 	$(BIN)/python -m bench.soak --minutes 2
 
 clean:
