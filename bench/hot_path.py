@@ -27,9 +27,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import gc
-import io
 import json
-import pstats
 import random
 import time
 from decimal import Decimal
@@ -44,6 +42,7 @@ from bench.tick_to_post import (
     bot_config,
     calibration_ns,
     percentile,
+    print_profile,
 )
 from hip3.events import FrameIn, Tick
 from hip3.protocol.frames import decode_frame
@@ -406,11 +405,7 @@ def run(triggers: int, warmup: int, step_ms: float, profile: bool) -> dict[str, 
             total.append(sent - t0)
         b.between(i)
     if prof is not None:
-        out = io.StringIO()
-        stats = pstats.Stats(prof, stream=out)
-        stats.sort_stats("tottime").print_stats(30)
-        stats.sort_stats("cumtime").print_stats(r"hip3|machines", 40)
-        print(out.getvalue())
+        print_profile(prof, top=30, ours=40)
     return {
         "e2e": e2e,
         "missed": missed,

@@ -63,6 +63,15 @@ def calibration_ns() -> float:
     return best
 
 
+def print_profile(prof: cProfile.Profile, *, top: int, ours: int) -> None:
+    """The `top` functions by own time, then hip3's and the machines' by cumulative time."""
+    out = io.StringIO()
+    stats = pstats.Stats(prof, stream=out)
+    stats.sort_stats("tottime").print_stats(top)
+    stats.sort_stats("cumtime").print_stats(r"hip3|machines", ours)
+    print(out.getvalue())
+
+
 def percentile(values: list[int], q: float) -> float:
     s = sorted(values)
     return float(s[min(len(s) - 1, int(q * len(s)))])
@@ -293,11 +302,7 @@ async def run(signals: int, gap_s: float, profile: bool, breakdown: bool = False
         if child.is_alive():
             child.terminate()
     if prof is not None:
-        out = io.StringIO()
-        stats = pstats.Stats(prof, stream=out)
-        stats.sort_stats("tottime").print_stats(15)
-        stats.sort_stats("cumtime").print_stats(r"hip3|machines", 30)
-        print(out.getvalue())
+        print_profile(prof, top=15, ours=30)
     return {
         "latencies": [r - w for w, r in pairs],
         "split": _split(pairs, stamps) if breakdown else None,

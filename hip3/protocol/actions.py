@@ -141,11 +141,11 @@ def single_limit_order_action(
     tif: str,
     cloid: str | None = None,
 ) -> dict:
-    """`order_action([limit_order_wire(...)])` in one step: the same dict after the same
-    checks (a wire built here always has the order-wire keys; grouping is "na")."""
-    if tif not in TIFS:
-        raise ActionError(f"tif must be one of {TIFS}, got {tif!r}")
-    wire = _order_wire(asset, is_buy, px, sz, reduce_only, {"limit": {"tif": tif}}, cloid)
+    """`order_action([limit_order_wire(...)])` without re-checking the wire it just built:
+    the same dict after the same checks (grouping "na")."""
+    wire = limit_order_wire(
+        asset=asset, is_buy=is_buy, px=px, sz=sz, reduce_only=reduce_only, tif=tif, cloid=cloid
+    )
     return {"type": "order", "orders": [wire], "grouping": "na"}
 
 
