@@ -18,13 +18,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
-import io
-import multiprocessing as mp
-import pstats
 import time
 from decimal import Decimal
 from typing import Any
 
+from bench.processes import simulator_in_child, start_bot
 from bench.tick_to_post import (
     COIN,
     MAKER,
@@ -33,6 +31,7 @@ from bench.tick_to_post import (
     _quotes,
     bot_config,
     calibration_ns,
+    print_profile,
 )
 
 GRACE_S = 0.1
@@ -100,32 +99,12 @@ async def _simulate(conn: Any, rates: list[int], step_s: float) -> None:
 
 
 async def run(rates: list[int], step_s: float, profile: bool = False) -> list[dict]:
-    from hip3.app.bot import run_bot
     from hip3.events import OperatorCommand
-    from hip3.keys import SigningKey
 
-    ctx = mp.get_context("spawn")
-    ours, theirs = ctx.Pipe()
-    child = ctx.Process(target=simulator_process, args=(theirs, rates, step_s), daemon=True)
-    child.start()
     results = []
-    try:
-        url, secret = await asyncio.to_thread(ours.recv)
-        box: dict[str, Any] = {}
-        bot = asyncio.create_task(
-            run_bot(
-                bot_config(url),
-                install_signals=False,
-                on_dispatcher=lambda d, _sim: box.setdefault("d", d),
-                key=SigningKey.from_hex(secret),
-            )
-        )
-        deadline = time.monotonic() + 20
-        while not ("d" in box and box["d"].ready.trading()):
-            if bot.done() or time.monotonic() > deadline:
-                raise RuntimeError("the bot did not become READY")
-            await asyncio.sleep(0.02)
-        d = box["d"]
+    with simulator_in_child(simulator_process, rates, step_s) as pipe:
+        url, secret = await asyncio.to_thread(pipe.recv)
+        bot, d = await start_bot(bot_config(url), secret)
         st = d.markets[COIN]
         prof = cProfile.Profile() if profile else None
         if prof is not None:
@@ -133,8 +112,8 @@ async def run(rates: list[int], step_s: float, profile: bool = False) -> list[di
         for _ in rates:
             await asyncio.sleep(0.3)  # drained from the previous step
             before = st.bbo_updates
-            ours.send("next")
-            rate, sent, t_end = await asyncio.to_thread(ours.recv)
+            pipe.send("next")
+            rate, sent, t_end = await asyncio.to_thread(pipe.recv)
             # GRACE_S after the last write, measured on the shared monotonic clock
             await asyncio.sleep(max(0.0, (t_end - time.perf_counter_ns()) / 1e9 + GRACE_S))
             applied = st.bbo_updates - before
@@ -150,16 +129,10 @@ async def run(rates: list[int], step_s: float, profile: bool = False) -> list[di
             )
         if prof is not None:
             prof.disable()
-            out = io.StringIO()
-            pstats.Stats(prof, stream=out).sort_stats("tottime").print_stats(20)
-            print(out.getvalue())
+            print_profile(prof, top=20, ours=20)
         d.put(OperatorCommand("shutdown", "benchmark done"))
         await asyncio.wait_for(bot, 30)
-        ours.send("stop")
-    finally:
-        child.join(timeout=10)
-        if child.is_alive():
-            child.terminate()
+        pipe.send("stop")
     return results
 
 

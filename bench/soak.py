@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import multiprocessing as mp
 import time
 from decimal import Decimal
 from typing import Any
+
+from bench.processes import simulator_in_child, start_bot
 
 DEFAULT_FAULTS = "drop_every_s=20,duplicate_p=0.01,delay_ms=3,seed=3"
 REPORT_EVERY_S = 10.0
@@ -66,30 +67,9 @@ def soak_config(ws_url: str) -> Any:
 
 
 async def run(minutes: float, faults: str, seed: int) -> dict:
-    from hip3.app.bot import run_bot
-    from hip3.keys import SigningKey
-
-    ctx = mp.get_context("spawn")
-    pipe, child_end = ctx.Pipe()
-    child = ctx.Process(target=simulator_process, args=(child_end, faults, seed), daemon=True)
-    child.start()
-    try:
+    with simulator_in_child(simulator_process, faults, seed) as pipe:
         url, _address, secret = await asyncio.to_thread(pipe.recv)
-        box: dict[str, Any] = {}
-        bot = asyncio.create_task(
-            run_bot(
-                soak_config(url),
-                duration_s=minutes * 60,
-                install_signals=False,
-                on_dispatcher=lambda d, _sim: box.setdefault("d", d),
-                key=SigningKey.from_hex(secret),
-            )
-        )
-        while not ("d" in box and box["d"].ready.trading()):
-            if bot.done():
-                raise RuntimeError(f"the bot stopped before READY: {bot.result()}")
-            await asyncio.sleep(0.05)
-        d = box["d"]
+        bot, d = await start_bot(soak_config(url), secret, duration_s=minutes * 60)
         rss_start = rss_mb()
         t0 = time.monotonic()
         while not bot.done():
@@ -105,10 +85,6 @@ async def run(minutes: float, faults: str, seed: int) -> dict:
         rss_end = rss_mb()
         pipe.send("done")
         truth_tids, truth_positions = await asyncio.to_thread(pipe.recv)
-    finally:
-        child.join(timeout=10)
-        if child.is_alive():
-            child.terminate()
     truth = set(truth_tids)
     positions = {c: Decimal(s) for c, s in truth_positions.items()}
     ours = {c: Decimal(s) for c, s in summary["positions"].items() if Decimal(s) != 0}

@@ -28,12 +28,13 @@ import asyncio
 import cProfile
 import gc
 import io
-import multiprocessing as mp
 import pstats
 import statistics
 import time
 from decimal import Decimal
 from typing import Any
+
+from bench.processes import simulator_in_child, start_bot
 
 COIN = "xyz:AAA"
 MAKER = "0x" + "5afe" * 10
@@ -254,31 +255,11 @@ async def ping_round_trips(ws_url: str, n: int, gap_s: float) -> list[int]:
 
 
 async def run(signals: int, gap_s: float, profile: bool, breakdown: bool = False) -> dict:
-    from hip3.app.bot import run_bot
     from hip3.events import OperatorCommand
-    from hip3.keys import SigningKey
 
-    ctx = mp.get_context("spawn")
-    ours, theirs = ctx.Pipe()
-    child = ctx.Process(target=simulator_process, args=(theirs, signals, gap_s), daemon=True)
-    child.start()
-    try:
-        url, _address, secret = await asyncio.to_thread(ours.recv)
-        box: dict[str, Any] = {}
-        bot = asyncio.create_task(
-            run_bot(
-                bot_config(url),
-                install_signals=False,
-                on_dispatcher=lambda d, _sim: box.setdefault("d", d),
-                key=SigningKey.from_hex(secret),
-            )
-        )
-        deadline = time.monotonic() + 20
-        while not ("d" in box and box["d"].ready.trading()):
-            if bot.done() or time.monotonic() > deadline:
-                raise RuntimeError(f"the bot did not become READY: {bot.done() and bot.result()}")
-            await asyncio.sleep(0.02)
-        d = box["d"]
+    with simulator_in_child(simulator_process, signals, gap_s) as pipe:
+        url, _address, secret = await asyncio.to_thread(pipe.recv)
+        bot, d = await start_bot(bot_config(url), secret)
         stamps: list[tuple[int, int]] = []
         if breakdown:
             _stamp_order_writes(d, stamps)
@@ -287,8 +268,8 @@ async def run(signals: int, gap_s: float, profile: bool, breakdown: bool = False
             prof.enable()
         pauses = GcPauses()
         gc.callbacks.append(pauses)
-        ours.send("go")
-        pairs, missed, sim_gc = await asyncio.to_thread(ours.recv)
+        pipe.send("go")
+        pairs, missed, sim_gc = await asyncio.to_thread(pipe.recv)
         gc.callbacks.remove(pauses)
         if prof is not None:
             prof.disable()
@@ -296,11 +277,7 @@ async def run(signals: int, gap_s: float, profile: bool, breakdown: bool = False
         pings_hot = await ping_round_trips(url, 500, 0.0)
         d.put(OperatorCommand("shutdown", "benchmark done"))
         summary = await asyncio.wait_for(bot, 30)
-        ours.send("stop")
-    finally:
-        child.join(timeout=10)
-        if child.is_alive():
-            child.terminate()
+        pipe.send("stop")
     if prof is not None:
         print_profile(prof, top=15, ours=30)
     return {
