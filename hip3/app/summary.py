@@ -25,7 +25,8 @@ async def exchange_positions(
     async with asyncio.timeout(timeout_s), websockets.connect(ws_url, ping_interval=None) as ws:
         for i, dex in enumerate(dexes, start=1):
             await ws.send(
-                F.encode_post_info(i, {"type": "clearinghouseState", "user": user, "dex": dex})
+                F.encode_post_info(i, {"type": "clearinghouseState", "user": user, "dex": dex}),
+                text=True,  # the exchange reads text frames; the encoder gives their bytes
             )
         pending = set(range(1, len(dexes) + 1))
         while pending:

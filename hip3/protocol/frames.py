@@ -497,9 +497,9 @@ def action_error(frame: PostFrame) -> str | None:
 # outbound
 
 
-def _json(message: dict) -> str:
-    # Text frames: the exchange reads JSON text, so encoders return str.
-    return msgspec.json.encode(message).decode("utf-8")
+def _json(message: dict) -> bytes:
+    # The UTF-8 bytes of a text frame: what the socket writes, so nothing is converted twice.
+    return msgspec.json.encode(message)
 
 
 def _check_subscription(subscription: dict) -> dict:
@@ -514,22 +514,22 @@ def _check_post_id(post_id: int) -> int:
     return post_id
 
 
-def encode_subscribe(subscription: dict) -> str:
+def encode_subscribe(subscription: dict) -> bytes:
     return _json({"method": "subscribe", "subscription": _check_subscription(subscription)})
 
 
-def encode_unsubscribe(subscription: dict) -> str:
+def encode_unsubscribe(subscription: dict) -> bytes:
     return _json({"method": "unsubscribe", "subscription": _check_subscription(subscription)})
 
 
 _PING = _json({"method": "ping"})
 
 
-def encode_ping() -> str:
+def encode_ping() -> bytes:
     return _PING
 
 
-def encode_post_info(post_id: int, payload: dict) -> str:
+def encode_post_info(post_id: int, payload: dict) -> bytes:
     if not isinstance(payload, dict) or not isinstance(payload.get("type"), str):
         raise ValueError(f"info payload must be a dict with a string 'type', got {payload!r}")
     return _json(
@@ -549,7 +549,7 @@ def encode_post_action(
     signature: dict,
     vault_address: str | None = None,
     expires_after: int | None = None,
-) -> str:
+) -> bytes:
     """A signed action as a WS post. The action dict is sent exactly as it was hashed;
     vaultAddress and expiresAfter appear only when set."""
     if not isinstance(action, dict) or not isinstance(action.get("type"), str):

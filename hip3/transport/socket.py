@@ -77,7 +77,7 @@ class WsTransport:
                 self._put(WriteFailed(self._epoch, post_id, "connection not open"))
             return
         try:
-            conn.send_text(data.encode() if isinstance(data, str) else data)
+            conn.send_text(data if type(data) is bytes else data.encode())
             self.frames_out += 1
         except Exception as exc:
             log.error("websocket write failed: %s", exc)

@@ -497,7 +497,7 @@ def test_subscription_encoders() -> None:
     assert json.loads(encode_subscribe(sub)) == {"method": "subscribe", "subscription": sub}
     assert json.loads(encode_unsubscribe(sub)) == {"method": "unsubscribe", "subscription": sub}
     assert json.loads(encode_ping()) == {"method": "ping"}
-    assert isinstance(encode_ping(), str)
+    assert isinstance(encode_ping(), bytes)  # the text frame's UTF-8, written as is
     with pytest.raises(ValueError, match="type"):
         encode_subscribe({"coin": "A"})
 
