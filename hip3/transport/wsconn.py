@@ -28,7 +28,7 @@ from typing import Any
 from websockets.client import ClientProtocol
 from websockets.frames import Frame, Opcode
 from websockets.http11 import Request, Response
-from websockets.protocol import State
+from websockets.protocol import Side, State
 from websockets.server import ServerProtocol
 from websockets.uri import parse_uri
 
@@ -94,9 +94,9 @@ class WsConnection(asyncio.Protocol):
         return (
             p.state is _OPEN
             and not p.extensions
-            and p.side.name == "SERVER"
+            and p.side is Side.SERVER
             and not p.writes  # nothing the library queued (a pong) may be overtaken
-            and not _expect_continuation(p)
+            and not p.expect_continuation_frame
         )
 
     def flush(self) -> None:
@@ -231,10 +231,6 @@ class WsConnection(asyncio.Protocol):
         if exc is not None:
             return f"connection lost: {type(exc).__name__}: {exc}"
         return "connection lost without a close frame"
-
-
-def _expect_continuation(p: ClientProtocol | ServerProtocol) -> bool:
-    return bool(getattr(p, "expect_continuation_frame", False))
 
 
 async def connect(
