@@ -19,7 +19,7 @@ from hip3.events import Signal
 from hip3.execution.orders import OrderInfo, OrderRegistry
 from hip3.execution.positions import PositionTracker
 from hip3.market.state import MarketSpec, MarketState
-from hip3.protocol.actions import single_limit_order_action
+from hip3.protocol.actions import limit_order_wire, order_action
 from hip3.protocol.numbers import (
     NotionalError,
     PriceError,
@@ -98,11 +98,6 @@ class Executor:
         self.last_outcome = ""
         self.entries_sent = 0
         self.journal: Any = None  # optional hip3.journal.Journal: every order is recorded
-        # (slippage_bps, max_slippage_bps) -> (1 + allowance, 1 - allowance): recomputed when
-        # either limit object changes, not per signal
-        self._slip_key: tuple[Decimal, Decimal] | None = None
-        self._slip_factors: tuple[Decimal, Decimal] = (_ONE, _ONE)
-        self._spare_cloid: str | None = None  # the next order's cloid, drawn in advance
 
     def _gate(self, sig: Signal, now_ms: int, now_ns: int) -> str | None:
         coin = sig.coin
@@ -153,16 +148,17 @@ class Executor:
             self.last_outcome = "blocked:" + reason
             return None
         spec = self.specs[sig.coin]
-        up, down = self._slippage_factors()
+        lim = self.limits
+        allowance = min(lim.slippage_bps, lim.max_slippage_bps) / _BPS
         is_buy = sig.is_buy
-        limit = sig.ref_px * up if is_buy else sig.ref_px * down
+        limit = sig.ref_px * (_ONE + allowance if is_buy else _ONE - allowance)
         try:
             # passive rounding of (quote ± allowance): never beyond the cap, never worse than the quote
             pxd = quantize_price(
                 limit, sz_decimals=spec.sz_decimals, is_buy=is_buy, rounding=_PASSIVE
             )
             szd = quantize_size(sig.size, sz_decimals=spec.sz_decimals)
-            check_min_notional(pxd, szd, self.limits.min_order_notional)
+            check_min_notional(pxd, szd, lim.min_order_notional)
         except (PriceError, SizeError, NotionalError) as exc:
             self.build_errors[type(exc).__name__] += 1
             self.last_outcome = "unbuildable:" + type(exc).__name__
@@ -177,16 +173,6 @@ class Executor:
             self.entries_sent += 1
         return cloid
 
-    def _slippage_factors(self) -> tuple[Decimal, Decimal]:
-        """(1 + allowance, 1 - allowance) for entry limit prices, from the current limits."""
-        lim = self.limits
-        key = self._slip_key
-        if key is None or key[0] is not lim.slippage_bps or key[1] is not lim.max_slippage_bps:
-            slip = min(lim.slippage_bps, lim.max_slippage_bps) / _BPS
-            self._slip_factors = (1 + slip, 1 - slip)
-            self._slip_key = (lim.slippage_bps, lim.max_slippage_bps)
-        return self._slip_factors
-
     def send_order(
         self,
         spec: MarketSpec,
@@ -198,12 +184,8 @@ class Executor:
         purpose: str,
         now_ms: int,
     ) -> str | None:
-        # drawn after the previous order went out, so drawing one is not on this order's path
-        cloid = self._spare_cloid
-        if cloid is None:
-            cloid = self.cloids.next()
-        self._spare_cloid = None
-        action = single_limit_order_action(
+        cloid = self.cloids.next()
+        wire = limit_order_wire(
             asset=spec.asset,
             is_buy=is_buy,
             px=px,
@@ -212,8 +194,7 @@ class Executor:
             tif="Ioc",
             cloid=cloid,
         )
-        pending = self.wire.post_action(action, kind="order", owner=[cloid])
-        self._spare_cloid = self.cloids.next()
+        pending = self.wire.post_action(order_action([wire]), kind="order", owner=[cloid])
         if pending is None:
             self.blocked["outbound_limit"] += 1
             return None

@@ -32,7 +32,6 @@ __all__ = [
     "noop_action",
     "order_action",
     "schedule_cancel_action",
-    "single_limit_order_action",
     "trigger_order_wire",
     "update_leverage_action",
 ]
@@ -129,24 +128,6 @@ def limit_order_wire(
     if tif not in TIFS:
         raise ActionError(f"tif must be one of {TIFS}, got {tif!r}")
     return _order_wire(asset, is_buy, px, sz, reduce_only, {"limit": {"tif": tif}}, cloid)
-
-
-def single_limit_order_action(
-    *,
-    asset: int,
-    is_buy: bool,
-    px: str,
-    sz: str,
-    reduce_only: bool,
-    tif: str,
-    cloid: str | None = None,
-) -> dict:
-    """`order_action([limit_order_wire(...)])` without re-checking the wire it just built:
-    the same dict after the same checks (grouping "na")."""
-    wire = limit_order_wire(
-        asset=asset, is_buy=is_buy, px=px, sz=sz, reduce_only=reduce_only, tif=tif, cloid=cloid
-    )
-    return {"type": "order", "orders": [wire], "grouping": "na"}
 
 
 def trigger_order_wire(

@@ -43,16 +43,6 @@ _BPS = Decimal(10_000)
 _ZERO = Decimal(0)
 _ONE = Decimal(1)
 _HALF = Decimal("0.5")
-# 10**-n, the lot of a market with szDecimals n: built once per n, not per signal
-_LOTS: dict[int, Decimal] = {}
-
-
-def _lot(sz_decimals: int) -> Decimal:
-    lot = _LOTS.get(sz_decimals)
-    if lot is None:
-        lot = _LOTS[sz_decimals] = _ONE.scaleb(-sz_decimals)
-    return lot
-
 
 SpecSource = Mapping[str, MarketSpec] | Callable[[str], MarketSpec | None]
 
@@ -177,7 +167,7 @@ class DetectorParams:
 
 @dataclass(slots=True, frozen=True)
 class SignalInfo:
-    """Why the last signal fired; built only when one does (for the journal and logs)."""
+    """Why the last signal fired (for the journal and logs)."""
 
     coin: str
     is_buy: bool
@@ -248,7 +238,7 @@ class Detector:
         gates: dict[str, MarketGates] | None = None,
         specs: SpecSource | None = None,
     ) -> None:
-        self.p = params  # also derives the per-params constants (see the setter)
+        self.p = params
         self.fee_bps = fee_bps
         self.gates = gates
         self._spec_of: Callable[[str], MarketSpec | None] | None
@@ -263,48 +253,7 @@ class Detector:
         self._tracks: dict[str, _Track] = {}
         self.signals = 0
         self.skips: Counter[str] = Counter()
-        # coin -> (fee object, threshold): the fee model returns the same object until an
-        # input changes, so an identical fee skips re-validation and the threshold sum
-        self._thresholds: dict[str, tuple[Decimal, Decimal]] = {}
-        # what the last signal's SignalInfo is built from, when someone asks (not per signal)
-        self._last_info_args: tuple | None = None
-        self._last_info: SignalInfo | None = None
-
-    @property
-    def p(self) -> DetectorParams:
-        return self._p
-
-    @p.setter
-    def p(self, params: DetectorParams) -> None:
-        """New parameters: everything derived from them is derived again here, once."""
-        if getattr(self, "_last_info_args", None) is not None:
-            _ = self.last_info  # built under the parameters that made the signal
-        self._p = params
-        slip = params.slippage_bps / _BPS
-        self._slip_up = _ONE + slip  # the executor's allowance above a price
-        self._slip_down = _ONE - slip  # ... and below it
-        self._budget = params.max_order_notional * (_ONE - params.notional_buffer)
-        self._liq_span = params.normal_book_notional - params.min_book_notional
-        # confidence decides only when a filter or the sizing uses it; else it is computed
-        # for SignalInfo alone, when that is read
-        self._confidence_decides = bool(params.min_confidence) or params.confidence_sizing
-        self._thresholds = {}
-
-    @property
-    def last_info(self) -> SignalInfo | None:
-        """Why the last signal fired (built on first read after the signal)."""
-        args = self._last_info_args
-        if args is not None:
-            self._last_info_args = None
-            conf_args, fields = args[0], args[1:]
-            confidence = conf_args if type(conf_args) is float else self._confidence(*conf_args)
-            self._last_info = SignalInfo(*fields[:12], confidence, *fields[12:])
-        return self._last_info
-
-    @last_info.setter
-    def last_info(self, info: SignalInfo | None) -> None:
-        self._last_info_args = None
-        self._last_info = info
+        self.last_info: SignalInfo | None = None
 
     # -- public --------------------------------------------------------------------------------
 
@@ -422,22 +371,10 @@ class Detector:
             return None  # the book is on the right side of the oracle: the usual case
 
         coin = m.coin
-        cached = self._thresholds.get(coin)
-        if self.fee_bps is None:
-            fee = p.taker_fee_bps
-        else:
-            try:
-                fee = self.fee_bps(coin)
-            except (LookupError, ValueError, ArithmeticError):
-                fee = None
-        if cached is not None and cached[0] is fee:
-            threshold = cached[1]
-        else:
-            fee = self._checked_fee(fee)
-            if fee is None:
-                return None
-            threshold = self.threshold_bps(coin, fee)
-            self._thresholds[coin] = (fee, threshold)
+        fee = self._fee(coin)
+        if fee is None:
+            return None
+        threshold = self.threshold_bps(coin, fee)
         if raw <= threshold:
             return None
         spread_ewma = t.spread_ewma
@@ -496,26 +433,16 @@ class Detector:
                 self._skip("baseline")
                 return None
 
-        # _liquidity(book), inline
-        book = qsz * px
-        if book <= p.min_book_notional:
-            liq = _ZERO
-        elif book >= p.normal_book_notional:
-            liq = _ONE
-        else:
-            liq = (book - p.min_book_notional) / self._liq_span
+        liq = self._liquidity(qsz * px)
         if liq <= 0:
             self._skip("thin_book")
             return None
-        cost_f = float(threshold)
-        conf_args = (raw_f, cost_f, t.velocity, moves, float(liq), spread_ewma)
-        if self._confidence_decides:
-            confidence: float | tuple = self._confidence(*conf_args)
-            if p.min_confidence and confidence < p.min_confidence:  # type: ignore[operator]
-                self._skip("confidence")
-                return None
-        else:
-            confidence = conf_args  # only SignalInfo wants it: computed if that is read
+        confidence = self._confidence(
+            raw_f, float(threshold), t.velocity, moves, float(liq), spread_ewma
+        )
+        if p.min_confidence and confidence < p.min_confidence:
+            self._skip("confidence")
+            return None
 
         size = self._size(m, is_buy, px, qsz, oracle, liq, confidence, size_factor)
         if size is None:
@@ -525,23 +452,22 @@ class Detector:
         else:
             t.last_sell_oracle = oracle
         self.signals += 1
-        # SignalInfo fields in order, confidence first (it may still be its inputs)
-        self._last_info_args = (
-            confidence,
-            coin,
-            is_buy,
-            raw,
-            threshold,
-            fee,
-            oracle,
-            px,
-            qsz,
-            t.velocity,
-            moves,
-            lag_s,
-            gap,
-            liq,
-            size_factor,
+        self.last_info = SignalInfo(
+            coin=coin,
+            is_buy=is_buy,
+            raw_edge_bps=raw,
+            threshold_bps=threshold,
+            fee_bps=fee,
+            oracle_px=oracle,
+            quote_px=px,
+            quote_sz=qsz,
+            velocity_bps=t.velocity,
+            consecutive_moves=moves,
+            quote_lag_s=lag_s,
+            baseline_gap_bps=gap,
+            confidence=confidence,
+            liquidity_factor=liq,
+            size_factor=size_factor,
         )
         return Signal(coin=coin, is_buy=is_buy, size=size, ref_px=px, edge_bps=raw_f)
 
@@ -566,7 +492,7 @@ class Detector:
             return _ZERO
         if book >= hi:
             return _ONE
-        return (book - lo) / self._liq_span
+        return (book - lo) / (hi - lo)
 
     def _confidence(
         self,
@@ -605,7 +531,7 @@ class Detector:
         qsz: Decimal,
         oracle: Decimal,
         liq: Decimal,
-        confidence: float | tuple,
+        confidence: float,
         size_factor: Decimal,
     ) -> Decimal | None:
         p = self.p
@@ -613,21 +539,22 @@ class Detector:
         if spec is None:
             self._skip("no_spec")
             return None
-        lot = _lot(spec.sz_decimals)
+        lot = _ONE.scaleb(-spec.sz_decimals)
+        slip = p.slippage_bps / _BPS
         # value the order at the highest price it could be booked at (quote plus the
         # executor's allowance, or the mark/oracle if higher) so the dollar cap holds there too
-        top = px if px > oracle else oracle
+        top = max(px, oracle)
         mark = m.mark_px
         if mark is not None and mark > top:
             top = mark
-        top = top * self._slip_up
+        top = top * (_ONE + slip)
         # and the minimum at the lowest price a sell could be sent at
-        low = px if is_buy else px * self._slip_down
-        budget = self._budget
+        low = px if is_buy else px * (_ONE - slip)
+        budget = p.max_order_notional * (_ONE - p.notional_buffer)
 
         want = qsz * p.size_fraction * liq * size_factor
         if p.confidence_sizing:
-            want = want * (_HALF + _HALF * Decimal(repr(round(confidence, 6))))  # type: ignore[arg-type]
+            want = want * (_HALF + _HALF * Decimal(repr(round(confidence, 6))))
         cap = budget / top
         size = (want if want < cap else cap).quantize(lot, rounding=ROUND_DOWN)
         if size > 0 and size * low >= p.min_order_notional:

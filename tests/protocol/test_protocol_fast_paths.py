@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import re
 from decimal import Decimal
 
 import pytest
@@ -122,26 +121,3 @@ def test_is_plain_agrees_with_the_path_check(value):
     except signing.SigningError:
         plain = False
     assert signing._is_plain(value) == plain
-
-
-@given(
-    st.integers(-1, 2**64),
-    st.booleans(),
-    st.sampled_from(["24.93", "100", "0.5", "2000.0", "-1"]),
-    st.sampled_from(["1.97", "3", "0", "1.50"]),
-    st.booleans(),
-    st.sampled_from(["Ioc", "Gtc", "Alo", "ioc"]),
-    st.sampled_from([None, "0x" + "ab" * 16, "0xAB" + "ab" * 15, "nope"]),
-)
-def test_single_limit_order_action_is_order_action_of_one_wire(
-    asset, is_buy, px, sz, reduce_only, tif, cloid
-):
-    kw = dict(asset=asset, is_buy=is_buy, px=px, sz=sz, reduce_only=reduce_only, tif=tif)
-    try:
-        expected = actions.order_action([actions.limit_order_wire(**kw, cloid=cloid)])
-    except actions.ActionError as exc:
-        with pytest.raises(actions.ActionError, match=re.escape(str(exc))):
-            actions.single_limit_order_action(**kw, cloid=cloid)
-    else:
-        got = actions.single_limit_order_action(**kw, cloid=cloid)
-        assert got == expected and signing._msgpack_encode(got) == signing._msgpack_encode(expected)
