@@ -165,7 +165,7 @@ class DetectorParams:
         )
 
 
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True)
 class SignalInfo:
     """Why the last signal fired (for the journal and logs)."""
 
