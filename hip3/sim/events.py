@@ -7,6 +7,7 @@ strings for numbers) so the transport only wraps them in `{"channel": ..., "data
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,3 +59,36 @@ class CtxChanged:
 
 
 Event = OrderUpdates | UserFills | UserEvent | BookChanged | Trades | CtxChanged
+
+
+class PendingEvents:
+    """Events of one entry-point call, grouped per user/coin and emitted together at the end.
+
+    A call that fills ten makers sends each user one orderUpdates and one userFills frame,
+    not ten: collaborators record into this batch and the caller flushes it once.
+    """
+
+    __slots__ = ("books", "ctxs", "fills", "non_user_cancels", "order_updates", "trades")
+
+    def __init__(self) -> None:
+        self.order_updates: dict[str, list[dict[str, Any]]] = {}
+        self.fills: dict[str, list[dict[str, Any]]] = {}
+        self.non_user_cancels: dict[str, list[dict[str, Any]]] = {}
+        self.trades: dict[str, list[dict[str, Any]]] = {}
+        self.books: dict[str, None] = {}
+        self.ctxs: dict[str, None] = {}
+
+    def flush(self, emit: Callable[[object], None]) -> None:
+        for user, updates in self.order_updates.items():
+            emit(OrderUpdates(user, updates))
+        for user, fills in self.fills.items():
+            emit(UserFills(user, fills))
+            emit(UserEvent(user, {"fills": fills}))
+        for user, cancels in self.non_user_cancels.items():
+            emit(UserEvent(user, {"nonUserCancel": cancels}))
+        for coin, trades in self.trades.items():
+            emit(Trades(coin, trades))
+        for coin in self.books:
+            emit(BookChanged(coin))
+        for coin in self.ctxs:
+            emit(CtxChanged(coin))

@@ -26,6 +26,10 @@ class InfoError(ValueError):
     """A bad /info request; the server answers it with an error response naming the problem."""
 
 
+class InfoServerError(InfoError):
+    """A request the live server fails on with HTTP 500 rather than refusing it (422)."""
+
+
 def handle(ex: Exchange, payload: Any) -> object:
     if not isinstance(payload, dict):
         raise InfoError("info request must be an object with a 'type' field")
@@ -74,28 +78,6 @@ def _coin(ex: Exchange, payload: dict[str, Any]) -> Asset:
 # ------------------------------------------------------------------------ shared wire shapes
 
 
-def level_wire(level: tuple[Decimal, Decimal, int]) -> dict[str, Any]:
-    px, sz, n = level
-    return {"px": rules.wire(px), "sz": rules.wire(sz), "n": n}
-
-
-def basic_order_wire(order: Order) -> dict[str, Any]:
-    wire: dict[str, Any] = {
-        "coin": order.coin,
-        "side": order.side,
-        "limitPx": rules.wire(order.limit_px),
-        "sz": rules.wire(order.sz),
-        "oid": order.oid,
-        "timestamp": order.timestamp,
-        "origSz": rules.wire(order.orig_sz),
-    }
-    if order.cloid is not None:
-        wire["cloid"] = order.cloid
-    if order.reduce_only:
-        wire["reduceOnly"] = True
-    return wire
-
-
 def open_order_wire(order: Order) -> dict[str, Any]:
     wire: dict[str, Any] = {
         "coin": order.coin,
@@ -131,27 +113,6 @@ def frontend_order_wire(order: Order) -> dict[str, Any]:
         "origSz": rules.wire(order.orig_sz),
         "tif": order.tif,
         "cloid": order.cloid,
-    }
-
-
-def perp_ctx(ex: Exchange, coin: str) -> dict[str, Any]:
-    book = ex.books[coin]
-    bid, ask = book.best_bid(), book.best_ask()
-    funding, premium = ex.funding_rate(coin)
-    mid = ex.mid_px(coin)
-    return {
-        "funding": rules.wire(funding),
-        "openInterest": rules.wire(ex.open_interest[coin]),
-        "prevDayPx": rules.wire(ex.prev_day_px[coin]),
-        "dayNtlVlm": rules.wire(rules.usdc(ex.day_ntl_vlm[coin])),
-        "premium": rules.wire(premium) if mid is not None else None,
-        "oraclePx": rules.wire(ex.oracle[coin]),
-        "markPx": rules.wire(ex.mark_px(coin)),
-        "midPx": rules.wire(mid) if mid is not None else None,
-        "impactPxs": [rules.wire(bid), rules.wire(ask)]
-        if bid is not None and ask is not None
-        else None,
-        "dayBaseVlm": rules.wire(ex.day_base_vlm[coin]),
     }
 
 
@@ -222,7 +183,7 @@ def _meta_handler(ex: Exchange, payload: dict[str, Any]) -> dict[str, Any]:
 
 def _meta_and_ctxs(ex: Exchange, payload: dict[str, Any]) -> list[Any]:
     dex = _dex(ex, payload)
-    return [_meta(ex, dex), [perp_ctx(ex, a.coin) for a in ex.universe.dex(dex).assets]]
+    return [_meta(ex, dex), [ex.markets.perp_ctx(a.coin) for a in ex.universe.dex(dex).assets]]
 
 
 def _all_mids(ex: Exchange, payload: dict[str, Any]) -> dict[str, str]:

@@ -32,6 +32,7 @@ from websockets.server import ServerProtocol
 
 from hip3.sim.events import BookChanged, CtxChanged, OrderUpdates, Trades, UserEvent, UserFills
 from hip3.sim.faults import FaultController
+from hip3.sim.requests import KINDS, Answer, RequestGateway, post_error
 from hip3.sim.subscriptions import (
     CHANNEL_OF,
     InvalidSubscription,
@@ -272,6 +273,7 @@ class SimServer:
         self.limits = limits or ConnectionLimits()
         self.faults = faults or FaultController()
         self.exchange: Any = None
+        self.gateway: RequestGateway = None  # type: ignore[assignment]  # set by attach
         self.sessions: set[ClientSession] = set()
         self.loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]
         self.host = ""
@@ -298,6 +300,7 @@ class SimServer:
     # --- lifecycle ----------------------------------------------------------------------
     def attach(self, exchange: Any) -> None:
         self.exchange = exchange
+        self.gateway = RequestGateway(exchange)
         universe = exchange.universe
         self._coins = {asset.coin for asset in universe.assets}
         self._dexes = {dex.name for dex in universe.dexes}
@@ -538,39 +541,39 @@ class SimServer:
         if session.inflight_posts >= self.limits.max_inflight_posts:
             session.send(_error_frame(f"too many pending post requests id={post_id}"))
             return
-        response = self._answer(message.get("request"))
-        frame = _frame("post", {"id": post_id, "response": response})
-        delay_ms = self.faults.delay_post_ms
-        if delay_ms <= 0:
-            session.send(frame)
+        request = message.get("request")
+        if not isinstance(request, dict):
+            session.send(
+                _post_frame(post_id, post_error(f"request must be an object, got {_show(request)}"))
+            )
+            return
+        kind = request.get("type")
+        payload = request.get("payload")
+        if kind not in KINDS:
+            text = f"request type must be 'info' or 'action', got {_show(kind)}"
+            session.send(_post_frame(post_id, post_error(text)))
+            return
+        if not isinstance(payload, dict):
+            text = f"request payload must be an object, got {_show(payload)}"
+            session.send(_post_frame(post_id, post_error(text)))
             return
         session.inflight_posts += 1
 
-        def finish() -> None:
-            session.inflight_posts -= 1
-            session.send(frame)
+        def reply(answer: Answer) -> None:
+            frame = _post_frame(post_id, answer.ws)
+            delay_ms = self.faults.delay_post_ms
+            if delay_ms <= 0:
+                session.inflight_posts -= 1
+                session.send(frame)
+                return
 
-        self.loop.call_later(delay_ms / 1000, finish)
+            def finish() -> None:
+                session.inflight_posts -= 1
+                session.send(frame)
 
-    def _answer(self, request: Any) -> dict[str, Any]:
-        if not isinstance(request, dict):
-            return _post_error(f"request must be an object, got {_show(request)}")
-        kind = request.get("type")
-        payload = request.get("payload")
-        if kind not in ("info", "action"):
-            return _post_error(f"request type must be 'info' or 'action', got {_show(kind)}")
-        if not isinstance(payload, dict):
-            return _post_error(f"request payload must be an object, got {_show(payload)}")
-        try:
-            if kind == "info":
-                data = self.exchange.info(payload)
-                return {"type": "info", "payload": {"type": payload.get("type"), "data": data}}
-            return {"type": "action", "payload": self.exchange.action(payload)}
-        except Exception as exc:
-            if type(exc).__name__ in ("InfoError", "ActionError"):
-                return _post_error(str(exc))
-            log.exception("exchange failed on a %s request", kind)
-            return _post_error(f"Internal error while handling the {kind} request")
+            self.loop.call_later(delay_ms / 1000, finish)
+
+        self.gateway.submit(kind, payload, reply)
 
     # --- events from the exchange core --------------------------------------------------
     def on_event(self, event: object) -> None:
@@ -706,8 +709,8 @@ def _route_key(sub: Subscription) -> tuple[Any, ...]:
     return (sub.type, sub.target)
 
 
-def _post_error(text: str) -> dict[str, Any]:
-    return {"type": "error", "payload": text}
+def _post_frame(post_id: int, response: dict[str, Any]) -> bytes:
+    return _frame("post", {"id": post_id, "response": response})
 
 
 def _show(value: Any) -> str:

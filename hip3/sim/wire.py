@@ -22,8 +22,13 @@ class ActionError(Exception):
     """Whole-action failure: becomes {"status": "err", "response": str(error)}."""
 
 
-def malformed(where: str, problem: str) -> ActionError:
-    return ActionError(f"{DESERIALIZE}: {where} {problem}")
+class SchemaError(ActionError):
+    """A body that does not fit the action schema: HTTP 422 on /exchange (the exchange cannot
+    deserialize it); over a websocket post it is answered as a whole-action error."""
+
+
+def malformed(where: str, problem: str) -> SchemaError:
+    return SchemaError(f"{DESERIALIZE}: {where} {problem}")
 
 
 @dataclass(frozen=True, slots=True)

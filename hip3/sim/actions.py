@@ -1,0 +1,338 @@
+"""/exchange actions: the signed envelope, signer and nonce checks, and one handler per type.
+
+Order of checks, as on the exchange: the body's structure (malformed bodies never reach
+recovery), then the signer recovered from the hash of the action exactly as sent, then the
+vault, expiry and nonce, and only then the action itself. Each handler is a pair: `parse`
+validates the action's fields before the signature is looked at, `apply` runs it for the
+resolved account.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from hip3.sim import rules
+from hip3.sim.accounts import Account
+from hip3.sim.agents import AgentRegistry
+from hip3.sim.events import PendingEvents
+from hip3.sim.ledger import OrderLedger
+from hip3.sim.margin import Margin
+from hip3.sim.matching import Matcher
+from hip3.sim.scheduled import ScheduledCancels
+from hip3.sim.signatures import L1Verifier, SignatureError, action_hash
+from hip3.sim.universe import Asset, Universe
+from hip3.sim.wire import (
+    ActionError,
+    OrderWire,
+    SchemaError,
+    address,
+    batch,
+    malformed,
+    optional_address,
+    order_wire,
+    require,
+    require_int,
+)
+from hip3.sim.wire import cloid as parse_cloid
+
+log = logging.getLogger(__name__)
+
+INTERNAL_ERROR = "Internal simulator error; action not applied."
+
+
+class Actions:
+    def __init__(
+        self,
+        universe: Universe,
+        *,
+        verifier: L1Verifier,
+        agents: AgentRegistry,
+        ledger: OrderLedger,
+        margin: Margin,
+        matcher: Matcher,
+        scheduled: ScheduledCancels,
+        clock_ms: Callable[[], int],
+        emit: Callable[[object], None],
+    ) -> None:
+        self._universe = universe
+        self._verifier = verifier
+        self._agents = agents
+        self._ledger = ledger
+        self._margin = margin
+        self._matcher = matcher
+        self._scheduled = scheduled
+        self._clock = clock_ms
+        self._emit = emit
+        self._handlers: dict[str, tuple[Callable[[dict[str, Any]], Any], Callable[..., Any]]] = {
+            "order": (self._parse_order, self._order),
+            "cancel": (self._parse_cancel, self._cancel),
+            "cancelByCloid": (self._parse_cancel_by_cloid, self._cancel_by_cloid),
+            "batchModify": (self._parse_batch_modify, self._modify),
+            "modify": (self._parse_modify, self._modify),
+            "scheduleCancel": (_parse_schedule_cancel, self._schedule_cancel),
+            "updateLeverage": (self._parse_update_leverage, self._update_leverage),
+            "noop": (_parse_noop, _noop),
+        }
+
+    def handle(self, payload: Any) -> dict[str, Any]:
+        """The /exchange answer to `payload`; never raises."""
+        return self.answer(payload)[1]
+
+    def answer(self, payload: Any) -> tuple[int, dict[str, Any]]:
+        """(HTTP status, answer): 422 for a body that does not fit the schema, 500 for a bug
+        in the simulator, 200 for everything the exchange itself accepts or refuses."""
+        try:
+            return 200, self._handle(payload)
+        except SchemaError as error:
+            return 422, {"status": "err", "response": str(error)}
+        except ActionError as error:
+            return 200, {"status": "err", "response": str(error)}
+        except Exception:  # a bug here must not take the server loop down
+            log.exception("simulator failed on an action")
+            return 500, {"status": "err", "response": INTERNAL_ERROR}
+
+    def _handle(self, payload: Any) -> dict[str, Any]:
+        if not isinstance(payload, dict):
+            raise malformed("body", "must be an object {action, nonce, signature}")
+        action = require(payload, "action", dict, "body")
+        kind = require(action, "type", str, "action")
+        nonce = require_int(payload, "nonce", "body")
+        signature = require(payload, "signature", dict, "body")
+        vault = optional_address(payload.get("vaultAddress"), "body.vaultAddress")
+        expires_after = payload.get("expiresAfter")
+        if expires_after is not None:
+            expires_after = require_int(payload, "expiresAfter", "body")
+        now = self._clock()
+        if kind == "approveAgent":
+            return self._agents.approve(action, nonce, signature, expires_after, vault, now)
+        handler = self._handlers.get(kind)
+        if handler is None:
+            raise malformed("action.type", f"{kind!r} is not an action this exchange supports")
+        parsed = handler[0](action)
+        connection_id = action_hash(action, nonce, vault, expires_after)
+        try:
+            signer = self._verifier.recover(connection_id, signature)
+        except SignatureError as error:
+            raise ActionError(str(error)) from None
+        account, nonces = self._agents.resolve(signer, now)
+        if vault is not None:
+            raise ActionError(f"Vault or sub-account {vault} does not exist.")
+        if expires_after is not None and expires_after < now:
+            raise ActionError(f"Action already expired: expiresAfter {expires_after} < {now}")
+        problem = nonces.check(nonce, now)
+        if problem:
+            raise ActionError(problem)
+        nonces.use(nonce)
+        pending = PendingEvents()
+        try:
+            return handler[1](account, parsed, now, pending, "0x" + connection_id.hex())
+        finally:
+            pending.flush(self._emit)
+
+    # --- order
+
+    def _parse_order(self, action: dict[str, Any]) -> list[OrderWire]:
+        orders = [
+            order_wire(raw, f"action.orders[{i}]") for i, raw in enumerate(batch(action, "orders"))
+        ]
+        grouping = action.get("grouping", "na")
+        if grouping != "na":
+            raise malformed("action.grouping", f'{grouping!r} is not supported (only "na")')
+        if "builder" in action:
+            builder = require(action, "builder", dict, "action")
+            address(require(builder, "b", str, "action.builder"), "action.builder.b")
+            require_int(builder, "f", "action.builder")
+        return orders
+
+    def _order(
+        self,
+        account: Account,
+        orders: list[OrderWire],
+        now: int,
+        pending: PendingEvents,
+        tx_hash: str,
+    ) -> dict[str, Any]:
+        place = self._matcher.place
+        statuses = [place(account, wire, now, pending, tx_hash) for wire in orders]
+        return {"status": "ok", "response": {"type": "order", "data": {"statuses": statuses}}}
+
+    # --- cancel, cancelByCloid
+
+    def _parse_cancel(self, action: dict[str, Any]) -> list[tuple[int, int]]:
+        items = batch(action, "cancels")
+        parsed = []
+        for i, raw in enumerate(items):
+            where = f"action.cancels[{i}]"
+            if not isinstance(raw, dict):
+                raise malformed(where, "must be an object {a, o}")
+            parsed.append((require_int(raw, "a", where), require_int(raw, "o", where)))
+        _check_fast_flag(action, "f")
+        return parsed
+
+    def _parse_cancel_by_cloid(self, action: dict[str, Any]) -> list[tuple[int, str]]:
+        items = batch(action, "cancels")
+        parsed = []
+        for i, raw in enumerate(items):
+            where = f"action.cancels[{i}]"
+            if not isinstance(raw, dict):
+                raise malformed(where, "must be an object {asset, cloid}")
+            asset = require_int(raw, "asset", where)
+            parsed.append((asset, parse_cloid(require(raw, "cloid", str, where), f"{where}.cloid")))
+        _check_fast_flag(action, "f")
+        return parsed
+
+    def _cancel(
+        self,
+        account: Account,
+        cancels: list[tuple[int, int]],
+        now: int,
+        pending: PendingEvents,
+        _hash: str,
+    ) -> dict[str, Any]:
+        statuses = [
+            self._cancel_one(account, a, account.open_orders.get(o), now, pending)
+            for a, o in cancels
+        ]
+        return {"status": "ok", "response": {"type": "cancel", "data": {"statuses": statuses}}}
+
+    def _cancel_by_cloid(
+        self,
+        account: Account,
+        cancels: list[tuple[int, str]],
+        now: int,
+        pending: PendingEvents,
+        _hash: str,
+    ) -> dict[str, Any]:
+        statuses = []
+        for asset_id, order_cloid in cancels:
+            oid = account.open_cloids.get(order_cloid)
+            order = account.open_orders.get(oid) if oid is not None else None
+            statuses.append(self._cancel_one(account, asset_id, order, now, pending))
+        return {"status": "ok", "response": {"type": "cancel", "data": {"statuses": statuses}}}
+
+    def _cancel_one(
+        self, account: Account, asset_id: int, order: Any, now: int, pending: PendingEvents
+    ) -> str | dict[str, str]:
+        asset = self._universe.by_asset_id.get(asset_id)
+        if asset is None:
+            return {"error": f"Asset {asset_id} does not exist on this exchange."}
+        if order is None or order.coin != asset.coin:
+            return {"error": rules.ERR_CANCEL_MISSING}
+        self._ledger.cancel(account, order, "canceled", now, pending)
+        return "success"
+
+    # --- batchModify, modify
+
+    def _parse_batch_modify(self, action: dict[str, Any]) -> list[tuple[int | str, OrderWire]]:
+        items = batch(action, "modifies")
+        parsed = []
+        for i, raw in enumerate(items):
+            where = f"action.modifies[{i}]"
+            if not isinstance(raw, dict):
+                raise malformed(where, "must be an object {oid, order}")
+            parsed.append(_modify_entry(raw, where))
+        _check_fast_flag(action, "a")
+        return parsed
+
+    def _parse_modify(self, action: dict[str, Any]) -> list[tuple[int | str, OrderWire]]:
+        _check_fast_flag(action, "a")
+        return [_modify_entry(action, "action")]
+
+    def _modify(
+        self,
+        account: Account,
+        modifies: list[tuple[int | str, OrderWire]],
+        now: int,
+        pending: PendingEvents,
+        tx_hash: str,
+    ) -> dict[str, Any]:
+        statuses = []
+        for target, wire in modifies:
+            oid = account.open_cloids.get(target) if isinstance(target, str) else target
+            order = account.open_orders.get(oid) if oid is not None else None
+            if order is None:
+                statuses.append({"error": "Cannot modify canceled or filled order"})
+                continue
+            self._ledger.cancel(account, order, "canceled", now, pending)
+            statuses.append(self._matcher.place(account, wire, now, pending, tx_hash))
+        return {"status": "ok", "response": {"type": "order", "data": {"statuses": statuses}}}
+
+    # --- scheduleCancel, updateLeverage
+
+    def _schedule_cancel(
+        self,
+        account: Account,
+        deadline: int | None,
+        now: int,
+        pending: PendingEvents,
+        _hash: str,
+    ) -> dict[str, Any]:
+        self._scheduled.set(account, deadline, now)
+        return default_ok()
+
+    def _parse_update_leverage(self, action: dict[str, Any]) -> tuple[Asset, bool, int]:
+        asset_id = require_int(action, "asset", "action")
+        is_cross = require(action, "isCross", bool, "action")
+        leverage = require_int(action, "leverage", "action")
+        asset = self._universe.by_asset_id.get(asset_id)
+        if asset is None:
+            raise ActionError(f"Asset {asset_id} does not exist on this exchange.")
+        if not 1 <= leverage <= asset.max_leverage:
+            raise ActionError(
+                f"Invalid leverage {leverage} for {asset.coin}: must be 1..{asset.max_leverage}."
+            )
+        if is_cross and asset.isolated_only:
+            raise ActionError(f"Cross margin is not allowed for {asset.coin} (isolated only).")
+        return asset, is_cross, leverage
+
+    def _update_leverage(
+        self,
+        account: Account,
+        parsed: tuple[Asset, bool, int],
+        now: int,
+        pending: PendingEvents,
+        _hash: str,
+    ) -> dict[str, Any]:
+        asset, is_cross, value = parsed
+        self._margin.update_leverage(account, asset, is_cross, value)
+        return default_ok()
+
+
+def _parse_schedule_cancel(action: dict[str, Any]) -> int | None:
+    if "time" not in action or action["time"] is None:
+        return None
+    return require_int(action, "time", "action")
+
+
+def _parse_noop(action: dict[str, Any]) -> None:
+    return None
+
+
+def _noop(
+    account: Account, _parsed: None, now: int, pending: PendingEvents, _hash: str
+) -> dict[str, Any]:
+    return default_ok()
+
+
+def _modify_entry(raw: dict[str, Any], where: str) -> tuple[int | str, OrderWire]:
+    if "oid" not in raw:
+        raise malformed(where, "is missing field 'oid'")
+    target = raw["oid"]
+    if isinstance(target, str):
+        target = parse_cloid(target, f"{where}.oid")
+    elif isinstance(target, bool) or not isinstance(target, int):
+        raise malformed(f"{where}.oid", "must be an integer oid or a cloid string")
+    return target, order_wire(require(raw, "order", dict, where), f"{where}.order")
+
+
+def _check_fast_flag(action: dict[str, Any], key: str) -> None:
+    # A fast-cancel or always-place flag must be omitted when false: the exchange documents
+    # that actions hashed with a false flag are rejected.
+    if key in action and action[key] is not True:
+        raise malformed(f"action.{key}", "must be omitted or true")
+
+
+def default_ok() -> dict[str, Any]:
+    return {"status": "ok", "response": {"type": "default"}}

@@ -1,0 +1,145 @@
+"""Order bookkeeping: ids, resting orders on books and accounts, status history, updates.
+
+The one place an order's lifecycle is written down: a new order gets its oid here, rests and
+leaves the book here, and every status it reaches is recorded here (for `orderStatus`) and
+reported as an orderUpdates entry of the call's event batch.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from decimal import Decimal
+from typing import Any
+
+from hip3.sim import rules
+from hip3.sim.accounts import ZERO, Account
+from hip3.sim.book import Order
+from hip3.sim.events import PendingEvents
+from hip3.sim.market import Markets
+from hip3.sim.universe import Asset, Universe
+
+MAX_STATUS_HISTORY = 200_000
+FIRST_OID = 1_000_000
+
+
+class OrderLedger:
+    def __init__(self, universe: Universe, markets: Markets) -> None:
+        self._universe = universe
+        self._books = markets.books
+        self._status: OrderedDict[int, tuple[Order, str, int]] = OrderedDict()
+        self._cloid_oids: dict[tuple[str, str], int] = {}
+        self._next_oid = FIRST_OID
+
+    def new_order(
+        self,
+        account: Account,
+        asset: Asset,
+        is_buy: bool,
+        px: Decimal,
+        sz: Decimal,
+        tif: str,
+        reduce_only: bool,
+        cloid: str | None,
+        now: int,
+    ) -> Order:
+        oid = self._next_oid
+        self._next_oid += 1
+        return Order(
+            oid=oid,
+            user=account.address,
+            coin=asset.coin,
+            is_buy=is_buy,
+            limit_px=px,
+            sz=sz,
+            orig_sz=sz,
+            timestamp=now,
+            tif=tif,
+            reduce_only=reduce_only,
+            cloid=cloid,
+        )
+
+    def rest(self, account: Account, order: Order, pending: PendingEvents, *, notify: bool) -> None:
+        """Put the unfilled rest of `order` on its book, reserving margin for what rests."""
+        asset = self._universe.by_coin[order.coin]
+        if order.margin and order.sz != order.orig_sz:
+            order.margin = order.margin * order.sz / order.orig_sz
+        self._books[order.coin].add(order)
+        account.open_orders[order.oid] = order
+        if order.cloid is not None:
+            account.open_cloids[order.cloid] = order.oid
+        if order.margin:
+            account.order_margin[asset.dex] = (
+                account.order_margin.get(asset.dex, ZERO) + order.margin
+            )
+        if notify:
+            self.record(account, order, "open", order.timestamp, pending)
+
+    def remove_open(self, account: Account, order: Order) -> None:
+        """Take a resting order off the book and release its margin (no event)."""
+        self._books[order.coin].remove(order)
+        account.open_orders.pop(order.oid, None)
+        if order.cloid is not None and account.open_cloids.get(order.cloid) == order.oid:
+            del account.open_cloids[order.cloid]
+        if order.margin:
+            dex = self._universe.by_coin[order.coin].dex
+            account.order_margin[dex] -= order.margin
+            order.margin = ZERO
+
+    def cancel(
+        self, account: Account, order: Order, status: str, now: int, pending: PendingEvents
+    ) -> None:
+        """Remove a resting order and report it with `status` (canceled, scheduledCancel...)."""
+        self.remove_open(account, order)
+        self.record(account, order, status, now, pending)
+        pending.books[order.coin] = None
+
+    def record(
+        self,
+        account: Account,
+        order: Order,
+        status: str,
+        now: int,
+        pending: PendingEvents,
+        *,
+        index_cloid: bool = True,
+    ) -> None:
+        if account.internal:
+            return
+        self._status[order.oid] = (order, status, now)
+        if len(self._status) > MAX_STATUS_HISTORY:
+            self._status.popitem(last=False)
+        if order.cloid is not None and index_cloid:
+            self._cloid_oids[(account.address, order.cloid)] = order.oid
+        pending.order_updates.setdefault(account.address, []).append(
+            {"order": basic_order_wire(order), "status": status, "statusTimestamp": now}
+        )
+
+    def status(self, user: str, oid: int | str) -> tuple[Order, str, int] | None:
+        """(order, latest status, its timestamp) of `user`'s order by oid or cloid."""
+        if isinstance(oid, str):
+            found = self._cloid_oids.get((user, oid.lower()))
+            if found is None:
+                return None
+            oid = found
+        entry = self._status.get(oid)
+        if entry is None or entry[0].user != user:
+            return None
+        return entry
+
+
+def basic_order_wire(order: Order) -> dict[str, Any]:
+    """The order as orderUpdates carries it."""
+    wire: dict[str, Any] = {
+        "coin": order.coin,
+        "side": order.side,
+        "limitPx": rules.wire(order.limit_px),
+        "sz": rules.wire(order.sz),
+        "oid": order.oid,
+        "timestamp": order.timestamp,
+        "origSz": rules.wire(order.orig_sz),
+    }
+    if order.cloid is not None:
+        wire["cloid"] = order.cloid
+    if order.reduce_only:
+        wire["reduceOnly"] = True
+    return wire

@@ -1,0 +1,356 @@
+"""Orders against the book: pre-trade rules, matching in price-time priority, trades, fees.
+
+Placing a user's order (`place`), replacing a simulated maker's quotes (`replace_quotes`) and
+a deployer halt (`halt`) all change books and positions, so they live together here. Status
+bookkeeping goes through the ledger, margin questions through `Margin`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+from hip3.sim import rules
+from hip3.sim.accounts import ZERO, Account, apply_fill
+from hip3.sim.book import Order
+from hip3.sim.events import PendingEvents
+from hip3.sim.ledger import OrderLedger
+from hip3.sim.margin import Margin
+from hip3.sim.market import Markets
+from hip3.sim.universe import Asset, Universe
+from hip3.sim.wire import OrderWire
+
+DEFAULT_REJECT_MESSAGE = "Order rejected: injected fault."
+
+
+class Matcher:
+    def __init__(
+        self,
+        universe: Universe,
+        markets: Markets,
+        accounts: dict[str, Account],
+        ledger: OrderLedger,
+        margin: Margin,
+        *,
+        emit: Callable[[object], None],
+        clock_ms: Callable[[], int],
+    ) -> None:
+        self._universe = universe
+        self._markets = markets
+        self._books = markets.books
+        self._accounts = accounts
+        self._ledger = ledger
+        self._margin = margin
+        self._emit = emit
+        self._clock = clock_ms
+        self._next_tid = 1
+        self._reject_next = 0
+        self._reject_message = DEFAULT_REJECT_MESSAGE
+        self._internal_hashes = 0
+        self._maker_quotes: dict[tuple[str, str], list[Order]] = {}  # (maker, coin) -> resting
+
+    # ------------------------------------------------------------------ faults
+
+    def reject_next_orders(self, n: int, message: str = DEFAULT_REJECT_MESSAGE) -> None:
+        self._reject_next = max(0, int(n))
+        self._reject_message = message
+
+    # ------------------------------------------------------------------ user orders
+
+    def place(
+        self, account: Account, wire: OrderWire, now: int, pending: PendingEvents, tx_hash: str
+    ) -> dict[str, Any]:
+        """One order of an order action; returns its entry of `statuses`."""
+        asset = self._universe.by_asset_id.get(wire.asset)
+        if asset is None:
+            return {"error": f"Asset {wire.asset} does not exist on this exchange."}
+        if wire.tif is None:
+            return {"error": "Trigger orders are not supported by the simulator."}
+        if asset.coin in self._markets.halted:
+            return {"error": f"Trading is halted for {asset.coin}."}
+        px = wire.px if wire.px is not None else Decimal(0)
+        sz = wire.sz if wire.sz is not None else Decimal(0)
+        order = self._ledger.new_order(
+            account, asset, wire.is_buy, px, sz, wire.tif, wire.reduce_only, wire.cloid, now
+        )
+        rejection = self._pre_trade_check(account, asset, order)
+        if rejection is not None:
+            text, status = rejection
+            self._ledger.record(
+                account, order, status, now, pending, index_cloid=status != "rejected"
+            )
+            return {"error": text}
+        position = account.position(asset.coin)
+        if order.reduce_only:
+            order.sz = min(order.sz, abs(position))
+        filled_sz, filled_ntl = self._match(account, asset, order, now, pending, tx_hash)
+        if order.tif == "Ioc" and not filled_sz:
+            self._ledger.record(account, order, "iocCancelRejected", now, pending)
+            return {"error": rules.ERR_IOC}
+        if order.sz and order.tif != "Ioc":
+            self._ledger.rest(account, order, pending, notify=True)
+            pending.books[asset.coin] = None
+            return {"resting": _with_cloid({"oid": order.oid}, order.cloid)}
+        status = "filled" if not order.sz else "canceled"
+        self._ledger.record(account, order, status, now, pending)
+        pending.books[asset.coin] = None
+        avg_px = rules.round_price(asset, filled_ntl / filled_sz) if filled_sz else px
+        body = {"totalSz": rules.wire(filled_sz), "avgPx": rules.wire(avg_px), "oid": order.oid}
+        return {"filled": _with_cloid(body, order.cloid)}
+
+    def _pre_trade_check(
+        self, account: Account, asset: Asset, order: Order
+    ) -> tuple[str, str] | None:
+        """(error text, order status) for the first rule the order breaks, else None."""
+        if self._reject_next > 0:
+            self._reject_next -= 1
+            return self._reject_message, "rejected"
+        if order.limit_px <= 0 or not rules.price_is_valid(asset, order.limit_px):
+            return rules.ERR_TICK, "tickRejected"
+        if not rules.size_is_valid(asset, order.sz):
+            return rules.ERR_SIZE, "rejected"
+        # Reduce-only orders are exempt so that a dust position can always be closed.
+        if not order.reduce_only and order.limit_px * order.sz < rules.MIN_NOTIONAL:
+            return rules.ERR_MIN_NOTIONAL, "minTradeNtlRejected"
+        if order.cloid is not None and order.cloid in account.open_cloids:
+            return f"Duplicate cloid: an open order already uses {order.cloid}.", "rejected"
+        position = account.position(asset.coin)
+        if order.reduce_only and (not position or (position > 0) == order.is_buy):
+            return rules.ERR_REDUCE_ONLY, "reduceOnlyRejected"
+        book = self._books[asset.coin]
+        if order.tif == "Alo":
+            best_bid, best_ask = book.best_bid(), book.best_ask()
+            crosses = (
+                best_ask is not None and order.limit_px >= best_ask
+                if order.is_buy
+                else best_bid is not None and order.limit_px <= best_bid
+            )
+            if crosses:
+                bbo = f"{_px_or_none(best_bid)}@{_px_or_none(best_ask)}"
+                text = f"Post only order would have immediately matched, bbo was {bbo}."
+                return text, "badAloPxRejected"
+        if not order.reduce_only:
+            required = self._margin.order_margin(
+                account, asset, order.is_buy, order.sz, order.limit_px
+            )
+            if required > self._margin.available(account, asset.dex):
+                return rules.ERR_MARGIN, "perpMarginRejected"
+            order.margin = required
+        return None
+
+    # ------------------------------------------------------------------ simulated makers
+
+    def replace_quotes(
+        self,
+        coin: str,
+        maker: str,
+        bids: list[tuple[Decimal, Decimal]],
+        asks: list[tuple[Decimal, Decimal]],
+    ) -> None:
+        """Swap all of `maker`'s quotes on `coin` for new ones; crossing quotes trade."""
+        asset = self._universe.asset(coin)
+        if coin in self._markets.halted:
+            return
+        account = self._accounts.get(maker)
+        if account is None:
+            account = self._accounts[maker] = Account(address=maker, internal=True)
+        elif not account.internal:
+            raise ValueError(f"{maker} is a user account, not a simulated maker")
+        pending = PendingEvents()
+        book = self._books[coin]
+        open_orders = account.open_orders
+        ledger = self._ledger
+        # Only this method places a maker's orders, so the ones it placed last time on this
+        # coin are all it has there (minus any that filled since), without a scan of them all.
+        for order in self._maker_quotes.pop((maker, coin), ()):
+            if open_orders.get(order.oid) is order:
+                book.remove(order)
+                del open_orders[order.oid]
+        now = self._clock()
+        lot = self._markets.lots[coin]
+        placed: list[Order] = []
+        quotes = [(True, px, sz) for px, sz in bids] + [(False, px, sz) for px, sz in asks]
+        for is_buy, px, sz in quotes:
+            px = rules.round_price(asset, Decimal(px))
+            sz = Decimal(sz).quantize(lot)
+            if sz <= 0:
+                continue
+            order = ledger.new_order(account, asset, is_buy, px, sz, "Gtc", False, None, now)
+            if book.crosses(is_buy, px):  # the hash is only worth making for a trade
+                self._match(account, asset, order, now, pending, self._internal_hash())
+            if order.sz:
+                ledger.rest(account, order, pending, notify=False)
+                placed.append(order)
+        self._maker_quotes[(maker, coin)] = placed
+        pending.books[coin] = None
+        pending.ctxs[coin] = None
+        pending.flush(self._emit)
+
+    # ------------------------------------------------------------------ deployer halt
+
+    def halt(self, coin: str) -> None:
+        """Cancel every order on `coin`, settle positions at mark, refuse orders from now on."""
+        self._universe.asset(coin)
+        markets = self._markets
+        pending = PendingEvents()
+        now = self._clock()
+        for order in self._books[coin].all_orders():
+            account = self._accounts[order.user]
+            self._ledger.cancel(account, order, "canceled", now, pending)
+            if not account.internal:
+                pending.non_user_cancels.setdefault(account.address, []).append(
+                    {"coin": coin, "oid": order.oid}
+                )
+        mark = markets.mark_px(coin)
+        for account in self._accounts.values():
+            position = account.positions.pop(coin, None)
+            if position is None:
+                continue
+            pnl = position.szi * (mark - position.entry_px)
+            account.balances[position.dex] = account.balance(position.dex) + pnl
+        markets.open_interest[coin] = ZERO
+        markets.halted.add(coin)
+        pending.books[coin] = None
+        pending.ctxs[coin] = None
+        pending.flush(self._emit)
+
+    # ------------------------------------------------------------------ matching
+
+    def _match(
+        self,
+        taker: Account,
+        asset: Asset,
+        order: Order,
+        now: int,
+        pending: PendingEvents,
+        tx_hash: str,
+    ) -> tuple[Decimal, Decimal]:
+        """Trade `order` against the book; returns (filled size, filled notional)."""
+        book = self._books[asset.coin]
+        ledger = self._ledger
+        filled_sz = ZERO
+        filled_ntl = ZERO
+        for px, level in book.crossing_levels(order.is_buy, order.limit_px):
+            for maker_order in list(level.orders.values()):
+                if not order.sz:
+                    break
+                maker = self._accounts[maker_order.user]
+                if maker is taker:  # self-trade prevention: expire the resting order
+                    ledger.remove_open(maker, maker_order)
+                    ledger.record(maker, maker_order, "selfTradeCanceled", now, pending)
+                    continue
+                take = min(order.sz, maker_order.sz)
+                if maker_order.reduce_only:
+                    take = min(take, abs(maker.position(asset.coin)))
+                if take:
+                    self._trade(taker, order, maker, maker_order, px, take, now, pending, tx_hash)
+                    filled_sz += take
+                    filled_ntl += take * px
+                if maker_order.sz and (
+                    not take or (maker_order.reduce_only and not maker.position(asset.coin))
+                ):
+                    ledger.remove_open(maker, maker_order)
+                    ledger.record(maker, maker_order, "reduceOnlyCanceled", now, pending)
+            if not order.sz:
+                break
+        if filled_sz:
+            pending.books[asset.coin] = None
+            pending.ctxs[asset.coin] = None
+        return filled_sz, filled_ntl
+
+    def _trade(
+        self,
+        taker: Account,
+        taker_order: Order,
+        maker: Account,
+        maker_order: Order,
+        px: Decimal,
+        sz: Decimal,
+        now: int,
+        pending: PendingEvents,
+        tx_hash: str,
+    ) -> None:
+        asset = self._universe.by_coin[taker_order.coin]
+        multiplier = self._markets.fee_multipliers[asset.coin]
+        notional = px * sz
+        tid = self._next_tid
+        self._next_tid += 1
+        long_before = _long(taker, asset.coin) + _long(maker, asset.coin)
+        # The resting order's book entry shrinks first so the level stays consistent.
+        before = maker_order.sz
+        self._books[asset.coin].reduce(maker_order, sz)
+        if maker_order.margin:
+            maker.order_margin[asset.dex] -= maker_order.margin * sz / before
+            maker_order.margin -= maker_order.margin * sz / before
+        taker_order.sz -= sz
+        for account, order, crossed, rate in (
+            (taker, taker_order, True, rules.BASE_TAKER_RATE),
+            (maker, maker_order, False, rules.BASE_MAKER_RATE),
+        ):
+            fee = rules.usdc(notional * rate * multiplier)
+            start, direction, closed = apply_fill(
+                account, asset.coin, asset.dex, order.is_buy, px, sz, fee
+            )
+            if account.internal:  # simulated makers have no user streams and keep no fills
+                continue
+            fill = {
+                "coin": asset.coin,
+                "px": rules.wire(px),
+                "sz": rules.wire(sz),
+                "side": order.side,
+                "time": now,
+                "startPosition": rules.wire(start),
+                "dir": direction,
+                "closedPnl": rules.wire(rules.usdc(closed)),
+                "hash": tx_hash,
+                "oid": order.oid,
+                "crossed": crossed,
+                "fee": rules.wire(fee),
+                "tid": tid,
+                "feeToken": "USDC",
+            }
+            if order.cloid is not None:
+                fill["cloid"] = order.cloid
+            account.fills.append(fill)
+            pending.fills.setdefault(account.address, []).append(fill)
+        if not maker_order.sz:
+            del maker.open_orders[maker_order.oid]
+            if maker_order.cloid is not None:
+                maker.open_cloids.pop(maker_order.cloid, None)
+            self._ledger.record(maker, maker_order, "filled", now, pending)
+        long_after = _long(taker, asset.coin) + _long(maker, asset.coin)
+        self._markets.record_trade(asset.coin, px, sz, long_after - long_before)
+        buyer, seller = (taker, maker) if taker_order.is_buy else (maker, taker)
+        pending.trades.setdefault(asset.coin, []).append(
+            {
+                "coin": asset.coin,
+                "side": taker_order.side,
+                "px": rules.wire(px),
+                "sz": rules.wire(sz),
+                "hash": tx_hash,
+                "time": now,
+                "tid": tid,
+                "users": [buyer.address, seller.address],
+            }
+        )
+
+    def _internal_hash(self) -> str:
+        self._internal_hashes += 1
+        return "0x" + hashlib.sha256(f"sim-maker:{self._internal_hashes}".encode()).hexdigest()
+
+
+def _with_cloid(body: dict[str, Any], cloid: str | None) -> dict[str, Any]:
+    if cloid is not None:
+        body["cloid"] = cloid
+    return body
+
+
+def _px_or_none(px: Decimal | None) -> str:
+    return rules.wire(px) if px is not None else "None"
+
+
+def _long(account: Account, coin: str) -> Decimal:
+    szi = account.position(coin)
+    return szi if szi > 0 else ZERO
