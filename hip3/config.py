@@ -126,6 +126,12 @@ class WebSocketConfig(_Section):
     backoff_max_s: Seconds = 60.0
     backoff_reset_after_s: Seconds = 30.0
     handshake_timeout_s: Seconds = 15.0
+    # With positions or live orders open: ping this often whatever else arrives ...
+    exposed_ping_interval_s: Seconds = 2.0
+    # ... reconnect when its pong is this late ...
+    exposed_pong_timeout_s: Seconds = 3.0
+    # ... and retry a lost connection at most this long after the loss.
+    exposed_backoff_max_s: Seconds = 2.0
 
 
 class OutboundConfig(_Section):
@@ -703,6 +709,13 @@ def _relation_problems(cfg: Config) -> Iterator[str]:
     yield from at_most(
         "websocket.backoff_min_s", ws.backoff_min_s, "websocket.backoff_max_s", ws.backoff_max_s
     )
+    # Exposed, reconnects must come well before the disconnect-with-exposure HardStop.
+    if ws.exposed_backoff_max_s >= risk.disconnect_exposure_s:
+        yield (
+            f"websocket.exposed_backoff_max_s = {_num(ws.exposed_backoff_max_s)}: expected a "
+            f"value < risk.disconnect_exposure_s ({_num(risk.disconnect_exposure_s)}) so a "
+            "dropped connection is retried before the exposure HardStop trips"
+        )
     yield from at_most(
         "detector.min_order_notional_usd",
         det.min_order_notional_usd,

@@ -4,8 +4,19 @@ disconnected → connecting → subscribing → reconciling → live; any of tho
 socket, a heartbeat timeout or a handshake timeout; backoff → connecting once the retry time has
 come; shutdown from anywhere → closing → closed.
 
-Heartbeats are driven by `tick(now_ms, last_rx_ms)`: the dispatcher passes the time of the last
-inbound frame instead of routing every frame through the machine (a transition costs ~90 µs).
+Heartbeats are driven by `tick(now_ms, last_rx_ms, exposed)`: the dispatcher passes the time of
+the last inbound frame instead of routing every frame through the machine (a transition costs
+~90 µs).
+
+Open exposure (positions or live orders; `exposed=True` on `tick` and `socket_lost`) changes two
+things, because then a dead connection costs money rather than data:
+- heartbeat: a ping every `exposed_ping_interval_ms` whatever else arrives (inbound market data
+  proves the server talks, not that our writes reach it), and `exposed_pong_timeout_ms` for the
+  pong, so a half-open socket is found within seconds instead of after the idle ping;
+- backoff: a retry is due at most `exposed_backoff_max_ms` (jittered) after the loss, so the
+  disconnect-with-exposure HardStop fires only when the exchange is really unreachable, not
+  because the exponential delay outgrew it. The attempt count still grows, so the delay is long
+  again once flat.
 
 Deliberately ignored events (internal self-transitions, documented here once):
 - `tick` when nothing is due (every non-final state);
@@ -97,8 +108,18 @@ class ConnectionMachine(HipChart):
         pong_timeout_ms: int,
         handshake_timeout_ms: int,
         rng: random.Random,
+        exposed_backoff_max_ms: int | None = None,
+        exposed_ping_interval_ms: int | None = None,
+        exposed_pong_timeout_ms: int | None = None,
         outbox: list | None = None,
     ) -> None:
+        # Without explicit exposed values the machine behaves the same exposed or flat.
+        if exposed_backoff_max_ms is None:
+            exposed_backoff_max_ms = backoff_max_ms
+        if exposed_ping_interval_ms is None:
+            exposed_ping_interval_ms = ping_after_ms
+        if exposed_pong_timeout_ms is None:
+            exposed_pong_timeout_ms = pong_timeout_ms
         for name, value in (
             ("backoff_min_ms", backoff_min_ms),
             ("backoff_max_ms", backoff_max_ms),
@@ -106,6 +127,9 @@ class ConnectionMachine(HipChart):
             ("ping_after_ms", ping_after_ms),
             ("pong_timeout_ms", pong_timeout_ms),
             ("handshake_timeout_ms", handshake_timeout_ms),
+            ("exposed_backoff_max_ms", exposed_backoff_max_ms),
+            ("exposed_ping_interval_ms", exposed_ping_interval_ms),
+            ("exposed_pong_timeout_ms", exposed_pong_timeout_ms),
         ):
             require_non_negative_int(value, name)
         if backoff_min_ms < 1:
@@ -114,6 +138,8 @@ class ConnectionMachine(HipChart):
             raise ValueError(
                 f"backoff_max_ms ({backoff_max_ms}) must be >= backoff_min_ms ({backoff_min_ms})"
             )
+        if exposed_backoff_max_ms < 1:
+            raise ValueError(f"exposed_backoff_max_ms must be >= 1, got {exposed_backoff_max_ms}")
         if not isinstance(rng, random.Random):
             raise ValueError("rng must be a random.Random (seeded, for reproducible jitter)")
         self.backoff_min_ms = backoff_min_ms
@@ -122,14 +148,20 @@ class ConnectionMachine(HipChart):
         self.ping_after_ms = ping_after_ms
         self.pong_timeout_ms = pong_timeout_ms
         self.handshake_timeout_ms = handshake_timeout_ms
+        self.exposed_backoff_max_ms = exposed_backoff_max_ms
+        self.exposed_ping_interval_ms = exposed_ping_interval_ms
+        self.exposed_pong_timeout_ms = exposed_pong_timeout_ms
         self._rng = rng
         self.epoch = 0
         self.attempt = 0
         self.retry_at_ms: int | None = None
+        # when the retry is due instead while exposure is open (never later than retry_at_ms)
+        self.exposed_retry_at_ms: int | None = None
         self.last_reason: str | None = None
         self._connecting_since_ms: int | None = None
         self._live_since_ms: int | None = None
         self._ping_sent_ms: int | None = None
+        self._last_ping_ms: int | None = None
         super().__init__(outbox=outbox)
 
     @property
@@ -149,24 +181,28 @@ class ConnectionMachine(HipChart):
         assert self._connecting_since_ms is not None
         return now_ms - self._connecting_since_ms > self.handshake_timeout_ms
 
-    def pong_overdue(self, now_ms: int) -> bool:
+    def pong_overdue(self, now_ms: int, exposed: bool = False) -> bool:
         sent = self._ping_sent_ms
-        return sent is not None and now_ms - sent > self.pong_timeout_ms
+        limit = self.exposed_pong_timeout_ms if exposed else self.pong_timeout_ms
+        return sent is not None and now_ms - sent > limit
 
-    def handshake_or_heartbeat_expired(self, now_ms: int) -> bool:
-        return self.handshake_expired(now_ms) or self.pong_overdue(now_ms)
+    def handshake_or_heartbeat_expired(self, now_ms: int, exposed: bool = False) -> bool:
+        return self.handshake_expired(now_ms) or self.pong_overdue(now_ms, exposed)
 
-    def retry_due(self, now_ms: int) -> bool:
-        return self.retry_at_ms is not None and now_ms >= self.retry_at_ms
+    def retry_due(self, now_ms: int, exposed: bool = False) -> bool:
+        due = self.exposed_retry_at_ms if exposed else self.retry_at_ms
+        return due is not None and now_ms >= due
 
     # --- actions -----------------------------------------------------------------------------
 
     def on_enter_connecting(self, now_ms: int) -> None:
         self.epoch += 1
         self.retry_at_ms = None
+        self.exposed_retry_at_ms = None
         self._connecting_since_ms = now_ms
         self._live_since_ms = None
         self._ping_sent_ms = None
+        self._last_ping_ms = None
         self.emit(OpenSocket(self.epoch))
 
     def on_enter_subscribing(self) -> None:
@@ -198,10 +234,16 @@ class ConnectionMachine(HipChart):
         if live_since is not None and now_ms - live_since >= self.backoff_reset_after_ms:
             self.attempt = 0
         self.attempt += 1
-        self.retry_at_ms = now_ms + self.retry_delay_ms(self.attempt)
+        delay = self.retry_delay_ms(self.attempt)
+        self.retry_at_ms = now_ms + delay
+        cap = self.exposed_backoff_max_ms
+        # jittered below the cap too, so clients cut off together still spread out
+        exposed_delay = delay if delay <= cap else self._rng.randint(cap // 2, cap)
+        self.exposed_retry_at_ms = now_ms + exposed_delay
         self._connecting_since_ms = None
         self._live_since_ms = None
         self._ping_sent_ms = None
+        self._last_ping_ms = None
 
     def retry_delay_ms(self, attempt: int) -> int:
         """min * 2^(attempt-1) capped at max, then jittered into [cap/2, cap] so that many
@@ -210,9 +252,20 @@ class ConnectionMachine(HipChart):
         capped = min(self.backoff_max_ms, self.backoff_min_ms * (1 << exponent))
         return self._rng.randint(capped // 2, capped)
 
-    def maybe_ping(self, now_ms: int, last_rx_ms: int) -> None:
-        if self._ping_sent_ms is None and now_ms - last_rx_ms >= self.ping_after_ms:
+    def maybe_ping(self, now_ms: int, last_rx_ms: int, exposed: bool = False) -> None:
+        if self._ping_sent_ms is not None:
+            return
+        if exposed:
+            # the round trip itself is what is checked, so inbound traffic does not defer it
+            since = self._last_ping_ms
+            if since is None:
+                since = self._connecting_since_ms if self._connecting_since_ms is not None else 0
+            due = now_ms - since >= self.exposed_ping_interval_ms
+        else:
+            due = now_ms - last_rx_ms >= self.ping_after_ms
+        if due:
             self._ping_sent_ms = now_ms
+            self._last_ping_ms = now_ms
             self.emit(SendPing(self.epoch))
 
     def clear_ping(self) -> None:

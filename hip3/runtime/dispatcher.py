@@ -172,6 +172,9 @@ class Dispatcher(OrderFlowSteps, ReconciliationSteps, SafetySteps):
             ping_after_ms=_ms(ws.ping_after_s),
             pong_timeout_ms=_ms(ws.pong_timeout_s),
             handshake_timeout_ms=_ms(ws.handshake_timeout_s),
+            exposed_backoff_max_ms=_ms(ws.exposed_backoff_max_s),
+            exposed_ping_interval_ms=_ms(ws.exposed_ping_interval_s),
+            exposed_pong_timeout_ms=_ms(ws.exposed_pong_timeout_s),
             rng=rng or random.Random(),
             outbox=self.outbox,
         )
@@ -550,7 +553,14 @@ class Dispatcher(OrderFlowSteps, ReconciliationSteps, SafetySteps):
             return
         if self.conn.state in ("connecting", "subscribing", "reconciling", "live"):
             log.warning("epoch %d: socket lost: %s", ev.epoch, ev.reason)
-            self.conn.send("socket_lost", now_ms=now, reason=ev.reason, epoch=ev.epoch)
+            self.conn.send(
+                "socket_lost", now_ms=now, reason=ev.reason, epoch=ev.epoch, exposed=self._exposed()
+            )
+
+    def _exposed(self) -> bool:
+        """Positions or live orders: what a dead connection would leave unmanaged. The
+        connection machine pings and reconnects faster while this holds."""
+        return bool(self.orders.machines) or bool(self.positions.open_coins())
 
     def _end_epoch(self, epoch: int, reason: str) -> None:
         self.reconnects += 1 if reason != "shutdown" else 0
@@ -615,6 +625,7 @@ class Dispatcher(OrderFlowSteps, ReconciliationSteps, SafetySteps):
             self._start_reconciliation(cmd.epoch)
         elif t is C.SendPing:
             self._ping_sent_ns = self.clock.now_ns()
+            self.counters["pings_sent"] += 1
             self.wire.ping()
         elif t is C.EpochEnded:
             self._end_epoch(cmd.epoch, cmd.reason)
@@ -671,7 +682,7 @@ class Dispatcher(OrderFlowSteps, ReconciliationSteps, SafetySteps):
 
     def _on_tick(self) -> None:
         now = self.clock.now_ms()
-        self.conn.send("tick", now_ms=now, last_rx_ms=self._last_rx_ms)
+        self.conn.send("tick", now_ms=now, last_rx_ms=self._last_rx_ms, exposed=self._exposed())
         if self.readiness is not None and not self.readiness.is_final:
             self.readiness.send("tick", now_ms=now)
         for p in self.wire.posts.expired(now):
