@@ -52,7 +52,9 @@ def build_summary(d: Any, *, exchange: dict[str, str] | None, check_error: str |
     positions = d.positions.signed_sizes()
     ours = {c: Decimal(s) for c, s in positions.items()}
     theirs = {c: Decimal(s) for c, s in (exchange or {}).items()}
-    reconciled = exchange is not None and ours == theirs
+    # the final check alone would hide a run whose view of positions diverged on the way
+    divergences = d.positions.divergence_report()
+    reconciled = exchange is not None and ours == theirs and not divergences
     return {
         "mode": d.cfg.mode,
         "signals": d.signals_seen,
@@ -64,6 +66,7 @@ def build_summary(d: Any, *, exchange: dict[str, str] | None, check_error: str |
         "positions": positions,
         "exchange_positions": exchange,
         "reconciled": reconciled,
+        "position_divergences": divergences,
         "reconcile_error": check_error,
         "realized_pnl": str(d.positions.realized()),
         "fees": str(d.positions.total_fees()),
@@ -92,6 +95,7 @@ def render(summary: dict) -> str:
         "epochs",
         "reconnects",
         "hardstop",
+        "position_divergences",
         "reconciled",
     ):
         value = summary[key]

@@ -1,10 +1,37 @@
 """Positions from fills, reconciled against the exchange every epoch.
 
-A fill counts once, by `tid`, whether it arrives in the userFills snapshot, the stream, or a
-userEvents message. Snapshot fills older than the session are history: their tids are
-remembered so they can never be counted later, but they do not move positions (the epoch's
-clearinghouseState does that). A fill of an order the bot does not know is still applied —
-the exchange says the position moved — and logged.
+A fill counts once, by `tid`, whether it arrives in the userFills snapshot, the stream, a
+userEvents message or the `userFills` info answer: its realized PnL and fee are added once.
+Snapshot fills older than the session are history: their tids are remembered so they can never
+be counted later, but they move nothing (the epoch's clearinghouseState owns sizes).
+
+How a fill and a `clearinghouseState` answer are told apart (the double count this prevents: a
+fill made while the socket was cut reaches the bot after the state that already includes it,
+and used to be added on top of it):
+
+- The answer and the streams travel separately: a state answer can arrive before or after a
+  fill it includes, and a fill the state does not include can arrive before the answer.
+  Exchange timestamps do not settle it either: the answer is read from committed state, a block
+  commits some time after its timestamp, and a fill and a state can share a millisecond.
+- Every fill carries `startPosition`, the exchange's signed position just before it (see the
+  userFills fields at https://hyperliquid.gitbook.io/hyperliquid-docs/for-developers/api/websocket/subscriptions).
+  So a fill says absolutely where the position stood after it: `startPosition ± sz`. A fill
+  never adds to the tracked size blindly; it moves the size only when it follows on from it:
+  - it starts where the bot stands: the next fill, the size becomes its end;
+  - it ends where the bot stands: a state already included it (an outage fill arriving after
+    the reconnect's state), the size stays;
+  - it is older than a fill already applied for that coin: the newer fill's end is the truth;
+  - anything else (the bot's view and the exchange's differ by more than this fill): the size
+    becomes the fill's end, the exchange's own word, and the difference is a divergence.
+- A state answer is compared the same way: it includes every fill the bot had received before
+  it sent the request (the exchange had executed them before it could read the request). Only
+  fills received while the request was out may be newer than the answer; when the answer equals
+  where one of those fills started, the answer is behind the fills and the tracked size stays.
+  Otherwise the exchange's size is adopted.
+
+Divergences: a size the bot had to take from the exchange that no fill explains is a fact to
+report (the summary does). Adopting a size at the session's first look at a coin is not one,
+nor is a state that is ahead of fills still on their way, once those fills arrive.
 """
 
 from __future__ import annotations
@@ -20,6 +47,19 @@ ZERO = Decimal(0)
 
 
 @dataclass(slots=True)
+class Correction:
+    """A size taken from a state answer that no fill the bot had explained (yet).
+
+    `cursor` walks along the fills that later arrive starting from it: fills the state
+    already held. When it reaches `adopted`, the state was merely ahead of them."""
+
+    before: Decimal
+    adopted: Decimal
+    cursor: Decimal
+    text: str
+
+
+@dataclass(slots=True)
 class Position:
     coin: str
     size: Decimal = ZERO  # signed: + long, - short
@@ -28,6 +68,8 @@ class Position:
     fees: Decimal = ZERO
     fills: int = 0
     opened_ms: int = 0  # exchange time the current position was opened (for time stops)
+    last_fill_ms: int = 0  # exchange time of the newest fill that set the size
+    correction: Correction | None = None
 
     def notional(self, px: Decimal) -> Decimal:
         return abs(self.size) * px
@@ -48,12 +90,14 @@ class FillRecord:
     oid: int | None
     cloid: str | None
     time_ms: int
+    start_position: Decimal | None = None  # the exchange's signed size just before the fill
 
 
 @dataclass
 class PositionTracker:
     session_start_ms: int
     max_remembered_tids: int = 200_000
+    max_recent_fills: int = 2_000
     positions: dict[str, Position] = field(default_factory=dict)
     _seen: set[int] = field(default_factory=set)
     _seen_order: deque = field(default_factory=deque)
@@ -61,6 +105,16 @@ class PositionTracker:
     unknown_order_fills: int = 0
     fills_applied: int = 0
     discrepancies: list[str] = field(default_factory=list)
+    # differences between the bot's view and the exchange's that no fill explained
+    divergences: list[str] = field(default_factory=list)
+    # coins whose size must be read from the exchange again before the bot acts on them
+    needs_state: set[str] = field(default_factory=set)
+    states_behind_fills: int = 0
+    fills_already_in_state: int = 0
+    _fill_seq: int = 0
+    _recent: deque = field(default_factory=deque)  # (seq, coin, start, end) of recent fills
+    _state_requests: dict[str, int] = field(default_factory=dict)  # request key -> fill seq
+    _looked: set[str] = field(default_factory=set)  # coins a state answer has covered
 
     def position(self, coin: str) -> Position:
         p = self.positions.get(coin)
@@ -86,14 +140,21 @@ class PositionTracker:
             self._seen.discard(self._seen_order.popleft())
         return True
 
+    # --- fills ------------------------------------------------------------------------------
+
     def apply(self, fill: FillRecord, *, snapshot: bool, known_order: bool) -> bool:
-        """Apply one fill; returns True if it was new and moved the books."""
+        """Count one fill; returns True if it was new (its PnL and fee are counted once).
+
+        Whether it also moves the size is decided as the module docstring explains."""
         if not self._remember(fill.tid):
             return False
         if snapshot and fill.time_ms < self.session_start_ms:
             return False  # history from before this session: the epoch's reconciliation owns sizes
         if not known_order:
             self.unknown_order_fills += 1
+            # the exchange moved this account by an order the bot did not send: read the
+            # position again before acting on the coin
+            self.needs_state.add(fill.coin)
             log.info(
                 "fill of an order this session did not place: coin=%s tid=%s oid=%s",
                 fill.coin,
@@ -102,38 +163,95 @@ class PositionTracker:
             )
         p = self.position(fill.coin)
         signed = fill.sz if fill.is_buy else -fill.sz
-        old = p.size
-        new = old + signed
-        if old == 0 or (old > 0) == (signed > 0):
-            # opening or adding: VWAP of the open size
-            total = abs(old) + fill.sz
-            p.entry_px = (p.entry_px * abs(old) + fill.px * fill.sz) / total
-            if old == 0:
-                p.opened_ms = fill.time_ms
-        elif new == 0:
-            p.entry_px = ZERO
-            p.opened_ms = 0
-        elif (new > 0) != (old > 0):
-            # flipped through zero: the remainder opens at this fill's price
-            p.entry_px = fill.px
-            p.opened_ms = fill.time_ms
-        p.size = new
+        start = p.size if fill.start_position is None else fill.start_position
+        end = start + signed
+        self._fill_seq += 1
+        self._recent.append((self._fill_seq, fill.coin, start, end))
+        if len(self._recent) > self.max_recent_fills:
+            self._recent.popleft()
+        self._move(p, fill, start, end)
         p.realized_pnl += fill.closed_pnl
         p.fees += fill.fee
         p.fills += 1
         self.fills_applied += 1
         return True
 
+    def _move(self, p: Position, fill: FillRecord, start: Decimal, end: Decimal) -> None:
+        c = p.correction
+        if c is not None and start == c.cursor and start != p.size:
+            # a fill the adopted state already held: the state was ahead of it
+            self.fills_already_in_state += 1
+            c.cursor = end
+            if end == c.adopted:
+                p.correction = None
+            return
+        if fill.time_ms < p.last_fill_ms:
+            return  # older than a fill already applied: that fill's end is the newer truth
+        p.last_fill_ms = fill.time_ms
+        if start == p.size:
+            self._set(p, fill, start, end)
+        elif end == p.size:
+            self.fills_already_in_state += 1  # the state the bot adopted included it
+            if c is not None and end == c.adopted:
+                p.correction = None
+        else:
+            text = (
+                f"{p.coin}: tracked {p.size} but the exchange held {start} before fill "
+                f"tid {fill.tid}"
+            )
+            log.warning("position diverged: %s", text)
+            self.divergences.append(text)
+            self.needs_state.add(p.coin)
+            self._set(p, fill, start, end)
+
+    @staticmethod
+    def _set(p: Position, fill: FillRecord, start: Decimal, end: Decimal) -> None:
+        """The size becomes `end`; entry price and opening time follow the fill."""
+        # after a divergence the tracked entry belongs to another size: the fill's price is the
+        # best estimate of what it adds to
+        base_entry = p.entry_px if start == p.size else fill.px
+        signed = end - start
+        if start == 0 or (start > 0) == (signed > 0):
+            # opening or adding: VWAP of the open size
+            total = abs(start) + fill.sz
+            p.entry_px = (base_entry * abs(start) + fill.px * fill.sz) / total
+            if start == 0 or p.opened_ms == 0:
+                p.opened_ms = fill.time_ms
+        elif end == 0:
+            p.entry_px = ZERO
+            p.opened_ms = 0
+        elif (end > 0) != (start > 0):
+            # flipped through zero: the remainder opens at this fill's price
+            p.entry_px = fill.px
+            p.opened_ms = fill.time_ms
+        p.size = end
+
+    # --- exchange state ---------------------------------------------------------------------
+
+    def state_requested(self, key: str) -> None:
+        """A clearinghouseState request is going out: fills received until its answer may be
+        newer than the answer."""
+        self._state_requests[key] = self._fill_seq
+
+    def _behind(self, coin: str, szi: Decimal, since: int) -> bool:
+        """The answer equals where a fill received while it was out started: it predates it."""
+        return any(
+            seq > since and c == coin and start == szi for seq, c, start, _end in self._recent
+        )
+
     def reconcile(
         self,
         exchange_sizes: dict[str, tuple[Decimal, Decimal]],
         coins_in_scope: set[str] | None = None,
+        *,
+        request_key: str | None = None,
     ) -> list[str]:
-        """Adopt the exchange's sizes (coin -> (szi, entryPx)) for the coins of the queried dex.
+        """Adopt the exchange's sizes (coin -> (szi, entryPx)) for the coins of the queried dex,
+        unless the answer is behind fills received while it was out (`request_key` names the
+        request that `state_requested` saw go out).
 
-        Returns a description of every difference found; differences are facts to log, the
-        exchange is right.
-        """
+        Returns a description of every size taken from the exchange."""
+        since = self._state_requests.pop(request_key, None) if request_key is not None else None
         diffs: list[str] = []
         scope = set(exchange_sizes) | {c for c, p in self.positions.items() if p.size != 0}
         if coins_in_scope is not None:
@@ -141,8 +259,17 @@ class PositionTracker:
         for coin in sorted(scope):
             szi, entry = exchange_sizes.get(coin, (ZERO, ZERO))
             p = self.position(coin)
+            first_look = coin not in self._looked
+            self._looked.add(coin)
+            if p.size != szi and since is not None and self._behind(coin, szi, since):
+                self.states_behind_fills += 1
+                continue  # the fills are newer than this answer: the tracked size stays
+            self.needs_state.discard(coin)
             if p.size != szi:
-                diffs.append(f"{coin}: tracked {p.size} exchange {szi}")
+                text = f"{coin}: tracked {p.size} exchange {szi}"
+                diffs.append(text)
+                if not (first_look and p.fills == 0):
+                    self._correct(p, szi, text)
                 if p.size == 0 and szi != 0 and p.opened_ms == 0:
                     p.opened_ms = self.session_start_ms
                 p.size = szi
@@ -153,6 +280,17 @@ class PositionTracker:
                 p.opened_ms = 0
         self.discrepancies.extend(diffs)
         return diffs
+
+    def _correct(self, p: Position, szi: Decimal, text: str) -> None:
+        if p.correction is not None:
+            # the previous correction was never explained by a fill: it was a divergence
+            self.divergences.append(p.correction.text)
+        p.correction = Correction(before=p.size, adopted=szi, cursor=p.size, text=text)
+
+    def divergence_report(self) -> list[str]:
+        """Every difference no fill explained, including corrections still unexplained now."""
+        pending = [p.correction.text for p in self.positions.values() if p.correction]
+        return [*self.divergences, *pending]
 
     def realized(self) -> Decimal:
         return sum((p.realized_pnl for p in self.positions.values()), ZERO)

@@ -693,6 +693,8 @@ class Dispatcher(OrderFlowSteps, ReconciliationSteps, SafetySteps):
                     q.kind == f"info:orderStatus:{info.cloid}" for q in self.wire.posts.pending()
                 ):
                     self._query_order(info, m.oid)
+            if self.positions.needs_state:
+                self._read_positions_again()
         if not self.hardstop.is_final:
             self.hardstop.send("tick", now_ms=now)
         for fm in list(self.flatten.values()):

@@ -18,6 +18,10 @@ from hip3.runtime.common import log
 from hip3.transport.posts import PendingPost
 
 
+def _fill_time(f: Any) -> int:
+    return f.time
+
+
 class OrderFlowSteps:
     """Post responses, orderUpdates and fills → order machines, positions, rejection counts."""
 
@@ -62,9 +66,16 @@ class OrderFlowSteps:
             oid=f.oid,
             cloid=f.cloid,
             time_ms=f.time,
+            start_position=None if f.start_position is None else Decimal(f.start_position),
         )
 
     def _apply_fills(self, fills: list, *, snapshot: bool) -> None:
+        if snapshot and len(fills) > 1:
+            # snapshots and the info answer list the newest first; a fill's size is judged
+            # against the fills before it, so they are applied oldest first
+            if fills[0].time > fills[-1].time:
+                fills = fills[::-1]
+            fills = sorted(fills, key=_fill_time)
         for f in fills:
             self.recorder.fill(f, snapshot=snapshot)
             cloid = self.orders.cloid_for(f.oid, f.cloid)
@@ -77,6 +88,8 @@ class OrderFlowSteps:
             elif known and self.orders.is_live(cloid):
                 # a snapshot fill of a live order (e.g. unknown after a disconnect) still informs it
                 self.orders.send(cloid, "fill", sz=f.sz, tid=f.tid)
+        if self.positions.needs_state:
+            self._read_positions_again()
 
     def _on_user_fills(self, uf: Any) -> None:
         if self.user is not None and uf.user.lower() != self.user:

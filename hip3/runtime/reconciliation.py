@@ -139,8 +139,27 @@ class ReconciliationSteps:
             self._query_order(info, m.oid)
 
     def _post_info(self, payload: dict, key: str) -> None:
+        if payload.get("type") == "clearinghouseState":
+            self.positions.state_requested(key)
         if self.wire.post_info(payload, kind=f"info:{key}", owner=(self.conn.epoch, key)) is None:
             self.counters["info_refused"] += 1
+
+    def _read_positions_again(self) -> None:
+        """Ask the exchange for the positions of every dex holding a coin whose size the bot
+        cannot vouch for (a fill of an unknown order, a divergence); one request per dex."""
+        if self.user is None:
+            return
+        dexes = {dexes_of([c])[0] for c in self.positions.needs_state}
+        pending = {q.kind for q in self.wire.posts.pending()}
+        plan = self._plan
+        for dex in sorted(dexes):
+            key = f"positions_again:{dex}"
+            if f"info:{key}" in pending or (
+                plan is not None and f"positions:{dex}" in plan.outstanding
+            ):
+                continue
+            self.counters["positions_read_again"] += 1
+            self._post_info({"type": "clearinghouseState", "user": self.user, "dex": dex}, key)
 
     def _query_order(self, info: OrderInfo, oid: int | None) -> None:
         payload = {
@@ -165,6 +184,9 @@ class ReconciliationSteps:
         if key.startswith("px:"):
             self._on_px_lookup(key.split(":", 1)[1], data)
             return
+        if key.startswith("positions_again:"):
+            self._on_positions(key, data)
+            return
         plan = self._plan
         if plan is None or epoch != plan.epoch or key not in plan.outstanding:
             self.counters["stale_info"] += 1
@@ -175,15 +197,7 @@ class ReconciliationSteps:
         elif key.startswith("meta:"):
             self._plan_metas[key.split(":", 1)[1]] = data
         elif key.startswith("positions:"):
-            dex = key.split(":", 1)[1]
-            scope = {c for c, s in self.specs.items() if s.dex == dex} | {
-                c for c in self.coins if dexes_of([c]) == [dex]
-            }
-            diffs = self.positions.reconcile(
-                positions_from_state(data), scope | set(positions_from_state(data))
-            )
-            for d in diffs:
-                log.warning("position reconciled to exchange: %s", d)
+            self._on_positions(key, data)
         elif key.startswith("open_orders:"):
             self._reconcile_open_orders(data or [])
         elif key == "fees":
@@ -195,6 +209,17 @@ class ReconciliationSteps:
         elif key == "fills":
             self._apply_fills(msgspec.convert(data or [], list[F.WsFill]), snapshot=True)
         self._after_info(plan, key, now)
+
+    def _on_positions(self, key: str, data: Any) -> None:
+        """A clearinghouseState answer for one dex: the exchange's sizes, unless the answer is
+        behind fills that reached the bot while it was out (see hip3.execution.positions)."""
+        dex = key.split(":", 1)[1]
+        sizes = positions_from_state(data)
+        scope = {c for c, s in self.specs.items() if s.dex == dex} | {
+            c for c in self.coins if dexes_of([c]) == [dex]
+        }
+        for d in self.positions.reconcile(sizes, scope | set(sizes), request_key=key):
+            log.warning("position reconciled to exchange: %s", d)
 
     def _after_info(self, plan: ReconcilePlan, key: str, now: int) -> None:
         if (
@@ -268,6 +293,8 @@ class ReconciliationSteps:
         if key.startswith("oi_cap:"):
             self.counters["oi_cap_query_failed"] += 1
             return  # the gates keep the last known state; the next poll asks again
+        if key.startswith("positions_again:"):
+            return  # the coins stay unsettled; the next fill or tick asks again
         plan = self._plan
         if plan is not None and epoch == plan.epoch == self.conn.epoch and key in plan.outstanding:
             self._post_info(plan.outstanding[key], key)  # retry within the handshake deadline
