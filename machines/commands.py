@@ -74,6 +74,7 @@ class ReconcileOrder:
 class OrderTerminal:
     cloid: str
     state: str
+    reason: str | None = None  # the exchange's words for a rejection, when it gave any
 
 
 # --- hard stop --------------------------------------------------------------------------------
@@ -119,6 +120,18 @@ class SendFlattenOrder:
 
 
 @dataclass(frozen=True, slots=True)
-class FlattenFailed:
+class FlattenAttemptFailed:
+    """One counted failure of a flatten attempt; `failures` in a row for this market."""
+
     market: str
     failures: int
+    outcome: str
+
+
+@dataclass(frozen=True, slots=True)
+class FlattenFailed:
+    """The market's FlattenMachine gave up (parked in `failed`) after `failures` failures."""
+
+    market: str
+    failures: int
+    outcome: str

@@ -6,12 +6,18 @@ orders for one market are ever in flight: `SendFlattenOrder` is emitted only on 
 waiting, failed).
 
 idle → requested → inflight(cloid) → idle when the answer leaves the position flat; when it does
-not, → waiting (backoff) and `tick` re-requests. An inflight order with no answer for
-`timeout_ms` counts as a failure and moves to `unresolved`: the order itself is Unknown
-elsewhere, so nothing new is sent until the dispatcher reports `done` for that cloid or
-`abandon(cloid)` once reconciliation shows it is gone. After `max_attempts` consecutive failures
-the machine emits `FlattenFailed` and parks in `failed` (no automatic hammering); a new
-`request` (e.g. from the HardStop) starts a fresh round.
+not, → waiting (backoff) and `tick` re-requests. When the runtime cannot build or send the
+order (`not_sent`), that is an attempt too: → waiting with the same backoff, counted as a
+failure unless nothing could have been tried (no open connection). An inflight order with no
+answer for `timeout_ms` counts as a failure and moves to `unresolved`: the order itself is
+Unknown elsewhere, so nothing new is sent until the dispatcher reports `done` for that cloid
+(reconciliation settles every unknown order, to filled, cancelled or rejected).
+
+Every counted failure emits `FlattenAttemptFailed` (the runtime's risk trigger counts them).
+After `max_attempts` consecutive failures, or at once when the exchange answers that it holds
+no position to reduce (outcome `no_position`: retrying the same order cannot help, only
+reconciliation can), the machine parks in `failed` and emits `FlattenFailed` once (no automatic
+hammering); a new `request` (e.g. from the HardStop) starts a fresh round.
 
 Deliberately ignored events (internal self-transitions):
 - `request` while requested, inflight, unresolved or waiting: recorded, never a second order;
@@ -28,9 +34,10 @@ from __future__ import annotations
 from statemachine import Event, State
 
 from machines.base import HipChart, require_non_negative_int, require_text, stay
-from machines.commands import FlattenFailed, SendFlattenOrder
+from machines.commands import FlattenAttemptFailed, FlattenFailed, SendFlattenOrder
 
-DONE_OUTCOMES = ("filled", "rejected", "cancelled")
+# `no_position`: rejected because the exchange holds no position this order could reduce.
+DONE_OUTCOMES = ("filled", "rejected", "cancelled", "no_position")
 
 
 class FlattenMachine(HipChart):
@@ -63,12 +70,6 @@ class FlattenMachine(HipChart):
         | unresolved.to(waiting, on="conclude"),
         id="order_done",
         name="Done",
-    )
-    abandon = (
-        inflight.to(failed, cond="gives_up", on="conclude")
-        | inflight.to(waiting, on="conclude")
-        | unresolved.to(failed, cond="gives_up", on="conclude")
-        | unresolved.to(waiting, on="conclude")
     )
     tick = (
         inflight.to(unresolved, cond="inflight_expired", on="count_timeout")
@@ -132,9 +133,11 @@ class FlattenMachine(HipChart):
         require_non_negative_int(now_ms, "now_ms")
 
     @not_sent.validators
-    def _validate_not_sent(self, reason: str, now_ms: int) -> None:
+    def _validate_not_sent(self, reason: str, now_ms: int, failure: bool = True) -> None:
         require_text(reason, "reason")
         require_non_negative_int(now_ms, "now_ms")
+        if not isinstance(failure, bool):
+            raise ValueError(f"failure must be a bool, got {failure!r}")
 
     def _check_cloid(self, cloid: str | None) -> None:
         if cloid is not None and cloid != self.inflight_cloid:
@@ -154,13 +157,6 @@ class FlattenMachine(HipChart):
             raise ValueError(f"flat must be a bool, got {flat!r}")
         self._check_cloid(cloid)
 
-    @abandon.validators
-    def _validate_abandon(self, cloid: str, now_ms: int | None = None) -> None:
-        require_text(cloid, "cloid")
-        self._check_cloid(cloid)
-        if now_ms is not None:
-            require_non_negative_int(now_ms, "now_ms")
-
     @tick.validators
     def _validate_tick(self, now_ms: int) -> None:
         require_non_negative_int(now_ms, "now_ms")
@@ -170,15 +166,17 @@ class FlattenMachine(HipChart):
     def is_flat(self, flat: bool) -> bool:
         return flat
 
-    def _failures_after(self, outcome: str) -> int:
+    def _failures_after(self, outcome: str, failure: bool) -> int:
         if outcome == "filled":
             return 0  # progress: the position shrank
-        if self.state == "unresolved":
-            return self.failures  # the timeout already counted this order
+        if self.state == "unresolved" or not failure:
+            return self.failures  # the timeout already counted this order, or nothing was tried
         return self.failures + 1
 
-    def gives_up(self, outcome: str = "abandoned") -> bool:
-        return self._failures_after(outcome) >= self.max_attempts
+    def gives_up(self, outcome: str = "not_sent", failure: bool = True) -> bool:
+        if outcome == "no_position":
+            return True
+        return self._failures_after(outcome, failure) >= self.max_attempts
 
     def inflight_expired(self, now_ms: int) -> bool:
         return self.sent_at_ms is not None and now_ms - self.sent_at_ms > self.timeout_ms
@@ -206,21 +204,28 @@ class FlattenMachine(HipChart):
         self.sent_at_ms = now_ms
         self._last_now_ms = now_ms
 
-    def _count_failure(self) -> None:
+    def _count_failure(self, outcome: str) -> None:
         self.failures += 1
-        if self.failures == self.max_attempts:
-            self.emit(FlattenFailed(self.market, self.failures))
+        self.emit(FlattenAttemptFailed(self.market, self.failures, outcome))
 
     def count_timeout(self, now_ms: int) -> None:
         self._last_now_ms = now_ms
         self.last_outcome = "timeout"
-        self._count_failure()
+        self._count_failure("timeout")
 
-    def conclude(self, outcome: str = "abandoned", now_ms: int | None = None) -> None:
+    def conclude(
+        self,
+        outcome: str = "not_sent",
+        now_ms: int | None = None,
+        reason: str | None = None,
+        failure: bool = True,
+    ) -> None:
+        if reason is not None:
+            outcome = f"not sent: {reason}"
         if outcome == "filled":
             self.failures = 0
-        elif self.state != "unresolved":
-            self._count_failure()
+        elif self.state != "unresolved" and failure:
+            self._count_failure(outcome)
         self.last_outcome = outcome
         self.inflight_cloid = None
         self.sent_at_ms = None
@@ -243,3 +248,4 @@ class FlattenMachine(HipChart):
 
     def on_enter_failed(self) -> None:
         self.retry_at_ms = None
+        self.emit(FlattenFailed(self.market, self.failures, self.last_outcome or "unknown"))

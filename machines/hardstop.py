@@ -6,11 +6,18 @@ and verifies with the exchange; a verification that is not flat starts a new att
 cancelling. Each step's command is re-emitted by `tick` after `retry_interval_ms` without an
 answer (the runtime may have lost it with a socket).
 
+Flattening ends in one of two ways: `positions_flat` (every tracked position is closed), or
+`flatten_given_up` (every position left is one whose flatten gave up, e.g. the exchange said it
+holds no such position). Either way verification asks the exchange what is really open and
+adopts it, so a position the bot believes in but the exchange does not hold ends in `halted`
+instead of an endless flatten loop, and a real one starts a new attempt.
+
 Deliberately ignored events (internal self-transitions):
-- `trip` once tripped (cancelling, flattening, verifying, halted): the reason is recorded, the
-  sequence is NOT restarted;
-- `tick` when nothing is due; step answers (`orders_cancelled`, `positions_flat`, `verified`)
-  carrying an `attempt` older than the current one (a late answer to a superseded attempt).
+- `trip` once tripped (cancelling, flattening, verifying, halted): the reason is recorded (once:
+  a reason already recorded is not repeated), the sequence is NOT restarted;
+- `tick` when nothing is due; step answers (`orders_cancelled`, `positions_flat`,
+  `flatten_given_up`, `verified`) carrying an `attempt` other than the current one (a late
+  answer to a superseded attempt).
 An answer without `attempt` is taken as current. Anything else out of order raises
 TransitionNotAllowed, including `operator_reset` before halted (the operator sees why).
 """
@@ -48,6 +55,9 @@ class HardStopMachine(HipChart):
     )
     orders_cancelled = stay(cancelling, cond="stale_attempt") | cancelling.to(flattening)
     positions_flat = stay(flattening, cond="stale_attempt") | flattening.to(verifying)
+    flatten_given_up = stay(flattening, cond="stale_attempt") | flattening.to(
+        verifying, on="record_given_up"
+    )
     verified = (
         stay(verifying, cond="stale_attempt")
         | verifying.to(halted, cond="is_flat")
@@ -62,6 +72,8 @@ class HardStopMachine(HipChart):
             raise ValueError("retry_interval_ms must be > 0")
         self.retry_interval_ms = retry_interval_ms
         self.reasons: list[str] = []
+        # markets whose flatten gave up during this stop (verification settled them)
+        self.given_up: list[str] = []
         self.attempt = 0
         self.tripped_at_ms: int | None = None
         # When the current step's command was (re-)emitted; None until a time is known.
@@ -89,6 +101,13 @@ class HardStopMachine(HipChart):
         if not isinstance(flat, bool):
             raise ValueError(f"flat must be a bool, got {flat!r}")
 
+    @flatten_given_up.validators
+    def _validate_given_up(self, markets: tuple[str, ...] = ()) -> None:
+        if not isinstance(markets, tuple):
+            raise ValueError(f"markets must be a tuple of market names, got {markets!r}")
+        for market in markets:
+            require_text(market, "market")
+
     @tick.validators
     def _validate_tick(self, now_ms: int) -> None:
         require_non_negative_int(now_ms, "now_ms")
@@ -104,13 +123,17 @@ class HardStopMachine(HipChart):
     # --- actions -----------------------------------------------------------------------------
 
     def record_trip(self, reason: str, now_ms: int) -> None:
-        self.reasons.append(reason)
+        if reason not in self.reasons:  # a repeated trigger adds nothing to the report
+            self.reasons.append(reason)
         self._now_ms = now_ms
 
     def on_enter_tripped(self) -> None:
         self.attempt = 1
         self.tripped_at_ms = self._now_ms
         self.emit(BlockEntries(self.reasons[-1]))
+
+    def record_given_up(self, markets: tuple[str, ...] = ()) -> None:
+        self.given_up.extend(m for m in markets if m not in self.given_up)
 
     def next_attempt(self, now_ms: int | None = None) -> None:
         self.attempt += 1
@@ -153,6 +176,7 @@ class HardStopMachine(HipChart):
 
     def rearm(self) -> None:
         self.reasons = []
+        self.given_up = []
         self.attempt = 0
         self.tripped_at_ms = None
         self.emit(HardStopRearmed())

@@ -280,4 +280,4 @@ class OrderMachine(HipChart):
         self.request_reconcile()
 
     def announce_terminal(self, target: State) -> None:
-        self.emit(OrderTerminal(self.cloid, target.id))
+        self.emit(OrderTerminal(self.cloid, target.id, self.reason))

@@ -17,7 +17,9 @@ ready) ∧ orderUpdates, userFills, userEvents ready ∧ positions, open_orders 
 ∧ HardStop armed. Market-data freshness is checked on the hot path, outside this machine.
 
 Every event is accepted in every non-final state (internal self-transitions that only record);
-`end()` makes the machine final, after which every event raises TransitionNotAllowed.
+`end()` makes the machine final, after which every event raises TransitionNotAllowed. There is
+no "connection down" event: every way out of a live connection ends the epoch, and with it this
+machine (`end`); the next epoch starts a new one.
 """
 
 from __future__ import annotations
@@ -75,7 +77,6 @@ class ReadinessMachine(HipChart):
     data = stay(not_ready, md_ready, trading, on="record_data")
     reconciled = stay(not_ready, md_ready, trading, on="record_reconciled")
     connection_live = stay(not_ready, md_ready, trading, on="record_connection_live")
-    connection_down = stay(not_ready, md_ready, trading, on="record_connection_down")
     hardstop_armed = stay(not_ready, md_ready, trading, on="record_hardstop")
     tick = stay(not_ready, md_ready, trading, on="apply_timeout_policy")
     end = not_ready.to(ended) | md_ready.to(ended) | trading.to(ended)
@@ -259,9 +260,6 @@ class ReadinessMachine(HipChart):
 
     def record_connection_live(self) -> None:
         self._connection_live = True
-
-    def record_connection_down(self) -> None:
-        self._connection_live = False
 
     def record_hardstop(self, armed: bool) -> None:
         self._hardstop_armed = armed

@@ -222,6 +222,7 @@ class Dispatcher(OrderFlowSteps, ReconciliationSteps, SafetySteps):
             loss_limit=_dec(r.loss_limit_usd),
             max_consecutive_rejections=r.max_consecutive_rejections,
             disconnect_exposure_ms=_ms(r.disconnect_exposure_s),
+            max_flatten_failures=r.max_flatten_failures,
         )
         self.recorder = Recorder(journal, observation=not self.trading)
         self.executor.journal = journal
@@ -243,7 +244,6 @@ class Dispatcher(OrderFlowSteps, ReconciliationSteps, SafetySteps):
         self._epoch_started_ms = now
         self._cancel_posts: set[int] = set()
         self._verify: dict[str, Any] | None = None
-        self._flatten_waiting: set[str] = set()
         self._dms_next_ms = 0
         self._oi_next_ms = 0
         self._px_lookup: dict[str, tuple[Decimal, int]] = {}  # coin -> (price, at ms)
@@ -639,7 +639,7 @@ class Dispatcher(OrderFlowSteps, ReconciliationSteps, SafetySteps):
         elif t is C.ReconcileOrder:
             pass  # unknown orders are queried at the next reconciliation (or now, if live)
         elif t is C.OrderTerminal:
-            self._order_terminal(cmd.cloid, cmd.state)
+            self._flatten_order_ended(cmd.cloid, cmd.state, cmd.reason)
         elif t is C.BlockEntries:
             log.error("HardStop: entries blocked: %s", cmd.reason)
             self.recorder.hardstop("tripped", cmd.reason, wall_ms=self.clock.wall_ms())
@@ -649,7 +649,7 @@ class Dispatcher(OrderFlowSteps, ReconciliationSteps, SafetySteps):
             # A step command can be overtaken inside one event: a tick re-emits it, then
             # the same tick's progress check moves HardStop on. Run only the current step.
             if self.hardstop.state == _HARDSTOP_STEPS[t]:
-                getattr(self, _HARDSTOP_STEP_METHODS[t])()
+                getattr(self, _HARDSTOP_STEP_METHODS[t])(cmd.attempt)
             else:
                 self.counters["hardstop_stale_step"] += 1
         elif t is C.HardStopHalted:
@@ -657,25 +657,17 @@ class Dispatcher(OrderFlowSteps, ReconciliationSteps, SafetySteps):
             self.recorder.hardstop("halted", "; ".join(cmd.reasons), wall_ms=self.clock.wall_ms())
         elif t is C.HardStopRearmed:
             self.recorder.hardstop("armed", "operator reset", wall_ms=self.clock.wall_ms())
+            self.risk.reset()
             if self.readiness is not None and not self.readiness.is_final:
                 self.readiness.send("hardstop_armed", armed=True)
         elif t is C.SendFlattenOrder:
             self._send_flatten(cmd.market)
+        elif t is C.FlattenAttemptFailed:
+            self._flatten_attempt_failed(cmd.market, cmd.failures, cmd.outcome)
         elif t is C.FlattenFailed:
-            self._trip(f"flatten failed {cmd.failures} times on {cmd.market}")
+            self._flatten_gave_up(cmd.market, cmd.failures, cmd.outcome)
         else:
             raise TypeError(f"no executor for command {t.__name__}")
-
-    def _order_terminal(self, cloid: str, state: str) -> None:
-        # the machine has just been retired by the registry; its info is gone with it
-        for coin, fm in self.flatten.items():
-            if fm.inflight_cloid == cloid:
-                fm.send(
-                    "done",
-                    outcome=state,
-                    now_ms=self.clock.now_ms(),
-                    flat=self.positions.size(coin) == 0,
-                )
 
     # ------------------------------------------------------------------------------------
     # timer
@@ -700,11 +692,6 @@ class Dispatcher(OrderFlowSteps, ReconciliationSteps, SafetySteps):
         for fm in list(self.flatten.values()):
             if fm.state != "idle":
                 fm.send("tick", now_ms=now)
-        for coin in list(self._flatten_waiting):
-            if self.flatten[coin].state == "requested":
-                self._send_flatten(coin)
-            else:
-                self._flatten_waiting.discard(coin)
         self._check_flatten_progress()
         self.orders.prewarm(target=16, budget=4)
         self._poll_oi_caps(now)

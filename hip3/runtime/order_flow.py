@@ -146,8 +146,10 @@ class OrderFlowSteps:
             if st is None:
                 self.orders.send(cloid, "lost", reason="no status for this order in the response")
             elif st.kind == "resting":
+                self.risk.on_accepted()
                 self.orders.send(cloid, "resting", oid=st.oid)
             elif st.kind == "filled":
+                self.risk.on_accepted()
                 self.orders.send(cloid, "filled_at_post", oid=st.oid, total_sz=st.total_sz)
             elif st.kind == "error":
                 self._order_rejected(cloid, st.error or "error")

@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 from hip3.events import OperatorCommand
+from hip3.execution.risk import is_no_position_rejection
 from hip3.protocol.actions import cancel_action, cancel_by_cloid_action, schedule_cancel_action
 from hip3.protocol.numbers import PriceError, Rounding, SizeError, format_price, format_size
 from hip3.runtime.common import BPS as _BPS
@@ -57,44 +58,77 @@ class SafetySteps:
         fm.send("request", reason=reason, now_ms=self.clock.now_ms())
 
     def _send_flatten(self, coin: str) -> None:
+        """Carry out the market's SendFlattenOrder: answer its FlattenMachine with `sent`, or
+        `not_sent` and why (the machine decides when to try again, and when to give up)."""
         fm = self._flatten_machine(coin)
+        now = self.clock.now_ms()
         size = self.positions.size(coin)
         if size == 0:
             fm.send("cancel_request")
             return
+        if not self.ready.can_reduce() or not self.wire.can_post():
+            # nothing reached the exchange, so nothing failed: try again after the backoff
+            fm.send(
+                "not_sent", reason="no connection or no outbound room", now_ms=now, failure=False
+            )
+            return
         spec = self.specs.get(coin)
         st = self.markets.get(coin)
         ref = st.reference_px() if st is not None else self._looked_up_px(coin)
-        if spec is None or ref is None or not self.ready.can_reduce() or not self.wire.can_post():
-            self._flatten_waiting.add(coin)  # retried on the next tick
+        if spec is None or ref is None:
+            missing = "market metadata" if spec is None else "a reference price"
+            fm.send("not_sent", reason=f"no {missing} for {coin}", now_ms=now)
             return
-        self._flatten_waiting.discard(coin)
-        is_buy = size < 0
-        slip = _dec(self.cfg.exits.slippage_bps) / _BPS
-        limit = ref * (1 + slip) if is_buy else ref * (1 - slip)
         try:
+            if not size.is_finite():
+                raise SizeError(f"the tracked size {size} is not a number")
+            is_buy = size < 0
+            slip = _dec(self.cfg.exits.slippage_bps) / _BPS
+            limit = ref * (1 + slip) if is_buy else ref * (1 - slip)
             px = format_price(
                 limit, sz_decimals=spec.sz_decimals, is_buy=is_buy, rounding=Rounding.PASSIVE
             )
             sz = format_size(abs(size), sz_decimals=spec.sz_decimals)
         except (PriceError, SizeError) as exc:
             log.error("cannot build flatten order for %s: %s", coin, exc)
-            fm.send("cancel_request")
+            fm.send("not_sent", reason=f"cannot build the order: {exc}", now_ms=now)
             self._trip(f"flatten impossible on {coin}: {exc}")
             return
         cloid = self.executor.send_order(
-            spec,
-            is_buy=is_buy,
-            px=px,
-            sz=sz,
-            reduce_only=True,
-            purpose="flatten",
-            now_ms=self.clock.now_ms(),
+            spec, is_buy=is_buy, px=px, sz=sz, reduce_only=True, purpose="flatten", now_ms=now
         )
         if cloid is None:
-            self._flatten_waiting.add(coin)
+            fm.send("not_sent", reason="outbound limit", now_ms=now, failure=False)
             return
-        fm.send("sent", cloid=cloid, now_ms=self.clock.now_ms())
+        fm.send("sent", cloid=cloid, now_ms=now)
+
+    def _flatten_order_ended(self, cloid: str, state: str, reason: str | None) -> None:
+        """A flatten order reached a final state: its FlattenMachine learns how it went."""
+        for coin, fm in self.flatten.items():
+            if fm.inflight_cloid != cloid:
+                continue
+            outcome = state
+            if state == "rejected" and reason is not None and is_no_position_rejection(reason):
+                outcome = "no_position"
+            fm.send(
+                "done",
+                outcome=outcome,
+                now_ms=self.clock.now_ms(),
+                flat=self.positions.size(coin) == 0,
+                cloid=cloid,
+            )
+
+    def _flatten_attempt_failed(self, market: str, failures: int, outcome: str) -> None:
+        reason = self.risk.on_flatten_failure(market, failures, outcome)
+        if reason and self.hardstop.is_armed:
+            self._trip(reason)
+
+    def _flatten_gave_up(self, market: str, failures: int, outcome: str) -> None:
+        log.error("flatten of %s gave up after %d failures (last: %s)", market, failures, outcome)
+        self.counters["flatten_gave_up"] += 1
+        if self.hardstop.is_armed:
+            self._trip(f"flatten failures: gave up on {market} after {failures} ({outcome})")
+        self._check_flatten_progress()
 
     def _looked_up_px(self, coin: str) -> Decimal | None:
         """A price for a position in a coin the bot does not stream (the account traded it
@@ -119,16 +153,31 @@ class SafetySteps:
             self._px_lookup[coin] = (sum(tops) / len(tops), self.clock.now_ms())
 
     def _check_flatten_progress(self) -> None:
-        if (
-            self.hardstop.state == "flattening"
-            and not self.positions.open_coins()
-            and all(fm.state == "idle" for fm in self.flatten.values())
+        """HardStop's flattening step ends when every position is closed, or when every one
+        left is a position whose flatten gave up (verification then asks the exchange)."""
+        if self.hardstop.state != "flattening":
+            return
+        attempt = self.hardstop.attempt
+        open_coins = self.positions.open_coins()
+        states = {coin: fm.state for coin, fm in self.flatten.items()}
+        if not open_coins:
+            if all(s == "idle" for s in states.values()):
+                self.hardstop.send("positions_flat", attempt=attempt)
+            return
+        if all(states.get(c) == "failed" for c in open_coins) and all(
+            s in ("idle", "failed") for s in states.values()
         ):
-            self.hardstop.send("positions_flat")
+            self.hardstop.send(
+                "flatten_given_up", markets=tuple(sorted(open_coins)), attempt=attempt
+            )
 
-    def _cancel_all(self) -> None:
-        if not self.ready.can_reduce():
-            return  # HardStop's tick re-issues CancelAllOrders once a socket is open
+    def _cancel_everything(self) -> tuple[int, int]:
+        """The one cancel-everything routine (HardStop and shutdown): cancels every order that
+        may rest, by oid where the exchange told us one, by cloid where only the cloid is known
+        (an order whose post answer is still unknown). Returns (orders to cancel, cancel posts
+        sent); the posts' answers come back through `_cancel_post_done`. What is still open
+        afterwards is settled by the orders' own updates and reconciliation, and the HardStop
+        verifies it with the exchange's openOrders."""
         by_asset_oid: list[tuple[int, int]] = []
         by_cloid: list[tuple[int, str]] = []
         for info, m in self.orders.open_orders():
@@ -138,33 +187,46 @@ class SafetySteps:
                 by_asset_oid.append((info.asset, m.oid))
             elif not info.cloid.startswith("oid:"):
                 by_cloid.append((info.asset, info.cloid))
-        if not by_asset_oid and not by_cloid:
-            self.hardstop.send("orders_cancelled")
-            return
-        for action in ([cancel_action(by_asset_oid)] if by_asset_oid else []) + (
+        actions = ([cancel_action(by_asset_oid)] if by_asset_oid else []) + (
             [cancel_by_cloid_action(by_cloid)] if by_cloid else []
-        ):
+        )
+        posted = 0
+        for action in actions:
             p = self.wire.post_action(action, kind="cancel", owner=None)
             if p is not None:
                 self._cancel_posts.add(p.post_id)
+                posted += 1
+        return len(by_asset_oid) + len(by_cloid), posted
+
+    def _cancel_all(self, attempt: int) -> None:
+        if not self.ready.can_reduce():
+            return  # HardStop's tick re-issues CancelAllOrders once a socket is open
+        self._cancel_attempt = attempt
+        wanted, _posted = self._cancel_everything()
+        if wanted == 0:
+            self.hardstop.send("orders_cancelled", attempt=attempt)
+        # otherwise the last cancel answer moves HardStop on; a cancel that could not go out
+        # (outbound limit) is re-issued by HardStop's tick
+
+    _cancel_attempt = 0
 
     def _cancel_post_done(self, p: PendingPost) -> None:
         self._cancel_posts.discard(p.post_id)
         if not self._cancel_posts and self.hardstop.state == "cancelling":
-            self.hardstop.send("orders_cancelled")
+            self.hardstop.send("orders_cancelled", attempt=self._cancel_attempt)
 
-    def _flatten_all(self) -> None:
+    def _flatten_all(self, attempt: int) -> None:
         coins = self.positions.open_coins()
         if not coins:
-            self.hardstop.send("positions_flat")
+            self.hardstop.send("positions_flat", attempt=attempt)
             return
         for coin in coins:
             self.request_flatten(coin, "hardstop")
 
-    def _verify_flat(self) -> None:
+    def _verify_flat(self, attempt: int) -> None:
         if not self.ready.can_reduce() or self.user is None:
             return
-        self._verify = {"outstanding": set(), "positions": {}, "open_orders": 0}
+        self._verify = {"outstanding": set(), "positions": {}, "open_orders": 0, "attempt": attempt}
         for dex in self.dexes:
             for key, payload in (
                 (
@@ -203,7 +265,7 @@ class SafetySteps:
             self.last_exchange_positions = {c: str(s) for c, s in v["positions"].items()}
             self._verify = None
             if self.hardstop.state == "verifying":
-                self.hardstop.send("verified", flat=flat)
+                self.hardstop.send("verified", flat=flat, attempt=v["attempt"])
 
     # ------------------------------------------------------------------------------------
     # risk and the dead man's switch
@@ -275,16 +337,7 @@ class SafetySteps:
         if not self.ready.can_reduce():
             log.error("shutdown: no open connection, open orders cannot be cancelled now")
             return
-        for action in self._exit_cancels():
-            self.wire.post_action(action, kind="cancel")
-
-    def _exit_cancels(self) -> list[dict]:
-        by_oid = [
-            (i.asset, m.oid)
-            for i, m in self.orders.open_orders()
-            if m.oid is not None and i.asset >= 0
-        ]
-        return [cancel_action(by_oid)] if by_oid else []
+        self._cancel_everything()
 
     def _shutdown_progress(self, now: int) -> None:
         if self._shutdown_started_ms is None or self.conn.state in ("closing", "closed"):

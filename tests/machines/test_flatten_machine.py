@@ -1,5 +1,6 @@
-"""FlattenMachine: request/sent/done, retries with backoff, timeout → unresolved, abandon,
-failure escalation, and a hypothesis check that never two flatten orders are outstanding."""
+"""FlattenMachine: request/sent/done, retries with backoff, timeout → unresolved, refusals
+(not_sent) through the same attempts and backoff, failure escalation, no-position answers, and
+a hypothesis check that never two flatten orders are outstanding."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 from statemachine.exceptions import TransitionNotAllowed
 
-from machines.commands import FlattenFailed, SendFlattenOrder
+from machines.commands import FlattenAttemptFailed, FlattenFailed, SendFlattenOrder
 from machines.flatten import FlattenMachine
 
 
@@ -74,32 +75,39 @@ def test_timeout_never_allows_a_second_order_until_resolved() -> None:
     for t in (5_000, 50_000):
         sm.send("tick", now_ms=t)
         sm.send("request", reason="hardstop", now_ms=t)
-    assert sm.state == "unresolved" and len(sm.outbox) == 1
+    assert sm.state == "unresolved"
+    assert sum(isinstance(c, SendFlattenOrder) for c in sm.outbox) == 1
     with pytest.raises(ValueError, match="not the order in flight"):
         sm.send("done", outcome="filled", now_ms=1, flat=True, cloid="other")
     sm.send("done", outcome="rejected", now_ms=60_000, flat=False, cloid="c1")
     assert sm.state == "waiting" and sm.failures == 1  # the timeout already counted it
 
 
-def test_abandon_after_reconciliation() -> None:
+def test_an_unresolved_order_settled_by_reconciliation_ends_with_done() -> None:
     sm = make()
     inflight(sm)
     sm.send("tick", now_ms=2_000)
-    sm.send("abandon", cloid="c1")
+    assert sm.state == "unresolved"
+    # reconciliation found the order gone: the order machine ends cancelled, and says so
+    sm.send("done", outcome="cancelled", now_ms=2_500, flat=False, cloid="c1")
     assert sm.state == "waiting" and sm.inflight_cloid is None
-    assert sm.retry_at_ms == 2_000 + 100
+    assert sm.retry_at_ms == 2_500 + 100
 
 
 def test_failures_escalate_once_and_park_in_failed() -> None:
     sm = make(max_attempts=2)
     inflight(sm)
     sm.send("done", outcome="rejected", now_ms=10, flat=False)
+    assert sm.outbox[-1] == FlattenAttemptFailed("xyz:AAA", 1, "rejected")
     sm.send("tick", now_ms=110)
     sm.send("sent", cloid="c2", now_ms=110)
-    sm.send("tick", now_ms=2_000)  # timeout: second failure
-    assert sm.state == "unresolved" and sm.outbox[-1] == FlattenFailed("xyz:AAA", 2)
+    sm.send("tick", now_ms=2_000)  # timeout: second failure, the order still unknown
+    assert sm.state == "unresolved" and sm.outbox[-1] == FlattenAttemptFailed(
+        "xyz:AAA", 2, "timeout"
+    )
+    assert not any(isinstance(c, FlattenFailed) for c in sm.outbox)
     sm.send("done", outcome="cancelled", now_ms=2_100, flat=False)
-    assert sm.state == "failed"
+    assert sm.state == "failed" and sm.outbox[-1] == FlattenFailed("xyz:AAA", 2, "cancelled")
     assert sum(isinstance(c, FlattenFailed) for c in sm.outbox) == 1
     sm.send("tick", now_ms=99_999)
     assert sm.state == "failed"  # no automatic hammering
@@ -107,11 +115,45 @@ def test_failures_escalate_once_and_park_in_failed() -> None:
     assert sm.state == "requested" and sm.failures == 0
 
 
-def test_not_sent_counts_as_failure_and_retries() -> None:
-    sm = make()
+def test_not_sent_counts_as_failure_and_retries_after_the_backoff() -> None:
+    sm = make(max_attempts=2)
     sm.send("request", reason="exit", now_ms=0)
-    sm.send("not_sent", reason="connection down", now_ms=5)
-    assert sm.state == "waiting" and sm.failures == 1
+    sm.send("not_sent", reason="no reference price", now_ms=5)
+    assert sm.state == "waiting" and sm.failures == 1 and sm.retry_at_ms == 105
+    assert sm.outbox[-1] == FlattenAttemptFailed("xyz:AAA", 1, "not sent: no reference price")
+    sm.send("tick", now_ms=104)
+    assert sm.state == "waiting"  # no retry before the backoff
+    sm.send("tick", now_ms=105)
+    assert sm.state == "requested" and sm.outbox[-1] == SendFlattenOrder("xyz:AAA", 2)
+    sm.send("not_sent", reason="no reference price", now_ms=106)
+    assert sm.state == "failed"
+    assert sm.outbox[-1] == FlattenFailed("xyz:AAA", 2, "not sent: no reference price")
+
+
+def test_not_sent_without_a_try_waits_without_counting() -> None:
+    sm = make(max_attempts=1)
+    sm.send("request", reason="exit", now_ms=0)
+    for t in (0, 100, 200, 300):
+        sm.send("tick", now_ms=t)
+        assert sm.state == "requested"
+        sm.send("not_sent", reason="no connection", now_ms=t, failure=False)
+        assert sm.state == "waiting" and sm.failures == 0 and sm.retry_at_ms == t + 100
+    assert not any(isinstance(c, FlattenAttemptFailed | FlattenFailed) for c in sm.outbox)
+
+
+def test_no_position_gives_up_at_once_unless_flat() -> None:
+    sm = make(max_attempts=5)
+    inflight(sm)
+    sm.send("done", outcome="no_position", now_ms=10, flat=False, cloid="c1")
+    assert sm.state == "failed" and sm.failures == 1
+    assert sm.outbox[-2:] == [
+        FlattenAttemptFailed("xyz:AAA", 1, "no_position"),
+        FlattenFailed("xyz:AAA", 1, "no_position"),
+    ]
+    other = make()
+    inflight(other)
+    other.send("done", outcome="no_position", now_ms=10, flat=True, cloid="c1")
+    assert other.state == "idle"
 
 
 def test_cancel_request() -> None:
@@ -176,8 +218,6 @@ REFERENCE: dict[tuple[str, str], set[str]] = {
     ("requested", "not_sent"): {"waiting", "failed"},
     ("inflight", "done"): {"idle", "waiting", "failed"},
     ("unresolved", "done"): {"idle", "waiting", "failed"},
-    ("inflight", "abandon"): {"waiting", "failed"},
-    ("unresolved", "abandon"): {"waiting", "failed"},
     ("inflight", "tick"): {"inflight", "unresolved"},
     ("waiting", "tick"): {"waiting", "requested"},
     **{(s, "tick"): {s} for s in ("idle", "requested", "unresolved", "failed")},
@@ -196,6 +236,7 @@ class FlattenModel(RuleBasedStateMachine):
         self.next_cloid = 0
         self.outstanding: set[str] = set()  # orders sent and not yet resolved
         self.requested_unsent = 0
+        self.entered_failed = 0
 
     def _deliver(self, event: str, **kwargs) -> bool:
         before = self.sm.state
@@ -208,6 +249,7 @@ class FlattenModel(RuleBasedStateMachine):
         orders_before = self._orders()
         self.sm.send(event, **kwargs)
         assert self.sm.state in allowed, (before, event, self.sm.state)
+        self.entered_failed += before != "failed" and self.sm.state == "failed"
         self.requested_unsent += self._orders() - orders_before
         return True
 
@@ -226,21 +268,18 @@ class FlattenModel(RuleBasedStateMachine):
             self.requested_unsent -= 1
             self.outstanding.add(cloid)
 
-    @rule()
-    def not_sent(self) -> None:
-        if self._deliver("not_sent", reason="down", now_ms=self.now):
+    @rule(failure=st.booleans())
+    def not_sent(self, failure: bool) -> None:
+        if self._deliver("not_sent", reason="down", now_ms=self.now, failure=failure):
             self.requested_unsent -= 1
 
-    @rule(outcome=st.sampled_from(["filled", "rejected", "cancelled"]), flat=st.booleans())
+    @rule(
+        outcome=st.sampled_from(["filled", "rejected", "cancelled", "no_position"]),
+        flat=st.booleans(),
+    )
     def done(self, outcome: str, flat: bool) -> None:
         cloid = self.sm.inflight_cloid
         if self._deliver("done", outcome=outcome, now_ms=self.now, flat=flat, cloid=cloid):
-            self.outstanding.discard(cloid)
-
-    @rule()
-    def abandon(self) -> None:
-        cloid = self.sm.inflight_cloid or "nothing"
-        if self._deliver("abandon", cloid=cloid):
             self.outstanding.discard(cloid)
 
     @rule(advance=st.integers(0, 1_500))
@@ -264,6 +303,10 @@ class FlattenModel(RuleBasedStateMachine):
     @invariant()
     def failure_escalation_is_bounded(self) -> None:
         assert self.sm.failures <= self.sm.max_attempts
+
+    @invariant()
+    def gives_up_once_per_entry_into_failed(self) -> None:
+        assert sum(isinstance(c, FlattenFailed) for c in self.sm.outbox) == self.entered_failed
 
 
 TestFlattenModel = FlattenModel.TestCase

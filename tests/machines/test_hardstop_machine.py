@@ -67,6 +67,32 @@ def test_second_trip_is_recorded_not_restarted() -> None:
     sm.send("verified", flat=True)
     sm.send("trip", reason="after halt", now_ms=2_000)
     assert sm.state == "halted" and sm.reasons[-1] == "after halt"
+    sm.send("trip", reason="operator", now_ms=2_001)  # a repeated reason is not repeated
+    assert sm.reasons == ["loss limit", "operator", "after halt"]
+
+
+def test_flatten_given_up_moves_on_to_verification() -> None:
+    sm = tripped()
+    sm.send("orders_cancelled", attempt=1)
+    sm.send("flatten_given_up", markets=("xyz:AAA",), attempt=1)
+    assert sm.state == "verifying" and sm.outbox[-1] == VerifyFlat(1)
+    assert sm.given_up == ["xyz:AAA"]
+    sm.send("verified", flat=True, attempt=1)
+    assert sm.state == "halted"
+    sm.send("operator_reset")
+    assert sm.given_up == []
+
+
+def test_a_stale_flatten_given_up_is_ignored() -> None:
+    sm = tripped()
+    sm.send("orders_cancelled", attempt=1)
+    sm.send("positions_flat", attempt=1)
+    sm.send("verified", flat=False, attempt=1)
+    sm.send("orders_cancelled", attempt=2)
+    sm.send("flatten_given_up", markets=("xyz:AAA",), attempt=1)
+    assert sm.state == "flattening" and sm.given_up == []
+    with pytest.raises(ValueError, match="markets must be a tuple"):
+        sm.send("flatten_given_up", markets=["xyz:AAA"], attempt=2)
 
 
 def test_tick_re_emits_the_current_step_after_the_interval() -> None:
@@ -138,6 +164,7 @@ REFERENCE: dict[tuple[str, str], set[str]] = {
     **{(s, "trip"): {s} for s in STEPS},
     ("cancelling", "orders_cancelled"): {"flattening"},
     ("flattening", "positions_flat"): {"verifying"},
+    ("flattening", "flatten_given_up"): {"verifying"},
     ("verifying", "verified"): {"halted", "cancelling"},
     **{(s, "tick"): {s} for s in STEPS | {"armed"}},
     ("halted", "operator_reset"): {"armed"},
@@ -177,6 +204,10 @@ class HardStopModel(RuleBasedStateMachine):
     @rule()
     def positions_flat(self) -> None:
         self._deliver("positions_flat")
+
+    @rule()
+    def flatten_given_up(self) -> None:
+        self._deliver("flatten_given_up", markets=("xyz:AAA",))
 
     @rule(flat=st.booleans())
     def verified(self, flat: bool) -> None:

@@ -59,7 +59,9 @@ def test_terminal_paths_from_sent() -> None:
     assert b.state == "cancelled" and b.status == "canceled"
     c = sent()
     c.send("rejected", reason="Insufficient margin")
-    assert c.state == "rejected" and c.outbox == [OrderTerminal("0xabc", "rejected")]
+    assert c.state == "rejected" and c.outbox == [
+        OrderTerminal("0xabc", "rejected", "Insufficient margin")
+    ]
     d = make()
     d.send("rejected", reason="could not sign")
     assert d.state == "rejected"

@@ -89,18 +89,28 @@ def test_user_fills_needs_the_snapshot_and_ack_only_channels_need_only_the_ack()
     assert sm.keys["userEvents"] == "ready"
 
 
-def test_trading_ready_falls_back_on_connection_down_or_hardstop() -> None:
+def test_trading_ready_needs_the_connection_live_and_falls_back_on_hardstop() -> None:
     sm = make()
     feed_md(sm, "xyz:AAA")
     feed_md(sm, "xyz:BBB")
     feed_trading(sm)
-    sm.send("connection_down")
-    assert sm.state == "md_ready" and sm.outbox[-1] == ReadyChanged(3, False, frozenset(MARKETS))
-    assert sm.missing() == ["connection live"]
-    sm.send("connection_live")
     assert sm.trading_ready
     sm.send("hardstop_armed", armed=False)
-    assert sm.state == "md_ready" and sm.missing() == ["hardstop armed"]
+    assert sm.state == "md_ready" and sm.outbox[-1] == ReadyChanged(3, False, frozenset(MARKETS))
+    assert sm.missing() == ["hardstop armed"]
+    sm.send("hardstop_armed", armed=True)
+    assert sm.trading_ready
+
+
+def test_no_connection_down_event_the_epoch_ends_instead() -> None:
+    # leaving `live` always ends the epoch; the machine has no way back from "live" but `end`
+    sm = make()
+    feed_md(sm, "xyz:AAA")
+    feed_md(sm, "xyz:BBB")
+    feed_trading(sm)
+    assert "connection_down" not in {e.id for e in type(sm).events}
+    sm.send("end")
+    assert sm.is_final and sm.outbox[-1] == ReadyChanged(3, False, frozenset())
 
 
 def test_timeout_excludes_a_silent_market_and_md_ready_still_holds() -> None:
@@ -259,10 +269,10 @@ class ReadinessModel(RuleBasedStateMachine):
         self.sm.send("reconciled", part=part)
         self.parts.add(part)
 
-    @rule(up=st.booleans())
-    def connection(self, up: bool) -> None:
-        self.sm.send("connection_live" if up else "connection_down")
-        self.live = up
+    @rule()
+    def connection(self) -> None:
+        self.sm.send("connection_live")
+        self.live = True
 
     @rule(armed=st.booleans())
     def hardstop(self, armed: bool) -> None:

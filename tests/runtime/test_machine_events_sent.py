@@ -1,0 +1,168 @@
+"""The machines are the behaviour: every event a machine in machines/ declares is sent by the
+bot's runtime (hip3/, the simulator aside), so the generated diagrams draw only transitions the
+bot can take. An event nobody sends is either a missing call in the runtime or dead weight in
+the machine; this test names it.
+
+The runtime delivers events as `<machine>.send("event", ...)` (the base class applies event
+aliases there), as `self.orders.send(cloid, "event", ...)` for order machines (the registry
+forwards to the order's machine), or as a direct `<machine>.event(...)` call. The receiver is
+placed by the name the runtime gives each machine; a local variable is followed to what it
+was assigned from in its function.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import inspect
+from pathlib import Path
+
+from machines.base import HipChart
+
+ROOT = Path(__file__).resolve().parents[2]
+RUNTIME_SOURCES = [
+    p for p in sorted((ROOT / "hip3").rglob("*.py")) if p.relative_to(ROOT).parts[1] != "sim"
+]
+
+# How the runtime refers to each machine (an expression's text, matched as a prefix).
+RECEIVERS = (
+    ("self.conn", "ConnectionMachine"),
+    ("self.readiness", "ReadinessMachine"),
+    ("self.hardstop", "HardStopMachine"),
+    ("self.orders", "OrderMachine"),
+    ("self.flatten", "FlattenMachine"),
+    ("self._flatten_machine(", "FlattenMachine"),
+)
+
+
+def declared_machines() -> dict[str, type[HipChart]]:
+    found: dict[str, type[HipChart]] = {}
+    for path in sorted((ROOT / "machines").glob("*.py")):
+        module = importlib.import_module(f"machines.{path.stem}")
+        for name, obj in vars(module).items():
+            if (
+                inspect.isclass(obj)
+                and issubclass(obj, HipChart)
+                and obj is not HipChart
+                and obj.__module__ == module.__name__
+            ):
+                found[name] = obj
+    return found
+
+
+def _machine_of(expr: str) -> str | None:
+    for prefix, machine in RECEIVERS:
+        if expr == prefix or expr.startswith((prefix + ".", prefix + "[", prefix + "(")):
+            return machine
+        if prefix.endswith("(") and expr.startswith(prefix):
+            return machine
+    return None
+
+
+def _local_sources(func: ast.AST) -> dict[str, str]:
+    """name -> the text of what it was bound from inside `func` (assignments, for loops)."""
+    out: dict[str, str] = {}
+    for node in ast.walk(func):
+        if isinstance(node, ast.Assign) and len(node.targets) == 1:
+            target, value = node.targets[0], node.value
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            target, value = node.target, node.value
+        elif isinstance(node, ast.For):
+            target, value = node.target, node.iter
+        else:
+            continue
+        names = [target] if isinstance(target, ast.Name) else getattr(target, "elts", [])
+        for n in names:
+            if isinstance(n, ast.Name):
+                out[n.id] = ast.unparse(value)
+    return out
+
+
+def _receiver_machine(receiver: ast.expr, locals_: dict[str, str]) -> str | None:
+    text = ast.unparse(receiver)
+    if isinstance(receiver, ast.Name) and receiver.id in locals_:
+        text = locals_[receiver.id]
+        # `list(self.flatten.values())` and the like: the machine is inside the call
+        if text.startswith(("list(", "sorted(", "tuple(")):
+            text = text[text.index("(") + 1 :]
+    return _machine_of(text)
+
+
+def sent_events() -> tuple[dict[str, set[str]], list[str]]:
+    """machine class name -> event names the runtime sends it; plus the call sites with a
+    constant event whose receiver could not be placed."""
+    machines = declared_machines()
+    sent: dict[str, set[str]] = {name: set() for name in machines}
+    unplaced: list[str] = []
+    for path in RUNTIME_SOURCES:
+        tree = ast.parse(path.read_text())
+        for func in ast.walk(tree):
+            if not isinstance(func, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            locals_ = _local_sources(func)
+            for node in ast.walk(func):
+                if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+                    continue
+                machine = _receiver_machine(node.func.value, locals_)
+                where = f"{path.relative_to(ROOT)}:{node.lineno}"
+                if node.func.attr == "send":
+                    event = next(
+                        (
+                            a.value
+                            for a in node.args
+                            if isinstance(a, ast.Constant) and isinstance(a.value, str)
+                        ),
+                        None,
+                    )
+                    if event is None:
+                        continue  # payload bytes, or an event chosen at run time
+                    if machine is None:
+                        unplaced.append(f"{where}: {ast.unparse(node)[:80]}")
+                        continue
+                    cls = machines[machine]
+                    sent[machine].add(cls.event_aliases.get(event, event))
+                elif machine is not None:
+                    ids = {e.id for e in machines[machine].events}
+                    if node.func.attr in ids:
+                        sent[machine].add(node.func.attr)
+    return sent, unplaced
+
+
+def test_every_declared_event_is_sent_by_the_runtime() -> None:
+    machines = declared_machines()
+    assert set(machines) >= {
+        "ConnectionMachine",
+        "ReadinessMachine",
+        "OrderMachine",
+        "HardStopMachine",
+        "FlattenMachine",
+    }
+    sent, _unplaced = sent_events()
+    never_sent = sorted(
+        f"{name}.{event.id}"
+        for name, cls in machines.items()
+        for event in cls.events
+        if event.id not in sent[name]
+    )
+    assert never_sent == [], (
+        f"events declared in machines/ that the runtime never sends: {never_sent}; "
+        "send them where the fact they describe happens, or delete them"
+    )
+
+
+def test_every_event_sent_is_placed_on_a_machine() -> None:
+    # A send whose receiver this test cannot name would escape the check above.
+    _sent, unplaced = sent_events()
+    assert unplaced == [], f"name these receivers in RECEIVERS: {unplaced}"
+
+
+def test_the_runtime_sends_only_declared_events() -> None:
+    machines = declared_machines()
+    sent, _unplaced = sent_events()
+    unknown = sorted(
+        f"{name}.{event}"
+        for name, events in sent.items()
+        for event in events
+        if event not in {e.id for e in machines[name].events}
+    )
+    assert unknown == [], f"events sent that no machine declares: {unknown}"

@@ -1,0 +1,263 @@
+"""HardStop, flatten and risk through the dispatcher and the fake exchange of
+tests/runtime/fakes.py: a position the exchange does not hold, flatten refusals, the flatten
+failure limit, consecutive rejections, and the one cancel-everything routine."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+from hip3.events import OperatorCommand
+from tests.runtime.fakes import Harness, order_wires
+
+COIN = "xyz:AAA"
+
+
+def _entry(h: Harness, coin: str = COIN) -> str:
+    before = len(h.exchange.inbox)
+    h.ctx(coin)
+    h.bbo(coin, dislocated="buy")
+    assert len(h.exchange.inbox) == before + 1, h.d.executor.blocked
+    return h.exchange.inbox[-1]["request"]["payload"]["action"]["orders"][0]["c"]
+
+
+def _unknown_order_fill(h: Harness, coin: str = COIN, sz: str = "0.5") -> None:
+    """A fill the exchange never made for this account's position (a fill of an order the bot
+    did not place, which the exchange's books do not include): the bot now tracks a position
+    the exchange does not hold."""
+    fill = {
+        "coin": coin,
+        "px": "100.0",
+        "sz": sz,
+        "side": "B",
+        "time": h.clock.wall_ms(),
+        "startPosition": "0.0",
+        "dir": "Open Long",
+        "closedPnl": "0.0",
+        "hash": "0x" + "ab" * 32,
+        "oid": 987_654,
+        "crossed": True,
+        "fee": "0.0",
+        "tid": 555_555,
+        "feeToken": "USDC",
+    }
+    h.frame(json.dumps({"channel": "userFills", "data": {"user": h.user, "fills": [fill]}}))
+
+
+def _run(h: Harness, steps: int, step_ms: int, outcome: str = "fill") -> None:
+    for _ in range(steps):
+        h.settle(outcome)
+        h.tick(step_ms)
+
+
+def _flatten_orders(h: Harness) -> list[dict]:
+    return [w for m in h.transport.sent for w in order_wires(m) if w["r"]]
+
+
+def _request_exit(h: Harness, coin: str = COIN) -> None:
+    """What an exit rule does (time stop, mark regression), then the commands it caused."""
+    h.d.request_flatten(coin, "time stop")
+    h.d._run_commands()
+
+
+def _cancels(h: Harness) -> list[dict]:
+    out = []
+    for m in h.transport.sent:
+        action = m.get("request", {}).get("payload", {}).get("action", {})
+        if action.get("type") in ("cancel", "cancelByCloid"):
+            out.append(action)
+    return out
+
+
+# --- a position the bot believes in but the exchange does not hold -------------------------
+
+
+def test_hardstop_with_a_phantom_position_verifies_adopts_the_exchange_and_halts() -> None:
+    h = Harness()
+    h.bring_up()
+    _unknown_order_fill(h)
+    assert h.bot_positions() == {COIN: Decimal("0.5")} and h.true_positions() == {}
+    h.operator("hardstop")
+    _run(h, steps=20, step_ms=1_000)
+    # the reduce-only flatten was refused ("would increase position"): no retry loop, the
+    # verification asked the exchange and adopted its answer
+    assert h.d.hardstop.state == "halted"
+    assert h.bot_positions() == h.true_positions() == {}
+    assert h.d.hardstop.given_up == [COIN]
+    assert h.d.last_exchange_positions == {}
+    assert len(_flatten_orders(h)) == 1
+    assert h.d.hardstop.reasons == ["operator: test"]
+    assert h.d.positions.discrepancies == [f"{COIN}: tracked 0.5 exchange 0"]
+
+
+def test_hardstop_with_a_doubled_position_flattens_what_exists_then_adopts_the_rest() -> None:
+    h = Harness()
+    h.bring_up()
+    _entry(h)
+    h.settle("fill")  # a real long of 0.5
+    _unknown_order_fill(h)  # the bot believes 1.0
+    assert h.bot_positions() == {COIN: Decimal("1.0")} and h.true_positions() == {
+        COIN: Decimal("0.5")
+    }
+    h.operator("hardstop")
+    _run(h, steps=20, step_ms=1_000)
+    assert h.d.hardstop.state == "halted"
+    assert h.exchange.is_flat()
+    assert h.bot_positions() == h.true_positions() == {}
+
+
+def test_hardstop_with_a_size_that_is_not_a_number_gives_up_after_bounded_attempts() -> None:
+    h = Harness()
+    h.bring_up()
+    h.d.positions.position(COIN).size = Decimal("NaN")  # what a bad frame once left behind
+    h.operator("hardstop")
+    _run(h, steps=40, step_ms=500)
+    fm = h.d.flatten[COIN]
+    assert fm.state == "failed" and fm.failures == h.cfg.flatten.max_attempts
+    assert h.d.hardstop.state == "halted"
+    assert h.bot_positions() == h.true_positions() == {}
+    assert not _flatten_orders(h)  # nothing was ever sent for a size that is not a number
+
+
+def test_a_real_position_that_cannot_be_flattened_is_retried_not_halted() -> None:
+    # the exchange does hold it, so verification is not flat and a new attempt starts
+    h = Harness()
+    h.bring_up()
+    _entry(h)
+    h.settle("fill")
+    h.operator("hardstop")
+    _run(h, steps=30, step_ms=500, outcome="reject_margin")
+    assert h.d.hardstop.state != "halted"
+    assert h.d.hardstop.attempt >= 2
+    assert h.bot_positions() == h.true_positions() == {COIN: Decimal("0.5")}
+    _run(h, steps=30, step_ms=500, outcome="fill")
+    assert h.d.hardstop.state == "halted" and h.exchange.is_flat()
+
+
+# --- flatten refusals and the flatten failure limit ----------------------------------------
+
+
+def test_flatten_refusals_go_through_the_flatten_machine_with_backoff() -> None:
+    h = Harness(flatten={"max_attempts": 3}, risk={"max_flatten_failures": 10})
+    h.bring_up()
+    _entry(h)
+    h.settle("fill")
+    del h.d.specs[COIN]  # the exchange's metadata for the market is gone: no order can be built
+    _request_exit(h)
+    fm = h.d.flatten[COIN]
+    assert fm.state == "waiting" and fm.failures == 1
+    for _ in range(100):  # 1 s of 10 ms ticks: retries follow the backoff, not the tick
+        h.tick(10)
+    # backoff 0.5 s, then 1 s: the second attempt at 0.5 s, the third not yet
+    assert fm.attempt == 2 and fm.failures == 2 and fm.state == "waiting"
+    assert h.d.hardstop.is_armed
+    for _ in range(50):  # the third attempt at 1.5 s fails too: the machine gives up
+        h.tick(10)
+    assert h.d.counters["flatten_gave_up"] == 1
+    # giving up trips the HardStop (flatten failures), whose flatten step starts a fresh round
+    assert any(r.startswith("flatten failures") for r in h.d.hardstop.reasons), h.d.hardstop.reasons
+    assert h.d.hardstop.state == "flattening"
+    assert fm.attempt == 4 and fm.failures == 1 and fm.state == "waiting"
+
+
+def test_max_flatten_failures_trips_the_hardstop() -> None:
+    h = Harness(flatten={"max_attempts": 10}, risk={"max_flatten_failures": 2})
+    h.bring_up()
+    _entry(h)
+    h.settle("fill")
+    _request_exit(h)
+    h.settle("reject_margin")
+    assert h.d.hardstop.is_armed and h.d.flatten[COIN].failures == 1
+    h.tick(600)  # past the first backoff: the second attempt, refused again
+    h.settle("reject_margin")
+    assert not h.d.hardstop.is_armed
+    assert h.d.hardstop.reasons[0].startswith(
+        f"flatten failures: 2 failed flatten attempts in a row on {COIN}"
+    )
+    assert h.d.flatten[COIN].state != "failed"  # the machine itself had attempts left
+
+
+# --- consecutive rejections ---------------------------------------------------------------
+
+
+def test_consecutive_rejections_reset_on_an_accepted_order() -> None:
+    h = Harness()
+    h.bring_up()
+    limit = h.cfg.risk.max_consecutive_rejections
+    for _ in range(limit - 1):
+        _entry(h)
+        h.settle("reject_margin")
+    assert h.d.risk.consecutive_rejections == limit - 1
+    _entry(h, "xyz:BBB")
+    h.settle("fill")  # accepted
+    assert h.d.risk.consecutive_rejections == 0
+    for _ in range(limit - 1):
+        _entry(h)
+        h.settle("reject_margin")
+    assert h.d.hardstop.is_armed  # not `limit` in a row: an accepted order came between
+
+
+def test_consecutive_rejections_reset_on_operator_reset() -> None:
+    h = Harness()
+    h.bring_up()
+    limit = h.cfg.risk.max_consecutive_rejections
+    for _ in range(limit):
+        _entry(h)
+        h.settle("reject_margin")
+    assert "consecutive order rejections" in h.d.hardstop.reasons[0]
+    _run(h, steps=5, step_ms=1_000)
+    assert h.d.hardstop.state == "halted"
+    h.operator("reset")
+    assert h.d.hardstop.is_armed and h.d.risk.consecutive_rejections == 0
+    h.bring_up()
+    _entry(h)
+    h.settle("reject_margin")
+    assert h.d.hardstop.is_armed  # one rejection after a reset is one, not limit + 1
+
+
+# --- one cancel-everything routine ---------------------------------------------------------
+
+
+def _resting_and_unknown(h: Harness) -> tuple[str, str]:
+    """One entry resting with its oid known, one whose post answer never came (cloid only)."""
+    resting = _entry(h)
+    h.settle("rest")
+    assert h.d.orders.machines[resting].oid is not None
+    unknown = _entry(h, "xyz:BBB")
+    pid = h.exchange.inbox[-1]["id"]
+    h.write_failed(pid)  # the bot cannot know whether it went out
+    assert h.d.orders.machines[unknown].state == "unknown"
+    assert h.d.orders.machines[unknown].oid is None
+    return resting, unknown
+
+
+def test_shutdown_cancels_by_oid_and_by_cloid_and_leaves_nothing_open() -> None:
+    h = Harness(shutdown={"flatten_on_exit": False, "cancel_on_exit": True})
+    h.bring_up()
+    resting, unknown = _resting_and_unknown(h)
+    h.handle(OperatorCommand("shutdown", "test"))
+    cancels = _cancels(h)
+    by_oid = [c for a in cancels if a["type"] == "cancel" for c in a["cancels"]]
+    by_cloid = [c for a in cancels if a["type"] == "cancelByCloid" for c in a["cancels"]]
+    assert [c["o"] for c in by_oid] == [h.d.orders.machines[resting].oid]
+    assert [c["cloid"] for c in by_cloid] == [unknown]
+    _run(h, steps=10, step_ms=100, outcome="rest")
+    assert h.exchange.open_orders() == []
+    assert not h.d.orders.open_orders()
+    assert h.d.finished.is_set() and h.d.conn.state == "closed"
+
+
+def test_hardstop_uses_the_same_cancel_routine() -> None:
+    h = Harness()
+    h.bring_up()
+    resting, unknown = _resting_and_unknown(h)
+    h.operator("hardstop")
+    cancels = _cancels(h)
+    assert {a["type"] for a in cancels} == {"cancel", "cancelByCloid"}
+    assert [c["cloid"] for a in cancels if a["type"] == "cancelByCloid" for c in a["cancels"]] == [
+        unknown
+    ]
+    _run(h, steps=20, step_ms=1_000, outcome="rest")
+    assert h.d.hardstop.state == "halted"
+    assert h.exchange.open_orders() == [] and h.exchange.is_flat()
+    assert h.d.orders.was_terminal(resting) == "cancelled"
