@@ -257,6 +257,7 @@ class SafetySteps:
                     for c in self.positions.open_coins()
                     if self.specs.get(c) and self.specs[c].dex == key.rsplit(":", 1)[1]
                 },
+                request_key=key,
             )
         else:
             v["open_orders"] += len(data or [])

@@ -4,7 +4,6 @@ failure limit, consecutive rejections, and the one cancel-everything routine."""
 
 from __future__ import annotations
 
-import json
 from decimal import Decimal
 
 from hip3.events import OperatorCommand
@@ -21,27 +20,11 @@ def _entry(h: Harness, coin: str = COIN) -> str:
     return h.exchange.inbox[-1]["request"]["payload"]["action"]["orders"][0]["c"]
 
 
-def _unknown_order_fill(h: Harness, coin: str = COIN, sz: str = "0.5") -> None:
-    """A fill the exchange never made for this account's position (a fill of an order the bot
-    did not place, which the exchange's books do not include): the bot now tracks a position
-    the exchange does not hold."""
-    fill = {
-        "coin": coin,
-        "px": "100.0",
-        "sz": sz,
-        "side": "B",
-        "time": h.clock.wall_ms(),
-        "startPosition": "0.0",
-        "dir": "Open Long",
-        "closedPnl": "0.0",
-        "hash": "0x" + "ab" * 32,
-        "oid": 987_654,
-        "crossed": True,
-        "fee": "0.0",
-        "tid": 555_555,
-        "feeToken": "USDC",
-    }
-    h.frame(json.dumps({"channel": "userFills", "data": {"user": h.user, "fills": [fill]}}))
+def _phantom(h: Harness, size: str, coin: str = COIN) -> None:
+    """The bot tracks `size` on `coin` whatever the exchange holds: how it came to believe it
+    (a double count, a fill of an order it did not place, a bad frame) does not matter here,
+    only that the HardStop copes with a belief the exchange does not share."""
+    h.d.positions.position(coin).size = Decimal(size)
 
 
 def _run(h: Harness, steps: int, step_ms: int, outcome: str = "fill") -> None:
@@ -75,7 +58,7 @@ def _cancels(h: Harness) -> list[dict]:
 def test_hardstop_with_a_phantom_position_verifies_adopts_the_exchange_and_halts() -> None:
     h = Harness()
     h.bring_up()
-    _unknown_order_fill(h)
+    _phantom(h, "0.5")
     assert h.bot_positions() == {COIN: Decimal("0.5")} and h.true_positions() == {}
     h.operator("hardstop")
     _run(h, steps=20, step_ms=1_000)
@@ -95,7 +78,7 @@ def test_hardstop_with_a_doubled_position_flattens_what_exists_then_adopts_the_r
     h.bring_up()
     _entry(h)
     h.settle("fill")  # a real long of 0.5
-    _unknown_order_fill(h)  # the bot believes 1.0
+    _phantom(h, "1.0")  # the bot believes 1.0
     assert h.bot_positions() == {COIN: Decimal("1.0")} and h.true_positions() == {
         COIN: Decimal("0.5")
     }
@@ -109,7 +92,7 @@ def test_hardstop_with_a_doubled_position_flattens_what_exists_then_adopts_the_r
 def test_hardstop_with_a_size_that_is_not_a_number_gives_up_after_bounded_attempts() -> None:
     h = Harness()
     h.bring_up()
-    h.d.positions.position(COIN).size = Decimal("NaN")  # what a bad frame once left behind
+    _phantom(h, "NaN")  # what a bad frame once left behind
     h.operator("hardstop")
     _run(h, steps=40, step_ms=500)
     fm = h.d.flatten[COIN]
