@@ -39,7 +39,26 @@ from hip3.sim.wire import cloid as parse_cloid
 
 log = logging.getLogger(__name__)
 
+_CANCEL_KEYS = frozenset({"a", "o"})
+_CANCEL_BY_CLOID_KEYS = frozenset({"asset", "cloid"})
+_MODIFY_KEYS = frozenset({"oid", "order"})
+
 INTERNAL_ERROR = "Internal simulator error; action not applied."
+ENVELOPE_KEYS = frozenset({"action", "nonce", "signature", "vaultAddress", "expiresAfter"})
+# The fields each action type may carry; anything else does not deserialize on the exchange.
+ACTION_KEYS = {
+    "order": frozenset({"type", "orders", "grouping", "builder"}),
+    "cancel": frozenset({"type", "cancels", "f"}),
+    "cancelByCloid": frozenset({"type", "cancels", "f"}),
+    "batchModify": frozenset({"type", "modifies", "a"}),
+    "modify": frozenset({"type", "oid", "order", "a"}),
+    "scheduleCancel": frozenset({"type", "time"}),
+    "updateLeverage": frozenset({"type", "asset", "isCross", "leverage"}),
+    "noop": frozenset({"type"}),
+    "approveAgent": frozenset(
+        {"type", "signatureChainId", "hyperliquidChain", "agentAddress", "agentName", "nonce"}
+    ),
+}
 
 
 class Actions:
@@ -104,12 +123,15 @@ class Actions:
         expires_after = payload.get("expiresAfter")
         if expires_after is not None:
             expires_after = require_int(payload, "expiresAfter", "body")
+        _no_unknown_fields(payload, ENVELOPE_KEYS, "body")
+        allowed = ACTION_KEYS.get(kind)
+        if allowed is None:
+            raise malformed("action.type", f"{kind!r} is not an action this exchange supports")
+        _no_unknown_fields(action, allowed, "action")
         now = self._clock()
         if kind == "approveAgent":
             return self._agents.approve(action, nonce, signature, expires_after, vault, now)
-        handler = self._handlers.get(kind)
-        if handler is None:
-            raise malformed("action.type", f"{kind!r} is not an action this exchange supports")
+        handler = self._handlers[kind]
         parsed = handler[0](action)
         connection_id = action_hash(action, nonce, vault, expires_after)
         try:
@@ -167,6 +189,7 @@ class Actions:
             where = f"action.cancels[{i}]"
             if not isinstance(raw, dict):
                 raise malformed(where, "must be an object {a, o}")
+            _no_unknown_fields(raw, _CANCEL_KEYS, where)
             parsed.append((require_int(raw, "a", where), require_int(raw, "o", where)))
         _check_fast_flag(action, "f")
         return parsed
@@ -178,6 +201,7 @@ class Actions:
             where = f"action.cancels[{i}]"
             if not isinstance(raw, dict):
                 raise malformed(where, "must be an object {asset, cloid}")
+            _no_unknown_fields(raw, _CANCEL_BY_CLOID_KEYS, where)
             asset = require_int(raw, "asset", where)
             parsed.append((asset, parse_cloid(require(raw, "cloid", str, where), f"{where}.cloid")))
         _check_fast_flag(action, "f")
@@ -232,6 +256,7 @@ class Actions:
             where = f"action.modifies[{i}]"
             if not isinstance(raw, dict):
                 raise malformed(where, "must be an object {oid, order}")
+            _no_unknown_fields(raw, _MODIFY_KEYS, where)
             parsed.append(_modify_entry(raw, where))
         _check_fast_flag(action, "a")
         return parsed
@@ -298,6 +323,12 @@ class Actions:
         asset, is_cross, value = parsed
         self._margin.update_leverage(account, asset, is_cross, value)
         return default_ok()
+
+
+def _no_unknown_fields(obj: dict[str, Any], allowed: frozenset[str], where: str) -> None:
+    unknown = [key for key in obj if key not in allowed]
+    if unknown:
+        raise malformed(where, f"has unknown field(s) {sorted(unknown)}")
 
 
 def _parse_schedule_cancel(action: dict[str, Any]) -> int | None:

@@ -2,6 +2,7 @@
 
     async with SimHarness(seed=7) as sim:
         sim.ws_url        # ws://127.0.0.1:PORT/ws
+        sim.http_url      # http://127.0.0.1:PORT (POST /info, POST /exchange; an SDK's base_url)
         sim.account       # (address, private_key_hex), funded on every dex
         sim.exchange      # the true state (positions, open orders, ...)
         sim.faults        # FaultController: inject faults
@@ -64,10 +65,12 @@ class SimHarness:
         self._host, self._port = host, port
         self._tasks: list[asyncio.Task[None]] = []
         self.ws_url = ""
+        self.http_url = ""
 
     async def start(self) -> SimHarness:
         await self.server.start(self._host, self._port)
         self.ws_url = self.server.ws_url
+        self.http_url = self.server.http_url
         if self.feeds is not None:
             self.feeds.step()  # books exist before the first client can look
             self._tasks.append(asyncio.create_task(self.feeds.run(), name="sim-feeds"))

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from hip3.sim import rules
 from hip3.sim.book import Order
+from hip3.sim.market import aggregate_book
 from hip3.sim.universe import Asset, UniverseError
 
 if TYPE_CHECKING:
@@ -360,8 +361,28 @@ def _user_fees(ex: Exchange, payload: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+L2_SIG_FIGS = (2, 3, 4, 5)
+L2_MANTISSAS = (2, 5)  # the live server fails on mantissa 1 too, though its docs allow it
+
+
 def _l2_book(ex: Exchange, payload: dict[str, Any]) -> dict[str, Any]:
-    return ex.l2_book(_coin(ex, payload).coin)
+    coin = _coin(ex, payload).coin
+    n_sig_figs = payload.get("nSigFigs")
+    mantissa = payload.get("mantissa")
+    for name, value in (("nSigFigs", n_sig_figs), ("mantissa", mantissa)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            raise InfoError(f"info l2Book: {name!r} must be null or an integer")
+    # Out-of-set values are not refused by the live server: it fails (HTTP 500, null).
+    if n_sig_figs is not None and n_sig_figs not in L2_SIG_FIGS:
+        raise InfoServerError(f"info l2Book: nSigFigs {n_sig_figs} is not one of 2, 3, 4, 5")
+    if mantissa is not None and (mantissa not in L2_MANTISSAS or n_sig_figs != 5):
+        raise InfoServerError(
+            f"info l2Book: mantissa {mantissa} needs nSigFigs 5 and must be 2 or 5"
+        )
+    book = ex.l2_book(coin)
+    if n_sig_figs is None:
+        return book
+    return aggregate_book(book, n_sig_figs, mantissa)
 
 
 _HANDLERS = {

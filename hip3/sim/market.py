@@ -7,7 +7,7 @@ trades into it; info, funding and margin read marks and mids from it.
 from __future__ import annotations
 
 from collections.abc import Callable
-from decimal import Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Any
 
 from hip3.sim import rules
@@ -136,3 +136,38 @@ class Markets:
     def asset_ctx(self, coin: str) -> dict[str, Any]:
         self.universe.asset(coin)
         return {"coin": coin, "ctx": self.perp_ctx(coin)}
+
+
+def aggregate_book(book: dict[str, Any], n_sig_figs: int, mantissa: int | None) -> dict[str, Any]:
+    """Bucket a WsBook to `n_sig_figs` significant figures (bids down, asks up).
+
+    With mantissa m (only for 5 figures) the last figure is a multiple of m.
+    """
+    bids, asks = book["levels"]
+    return {
+        **book,
+        "levels": [
+            _bucket(bids, n_sig_figs, mantissa, ROUND_FLOOR),
+            _bucket(asks, n_sig_figs, mantissa, ROUND_CEILING),
+        ],
+    }
+
+
+def _bucket(
+    levels: list[dict[str, Any]], n_sig_figs: int, mantissa: int | None, rounding: str
+) -> list[dict[str, Any]]:
+    merged: dict[Decimal, list[Any]] = {}
+    for level in levels:
+        px = Decimal(level["px"])
+        step = Decimal(1).scaleb(px.adjusted() - n_sig_figs + 1) * (mantissa or 1)
+        # Integer prices are never bucketed finer than 1, like the exchange's tick rules.
+        bucket = (px / step).to_integral_value(rounding) * step
+        entry = merged.setdefault(bucket, [Decimal(0), 0])
+        entry[0] += Decimal(level["sz"])
+        entry[1] += int(level["n"])
+    return [{"px": _plain(px), "sz": _plain(sz), "n": n} for px, (sz, n) in merged.items()]
+
+
+def _plain(value: Decimal) -> str:
+    text = format(value.normalize(), "f")
+    return text

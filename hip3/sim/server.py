@@ -1,4 +1,7 @@
-"""The simulator's websocket transport: ws://HOST:PORT/ws, spoken like the exchange.
+"""The simulator's front: ws://HOST:PORT/ws spoken like the exchange, and HTTP beside it.
+
+Every accepted connection starts at `hip3.sim.http.FrontDoor`, which serves `POST /info` and
+`POST /exchange` itself and hands a `GET /ws` over to a websocket connection.
 
 Each connection is a `WsConnection` (websockets' sans-I/O protocol on a plain asyncio
 transport): a client frame is handled inside the transport's read callback, with no reader
@@ -21,7 +24,6 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from http import HTTPStatus
 from typing import Any
 
@@ -32,6 +34,9 @@ from websockets.server import ServerProtocol
 
 from hip3.sim.events import BookChanged, CtxChanged, OrderUpdates, Trades, UserEvent, UserFills
 from hip3.sim.faults import FaultController
+from hip3.sim.http import FrontDoor
+from hip3.sim.ip_limits import DEFAULT_WEIGHT_PER_WINDOW, DEFAULT_WINDOW_S, IpLimiter
+from hip3.sim.market import aggregate_book
 from hip3.sim.requests import KINDS, Answer, RequestGateway, post_error
 from hip3.sim.subscriptions import (
     CHANNEL_OF,
@@ -69,6 +74,11 @@ class ConnectionLimits:
     max_transport_bytes: int = 16 << 20
     # A client that lets this much pile up unread is dropped rather than buffered forever.
     max_write_buffer_bytes: int = 64 << 20
+    # HTTP (/info, /exchange): request weight per client IP per window (429 beyond), and how
+    # long a keep-alive connection may sit without a request.
+    http_weight_per_window: int = DEFAULT_WEIGHT_PER_WINDOW
+    http_window_s: float = DEFAULT_WINDOW_S
+    http_idle_timeout_s: float = 60.0
 
 
 def _frame(channel: str, data: Any) -> bytes:
@@ -280,6 +290,9 @@ class SimServer:
         self.port = 0
         self._server: asyncio.Server | None = None
         self._conns: set[WsConnection] = set()  # every TCP connection, handshaking ones too
+        self._doors: set[FrontDoor] = set()  # connections read as HTTP (or not yet known)
+        self.ip_limiter = IpLimiter(self.limits.http_weight_per_window, self.limits.http_window_s)
+        self.open_timeout_s = OPEN_TIMEOUT_S
         # (type, target) -> sessions subscribed; l2Book adds its variant to the key
         self._routes: dict[tuple[Any, ...], set[ClientSession]] = {}
         self._book_variants: dict[str, set[tuple[Any, ...]]] = {}
@@ -309,7 +322,7 @@ class SimServer:
         if self.exchange is None:
             raise RuntimeError("attach an exchange before starting the server")
         self.loop = asyncio.get_running_loop()
-        self._server = await self.loop.create_server(self._new_connection, host, port)
+        self._server = await self.loop.create_server(self._accept, host, port)
         sockname = self._server.sockets[0].getsockname()
         self.host, self.port = sockname[0], sockname[1]
         return self.host, self.port
@@ -317,6 +330,15 @@ class SimServer:
     @property
     def ws_url(self) -> str:
         return f"ws://{self.host}:{self.port}{WS_PATH}"
+
+    @property
+    def http_url(self) -> str:
+        """The base URL of /info and /exchange (an SDK's `base_url`)."""
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def http_idle_timeout_s(self) -> float:
+        return self.limits.http_idle_timeout_s
 
     async def stop(self) -> None:
         if self._server is None:
@@ -326,6 +348,8 @@ class SimServer:
         self._server.close()  # stop listening
         for conn in list(self._conns):  # handshaking or closing ones
             conn.abort()
+        for door in list(self._doors):  # HTTP, or not a whole request head yet
+            door.abort()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self._server.wait_closed(), 5)
         self._server = None
@@ -355,8 +379,13 @@ class SimServer:
         session.subs.clear()
 
     # --- connections --------------------------------------------------------------------
+    def _accept(self) -> FrontDoor:
+        """The protocol factory of the listening socket: one per accepted TCP connection.
+        The front door reads the request head and serves HTTP or hands over to `/ws`."""
+        return FrontDoor(self)
+
     def _new_connection(self) -> WsConnection:
-        """The protocol factory of the listening socket: one per accepted TCP connection."""
+        """A websocket connection for a TCP connection whose request is `GET /ws`."""
         session = ClientSession(self)
         conn = WsConnection(
             # No extensions: per-message deflate would cost a compression per subscriber.
@@ -662,41 +691,6 @@ class SimServer:
         if n_sig_figs is None:
             return book
         return aggregate_book(book, n_sig_figs, mantissa)
-
-
-def aggregate_book(book: dict[str, Any], n_sig_figs: int, mantissa: int | None) -> dict[str, Any]:
-    """Bucket a WsBook to `n_sig_figs` significant figures (bids down, asks up).
-
-    With mantissa m (only for 5 figures) the last figure is a multiple of m.
-    """
-    bids, asks = book["levels"]
-    return {
-        **book,
-        "levels": [
-            _bucket(bids, n_sig_figs, mantissa, ROUND_FLOOR),
-            _bucket(asks, n_sig_figs, mantissa, ROUND_CEILING),
-        ],
-    }
-
-
-def _bucket(
-    levels: list[dict[str, Any]], n_sig_figs: int, mantissa: int | None, rounding: str
-) -> list[dict[str, Any]]:
-    merged: dict[Decimal, list[Any]] = {}
-    for level in levels:
-        px = Decimal(level["px"])
-        step = Decimal(1).scaleb(px.adjusted() - n_sig_figs + 1) * (mantissa or 1)
-        # Integer prices are never bucketed finer than 1, like the exchange's tick rules.
-        bucket = (px / step).to_integral_value(rounding) * step
-        entry = merged.setdefault(bucket, [Decimal(0), 0])
-        entry[0] += Decimal(level["sz"])
-        entry[1] += int(level["n"])
-    return [{"px": _plain(px), "sz": _plain(sz), "n": n} for px, (sz, n) in merged.items()]
-
-
-def _plain(value: Decimal) -> str:
-    text = format(value.normalize(), "f")
-    return text
 
 
 def _variant(sub: Subscription) -> tuple[Any, ...]:
