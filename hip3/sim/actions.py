@@ -89,7 +89,7 @@ class Actions:
             "cancel": (self._parse_cancel, self._cancel),
             "cancelByCloid": (self._parse_cancel_by_cloid, self._cancel_by_cloid),
             "batchModify": (self._parse_batch_modify, self._modify),
-            "modify": (self._parse_modify, self._modify),
+            "modify": (self._parse_modify, self._modify_one),
             "scheduleCancel": (_parse_schedule_cancel, self._schedule_cancel),
             "updateLeverage": (self._parse_update_leverage, self._update_leverage),
             "noop": (_parse_noop, _noop),
@@ -283,6 +283,21 @@ class Actions:
             self._ledger.cancel(account, order, "canceled", now, pending)
             statuses.append(self._matcher.place(account, wire, now, pending, tx_hash))
         return {"status": "ok", "response": {"type": "order", "data": {"statuses": statuses}}}
+
+    def _modify_one(
+        self,
+        account: Account,
+        modifies: list[tuple[int | str, OrderWire]],
+        now: int,
+        pending: PendingEvents,
+        tx_hash: str,
+    ) -> dict[str, Any]:
+        """A single `modify` answers `default` on success; a failure is the whole action's."""
+        result = self._modify(account, modifies, now, pending, tx_hash)
+        status = result["response"]["data"]["statuses"][0]
+        if "error" in status:
+            raise ActionError(status["error"])
+        return default_ok()
 
     # --- scheduleCancel, updateLeverage
 

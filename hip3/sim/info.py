@@ -385,7 +385,32 @@ def _l2_book(ex: Exchange, payload: dict[str, Any]) -> dict[str, Any]:
     return aggregate_book(book, n_sig_figs, mantissa)
 
 
+USDC_TOKEN = {
+    "name": "USDC",
+    "szDecimals": 8,
+    "weiDecimals": 8,
+    "index": 0,
+    "tokenId": "0x6d1e7cde53ba9467b783cb7c530ce054",
+    "isCanonical": True,
+    "evmContract": None,
+    "fullName": None,
+}
+
+
+def _spot_meta(ex: Exchange, payload: dict[str, Any]) -> dict[str, Any]:
+    """USDC, the collateral of every simulated dex, and no spot pairs: spot is not simulated."""
+    return {"tokens": [dict(USDC_TOKEN)], "universe": []}
+
+
+def _spot_clearinghouse_state(ex: Exchange, payload: dict[str, Any]) -> dict[str, Any]:
+    """No spot balances: the simulator keeps collateral per perp dex only (clearinghouseState)."""
+    _user(payload)
+    return {"balances": []}
+
+
 _HANDLERS = {
+    "spotMeta": _spot_meta,
+    "spotClearinghouseState": _spot_clearinghouse_state,
     "perpDexs": _perp_dexs,
     "meta": _meta_handler,
     "metaAndAssetCtxs": _meta_and_ctxs,

@@ -346,3 +346,28 @@ async def test_stop_cuts_idle_http_connections(make_sim) -> None:
     sock.settimeout(3)
     assert await asyncio.to_thread(sock.recv, 100) == b""
     sock.close()
+
+
+async def test_single_modify_answers_default_and_a_gone_target_is_a_whole_action_error(
+    sim,
+) -> None:
+    user, key = sim.account
+    port = sim.server.port
+    placed = await post(
+        port,
+        "/exchange",
+        signed(
+            key,
+            {"type": "order", "orders": [limit_order(110000, True, "20", "1")], "grouping": "na"},
+        ),
+    )
+    oid = placed.json()["response"]["data"]["statuses"][0]["resting"]["oid"]
+    modify = {"type": "modify", "oid": oid, "order": limit_order(110000, True, "21", "1")}
+    assert (await post(port, "/exchange", signed(key, modify))).json() == {
+        "status": "ok",
+        "response": {"type": "default"},
+    }
+    [order] = sim.exchange.open_orders(user)
+    assert order["limitPx"] == "21" and order["oid"] != oid
+    gone = await post(port, "/exchange", signed(key, modify, nonce=time.time_ns() // 10**6 + 5))
+    assert gone.json() == {"status": "err", "response": "Cannot modify canceled or filled order"}
