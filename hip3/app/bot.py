@@ -10,7 +10,7 @@ import os
 import signal
 from typing import Any
 
-from hip3.app.summary import build_summary, exchange_positions
+from hip3.app.summary import build_summary, exchange_state
 from hip3.config import Config
 from hip3.events import OperatorCommand
 from hip3.keys import SigningKey, check_signer, load_signing_key, trading_user
@@ -160,7 +160,7 @@ async def run_bot(
         exchange, error = None, None
         if user is not None:
             try:
-                exchange = await exchange_positions(url, user, list(dispatcher.dexes))
+                exchange = await exchange_state(url, user, list(dispatcher.dexes))
             except Exception as exc:  # the summary still prints, saying why it could not check
                 error = f"{type(exc).__name__}: {exc}"
         return build_summary(dispatcher, exchange=exchange, check_error=error)

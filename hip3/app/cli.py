@@ -8,6 +8,7 @@ import json
 import sys
 from pathlib import Path
 
+from hip3.app.exit_codes import ExitCode, code_for_summary
 from hip3.config import ConfigError, load_config
 from hip3.keys import SigningKeyError
 
@@ -67,12 +68,12 @@ def run(args: argparse.Namespace) -> int:
     }
     if args.key_env and not args.ws_url:
         print("hip3 bot: --key-env only applies together with --ws-url", file=sys.stderr)
-        return 2
+        return ExitCode.USAGE
     try:
         cfg = load_config(args.config, overrides)
     except ConfigError as exc:
         print(f"hip3 bot: configuration error: {exc}", file=sys.stderr)
-        return 2
+        return ExitCode.USAGE
     from hip3.app.bot import BotError, run_bot
     from hip3.app.summary import render
 
@@ -87,13 +88,17 @@ def run(args: argparse.Namespace) -> int:
         )
     except (BotError, ConfigError, SigningKeyError) as exc:
         print(f"hip3 bot: {exc}", file=sys.stderr)
-        return 2
+        return ExitCode.USAGE
     except KeyboardInterrupt:
         print("hip3 bot: interrupted", file=sys.stderr)
-        return 130
+        return ExitCode.INTERRUPTED
     print(render(summary))
     if args.summary_json is not None:
         args.summary_json.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
-    if summary.get("fatal"):
-        return 1
-    return 0
+    code = code_for_summary(summary)
+    if code is ExitCode.EXPOSED:
+        print(
+            "hip3 bot: ended with exposure or unreconciled; check the account on the exchange",
+            file=sys.stderr,
+        )
+    return code

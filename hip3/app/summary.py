@@ -1,7 +1,7 @@
 """The end-of-run summary, and the final check of positions against the exchange.
 
-The check opens its own short connection and asks `clearinghouseState` for every traded dex,
-so it does not depend on anything the bot believed during the run.
+The check opens its own short connection and asks `clearinghouseState` and `openOrders` for
+every traded dex, so it does not depend on anything the bot believed during the run.
 """
 
 from __future__ import annotations
@@ -17,44 +17,96 @@ import websockets
 from hip3.protocol import frames as F
 
 
-async def exchange_positions(
+async def exchange_state(
     ws_url: str, user: str, dexes: list[str], timeout_s: float = 5.0
-) -> dict[str, str]:
-    """coin -> signed size as the exchange reports it, for every dex in `dexes`."""
-    out: dict[str, str] = {}
+) -> tuple[dict[str, str], list[dict[str, Any]]]:
+    """What is open on the exchange, for every dex in `dexes`: coin -> signed size, and the
+    open orders (coin, side, size, price, oid)."""
+    positions: dict[str, str] = {}
+    orders: list[dict[str, Any]] = []
+    requests: dict[int, tuple[str, str]] = {}
+    for dex in dexes:
+        requests[len(requests) + 1] = ("clearinghouseState", dex)
+        requests[len(requests) + 1] = ("openOrders", dex)
     async with asyncio.timeout(timeout_s), websockets.connect(ws_url, ping_interval=None) as ws:
-        for i, dex in enumerate(dexes, start=1):
+        for i, (kind, dex) in requests.items():
             await ws.send(
-                F.encode_post_info(i, {"type": "clearinghouseState", "user": user, "dex": dex}),
+                F.encode_post_info(i, {"type": kind, "user": user, "dex": dex}),
                 text=True,  # the exchange reads text frames; the encoder gives their bytes
             )
-        pending = set(range(1, len(dexes) + 1))
+        pending = set(requests)
         while pending:
             frame = F.decode_frame(await ws.recv())
             if not isinstance(frame, F.PostFrame) or frame.data.id not in pending:
                 continue
             pending.discard(frame.data.id)
+            kind = requests[frame.data.id][0]
             err = F.action_error(frame)
             if err is not None:
-                raise RuntimeError(f"clearinghouseState failed: {err}")
-            state = msgspec.json.decode(frame.data.response.payload.data)
-            for ap in state.get("assetPositions", []):
-                pos = ap["position"]
-                if Decimal(pos["szi"]) != 0:
-                    out[pos["coin"]] = str(Decimal(pos["szi"]))
-    return dict(sorted(out.items()))
+                raise RuntimeError(f"{kind} failed: {err}")
+            answer = msgspec.json.decode(frame.data.response.payload.data)
+            if kind == "clearinghouseState":
+                for ap in answer.get("assetPositions", []):
+                    pos = ap["position"]
+                    if Decimal(pos["szi"]) != 0:
+                        positions[pos["coin"]] = str(Decimal(pos["szi"]))
+            else:
+                orders.extend(
+                    {
+                        "coin": o["coin"],
+                        "side": o["side"],
+                        "sz": o["sz"],
+                        "px": o["limitPx"],
+                        "oid": o["oid"],
+                    }
+                    for o in answer
+                )
+    return dict(sorted(positions.items())), sorted(orders, key=lambda o: o["oid"])
 
 
-def build_summary(d: Any, *, exchange: dict[str, str] | None, check_error: str | None) -> dict:
+def last_known_open_orders(d: Any) -> list[dict[str, Any]]:
+    """The orders the bot last knew as possibly open (resting, in flight or unknown)."""
+    return [
+        {
+            "coin": info.coin,
+            "side": "B" if info.is_buy else "A",
+            "sz": str(info.size),
+            "px": info.px,
+            "oid": m.oid,
+            "state": m.state,
+        }
+        for info, m in d.orders.open_orders()
+    ]
+
+
+def build_summary(
+    d: Any,
+    *,
+    exchange: tuple[dict[str, str], list[dict[str, Any]]] | None,
+    check_error: str | None,
+) -> dict:
     orders: dict[str, int] = dict(d.orders.final_counts)
     for _info, m in d.orders.live_orders():
         orders[m.state] = orders.get(m.state, 0) + 1
     positions = d.positions.signed_sizes()
-    ours = {c: Decimal(s) for c, s in positions.items()}
-    theirs = {c: Decimal(s) for c, s in (exchange or {}).items()}
+    open_orders = last_known_open_orders(d)
+    exchange_positions, exchange_orders = exchange if exchange is not None else (None, None)
+    stop_timed_out = bool(getattr(d, "shutdown_timed_out", False))
     # the final check alone would hide a run whose view of positions diverged on the way
     divergences = d.positions.divergence_report()
-    reconciled = exchange is not None and ours == theirs and not divergences
+    # Reconciled: the exchange answered the final check, it agrees with the bot on positions
+    # and on which orders are open, no divergence was seen on the way, and the stop finished
+    # its own cancel/flatten/verify.
+    reconciled = (
+        exchange is not None
+        and {c: Decimal(s) for c, s in positions.items()}
+        == {c: Decimal(s) for c, s in exchange_positions.items()}
+        and sorted(o["oid"] for o in open_orders if o["oid"] is not None)
+        == [o["oid"] for o in exchange_orders]
+        and all(o["oid"] is not None for o in open_orders)
+        and not divergences
+        and not stop_timed_out
+    )
     return {
         "mode": d.cfg.mode,
         "signals": d.signals_seen,
@@ -64,10 +116,13 @@ def build_summary(d: Any, *, exchange: dict[str, str] | None, check_error: str |
         "fills": d.positions.fills_applied,
         "duplicate_fills_ignored": d.positions.duplicates,
         "positions": positions,
-        "exchange_positions": exchange,
+        "open_orders": open_orders,
+        "exchange_positions": exchange_positions,
+        "exchange_open_orders": exchange_orders,
         "reconciled": reconciled,
         "position_divergences": divergences,
         "reconcile_error": check_error,
+        "stop_timed_out": stop_timed_out,
         "realized_pnl": str(d.positions.realized()),
         "fees": str(d.positions.total_fees()),
         "ready_latency_ms": {str(k): v for k, v in sorted(d.ready_latency_ms.items())},
@@ -88,7 +143,9 @@ def render(summary: dict) -> str:
         "gate_blocks",
         "fills",
         "positions",
+        "open_orders",
         "exchange_positions",
+        "exchange_open_orders",
         "realized_pnl",
         "fees",
         "ready_latency_ms",
@@ -100,6 +157,8 @@ def render(summary: dict) -> str:
     ):
         value = summary[key]
         lines.append(f"{key}: {json.dumps(value) if isinstance(value, dict | list) else value}")
+    if summary.get("stop_timed_out"):
+        lines.append("stop_timed_out: True (the stop could not finish cancelling/flattening)")
     if summary.get("reconcile_error"):
         lines.append(f"reconcile_error: {summary['reconcile_error']}")
     if summary.get("fatal"):

@@ -558,9 +558,14 @@ class Dispatcher(OrderFlowSteps, ReconciliationSteps, SafetySteps):
             )
 
     def _exposed(self) -> bool:
-        """Positions or live orders: what a dead connection would leave unmanaged. The
-        connection machine pings and reconnects faster while this holds."""
-        return bool(self.orders.machines) or bool(self.positions.open_coins())
+        """Positions or live orders (what a dead connection would leave unmanaged), or a stop
+        in progress. The connection machine pings and reconnects faster while this holds."""
+        return (
+            bool(self.orders.machines)
+            or bool(self.positions.open_coins())
+            # a stop needs a connection to cancel, flatten and verify before its deadline
+            or self._shutdown_started_ms is not None
+        )
 
     def _end_epoch(self, epoch: int, reason: str) -> None:
         self.reconnects += 1 if reason != "shutdown" else 0

@@ -326,31 +326,52 @@ class SafetySteps:
         log.info("shutting down (flatten=%s)", flatten)
         if self.trading and (flatten or self.cfg.shutdown.cancel_on_exit):
             self._shutdown_flatten = flatten
+            self._shutdown_cancel = not flatten
             if flatten:
                 self._trip("shutdown with flatten")
-            else:
-                self._cancel_all_on_exit()
         self._shutdown_progress(self.clock.now_ms())
 
     _shutdown_flatten = False
+    _shutdown_cancel = False
+    # The stop ran out of time before its cancels, flattens and verification finished.
+    shutdown_timed_out = False
 
     def _cancel_all_on_exit(self) -> None:
+        """One cancel for every open order with an oid, unless one is already in flight. Asked
+        again on every tick of the stop, so a connection lost meanwhile is not the end of it:
+        the next epoch's reconciliation settles the orders and the cancel follows."""
         if not self.ready.can_reduce():
-            log.error("shutdown: no open connection, open orders cannot be cancelled now")
+            return
+        if any(p.kind == "cancel" for p in self.wire.posts.pending()):
             return
         self._cancel_everything()
 
+    def _shutdown_done(self) -> bool:
+        if self._shutdown_flatten:
+            return self.hardstop.state == "halted"
+        if self._shutdown_cancel:
+            return not self.orders.open_orders() and not self.wire.posts.pending()
+        return not self.wire.posts.pending()
+
     def _shutdown_progress(self, now: int) -> None:
+        """The stop keeps its connection going until it is done or its deadline passes: while
+        disconnected the connection machine retries on the exposed (short) backoff, and the
+        cancels and flattens go out once a socket is open again."""
         if self._shutdown_started_ms is None or self.conn.state in ("closing", "closed"):
             return
+        if self._shutdown_cancel:
+            self._cancel_all_on_exit()
         timed_out = now - self._shutdown_started_ms > _ms(self.cfg.shutdown.timeout_s)
-        if self._shutdown_flatten:
-            done = self.hardstop.state == "halted"
-        else:
-            done = not self.orders.open_orders() and not self.wire.posts.pending()
+        done = self._shutdown_done()
         if not self.trading or done or timed_out:
-            if timed_out:
+            if timed_out and not done:
+                self.shutdown_timed_out = True
                 log.error(
-                    "shutdown timed out after %.1f s; closing anyway", self.cfg.shutdown.timeout_s
+                    "shutdown timed out after %.1f s (connection %s); may still be open: "
+                    "positions %s, %d order(s)",
+                    self.cfg.shutdown.timeout_s,
+                    self.conn.state,
+                    self.positions.signed_sizes(),
+                    len(self.orders.open_orders()),
                 )
             self.conn.send("shutdown", now_ms=now)

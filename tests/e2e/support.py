@@ -35,8 +35,9 @@ async def run_against(
     during: Callable[[Any, SimHarness], Any] | None = None,
     **overrides: Any,
 ) -> tuple[dict, Any]:
-    """Run the bot against `sim` for `duration_s`; `during(dispatcher, sim)` runs alongside."""
-    cfg = bot_config(sim.ws_url, **overrides)
+    """Run the bot against `sim` for `duration_s`; `during(dispatcher, sim)` runs alongside.
+    A `ws_url` override connects through something else (a relay) to the same simulator."""
+    cfg = bot_config(overrides.pop("ws_url", sim.ws_url), **overrides)
     box: dict[str, Any] = {}
 
     def grab(d: Any, _sim: Any) -> None:

@@ -6,7 +6,6 @@ found and replaced within seconds."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from decimal import Decimal
 
 import pytest
@@ -16,6 +15,7 @@ from hip3.protocol.numbers import Rounding, format_price
 from hip3.protocol.signing import FastSigner, NonceSource
 from hip3.sim.harness import SimHarness
 
+from .relay import Relay
 from .support import run_against, truth_positions, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -26,6 +26,10 @@ QUIET = {
     "markets": [{"coin": "xyz:AAA"}],
     "detector": {"min_edge_bps": 5000.0},
 }
+
+
+def sim_port(sim: SimHarness) -> int:
+    return int(sim.ws_url.rsplit(":", 1)[1].split("/", 1)[0])
 
 
 def open_position_outside_the_bot(sim: SimHarness, coin: str = "xyz:DDD") -> None:
@@ -135,71 +139,13 @@ async def test_flat_connection_keeps_the_idle_heartbeat():
         )
 
 
-class HalfOpenProxy:
-    """A TCP relay between the bot and the simulator that can stop forwarding in both
-    directions while keeping both sockets open: the half-open connection a dead NAT or a
-    silently failed route leaves behind. New connections after `blackhole()` work again."""
-
-    def __init__(self, target_port: int) -> None:
-        self.target_port = target_port
-        self.port = 0
-        self._server: asyncio.base_events.Server | None = None
-        self._held: list[asyncio.StreamWriter] = []
-        self._blackholed: set[int] = set()  # connection ids that no longer forward
-        self._next_id = 0
-        self.connections = 0
-
-    async def start(self) -> HalfOpenProxy:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        self.port = self._server.sockets[0].getsockname()[1]
-        return self
-
-    def blackhole(self) -> None:
-        """Every connection open now goes silent both ways; nothing is closed."""
-        self._blackholed.update(range(self._next_id))
-
-    async def stop(self) -> None:
-        assert self._server is not None
-        self._server.close()
-        for w in self._held:
-            w.close()
-        with contextlib.suppress(Exception):
-            await self._server.wait_closed()
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        cid = self._next_id
-        self._next_id += 1
-        self.connections += 1
-        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
-        self._held += [writer, up_writer]
-        await asyncio.gather(
-            self._pump(reader, up_writer, cid),
-            self._pump(up_reader, writer, cid),
-            return_exceptions=True,
-        )
-
-    async def _pump(self, src: asyncio.StreamReader, dst: asyncio.StreamWriter, cid: int) -> None:
-        while True:
-            data = await src.read(65536)
-            if not data:
-                if cid not in self._blackholed:
-                    dst.close()
-                return
-            if cid in self._blackholed:
-                continue  # swallowed: the peer hears nothing, and nothing is closed
-            dst.write(data)
-            await dst.drain()
-
-
 async def test_half_open_socket_with_a_position_open_is_replaced_within_seconds():
     """The route dies silently (no FIN, no RST, nothing forwarded either way) while the bot
     holds a position: the exposed heartbeat ends that epoch, the bot reconnects through a new
     connection, becomes READY again and the stop still flattens and reconciles."""
     async with SimHarness(seed=11) as sim:
         open_position_outside_the_bot(sim)
-        port = int(sim.ws_url.rsplit(":", 1)[1].split("/", 1)[0])
-        proxy = await HalfOpenProxy(port).start()
-        sim.ws_url, direct = f"ws://127.0.0.1:{proxy.port}/ws", sim.ws_url
+        proxy = await Relay(sim_port(sim)).start()
 
         async def during(d, sim):
             assert await wait_for(d.ready.trading, 10.0)
@@ -215,11 +161,11 @@ async def test_half_open_socket_with_a_position_open_is_replaced_within_seconds(
                 duration_s=10,
                 during=during,
                 websocket={"exposed_ping_interval_s": 0.5, "exposed_pong_timeout_s": 1.0},
+                ws_url=proxy.ws_url,
                 **QUIET,
             )
         finally:
-            sim.ws_url = direct
-            await proxy.stop()
+            await proxy.sever()
     assert proxy.connections >= 2
     assert summary["reconciled"] is True and summary["positions"] == {}
     assert truth_positions(sim) == {}
