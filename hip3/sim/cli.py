@@ -3,6 +3,10 @@
 On start it prints, one per line and flushed, `ws_url=...`, `address=0x...` and
 `private_key=0x...` (a funded test account; the key exists only inside this simulator),
 so a script can read the first three lines and connect.
+
+The exchange's timing model (`hip3.sim.timing`: 70 ms blocks, in-block ordering, commit,
+network latency) is on, as the scenario's `[timing]` sets it; `--latency-ms` and
+`--block-ms` override it and `--no-timing` answers every action at once.
 """
 
 from __future__ import annotations
@@ -13,10 +17,13 @@ import contextlib
 import re
 import signal
 import sys
+from dataclasses import replace
 from decimal import Decimal, InvalidOperation
 
 from hip3.sim.faults import FAULT_KEYS, FaultSpecError, describe, parse_faults
-from hip3.sim.scenario import ScenarioError, load_scenario
+from hip3.sim.latency import LatencySpecError, parse_latency
+from hip3.sim.scenario import Scenario, ScenarioError, load_scenario
+from hip3.sim.timing import TimingConfig
 
 _ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 
@@ -61,22 +68,64 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-feeds", action="store_true", help="no oracle or makers: prices stay where they are"
     )
+    parser.add_argument(
+        "--latency-ms",
+        default=None,
+        metavar="MEDIAN[,P99]",
+        help="network delay of answers and user events, e.g. 200,900 (the default) or 0; "
+        "one number is a constant delay",
+    )
+    parser.add_argument(
+        "--block-ms", type=_positive_int, default=None, metavar="MS", help="block length (70)"
+    )
+    parser.add_argument(
+        "--no-timing",
+        action="store_true",
+        help="no blocks and no latency: every action executes and is answered on arrival",
+    )
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
+    return value
+
+
+def timing_config(args: argparse.Namespace, scenario: Scenario) -> TimingConfig | None:
+    """The timing model this run uses: the scenario's, with the command line's overrides."""
+    if args.no_timing:
+        if args.latency_ms is not None or args.block_ms is not None:
+            raise ScenarioError("--no-timing cannot be combined with --latency-ms or --block-ms")
+        return None
+    config = scenario.timing
+    if args.latency_ms is not None:
+        config = replace(config, latency=parse_latency(args.latency_ms))
+    if args.block_ms is not None:
+        config = replace(config, block_ms=args.block_ms)
+    return config
 
 
 def run(args: argparse.Namespace) -> int:
     try:
         scenario = load_scenario(args.scenario)
         faults = parse_faults(args.faults)
-    except (ScenarioError, FaultSpecError) as exc:
+        timing = timing_config(args, scenario)
+    except (ScenarioError, FaultSpecError, LatencySpecError) as exc:
         print(f"hip3 sim: {exc}", file=sys.stderr)
         return 2
     try:
-        return asyncio.run(_serve(args, scenario, faults))
+        return asyncio.run(_serve(args, scenario, faults, timing))
     except KeyboardInterrupt:
         return 0
 
 
-async def _serve(args: argparse.Namespace, scenario, faults) -> int:
+async def _serve(
+    args: argparse.Namespace, scenario: Scenario, faults, timing: TimingConfig | None
+) -> int:
     from hip3.sim.harness import SimHarness
 
     harness = SimHarness(
@@ -87,6 +136,7 @@ async def _serve(args: argparse.Namespace, scenario, faults) -> int:
         host=args.host,
         port=args.port,
         fund=args.fund,
+        timing=timing,
     )
     try:
         await harness.start()
@@ -104,7 +154,9 @@ async def _serve(args: argparse.Namespace, scenario, faults) -> int:
     active = describe(faults)
     print(
         f"hip3 sim: scenario={scenario.name} seed={args.seed}"
-        + (f" faults={active}" if active else ""),
+        + (f" faults={active}" if active else "")
+        + f" timing={timing.describe() if timing else 'off'}"
+        + (f" competitors={len(scenario.competitors)}" if scenario.competitors else ""),
         file=sys.stderr,
         flush=True,
     )

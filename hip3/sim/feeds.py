@@ -19,6 +19,7 @@ import random
 from collections import deque
 from collections.abc import Callable
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
+from functools import partial
 from typing import Any
 
 from hip3.sim.scenario import MakerParams, OracleParams, Scenario
@@ -122,10 +123,23 @@ class MarketFeed:
 
 
 class Feeds:
-    """All markets' feeds, stepped together: `step()` is one tick of the whole exchange."""
+    """All markets' feeds, stepped together: `step()` is one tick of the whole exchange.
 
-    def __init__(self, exchange: Any, scenario: Scenario, seed: int) -> None:
+    `in_block`, when given, is how the makers' re-quotes reach the exchange: the timing
+    model runs them in a block like any cancel-and-ALO batch (first in its block), so a
+    taker racing a re-quote sees the exchange's order. Without it they apply at once.
+    """
+
+    def __init__(
+        self,
+        exchange: Any,
+        scenario: Scenario,
+        seed: int,
+        *,
+        in_block: Callable[[Callable[[], None]], None] | None = None,
+    ) -> None:
         self.exchange = exchange
+        self._in_block = in_block
         self.scenario = scenario
         self.markets: list[MarketFeed] = []
         for asset in exchange.universe.assets:
@@ -134,21 +148,42 @@ class Feeds:
         self.ticks = 0
         self._broken: set[str] = set()
 
-    def step(self) -> None:
+    def step(self, *, direct: bool = False) -> None:
+        """One tick: every oracle moves at once; the makers' re-quotes follow, in a block
+        when the timing model is on (unless `direct`: the start-up books)."""
+        in_block = None if direct else self._in_block
         for market in self.markets:
             if market.coin in self._broken:
                 continue
             market.step()
             try:
                 self.exchange.set_oracle(market.coin, market.oracle_px)
-                for k in range(market.makers.count):
-                    bids, asks = market.quotes(k)
-                    self.exchange.replace_maker_quotes(market.coin, maker_address(k), bids, asks)
             except Exception:
-                # A halted or removed market stops its feed; the others keep running.
-                log.warning("feed for %s stopped", market.coin, exc_info=True)
-                self._broken.add(market.coin)
+                self._stop(market)
+                continue
+            quotes = [market.quotes(k) for k in range(market.makers.count)]
+            requote = partial(self._requote, market, quotes)
+            if in_block is None:
+                requote()
+            else:
+                in_block(requote)
         self.ticks += 1
+
+    def _requote(
+        self, market: MarketFeed, quotes: list[tuple[list[tuple[Decimal, Decimal]], ...]]
+    ) -> None:
+        if market.coin in self._broken:
+            return
+        try:
+            for k, (bids, asks) in enumerate(quotes):
+                self.exchange.replace_maker_quotes(market.coin, maker_address(k), bids, asks)
+        except Exception:
+            self._stop(market)
+
+    def _stop(self, market: MarketFeed) -> None:
+        # A halted or removed market stops its feed; the others keep running.
+        log.warning("feed for %s stopped", market.coin, exc_info=True)
+        self._broken.add(market.coin)
 
     async def run(self, on_tick: Callable[[], None] | None = None) -> None:
         """Step every tick_ms until cancelled, keeping the cadence despite slow steps."""

@@ -10,22 +10,31 @@
 With `feeds=False` no oracle process or maker runs: tests move prices themselves through
 `sim.exchange.set_oracle` / `replace_maker_quotes` and the server publishes the changes.
 The exchange clock still ticks, so scheduled cancels fire.
+
+`timing` (off by default: every action runs and is answered at once, as fast tests want)
+turns on the exchange's timing model (`hip3.sim.timing`): True for the scenario's
+`[timing]`, or a `TimingConfig`. A scenario's `[[competitors]]` trade whenever it has some.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 import time
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from hip3.sim.blocks import CANCEL_SLOT
+from hip3.sim.competitors import CompetingTakers
 from hip3.sim.faults import FaultController, FaultSpec, parse_faults
 from hip3.sim.feeds import Feeds
 from hip3.sim.scenario import Scenario, load_scenario
 from hip3.sim.server import ConnectionLimits, SimServer
+from hip3.sim.timing import LoopClock, Sequencer, TimingConfig
 
 CLOCK_TICK_S = 0.05
 
@@ -49,19 +58,48 @@ class SimHarness:
         port: int = 0,
         limits: ConnectionLimits | None = None,
         fund: list[tuple[str, Decimal]] | None = None,
+        timing: TimingConfig | bool | None = None,
     ) -> None:
         self.seed = seed
         self.scenario = load_scenario(scenario)
         spec = faults if isinstance(faults, FaultSpec) else parse_faults(faults)
         self.faults = FaultController(spec)
         self.server = SimServer(limits=limits, faults=self.faults)
-        self.exchange = _make_exchange(self.scenario, seed, self.server.on_event)
+        config = self.scenario.timing if timing is True else timing or None
+        self.sequencer: Sequencer | None = None
+        emit: Callable[[object], None] = self.server.on_event
+        clock: Callable[[], int] = wall_clock_ms
+        if config is not None:
+            self.sequencer = Sequencer(
+                config,
+                clock=LoopClock(),
+                sink=self.server.on_event,
+                rng=random.Random(f"{seed}:latency"),
+            )
+            emit, clock = self.sequencer.on_event, self.sequencer.clock_ms
+        taps: list[Callable[[object], None]] = []
+        if self.scenario.competitors:
+            emit = _tapped(emit, taps)
+        self.exchange = _make_exchange(self.scenario, seed, emit, clock)
         self.server.attach(self.exchange)
         self.faults.attach(self.server, self.exchange)
         self.account: tuple[str, str] = self.exchange.new_account(self.scenario.account_usdc)
         for address, usdc in fund or ():
             fund_everywhere(self.exchange, address, usdc)
-        self.feeds: Feeds | None = Feeds(self.exchange, self.scenario, seed) if feeds else None
+        self.competitors: CompetingTakers | None = None
+        if self.scenario.competitors:
+            self.competitors = CompetingTakers(
+                self.exchange,
+                list(self.scenario.competitors),
+                submit=self.submit_internal,
+                call_later=_call_later,
+                source="a" if self.exchange.network == "Mainnet" else "b",
+            )
+            taps.append(self.competitors.on_event)
+        in_block = self._in_block if self.sequencer is not None else None
+        self.feeds: Feeds | None = (
+            Feeds(self.exchange, self.scenario, seed, in_block=in_block) if feeds else None
+        )
         self._host, self._port = host, port
         self._tasks: list[asyncio.Task[None]] = []
         self.ws_url = ""
@@ -72,7 +110,7 @@ class SimHarness:
         self.ws_url = self.server.ws_url
         self.http_url = self.server.http_url
         if self.feeds is not None:
-            self.feeds.step()  # books exist before the first client can look
+            self.feeds.step(direct=True)  # books exist before the first client can look
             self._tasks.append(asyncio.create_task(self.feeds.run(), name="sim-feeds"))
         self._tasks.append(asyncio.create_task(self._clock(), name="sim-clock"))
         self.faults.start()
@@ -109,6 +147,22 @@ class SimHarness:
         """Another funded test account (address, private key hex)."""
         return self.exchange.new_account(usdc)
 
+    def submit_internal(self, payload: dict[str, Any], on_answer: Callable[[Any], None]) -> None:
+        """A signed action from inside the simulator (a competitor): the same path and, with
+        timing on, the same mempool and blocks as a client's action."""
+        sequencer = self.sequencer
+        exchange = self.exchange
+        if sequencer is None:
+            on_answer(exchange.action(payload))
+            return
+        sequencer.submit(
+            sequencer.slot(payload.get("action")), lambda: exchange.action(payload), on_answer
+        )
+
+    def _in_block(self, work: Callable[[], None]) -> None:
+        assert self.sequencer is not None
+        self.sequencer.submit(CANCEL_SLOT, work)
+
 
 def fund_everywhere(exchange: Any, address: str, usdc: Decimal) -> None:
     """Credit `usdc` on every dex: HIP-3 dexes keep their own balances."""
@@ -116,10 +170,29 @@ def fund_everywhere(exchange: Any, address: str, usdc: Decimal) -> None:
         exchange.fund(address, usdc, dex.name)
 
 
-def _make_exchange(scenario: Scenario, seed: int, emit: Any) -> Any:
+def _make_exchange(
+    scenario: Scenario, seed: int, emit: Callable[[object], None], clock: Callable[[], int]
+) -> Any:
     from hip3.sim.exchange import Exchange  # the core; imported late to keep start-up cheap
 
-    return Exchange(scenario.universe(), clock_ms=wall_clock_ms, emit=emit, seed=seed)
+    return Exchange(scenario.universe(), clock_ms=clock, emit=emit, seed=seed)
+
+
+def _tapped(
+    emit: Callable[[object], None], taps: list[Callable[[object], None]]
+) -> Callable[[object], None]:
+    """`emit`, with every event shown to `taps` first (competitors watching the books)."""
+
+    def tapped(event: object) -> None:
+        for tap in taps:
+            tap(event)
+        emit(event)
+
+    return tapped
+
+
+def _call_later(ms: float, callback: Callable[[], None]) -> None:
+    asyncio.get_running_loop().call_later(ms / 1000, callback)
 
 
 __all__ = ["SimHarness", "fund_everywhere", "wall_clock_ms"]

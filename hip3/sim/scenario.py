@@ -24,6 +24,24 @@ A scenario file (see `hip3/sim/scenarios/default.toml` for a commented example):
 
     [[dexes]]                    # optional: replace the default markets (Universe.from_spec)
 
+    [timing]                     # the exchange's timing model (hip3/sim/timing.py), used by
+    block_ms = 70                # `hip3 sim` unless --no-timing; the test harness runs
+    commit_blocks = 2            # without it unless asked (SimHarness(timing=True))
+    order_wait_ms = 360          # IOC/GTC mempool wait without priority (f0; inferred)
+    ms_per_bp = 45               # wait bought back per basis point of priority fee
+    max_priority_bps = 8         # no further time preference beyond this
+    latency_median_ms = 200      # answers' and user events' network delay (log-normal);
+    latency_p99_ms = 900         # a median alone keeps the default shape (p99 = 4.5 x median)
+    info_latency = true          # info answers wait one network delay too
+
+    [[competitors]]              # a competing taker (hip3/sim/competitors.py); repeatable
+    name = "fast"
+    reaction_ms = 40             # from seeing a stale quote to sending its IOC
+    priority_bps = 8             # its IOCs' priority fee rate
+    min_edge_bps = 10            # how far past the oracle a quote must be to take it
+    notional_usd = 2000          # the most one take buys or sells
+    account_usdc = "10000000"    # its funding, per dex
+
 Unknown keys are errors, so a typo never silently runs the default.
 """
 
@@ -35,6 +53,9 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
+from hip3.sim.blocks import MAX_RATE, RATE_PER_BP, MempoolRules
+from hip3.sim.latency import LatencySpec, LatencySpecError
+from hip3.sim.timing import TimingConfig
 from hip3.sim.universe import Universe, UniverseError
 
 SCENARIO_DIR = Path(__file__).with_name("scenarios")
@@ -61,10 +82,45 @@ class MakerParams:
     level_notional_usd: Decimal = Decimal(3000)
 
 
+@dataclass(frozen=True)
+class CompetitorParams:
+    """One competing taker (`[[competitors]]`; see hip3/sim/competitors.py)."""
+
+    name: str = "taker"
+    reaction_ms: int = 150  # from seeing a stale quote to sending the IOC
+    priority_bps: Decimal = Decimal(0)  # the IOC's priority fee rate; 8 bps buys ~360 ms
+    min_edge_bps: Decimal = Decimal(10)  # how far past the oracle a quote must be to take it
+    notional_usd: Decimal = Decimal(5000)  # the most one take buys or sells
+    account_usdc: Decimal = Decimal(10_000_000)  # funding per dex
+
+    @property
+    def rate(self) -> int:
+        """The priority as the wire's `grouping.p`: 1e-8 of notional, 1 bp = 10000."""
+        return int(self.priority_bps * RATE_PER_BP)
+
+
 _ORACLE_KEYS = {"volatility_bps", "jump_probability", "jump_bps"}
 _MAKER_INT_KEYS = {"count", "lag_ms", "depth"}
 _MAKER_KEYS = _MAKER_INT_KEYS | {"spread_bps", "level_step_bps", "level_notional_usd"}
+_TIMING_INT_KEYS = {"block_ms", "commit_blocks", "max_priority_bps"}
+_TIMING_KEYS = _TIMING_INT_KEYS | {
+    "order_wait_ms",
+    "ms_per_bp",
+    "latency_median_ms",
+    "latency_p99_ms",
+    "info_latency",
+}
+_COMPETITOR_KEYS = {
+    "name",
+    "reaction_ms",
+    "priority_bps",
+    "min_edge_bps",
+    "notional_usd",
+    "account_usdc",
+}
 _TOP_KEYS = {
+    "timing",
+    "competitors",
     "name",
     "description",
     "tick_ms",
@@ -85,6 +141,9 @@ class Scenario:
     makers: MakerParams = field(default_factory=MakerParams)
     overrides: dict[str, tuple[OracleParams, MakerParams]] = field(default_factory=dict)
     markets_spec: dict[str, Any] | None = None
+    # Used when timing is on (`hip3 sim` unless --no-timing; SimHarness(timing=True)).
+    timing: TimingConfig = field(default_factory=TimingConfig)
+    competitors: tuple[CompetitorParams, ...] = ()
 
     def universe(self) -> Universe:
         if self.markets_spec is None:
@@ -151,7 +210,86 @@ def parse_scenario(text: str, *, origin: str = "<scenario>") -> Scenario:
         raise ScenarioError(f"{origin}: 'name' must be a string")
     tick_ms = _int(raw.get("tick_ms", 100), origin, "tick_ms", minimum=1)
     account_usdc = _decimal(raw.get("account_usdc", "100000"), origin, "account_usdc")
-    return Scenario(name, tick_ms, account_usdc, oracle, makers, overrides, markets_spec)
+    timing = _timing(raw.get("timing", {}), origin)
+    competitors = _competitors(raw.get("competitors", []), origin)
+    return Scenario(
+        name,
+        tick_ms,
+        account_usdc,
+        oracle,
+        makers,
+        overrides,
+        markets_spec,
+        timing=timing,
+        competitors=competitors,
+    )
+
+
+def _timing(table: Any, origin: str) -> TimingConfig:
+    where = "[timing]"
+    table = _table(table, origin, where)
+    _no_unknown(table, _TIMING_KEYS, origin, where)
+    base = TimingConfig()
+    numbers: dict[str, Any] = {}
+    for key, value in table.items():
+        if key == "info_latency":
+            if not isinstance(value, bool):
+                raise ScenarioError(f"{origin}: {where} info_latency must be true or false")
+            continue
+        minimum = 1 if key == "block_ms" else 0
+        if key in _TIMING_INT_KEYS:
+            numbers[key] = _int(value, origin, f"{where} {key}", minimum=minimum)
+        else:
+            numbers[key] = float(_decimal(value, origin, f"{where} {key}"))
+    rules = base.mempool
+    mempool = MempoolRules(
+        order_wait_ms=numbers.get("order_wait_ms", rules.order_wait_ms),
+        ms_per_bp=numbers.get("ms_per_bp", rules.ms_per_bp),
+        max_priority_bps=numbers.get("max_priority_bps", rules.max_priority_bps),
+    )
+    median = numbers.get("latency_median_ms", base.latency.median_ms)
+    # A median alone scales the default shape; a p99 alone keeps the default median.
+    p99 = numbers.get("latency_p99_ms")
+    if p99 is None:
+        p99 = median * base.latency.p99_ms / base.latency.median_ms
+    try:
+        latency = LatencySpec(median, p99)
+    except LatencySpecError as exc:
+        raise ScenarioError(f"{origin}: {where} {exc}") from None
+    return TimingConfig(
+        block_ms=numbers.get("block_ms", base.block_ms),
+        commit_blocks=numbers.get("commit_blocks", base.commit_blocks),
+        mempool=mempool,
+        latency=latency,
+        info_latency=table.get("info_latency", base.info_latency),
+    )
+
+
+def _competitors(tables: Any, origin: str) -> tuple[CompetitorParams, ...]:
+    if not isinstance(tables, list):
+        raise ScenarioError(f"{origin}: competitors must be an array of tables [[competitors]]")
+    result = []
+    for i, table in enumerate(tables):
+        where = f"[[competitors]] #{i + 1}"
+        table = _table(table, origin, where)
+        _no_unknown(table, _COMPETITOR_KEYS, origin, where)
+        values: dict[str, Any] = {}
+        for key, value in table.items():
+            if key == "name":
+                if not isinstance(value, str) or not value:
+                    raise ScenarioError(f"{origin}: {where} name must be a non-empty string")
+                values[key] = value
+            elif key == "reaction_ms":
+                values[key] = _int(value, origin, f"{where} {key}", minimum=0)
+            else:
+                values[key] = _decimal(value, origin, f"{where} {key}")
+        params = replace(CompetitorParams(name=f"taker{i + 1}"), **values)
+        if params.rate > MAX_RATE:
+            raise ScenarioError(f"{origin}: {where} priority_bps must be <= 10000 (100 %)")
+        if params.notional_usd <= 0:
+            raise ScenarioError(f"{origin}: {where} notional_usd must be > 0")
+        result.append(params)
+    return tuple(result)
 
 
 def _oracle(table: Any, base: OracleParams, origin: str, where: str) -> OracleParams:
