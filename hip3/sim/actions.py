@@ -20,6 +20,12 @@ from hip3.sim.events import PendingEvents
 from hip3.sim.ledger import OrderLedger
 from hip3.sim.margin import Margin
 from hip3.sim.matching import Matcher
+from hip3.sim.priority import (
+    StakingLedger,
+    check_eligible,
+    parse_grouping,
+    prioritized_notional,
+)
 from hip3.sim.scheduled import ScheduledCancels
 from hip3.sim.signatures import L1Verifier, SignatureError, action_hash
 from hip3.sim.universe import Asset, Universe
@@ -74,8 +80,10 @@ class Actions:
         scheduled: ScheduledCancels,
         clock_ms: Callable[[], int],
         emit: Callable[[object], None],
+        staking: StakingLedger | None = None,
     ) -> None:
         self._universe = universe
+        self._staking = staking if staking is not None else StakingLedger()
         self._verifier = verifier
         self._agents = agents
         self._ledger = ledger
@@ -155,29 +163,40 @@ class Actions:
 
     # --- order
 
-    def _parse_order(self, action: dict[str, Any]) -> list[OrderWire]:
+    def _parse_order(self, action: dict[str, Any]) -> tuple[list[OrderWire], int | None]:
         orders = [
             order_wire(raw, f"action.orders[{i}]") for i, raw in enumerate(batch(action, "orders"))
         ]
-        grouping = action.get("grouping", "na")
-        if grouping != "na":
-            raise malformed("action.grouping", f'{grouping!r} is not supported (only "na")')
+        rate = parse_grouping(action.get("grouping", "na"))
+        if rate is not None:
+            check_eligible(orders)
         if "builder" in action:
             builder = require(action, "builder", dict, "action")
             address(require(builder, "b", str, "action.builder"), "action.builder.b")
             require_int(builder, "f", "action.builder")
-        return orders
+        return orders, rate
 
     def _order(
         self,
         account: Account,
-        orders: list[OrderWire],
+        parsed: tuple[list[OrderWire], int | None],
         now: int,
         pending: PendingEvents,
         tx_hash: str,
     ) -> dict[str, Any]:
+        orders, rate = parsed
         place = self._matcher.place
-        statuses = [place(account, wire, now, pending, tx_hash) for wire in orders]
+        if not rate:
+            statuses = [place(account, wire, now, pending, tx_hash) for wire in orders]
+        else:  # paid from the staking balance, order by order, as each fills or rests
+            staking, user = self._staking, account.address
+            staking.require(user, rate, orders)
+            statuses = []
+            for wire in orders:
+                status = place(account, wire, now, pending, tx_hash)
+                fills = pending.fills.get(user, ())
+                staking.charge(user, rate, prioritized_notional(status, wire, fills))
+                statuses.append(status)
         return {"status": "ok", "response": {"type": "order", "data": {"statuses": statuses}}}
 
     # --- cancel, cancelByCloid

@@ -34,6 +34,7 @@ from hip3.sim.signatures import L1Verifier, action_hash
 log = logging.getLogger(__name__)
 
 _BPS = Decimal("0.0001")
+STAKING_HYPE = Decimal(1_000_000)  # a competitor's priority fees never run out
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,10 +156,16 @@ class CompetingTakers:
         self._now_ms = now_ms
         self._dirty: set[str] = set()
         self._check_scheduled = False
+        self._stopped = False
         self.competitors: list[Competitor] = []
         for p in params:
             address, key = exchange.new_account(p.account_usdc)
+            exchange.staking.fund(address, STAKING_HYPE)
             self.competitors.append(Competitor(p, address, Signer(key, source)))
+
+    def stop(self) -> None:
+        """No more looks and no more sends (takes already in a block still execute)."""
+        self._stopped = True
 
     def on_event(self, event: object) -> None:
         """Exchange event tap: a book or oracle change is a reason to look (soon, not here:
@@ -172,6 +179,8 @@ class CompetingTakers:
 
     def _check(self) -> None:
         self._check_scheduled = False
+        if self._stopped:
+            return
         coins, self._dirty = self._dirty, set()
         for coin in sorted(coins):
             asset = self._universe.by_coin.get(coin)
@@ -211,6 +220,8 @@ class CompetingTakers:
                 self._call_later(0, self._check)
 
         def send() -> None:
+            if self._stopped:
+                return
             payload = competitor.signer.sign(action, int(self._now_ms()))
             competitor.sent += 1
             self._submit(payload, answered)

@@ -15,6 +15,7 @@ Each rule has one home, and this class only wires them together:
 - `scheduled.ScheduledCancels` the dead man's switch
 - `funding.Funding`           hourly funding payments
 - `actions.Actions`           the signed /exchange envelope and one handler per action type
+- `priority.StakingLedger`    staking balances that pay priority fees, and what they burned
 - `info`                      /info requests
 """
 
@@ -38,6 +39,7 @@ from hip3.sim.ledger import OrderLedger
 from hip3.sim.margin import Margin
 from hip3.sim.market import Markets
 from hip3.sim.matching import DEFAULT_REJECT_MESSAGE, Matcher
+from hip3.sim.priority import StakingLedger
 from hip3.sim.scheduled import ScheduledCancels
 from hip3.sim.signatures import L1Verifier
 from hip3.sim.universe import Asset, Universe
@@ -81,6 +83,7 @@ class Exchange:
         self.agent_registry = AgentRegistry(self.accounts, network=self.network)
         self.scheduled = ScheduledCancels(self.accounts, self.ledger, emit=emit)
         self.funding = Funding(self.markets, self.accounts, emit=emit, enabled=funding)
+        self.staking = StakingLedger()  # undelegated HYPE that pays priority fees
         self.actions = Actions(
             universe,
             verifier=L1Verifier(source),
@@ -91,6 +94,7 @@ class Exchange:
             scheduled=self.scheduled,
             clock_ms=clock_ms,
             emit=emit,
+            staking=self.staking,
         )
         # The same objects the collaborators hold, under the names info and tests read.
         markets = self.markets

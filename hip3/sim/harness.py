@@ -34,9 +34,11 @@ from hip3.sim.faults import FaultController, FaultSpec, parse_faults
 from hip3.sim.feeds import Feeds
 from hip3.sim.scenario import Scenario, load_scenario
 from hip3.sim.server import ConnectionLimits, SimServer
-from hip3.sim.timing import LoopClock, Sequencer, TimingConfig
+from hip3.sim.timing import LoopClock, Sequencer, TimedGateway, TimingConfig
 
 CLOCK_TICK_S = 0.05
+# Undelegated staking HYPE of the printed test account: it pays priority fees.
+ACCOUNT_STAKING_HYPE = Decimal(1000)
 
 
 def wall_clock_ms() -> int:
@@ -82,8 +84,11 @@ class SimHarness:
             emit = _tapped(emit, taps)
         self.exchange = _make_exchange(self.scenario, seed, emit, clock)
         self.server.attach(self.exchange)
+        if self.sequencer is not None:  # WS posts and HTTP requests alike
+            self.server.gateway = TimedGateway(self.server.gateway, self.sequencer)
         self.faults.attach(self.server, self.exchange)
         self.account: tuple[str, str] = self.exchange.new_account(self.scenario.account_usdc)
+        self.exchange.staking.fund(self.account[0], ACCOUNT_STAKING_HYPE)
         for address, usdc in fund or ():
             fund_everywhere(self.exchange, address, usdc)
         self.competitors: CompetingTakers | None = None
@@ -118,6 +123,10 @@ class SimHarness:
 
     async def stop(self) -> None:
         await self.faults.stop()
+        if self.competitors is not None:
+            self.competitors.stop()
+        if self.sequencer is not None:
+            self.sequencer.close()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -150,14 +159,7 @@ class SimHarness:
     def submit_internal(self, payload: dict[str, Any], on_answer: Callable[[Any], None]) -> None:
         """A signed action from inside the simulator (a competitor): the same path and, with
         timing on, the same mempool and blocks as a client's action."""
-        sequencer = self.sequencer
-        exchange = self.exchange
-        if sequencer is None:
-            on_answer(exchange.action(payload))
-            return
-        sequencer.submit(
-            sequencer.slot(payload.get("action")), lambda: exchange.action(payload), on_answer
-        )
+        self.server.gateway.submit("action", payload, lambda answer: on_answer(answer.body))
 
     def _in_block(self, work: Callable[[], None]) -> None:
         assert self.sequencer is not None

@@ -408,9 +408,21 @@ def _spot_clearinghouse_state(ex: Exchange, payload: dict[str, Any]) -> dict[str
     return {"balances": []}
 
 
+def _delegator_summary(ex: Exchange, payload: dict[str, Any]) -> dict[str, Any]:
+    # Only the undelegated balance exists here: it is what pays priority fees.
+    undelegated = ex.staking.balance(_user(payload))
+    return {
+        "delegated": "0.0",
+        "undelegated": rules.wire(undelegated),
+        "totalPendingWithdrawal": "0.0",
+        "nPendingWithdrawals": 0,
+    }
+
+
 _HANDLERS = {
     "spotMeta": _spot_meta,
     "spotClearinghouseState": _spot_clearinghouse_state,
+    "delegatorSummary": _delegator_summary,
     "perpDexs": _perp_dexs,
     "meta": _meta_handler,
     "metaAndAssetCtxs": _meta_and_ctxs,

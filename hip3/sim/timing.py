@@ -44,6 +44,7 @@ from typing import Any, Protocol
 from hip3.sim.blocks import Admitted, MempoolRules, Slot, execution_order, slot_for
 from hip3.sim.events import OrderUpdates, UserEvent, UserFills
 from hip3.sim.latency import Latency, LatencySpec
+from hip3.sim.requests import Answer, post_error
 
 log = logging.getLogger(__name__)
 
@@ -284,10 +285,60 @@ class Sequencer:
             self._timer_at = due[0][0]
             self._timer = self._clock.call_at(self._timer_at, self._fire)
 
+    def close(self) -> None:
+        """Stop: nothing admitted or due runs any more (the server is going away)."""
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = None
+        self._timer_at = -math.inf  # never re-armed
+        self._blocks.clear()
+        self._due.clear()
+
     @property
     def pending(self) -> int:
         """Actions admitted and not yet executed, plus deliveries not yet made."""
         return sum(len(entries) for entries in self._blocks.values()) + len(self._due)
 
 
-__all__ = ["USER_EVENTS", "Clock", "LoopClock", "Sequencer", "TimingConfig", "VirtualClock"]
+class TimedGateway:
+    """The request gateway (`hip3.sim.requests`) behind the timing model, for every
+    transport at once: an action waits for its block and is answered after commit plus a
+    network delay; an info request is answered from the state at arrival after a network
+    delay only."""
+
+    def __init__(self, gateway: Any, sequencer: Sequencer) -> None:
+        self._gateway = gateway
+        self._sequencer = sequencer
+
+    def submit(self, kind: str, payload: Any, reply: Callable[[Answer], None]) -> None:
+        if kind == "action":
+            action = payload.get("action") if isinstance(payload, dict) else None
+            slot = self._sequencer.slot(action)
+            self._sequencer.submit(slot, partial(self._answer, kind, payload), reply)
+        elif kind == "info":
+            self._sequencer.answer_info(partial(self._answer, kind, payload), reply)
+        else:
+            reply(self._answer(kind, payload))
+
+    def answer(self, kind: str, payload: Any) -> Answer:
+        """The answer now, without timing (as the plain gateway)."""
+        return self._answer(kind, payload)
+
+    def _answer(self, kind: str, payload: Any) -> Answer:
+        try:
+            return self._gateway.answer(kind, payload)
+        except Exception:  # the client must still get an answer, and its post slot back
+            log.exception("the gateway failed on a timed %s request", kind)
+            text = f"Internal error while handling the {kind} request"
+            return Answer(500, None, post_error(text))
+
+
+__all__ = [
+    "USER_EVENTS",
+    "Clock",
+    "LoopClock",
+    "Sequencer",
+    "TimedGateway",
+    "TimingConfig",
+    "VirtualClock",
+]
