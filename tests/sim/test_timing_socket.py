@@ -1,0 +1,290 @@
+"""The timing model through the simulator's socket, as an outside client sees it.
+
+No wall-clock speed assertions: the tests assert the order things happen in, the exchange's
+own timestamps (a block's time is the end of its 70 ms bucket), and lower bounds that hold
+by construction (an answer never leaves before its block's commit plus the fixed latency).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Awaitable, Callable
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from hip3.sim.blocks import MempoolRules
+from hip3.sim.harness import SimHarness
+from hip3.sim.latency import LatencySpec
+from hip3.sim.timing import TimingConfig
+from tests.sim.doc_client import AAA, DocClient, limit_order, seed_book, statuses
+
+NO_LATENCY = LatencySpec(0, 0)
+USDC = Decimal(100_000)
+CLOCK_SLACK_MS = 2  # the loop's timers and time.time() may disagree by a hair
+
+
+def now_ms() -> float:
+    return time.time_ns() / 1e6
+
+
+class Poster:
+    """Sends signed actions without waiting, then collects each answer by post id."""
+
+    def __init__(self, client: DocClient) -> None:
+        self.client = client
+        self._next = 10_000
+
+    async def send(self, kind: str, payload: dict[str, Any]) -> int:
+        self._next += 1
+        message = {
+            "method": "post",
+            "id": self._next,
+            "request": {"type": kind, "payload": payload},
+        }
+        await self.client.ws.send(json.dumps(message))
+        return self._next
+
+    async def send_action(self, action: dict[str, Any]) -> int:
+        return await self.send("action", self.client.signed_payload(action))
+
+    async def answer(self, post_id: int) -> dict[str, Any]:
+        frame = await self.client.wait_for(
+            lambda f: f.get("channel") == "post" and f["data"].get("id") == post_id
+        )
+        return frame["data"]["response"]["payload"]
+
+
+def order_action(*orders: dict[str, Any], p: int | None = None) -> dict[str, Any]:
+    action: dict[str, Any] = {"type": "order", "orders": list(orders), "grouping": "na"}
+    if p is not None:
+        action["grouping"] = {"p": p}
+    return action
+
+
+async def client_for(sim: SimHarness, key: str) -> DocClient:
+    return await DocClient.connect(sim.ws_url, key)
+
+
+async def test_a_cancel_sent_after_an_ioc_in_the_same_block_executes_first(
+    make_sim: Callable[..., Awaitable[SimHarness]],
+) -> None:
+    # Long blocks and no taker wait: only the in-block order decides, and both actions are
+    # sent early in one bucket (their statuses carry the same block time).
+    timing = TimingConfig(block_ms=1000, mempool=MempoolRules(order_wait_ms=0), latency=NO_LATENCY)
+    sim = await make_sim(timing=timing)
+    maker_key = sim.account[1]
+    _, taker_key = sim.new_account(USDC)
+    async with await client_for(sim, maker_key) as maker, await client_for(sim, taker_key) as taker:
+        rest = await maker.order(limit_order(AAA, False, "25.1", "2", "Gtc"))
+        [resting] = statuses(rest)
+        oid = resting["resting"]["oid"]
+        await maker.subscribe({"type": "orderUpdates", "user": maker.address})
+        await taker.subscribe({"type": "orderUpdates", "user": taker.address})
+        await asyncio.sleep((1000 - now_ms() % 1000 + 30) / 1000)  # just after a bucket starts
+        ioc_id = await Poster(taker).send_action(
+            order_action(limit_order(AAA, True, "25.1", "2", "Ioc"))
+        )
+        cancel_id = await Poster(maker).send_action(
+            {"type": "cancel", "cancels": [{"a": AAA, "o": oid}]}
+        )
+        ioc = await Poster(taker).answer(ioc_id)
+        cancel = await Poster(maker).answer(cancel_id)
+        assert statuses(cancel) == ["success"]
+        [ioc_status] = statuses(ioc)
+        assert "could not immediately match" in ioc_status["error"]
+        canceled = await maker.wait_for(_update("canceled"))
+        rejected = await taker.wait_for(_update("iocCancelRejected"))
+        block_time = canceled["data"][0]["statusTimestamp"]
+        assert rejected["data"][0]["statusTimestamp"] == block_time  # one block
+        assert block_time % 1000 == 0
+
+
+def _update(status: str) -> Callable[[dict[str, Any]], bool]:
+    return lambda f: f.get("channel") == "orderUpdates" and f["data"][0]["status"] == status
+
+
+async def test_a_higher_priority_ioc_beats_an_earlier_one_without_priority(
+    make_sim: Callable[..., Awaitable[SimHarness]],
+) -> None:
+    sim = await make_sim(timing=TimingConfig(latency=NO_LATENCY))
+    seed_book(sim.exchange, "xyz:AAA", [("20", "1")], [("25.1", "2")])
+    _, early_key = sim.new_account(USDC)
+    rich, rich_key = sim.new_account(USDC)
+    sim.exchange.staking.fund(rich, Decimal(10))
+    async with await client_for(sim, early_key) as early, await client_for(sim, rich_key) as late:
+        take = limit_order(AAA, True, "25.1", "2", "Ioc")
+        early_id = await Poster(early).send_action(order_action(take))
+        late_id = await Poster(late).send_action(order_action(take, p=80_000))
+        [late_status] = statuses(await Poster(late).answer(late_id))
+        [early_status] = statuses(await Poster(early).answer(early_id))
+    assert late_status["filled"]["totalSz"] == "2"
+    assert "could not immediately match" in early_status["error"]
+
+
+async def test_answers_follow_commit_plus_latency_and_user_events_follow_answers(
+    make_sim: Callable[..., Awaitable[SimHarness]],
+) -> None:
+    latency = 150
+    sim = await make_sim(timing=TimingConfig(latency=LatencySpec(latency, latency)))
+    seed_book(sim.exchange, "xyz:AAA", [("20", "1")], [("25.1", "5")])
+    async with await client_for(sim, sim.account[1]) as client:
+        user = client.address
+        await client.subscribe({"type": "userFills", "user": user})
+        await client.subscribe({"type": "orderUpdates", "user": user})
+        await client.wait_for(lambda f: f.get("channel") == "userFills")  # the snapshot
+        sent = now_ms()
+        response = await client.action(order_action(limit_order(AAA, True, "25.1", "1", "Ioc")))
+        answered = now_ms()
+        [status] = statuses(response)
+        oid = status["filled"]["oid"]
+        # Nothing about the order came before its answer on this socket.
+        assert not [f for f in client.frames if f.get("channel") in ("userFills", "orderUpdates")]
+        fills = await client.wait_for(lambda f: f.get("channel") == "userFills")
+        update = await client.wait_for(lambda f: f.get("channel") == "orderUpdates")
+    [fill] = fills["data"]["fills"]
+    block_time = fill["time"]
+    assert fill["oid"] == oid and update["data"][0]["statusTimestamp"] == block_time
+    assert block_time % 70 == 0
+    # An IOC without priority waits 360 ms in the mempool before its block can include it.
+    assert block_time >= sent + 360
+    assert answered >= block_time + 2 * 70 + latency - CLOCK_SLACK_MS
+
+
+async def test_info_waits_for_the_network_only(
+    make_sim: Callable[..., Awaitable[SimHarness]],
+) -> None:
+    sim = await make_sim(timing=TimingConfig(latency=LatencySpec(100, 100)))
+    async with await client_for(sim, sim.account[1]) as client:
+        poster = Poster(client)
+        action_id = await poster.send_action({"type": "noop"})
+        info_id = await poster.send("info", {"type": "meta"})
+        first = await client.wait_for(lambda f: f.get("channel") == "post")
+        assert first["data"]["id"] == info_id
+        assert (await poster.answer(action_id))["status"] == "ok"
+
+
+async def test_a_reject_fault_and_a_timed_answer_keep_the_post_slot_count(
+    make_sim: Callable[..., Awaitable[SimHarness]],
+) -> None:
+    # A burst of timed posts is answered in full, and the in-flight count returns to zero.
+    sim = await make_sim(timing=TimingConfig(latency=NO_LATENCY))
+    async with await client_for(sim, sim.account[1]) as client:
+        poster = Poster(client)
+        ids = [await poster.send_action({"type": "noop"}) for _ in range(20)]
+        answers = [await poster.answer(i) for i in ids]
+    assert all(a["status"] == "ok" for a in answers)
+    assert all(session.inflight_posts == 0 for session in sim.server.sessions)
+
+
+# --- priority fees: eligibility and charging (timing off: they do not depend on it) -------
+
+
+@pytest.fixture
+async def priced(make_sim: Callable[..., Awaitable[SimHarness]]) -> SimHarness:
+    sim = await make_sim()
+    seed_book(sim.exchange, "xyz:AAA", [("24.9", "10")], [("25.1", "10")])
+    return sim
+
+
+async def _undelegated(client: DocClient) -> Decimal:
+    summary = await client.info({"type": "delegatorSummary", "user": client.address})
+    return Decimal(summary["undelegated"])
+
+
+async def test_an_ioc_pays_its_rate_on_the_filled_notional_from_staking(
+    priced: SimHarness,
+) -> None:
+    async with await client_for(priced, priced.account[1]) as client:
+        before = await _undelegated(client)
+        assert before == 1000
+        response = await client.action(
+            order_action(limit_order(AAA, True, "25.2", "3", "Ioc"), p=30_000)
+        )
+        assert statuses(response)[0]["filled"]["totalSz"] == "3"
+        after = await _undelegated(client)
+    # 3 x 25.1 = 75.3 USDC at 3 bps = 0.02259 USDC, at 40 USDC per HYPE.
+    assert before - after == Decimal("0.00056475")
+    assert priced.exchange.staking.burned == Decimal("0.00056475")
+
+
+async def test_an_alo_pays_on_its_resting_notional_at_placement(priced: SimHarness) -> None:
+    async with await client_for(priced, priced.account[1]) as client:
+        before = await _undelegated(client)
+        response = await client.action(
+            order_action(limit_order(AAA, True, "24", "2", "Alo"), p=10_000)
+        )
+        oid = statuses(response)[0]["resting"]["oid"]
+        placed = await _undelegated(client)
+        cancel = await client.action({"type": "cancel", "cancels": [{"a": AAA, "o": oid}]})
+        assert statuses(cancel) == ["success"]
+        after_cancel = await _undelegated(client)
+    assert before - placed == Decimal("0.00012")  # 48 USDC at 1 bp, no refund on cancel
+    assert after_cancel == placed
+
+
+async def test_no_priority_and_a_missed_ioc_cost_nothing(priced: SimHarness) -> None:
+    async with await client_for(priced, priced.account[1]) as client:
+        before = await _undelegated(client)
+        await client.action(order_action(limit_order(AAA, True, "25.2", "1", "Ioc")))
+        missed = await client.action(
+            order_action(limit_order(AAA, True, "20", "1", "Ioc"), p=80_000)
+        )
+        assert "could not immediately match" in statuses(missed)[0]["error"]
+        assert await _undelegated(client) == before
+
+
+INELIGIBLE = "Priority fee is only allowed on a batch of IOC orders or of non-reduce-only ALO"
+
+
+@pytest.mark.parametrize(
+    ("orders", "p", "problem"),
+    [
+        ([limit_order(AAA, True, "24", "1", "Gtc")], 10_000, INELIGIBLE),
+        (
+            [limit_order(AAA, True, "24", "1", "Alo"), limit_order(AAA, True, "25.2", "1", "Ioc")],
+            10_000,
+            INELIGIBLE,
+        ),
+        ([limit_order(AAA, False, "26", "1", "Alo", reduce_only=True)], 0, INELIGIBLE),
+        ([limit_order(AAA, True, "25.2", "1", "Ioc")], 100_000_001, "grouping.p must be"),
+        ([limit_order(AAA, True, "25.2", "1", "Ioc")], -1, "grouping.p must be"),
+    ],
+)
+async def test_ineligible_or_out_of_range_priority_is_refused_whole(
+    priced: SimHarness, orders: list[dict[str, Any]], p: int, problem: str
+) -> None:
+    async with await client_for(priced, priced.account[1]) as client:
+        response = await client.action(order_action(*orders, p=p))
+        assert response["status"] == "err"
+        assert problem in response["response"]
+        assert await client.info({"type": "openOrders", "user": client.address}) == []
+    assert priced.exchange.positions(priced.account[0]) == {}
+
+
+async def test_a_grouping_with_extra_keys_is_refused(priced: SimHarness) -> None:
+    async with await client_for(priced, priced.account[1]) as client:
+        action = order_action(limit_order(AAA, True, "25.2", "1", "Ioc"))
+        action["grouping"] = {"p": 10_000, "q": 1}
+        response = await client.action(action)
+    assert response["status"] == "err" and "only the key p" in response["response"]
+
+
+async def test_priority_beyond_the_staking_balance_is_refused_before_anything_executes(
+    priced: SimHarness,
+) -> None:
+    poor, poor_key = priced.new_account(USDC)
+    priced.exchange.staking.fund(poor, Decimal("0.0001"))
+    async with await client_for(priced, poor_key) as client:
+        response = await client.action(
+            order_action(limit_order(AAA, True, "25.2", "4", "Ioc"), p=80_000)
+        )
+        assert response == {
+            "status": "err",
+            "response": "Insufficient undelegated staking balance for the priority fee.",
+        }
+        assert await _undelegated(client) == Decimal("0.0001")
+    assert priced.exchange.positions(poor) == {}
