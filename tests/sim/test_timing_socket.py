@@ -1,4 +1,4 @@
-"""The timing model through the simulator's socket, as an outside client sees it.
+"""The timing model through the simulator's socket (WS post and HTTP), as a client sees it.
 
 No wall-clock speed assertions: the tests assert the order things happen in, the exchange's
 own timestamps (a block's time is the end of its 70 ms bucket), and lower bounds that hold
@@ -8,6 +8,7 @@ by construction (an answer never leaves before its block's commit plus the fixed
 from __future__ import annotations
 
 import asyncio
+import http.client
 import json
 import time
 from collections.abc import Awaitable, Callable
@@ -20,7 +21,7 @@ from hip3.sim.blocks import MempoolRules
 from hip3.sim.harness import SimHarness
 from hip3.sim.latency import LatencySpec
 from hip3.sim.timing import TimingConfig
-from tests.sim.doc_client import AAA, DocClient, limit_order, seed_book, statuses
+from tests.sim.doc_client import AAA, DocClient, limit_order, seed_book, sign_l1, statuses
 
 NO_LATENCY = LatencySpec(0, 0)
 USDC = Decimal(100_000)
@@ -288,3 +289,73 @@ async def test_priority_beyond_the_staking_balance_is_refused_before_anything_ex
         }
         assert await _undelegated(client) == Decimal("0.0001")
     assert priced.exchange.positions(poor) == {}
+
+
+# --- the same model over HTTP ----------------------------------------------------------------
+
+
+def _http_post(port: int, path: str, body: dict[str, Any]) -> tuple[int, Any, float]:
+    """POST a JSON body; (status, decoded JSON, unix ms when the answer was read)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request("POST", path, json.dumps(body), {"Content-Type": "application/json"})
+        response = conn.getresponse()
+        data = json.loads(response.read())
+        return response.status, data, now_ms()
+    finally:
+        conn.close()
+
+
+def _signed(private_key: str, action: dict[str, Any]) -> dict[str, Any]:
+    nonce = time.time_ns() // 1_000_000
+    return {
+        "action": action,
+        "nonce": nonce,
+        "signature": sign_l1(private_key, action, nonce),
+        "vaultAddress": None,
+    }
+
+
+async def test_over_http_a_higher_priority_ioc_beats_an_earlier_one(
+    make_sim: Callable[..., Awaitable[SimHarness]],
+) -> None:
+    sim = await make_sim(timing=TimingConfig(latency=NO_LATENCY))
+    seed_book(sim.exchange, "xyz:AAA", [("20", "1")], [("25.1", "2")])
+    _, early_key = sim.new_account(USDC)
+    rich, rich_key = sim.new_account(USDC)
+    sim.exchange.staking.fund(rich, Decimal(10))
+    take = limit_order(AAA, True, "25.1", "2", "Ioc")
+    early = asyncio.create_task(
+        asyncio.to_thread(
+            _http_post, sim.server.port, "/exchange", _signed(early_key, order_action(take))
+        )
+    )
+    await asyncio.sleep(0.05)  # the early one is in the mempool; the rich one pays to pass it
+    late = await asyncio.to_thread(
+        _http_post, sim.server.port, "/exchange", _signed(rich_key, order_action(take, p=80_000))
+    )
+    early_status, early_body, _ = await early
+    assert (early_status, late[0]) == (200, 200)
+    assert statuses(late[1])[0]["filled"]["totalSz"] == "2"
+    assert "could not immediately match" in statuses(early_body)[0]["error"]
+
+
+async def test_over_http_an_answer_waits_for_commit_plus_latency(
+    make_sim: Callable[..., Awaitable[SimHarness]],
+) -> None:
+    latency = 120
+    sim = await make_sim(timing=TimingConfig(latency=LatencySpec(latency, latency)))
+    seed_book(sim.exchange, "xyz:AAA", [("20", "1")], [("25.1", "5")])
+    user, key = sim.account
+    sent = now_ms()
+    action = order_action(limit_order(AAA, True, "25.1", "1", "Ioc"), p=80_000)
+    status, body, answered = await asyncio.to_thread(
+        _http_post, sim.server.port, "/exchange", _signed(key, action)
+    )
+    assert status == 200 and statuses(body)[0]["filled"]["totalSz"] == "1"
+    _, fills, _ = await asyncio.to_thread(
+        _http_post, sim.server.port, "/info", {"type": "userFills", "user": user}
+    )
+    block_time = fills[0]["time"]
+    assert block_time % 70 == 0 and block_time > sent  # 8 bps: no mempool wait
+    assert answered >= block_time + 2 * 70 + latency - CLOCK_SLACK_MS
