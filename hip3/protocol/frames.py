@@ -3,7 +3,11 @@
 `decode_frame` is the one call the socket loop makes per inbound message. It dispatches on
 `channel` through a msgspec tagged union in a single pass, and it never raises: anything it
 cannot turn into a typed frame comes back as a `DecodeError` value, so a malformed frame can
-only ever be counted and dropped, never crash the loop.
+only ever be counted and dropped, never crash the loop. Every number and id is checked in
+that same pass (`wire_values`): a frame carrying a price "abc", an oracle "NaN" or a negative
+oid is a `DecodeError` naming the channel and the field, and never reaches state. A frame
+nested deeper than `nesting.MAX_DEPTH` is refused before any decoder (which would recurse)
+sees it.
 
 Decimal strings stay `str`; field names are snake_case here and camelCase on the wire.
 Unknown extra fields are ignored, because the exchange adds fields over time.
@@ -12,9 +16,31 @@ Unknown extra fields are ignored, because the exchange adds fields over time.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any, Literal, TypeAlias
+from typing import Any, TypeAlias
 
 import msgspec
+
+from hip3.protocol.nesting import MAX_DEPTH, within_depth
+from hip3.protocol.wire_values import KNOWN_NON_NEGATIVE as _KNOWN_SIZES
+from hip3.protocol.wire_values import KNOWN_POSITIVE as _KNOWN_PRICES
+from hip3.protocol.wire_values import (
+    Cloid,
+    Count,
+    NonNegativeDecimal,
+    Oid,
+    PositiveDecimal,
+    Side,
+    SignedDecimal,
+    TimeMs,
+    describe_constraint,
+    is_cloid,
+    is_non_negative_decimal,
+    is_oid,
+    is_positive_decimal,
+    require_non_negative,
+    require_positive,
+    require_signed,
+)
 
 __all__ = [
     "ORDER_STATUS_KINDS",
@@ -66,8 +92,6 @@ __all__ = [
     "order_statuses",
 ]
 
-Side = Literal["A", "B"]
-
 
 class _Data(
     msgspec.Struct, frozen=True, kw_only=True, gc=False, rename="camel", omit_defaults=True
@@ -87,25 +111,47 @@ class _Frame(msgspec.Struct, frozen=True, kw_only=True, gc=False, tag_field="cha
 
 
 class Level(_Data):
+    # px > 0 and sz >= 0 are checked by the book that holds the level (`_check_level`): one
+    # check per frame instead of one per level keeps the bbo decode lean.
     px: str
     sz: str
-    n: int
+    n: Count
+
+
+def _check_level(level: Level, field: str) -> None:
+    require_positive(level.px, field + ".px")
+    require_non_negative(level.sz, field + ".sz")
 
 
 class Bbo(_Data):
     coin: str
-    time: int
+    time: TimeMs
     bbo: tuple[Level | None, Level | None]  # [bid, ask]; a side may be empty
+
+    def __post_init__(self) -> None:
+        # The hottest frame: a set lookup per number, the full check only for a new value.
+        bid, ask = self.bbo
+        if bid is not None and (bid.px not in _KNOWN_PRICES or bid.sz not in _KNOWN_SIZES):
+            _check_level(bid, "bbo[0]")
+        if ask is not None and (ask.px not in _KNOWN_PRICES or ask.sz not in _KNOWN_SIZES):
+            _check_level(ask, "bbo[1]")
 
 
 class L2Book(_Data):
     coin: str
-    time: int
+    time: TimeMs
     levels: tuple[list[Level], list[Level]]  # [bids descending, asks ascending]
+
+    def __post_init__(self) -> None:
+        for side, levels in enumerate(self.levels):
+            for i, level in enumerate(levels):
+                _check_level(level, f"levels[{side}][{i}]")
 
 
 class PerpAssetCtx(_Data):
     # Oracle and mark are what the strategy needs; a ctx without them is not usable.
+    # Every number is checked in __post_init__ (set lookups first, as for bbo): this frame
+    # carries the oracle moves the strategy trades on.
     oracle_px: str
     mark_px: str
     funding: str | None = None
@@ -115,7 +161,28 @@ class PerpAssetCtx(_Data):
     day_base_vlm: str | None = None
     premium: str | None = None
     mid_px: str | None = None
-    impact_pxs: list[str] | None = None
+    impact_pxs: tuple[str, str] | None = None
+
+    def __post_init__(self) -> None:
+        require_positive(self.oracle_px, "oraclePx")
+        require_positive(self.mark_px, "markPx")
+        if self.mid_px is not None:
+            require_positive(self.mid_px, "midPx")
+        if self.funding is not None:
+            require_signed(self.funding, "funding")
+        if self.premium is not None:
+            require_signed(self.premium, "premium")
+        for name, value in (
+            ("openInterest", self.open_interest),
+            ("prevDayPx", self.prev_day_px),
+            ("dayNtlVlm", self.day_ntl_vlm),
+            ("dayBaseVlm", self.day_base_vlm),
+        ):
+            if value is not None:
+                require_non_negative(value, name)
+        if self.impact_pxs is not None:
+            require_non_negative(self.impact_pxs[0], "impactPxs[0]")
+            require_non_negative(self.impact_pxs[1], "impactPxs[1]")
 
 
 class ActiveAssetCtx(_Data):
@@ -126,10 +193,10 @@ class ActiveAssetCtx(_Data):
 class WsTrade(_Data):
     coin: str
     side: Side
-    px: str
-    sz: str
-    time: int
-    tid: int
+    px: PositiveDecimal
+    sz: NonNegativeDecimal
+    time: TimeMs
+    tid: Oid
     hash: str | None = None
     users: list[str] | None = None
 
@@ -141,78 +208,83 @@ class WsTrade(_Data):
 class WsBasicOrder(_Data):
     coin: str
     side: Side
-    limit_px: str
-    sz: str  # remaining size, not the filled size
-    oid: int
-    timestamp: int
-    orig_sz: str
-    cloid: str | None = None
+    limit_px: PositiveDecimal
+    sz: NonNegativeDecimal  # remaining size, not the filled size
+    oid: Oid
+    timestamp: TimeMs
+    orig_sz: NonNegativeDecimal
+    cloid: Cloid | None = None
     reduce_only: bool | None = None
 
 
 class WsOrder(_Data):
     order: WsBasicOrder
     status: str
-    status_timestamp: int
+    status_timestamp: TimeMs
 
 
 class FillLiquidation(_Data):
-    # DOCS type markPx as a number, the TS SDK as a string; Decimal takes both exactly.
+    # The docs type markPx as a number, the TS SDK as a string; Decimal takes both exactly.
     mark_px: Decimal
     method: str
     liquidated_user: str | None = None
+
+    def __post_init__(self) -> None:
+        # Decimal also takes "NaN" and "Infinity"; raising here fails the decode at this field.
+        if not self.mark_px.is_finite() or self.mark_px <= 0:
+            raise ValueError("markPx must be a finite number > 0")
 
 
 class WsFill(_Data):
     # Identity (oid, tid) and the economic facts are required; the rest is informative
     # and tolerated when absent so that a missing extra never drops a fill.
     coin: str
-    px: str
-    sz: str
+    px: PositiveDecimal
+    sz: PositiveDecimal
     side: Side
-    time: int
-    oid: int
-    tid: int
+    time: TimeMs
+    oid: Oid
+    tid: Oid
     crossed: bool | None = None
-    fee: str | None = None
+    fee: SignedDecimal | None = None  # negative for a rebate
     fee_token: str | None = None
-    builder_fee: str | None = None
-    start_position: str | None = None
+    builder_fee: NonNegativeDecimal | None = None
+    start_position: SignedDecimal | None = None
     dir: str | None = None
-    closed_pnl: str | None = None
+    closed_pnl: SignedDecimal | None = None
     hash: str | None = None
-    cloid: str | None = None
+    cloid: Cloid | None = None
     liquidation: FillLiquidation | None = None
-    twap_id: int | None = None
+    twap_id: Count | None = None
 
 
 class UserFills(_Data):
-    user: str
+    user: str  # compared with the trading account; any other text is someone else's fills
     fills: list[WsFill]
     is_snapshot: bool = False  # streaming updates usually omit it (protocol.md §11.2)
 
 
 class FundingEvent(_Data):
-    time: int
+    time: TimeMs
     coin: str
-    usdc: str
-    szi: str
-    funding_rate: str
-    n_samples: int | None = None
+    usdc: SignedDecimal
+    szi: SignedDecimal
+    funding_rate: SignedDecimal
+    n_samples: Count | None = None
 
 
 class LiquidationEvent(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     # This one payload is snake_case on the wire.
-    lid: int
+    lid: Count
     liquidator: str
     liquidated_user: str
-    liquidated_ntl_pos: str
-    liquidated_account_value: str
+    liquidated_ntl_pos: SignedDecimal
+    liquidated_account_value: SignedDecimal
 
 
 class NonUserCancel(_Data):
     coin: str
-    oid: int
+    oid: Oid
 
 
 class UserEvent(_Data):
@@ -271,7 +343,7 @@ class PostErrorResponse(msgspec.Struct, frozen=True, gc=False, tag_field="type",
 
 
 class PostData(_Data):
-    id: int
+    id: Count
     response: InfoResponse | ActionResponse | PostErrorResponse
 
 
@@ -347,11 +419,13 @@ KNOWN_CHANNELS = frozenset(t.__struct_config__.tag for t in _FRAME_TYPES)
 
 
 class DecodeError(msgspec.Struct, frozen=True, gc=False):
-    """Why a frame could not be decoded.
+    """Why a frame could not be decoded: the typed "bad frame" result.
 
     kind: "not_json" (e.g. the server's plain-text greeting), "not_object",
-    "missing_channel", "unknown_channel", "invalid" (known channel, wrong shape) or
-    "bad_input" (neither bytes nor str). raw_prefix holds the first characters for logs.
+    "missing_channel", "unknown_channel", "invalid" (known channel, a field of the wrong
+    shape or an out-of-range number; detail names the channel and the field), "too_deep"
+    (nested beyond `MAX_DEPTH`) or "bad_input" (neither bytes nor str). detail is one line;
+    raw_prefix holds the first characters for logs.
     """
 
     kind: str
@@ -360,22 +434,32 @@ class DecodeError(msgspec.Struct, frozen=True, gc=False):
 
 
 _RAW_PREFIX_CHARS = 120
+# At most 512 levels of nesting fit in this many bytes: a few hundred C frames of any JSON
+# decoder, far from exhausting the stack even where Python's recursion limit was raised.
+_SHORT_FRAME_BYTES = 1024
+_DETAIL_CHARS = 300
 _frame_decoder = msgspec.json.Decoder(Frame)
 _generic_decoder = msgspec.json.Decoder()
 
 
-def _prefix(raw: bytes | str) -> str:
-    head = raw[:_RAW_PREFIX_CHARS]
-    return head.decode("utf-8", "replace") if isinstance(head, bytes) else head
+def _prefix(raw: bytes) -> str:
+    return raw[:_RAW_PREFIX_CHARS].decode("utf-8", "replace")
 
 
-def _classify_failure(raw: bytes | str, exc: Exception) -> DecodeError:
-    """Slow path, only for frames that failed the typed decode: say what was wrong."""
+def _one_line(text: str) -> str:
+    return " ".join(text.split())[:_DETAIL_CHARS]
+
+
+def _classify_failure(raw: bytes, exc: Exception) -> DecodeError:
+    """Slow path, only for frames that failed the typed decode: say what was wrong.
+
+    `raw` has already passed the depth check, so the generic decode here cannot recurse
+    without bound."""
     prefix = _prefix(raw)
     try:
         generic = _generic_decoder.decode(raw)
     except msgspec.DecodeError as json_exc:
-        return DecodeError("not_json", str(json_exc), prefix)
+        return DecodeError("not_json", _one_line(str(json_exc)), prefix)
     if not isinstance(generic, dict):
         return DecodeError(
             "not_object", f"expected a JSON object, got {type(generic).__name__}", prefix
@@ -384,25 +468,48 @@ def _classify_failure(raw: bytes | str, exc: Exception) -> DecodeError:
         return DecodeError("missing_channel", "frame has no 'channel' key", prefix)
     channel = generic["channel"]
     if not isinstance(channel, str) or channel not in KNOWN_CHANNELS:
+        shown = channel[:40] if isinstance(channel, str) else type(channel).__name__
         return DecodeError(
-            "unknown_channel", f"channel {channel!r} is not one this bot reads", prefix
+            "unknown_channel", _one_line(f"channel {shown!r} is not one this bot reads"), prefix
         )
-    return DecodeError("invalid", f"channel {channel!r}: {exc}", prefix)
+    return DecodeError(
+        "invalid", _one_line(f"channel {channel!r}: {describe_constraint(str(exc))}"), prefix
+    )
+
+
+def _as_bytes(raw: Any) -> bytes:
+    if isinstance(raw, str):
+        return raw.encode("utf-8")
+    if isinstance(raw, bytearray | memoryview):
+        return bytes(raw)
+    raise TypeError(f"expected bytes or str, got {type(raw).__name__}")
 
 
 def decode_frame(raw: bytes | str) -> Frame | DecodeError:
-    """Decode one inbound frame; never raises."""
+    """Decode one inbound frame; never raises.
+
+    A frame of at most `_SHORT_FRAME_BYTES` skips the depth check (market data is far
+    shorter): it cannot nest deep enough to threaten the C stack, and no type here accepts
+    more than a dozen levels, so a deep short frame still fails the typed decode."""
     try:
+        if type(raw) is not bytes:
+            raw = _as_bytes(raw)
+        if len(raw) > _SHORT_FRAME_BYTES and not within_depth(raw):
+            return DecodeError(
+                "too_deep", f"nested deeper than {MAX_DEPTH} levels", _prefix(raw)[:40]
+            )
         return _frame_decoder.decode(raw)
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
         try:
             return _classify_failure(raw, exc)
         except Exception as inner:  # last line of defence for the socket loop
-            return DecodeError("invalid", f"{exc}; while classifying: {inner!r}", "")
-    except TypeError as exc:
-        return DecodeError(
-            "bad_input", f"expected bytes or str, got {type(raw).__name__}: {exc}", ""
-        )
+            return DecodeError(
+                "invalid",
+                _one_line(f"{exc}; while classifying: {type(inner).__name__}"),
+                "",
+            )
+    except Exception as exc:
+        return DecodeError("bad_input", _one_line(f"{type(exc).__name__}: {exc}"), "")
 
 
 # ---------------------------------------------------------------------------------------
@@ -425,13 +532,9 @@ class OrderStatus(msgspec.Struct, frozen=True, kw_only=True):
     error: str | None = None  # the exchange's text for "error"; a description for "unknown"
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _optional_str(body: dict, key: str) -> tuple[bool, str | None]:
-    value = body.get(key)
-    return (value is None or isinstance(value, str)), value
+def _optional_cloid(body: dict) -> tuple[bool, str | None]:
+    value = body.get("cloid")
+    return (value is None or is_cloid(value)), value
 
 
 def _status_from_element(element: Any) -> OrderStatus:
@@ -443,14 +546,14 @@ def _status_from_element(element: Any) -> OrderStatus:
         ((key, body),) = element.items()
         if key == "error" and isinstance(body, str):
             return OrderStatus(kind="error", error=body)
-        if key == "resting" and isinstance(body, dict) and _is_int(body.get("oid")):
-            ok, cloid = _optional_str(body, "cloid")
+        if key == "resting" and isinstance(body, dict) and is_oid(body.get("oid")):
+            ok, cloid = _optional_cloid(body)
             if ok:
                 return OrderStatus(kind="resting", oid=body["oid"], cloid=cloid)
-        if key == "filled" and isinstance(body, dict) and _is_int(body.get("oid")):
-            ok, cloid = _optional_str(body, "cloid")
+        if key == "filled" and isinstance(body, dict) and is_oid(body.get("oid")):
+            ok, cloid = _optional_cloid(body)
             total_sz, avg_px = body.get("totalSz"), body.get("avgPx")
-            if ok and isinstance(total_sz, str) and isinstance(avg_px, str):
+            if ok and is_non_negative_decimal(total_sz) and is_positive_decimal(avg_px):
                 return OrderStatus(
                     kind="filled", oid=body["oid"], cloid=cloid, total_sz=total_sz, avg_px=avg_px
                 )

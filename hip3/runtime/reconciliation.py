@@ -20,8 +20,8 @@ from hip3.execution.orders import OrderInfo, classify_update_status
 from hip3.market.state import MarketSpec
 from hip3.protocol import frames as F
 from hip3.protocol.ids import perp_asset_id, split_coin
+from hip3.protocol.info_answers import BadAnswer, check_info_answer
 from hip3.runtime.common import FatalError, log
-from hip3.runtime.common import json_decoder as _generic
 from hip3.transport.posts import PendingPost
 
 OI_CAP_POLL_MS = 30_000
@@ -141,8 +141,11 @@ class ReconciliationSteps:
     def _post_info(self, payload: dict, key: str) -> None:
         if payload.get("type") == "clearinghouseState":
             self.positions.state_requested(key)
-        if self.wire.post_info(payload, kind=f"info:{key}", owner=(self.conn.epoch, key)) is None:
+        p = self.wire.post_info(payload, kind=f"info:{key}", owner=(self.conn.epoch, key))
+        if p is None:
             self.counters["info_refused"] += 1
+        else:
+            p.meta["info_type"] = payload["type"]  # the checked schema its answer must pass
 
     def _read_positions_again(self) -> None:
         """Ask the exchange for the positions of every dex holding a coin whose size the bot
@@ -171,7 +174,10 @@ class ReconciliationSteps:
 
     def _on_info(self, p: PendingPost, raw: Any, now: int) -> None:
         epoch, key = p.owner
-        data = _generic.decode(raw) if raw else None
+        data = check_info_answer(p.meta.get("info_type", ""), raw)
+        if isinstance(data, BadAnswer):
+            self._bad_info_answer(p, data, now)
+            return
         if key.startswith("orderStatus:"):
             self._resolve_order_status(key.split(":", 1)[1], data)
             return
@@ -279,9 +285,18 @@ class ReconciliationSteps:
         self.specs.clear()
         self.specs.update(fresh)
 
-    def _info_failed(self, p: PendingPost, reason: str, now: int) -> None:
+    def _bad_info_answer(self, p: PendingPost, bad: BadAnswer, now: int) -> None:
+        """Counted and logged sparsely like a bad frame, never adopted: the step fails as if
+        the post had failed, so reconciliation asks again and never trips the HardStop."""
+        n = self.decode_errors["bad_answer"] = self.decode_errors["bad_answer"] + 1
+        if n & (n - 1) == 0:
+            log.warning("bad info answer #%d to %s: %s", n, p.owner[1], bad.reason)
+        self._info_failed(p, bad.reason, now, logged=True)
+
+    def _info_failed(self, p: PendingPost, reason: str, now: int, *, logged: bool = False) -> None:
         epoch, key = p.owner
-        log.warning("info request %s failed: %s", key, reason)
+        if not logged:
+            log.warning("info request %s failed: %s", key, reason)
         if key.startswith("orderStatus:"):
             return  # the order stays unknown; the next epoch's reconciliation asks again
         if key.startswith("verify:"):

@@ -38,21 +38,41 @@ from hip3.protocol.frames import (
     encode_unsubscribe,
     order_statuses,
 )
+from hip3.protocol.wire_values import MAX_TIME_MS
 
 # --- strategies: wire-shaped dicts -------------------------------------------------------
 
 names = st.text(alphabet=string.ascii_letters + string.digits + ":@/", min_size=1, max_size=12)
+
+
+def _decimal_text(digits: int, places: int, neg: bool) -> str:
+    return ("-" if neg else "") + format(Decimal(digits).scaleb(-places), "f")
+
+
+# signed, non-negative and positive wire decimals: the three kinds the decoder accepts
 decimals = st.builds(
-    lambda digits, places, neg: ("-" if neg else "") + format(Decimal(digits).scaleb(-places), "f"),
+    _decimal_text,
     st.integers(min_value=0, max_value=10**6),
     st.integers(min_value=0, max_value=4),
     st.booleans(),
 )
-ms = st.integers(min_value=0, max_value=2**53)
+sizes = st.builds(
+    _decimal_text,
+    st.integers(min_value=0, max_value=10**6),
+    st.integers(min_value=0, max_value=4),
+    st.just(False),
+)
+prices = st.builds(
+    _decimal_text,
+    st.integers(min_value=1, max_value=10**6),
+    st.integers(min_value=0, max_value=4),
+    st.just(False),
+)
+ms = st.integers(min_value=0, max_value=MAX_TIME_MS)
 ints = st.integers(min_value=0, max_value=2**53)
 sides = st.sampled_from(["A", "B"])
 hexes = st.integers(min_value=0, max_value=2**128 - 1).map(lambda n: f"0x{n:032x}")
-levels = st.fixed_dictionaries({"px": decimals, "sz": decimals, "n": ints})
+levels = st.fixed_dictionaries({"px": prices, "sz": sizes, "n": ints})
 
 
 def frame(channel: str, data) -> st.SearchStrategy:
@@ -62,8 +82,8 @@ def frame(channel: str, data) -> st.SearchStrategy:
 fills = st.fixed_dictionaries(
     {
         "coin": names,
-        "px": decimals,
-        "sz": decimals,
+        "px": prices,
+        "sz": prices,
         "side": sides,
         "time": ms,
         "oid": ints,
@@ -73,7 +93,7 @@ fills = st.fixed_dictionaries(
         "crossed": st.booleans(),
         "fee": decimals,
         "feeToken": names,
-        "builderFee": decimals,
+        "builderFee": sizes,
         "startPosition": decimals,
         "dir": st.sampled_from(["Open Long", "Close Short", "Buy", "Sell"]),
         "closedPnl": decimals,
@@ -81,7 +101,7 @@ fills = st.fixed_dictionaries(
         "cloid": hexes,
         "twapId": ints,
         "liquidation": st.fixed_dictionaries(
-            {"markPx": decimals, "method": st.sampled_from(["market", "backstop"])},
+            {"markPx": prices, "method": st.sampled_from(["market", "backstop"])},
             optional={"liquidatedUser": hexes},
         ),
     },
@@ -93,7 +113,7 @@ order_status_elements = st.one_of(
     st.fixed_dictionaries(
         {
             "filled": st.fixed_dictionaries(
-                {"totalSz": decimals, "avgPx": decimals, "oid": ints}, optional={"cloid": hexes}
+                {"totalSz": sizes, "avgPx": prices, "oid": ints}, optional={"cloid": hexes}
             )
         }
     ),
@@ -179,16 +199,16 @@ frames = st.one_of(
             {
                 "coin": names,
                 "ctx": st.fixed_dictionaries(
-                    {"oraclePx": decimals, "markPx": decimals},
+                    {"oraclePx": prices, "markPx": prices},
                     optional={
                         "funding": decimals,
-                        "openInterest": decimals,
-                        "prevDayPx": decimals,
-                        "dayNtlVlm": decimals,
-                        "dayBaseVlm": decimals,
+                        "openInterest": sizes,
+                        "prevDayPx": sizes,
+                        "dayNtlVlm": sizes,
+                        "dayBaseVlm": sizes,
                         "premium": decimals,
-                        "midPx": decimals,
-                        "impactPxs": st.lists(decimals, min_size=2, max_size=2),
+                        "midPx": prices,
+                        "impactPxs": st.lists(sizes, min_size=2, max_size=2),
                     },
                 ),
             }
@@ -201,8 +221,8 @@ frames = st.one_of(
                 {
                     "coin": names,
                     "side": sides,
-                    "px": decimals,
-                    "sz": decimals,
+                    "px": prices,
+                    "sz": sizes,
                     "time": ms,
                     "tid": ints,
                 },
@@ -220,11 +240,11 @@ frames = st.one_of(
                         {
                             "coin": names,
                             "side": sides,
-                            "limitPx": decimals,
-                            "sz": decimals,
+                            "limitPx": prices,
+                            "sz": sizes,
                             "oid": ints,
                             "timestamp": ms,
-                            "origSz": decimals,
+                            "origSz": sizes,
                         },
                         optional={"cloid": hexes, "reduceOnly": st.booleans()},
                     ),

@@ -1,0 +1,158 @@
+"""Constrained types for the numbers and ids inside inbound frames and info answers.
+
+The exchange sends decimals as strings and ids and times as JSON integers
+(https://hyperliquid.gitbook.io/hyperliquid-docs/for-developers/api/notation). Each type here
+is a msgspec annotation, so the check happens inside the one decode pass: a price "abc", an
+oracle "NaN" or a negative oid makes the whole frame a decode failure that names the field,
+and nothing downstream ever has to parse an unchecked string. Decimal strings stay `str`
+(the strategy turns them into `Decimal`); the patterns accept exactly the plain positional
+form the exchange uses, so `Decimal(value)` of a checked value is always finite.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+import msgspec
+
+__all__ = [
+    "MAX_DECIMAL_CHARS",
+    "MAX_TIME_MS",
+    "Address",
+    "Cloid",
+    "Count",
+    "NonNegativeDecimal",
+    "Oid",
+    "PositiveDecimal",
+    "Side",
+    "SignedDecimal",
+    "TimeMs",
+    "describe_constraint",
+    "is_cloid",
+    "is_non_negative_decimal",
+    "is_oid",
+    "is_positive_decimal",
+    "require_non_negative",
+    "require_positive",
+    "require_signed",
+]
+
+# Wire decimals are short (5 significant figures for prices, szDecimals <= 6 for sizes, sums
+# of notionals); 40 characters leaves ample room and keeps a megabyte of digits out.
+MAX_DECIMAL_CHARS = 40
+# Timestamps are Unix milliseconds: a negative one, or one past the year 9999, is not a time
+# but garbage. (Whether a plausible time is too far ahead of the local clock is a freshness
+# question, decided by the gates, not here.)
+MAX_TIME_MS = 253_402_300_799_999
+# oids, tids and liquidation ids are non-negative integers; msgspec bounds fit in an int64.
+_MAX_ID = 2**63 - 1
+
+_NON_NEGATIVE = r"\A[0-9]+(?:\.[0-9]+)?\Z"
+_SIGNED = r"\A-?[0-9]+(?:\.[0-9]+)?\Z"
+# at least one non-zero digit, before or after the point
+_POSITIVE = r"\A(?:[0-9]*[1-9][0-9]*(?:\.[0-9]+)?|[0-9]+\.[0-9]*[1-9][0-9]*)\Z"
+_CLOID = r"\A0x[0-9a-fA-F]{32}\Z"
+_ADDRESS = r"\A0x[0-9a-fA-F]{40}\Z"
+
+PositiveDecimal = Annotated[str, msgspec.Meta(pattern=_POSITIVE, max_length=MAX_DECIMAL_CHARS)]
+NonNegativeDecimal = Annotated[
+    str, msgspec.Meta(pattern=_NON_NEGATIVE, max_length=MAX_DECIMAL_CHARS)
+]
+SignedDecimal = Annotated[str, msgspec.Meta(pattern=_SIGNED, max_length=MAX_DECIMAL_CHARS)]
+TimeMs = Annotated[int, msgspec.Meta(ge=0, le=MAX_TIME_MS)]
+Oid = Annotated[int, msgspec.Meta(ge=0, le=_MAX_ID)]
+Count = Annotated[int, msgspec.Meta(ge=0, le=_MAX_ID)]
+Cloid = Annotated[str, msgspec.Meta(pattern=_CLOID)]
+Address = Annotated[str, msgspec.Meta(pattern=_ADDRESS)]
+Side = Literal["A", "B"]
+
+# msgspec's message quotes the regex; a log line should say what was expected instead.
+_PATTERN_NAMES = {
+    _POSITIVE: "a decimal string > 0",
+    _NON_NEGATIVE: "a decimal string >= 0",
+    _SIGNED: "a decimal string",
+    _CLOID: "a cloid (0x + 32 hex digits)",
+    _ADDRESS: "an address (0x + 40 hex digits)",
+}
+
+_POSITIVE_RE = re.compile(_POSITIVE)
+_NON_NEGATIVE_RE = re.compile(_NON_NEGATIVE)
+_SIGNED_RE = re.compile(_SIGNED)
+_CLOID_RE = re.compile(_CLOID)
+
+
+def is_positive_decimal(value: object) -> bool:
+    """The same check as `PositiveDecimal`, for values picked out of untyped JSON."""
+    return (
+        type(value) is str
+        and len(value) <= MAX_DECIMAL_CHARS
+        and _POSITIVE_RE.search(value) is not None
+    )
+
+
+def is_non_negative_decimal(value: object) -> bool:
+    """The same check as `NonNegativeDecimal`, for values picked out of untyped JSON."""
+    return (
+        type(value) is str
+        and len(value) <= MAX_DECIMAL_CHARS
+        and _NON_NEGATIVE_RE.search(value) is not None
+    )
+
+
+def is_cloid(value: object) -> bool:
+    """The same check as `Cloid`, for values picked out of untyped JSON."""
+    return type(value) is str and _CLOID_RE.search(value) is not None
+
+
+def is_oid(value: object) -> bool:
+    """The same check as `Oid` (bool is not an int here)."""
+    return type(value) is int and 0 <= value <= _MAX_ID
+
+
+# Market data repeats the same few prices and sizes frame after frame. The hot frames (bbo,
+# activeAssetCtx) check a value by set membership first and run the pattern only for a value
+# not seen before; a set holds only values that passed, and is emptied when full, so a flood
+# of distinct numbers costs the pattern check and bounded memory, never a wrong answer.
+_KNOWN_LIMIT = 8192
+KNOWN_POSITIVE: set[str] = set()
+KNOWN_NON_NEGATIVE: set[str] = set()
+KNOWN_SIGNED: set[str] = set()
+
+
+def _require(value: object, known: set[str], pattern: re.Pattern, field: str, what: str) -> None:
+    if type(value) is str and value in known:
+        return
+    if type(value) is not str or len(value) > MAX_DECIMAL_CHARS or not pattern.search(value):
+        raise ValueError(f"{field}: expected {what}")
+    if len(known) >= _KNOWN_LIMIT:
+        known.clear()
+    known.add(value)
+
+
+def require_positive(value: object, field: str) -> None:
+    """Raise ValueError naming `field` unless `value` is a decimal string > 0."""
+    _require(value, KNOWN_POSITIVE, _POSITIVE_RE, field, _PATTERN_NAMES[_POSITIVE])
+
+
+def require_non_negative(value: object, field: str) -> None:
+    """Raise ValueError naming `field` unless `value` is a decimal string >= 0."""
+    _require(value, KNOWN_NON_NEGATIVE, _NON_NEGATIVE_RE, field, _PATTERN_NAMES[_NON_NEGATIVE])
+
+
+def require_signed(value: object, field: str) -> None:
+    """Raise ValueError naming `field` unless `value` is a decimal string."""
+    _require(value, KNOWN_SIGNED, _SIGNED_RE, field, _PATTERN_NAMES[_SIGNED])
+
+
+_REGEX_IN_MESSAGE = re.compile(r"matching regex '((?:[^'\\]|\\.)*)'")
+
+
+def describe_constraint(message: str) -> str:
+    """msgspec's validation message with any quoted pattern replaced by its plain meaning."""
+
+    def name(match: re.Match) -> str:
+        pattern = match.group(1).replace("\\\\", "\\")
+        return f"({_PATTERN_NAMES.get(pattern, 'a constrained string')})"
+
+    return _REGEX_IN_MESSAGE.sub(name, message)
