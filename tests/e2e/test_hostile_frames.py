@@ -163,7 +163,7 @@ async def test_a_bbo_price_abc_is_counted_and_changes_nothing() -> None:
             await assert_survives(d, json.dumps(bad), proxy, book)
             proxy.held_channels.clear()
 
-        summary, d = await run_bot_through(proxy, sim, during)
+        summary, _d = await run_bot_through(proxy, sim, during)
     assert summary["fatal"] is None and summary["reconciled"] is True
     assert summary["hardstop"]["state"] == "armed"
 
@@ -228,7 +228,16 @@ async def test_a_fill_size_abc_is_counted_and_changes_nothing() -> None:
     [
         (
             "openOrders",
-            [{"coin": COIN, "limitPx": "abc", "oid": "abc", "side": "Q", "sz": "x", "timestamp": -1}],
+            [
+                {
+                    "coin": COIN,
+                    "limitPx": "abc",
+                    "oid": "abc",
+                    "side": "Q",
+                    "sz": "x",
+                    "timestamp": -1,
+                }
+            ],
         ),
         (
             "clearinghouseState",
