@@ -42,6 +42,7 @@ from hip3.market.gates import GateParams, MarketGates
 from hip3.market.state import MarketSpec, MarketState
 from hip3.protocol import frames as F
 from hip3.protocol.ids import CloidSource
+from hip3.protocol.nesting import within_depth
 from hip3.runtime.common import FatalError, log
 from hip3.runtime.common import dec as _dec
 from hip3.runtime.common import ms as _ms
@@ -86,7 +87,7 @@ _HARDSTOP_STEP_METHODS = {
 def _subscription_coin(text: str) -> str | None:
     """The coin named by an error text such as 'Invalid subscription {"type":"bbo","coin":"X"}'."""
     brace = text.find("{")
-    if brace < 0:
+    if brace < 0 or not within_depth(text[brace:]):  # a decoder would recurse on a deep one
         return None
     try:
         sub = msgspec.json.decode(text[brace:])

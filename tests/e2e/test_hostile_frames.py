@@ -266,7 +266,7 @@ async def test_a_garbage_reconciliation_answer_is_refused_and_asked_again(
     assert summary["reconciled"] is True and summary["hardstop"]["state"] == "armed"
 
 
-async def test_a_40000_deep_frame_does_not_kill_the_bot_process(tmp_path: Path) -> None:
+async def test_40000_deep_frames_do_not_kill_the_bot_process(tmp_path: Path) -> None:
     """The bot runs as its own process (its recursion limit raised by eth-account, as in
     production), so a segfault shows as its exit status instead of killing pytest."""
     summary_path = tmp_path / "summary.json"
@@ -316,6 +316,14 @@ async def test_a_40000_deep_frame_does_not_kill_the_bot_process(tmp_path: Path) 
             if not await asyncio.wait_for(read_until("(too_deep)"), 10):
                 code = await bot.wait()
                 pytest.fail(f"the bot died on the deep frame, exit status {code}")
+            # the same nesting inside an error frame's text, which names a subscription
+            nested = '{"type":"bbo","coin":' + "[" * depth + "]" * depth + "}"
+            await proxy.inject(
+                json.dumps({"channel": "error", "data": "Invalid subscription " + nested})
+            )
+            if not await asyncio.wait_for(read_until("exchange error frame #1"), 10):
+                code = await bot.wait()
+                pytest.fail(f"the bot died on the deep error text, exit status {code}")
             rest = await asyncio.wait_for(bot.stderr.read(), 60)
             log.append(rest.decode(errors="replace"))
             code = await bot.wait()
