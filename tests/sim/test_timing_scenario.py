@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import subprocess
+import sys
 from decimal import Decimal
 
 import pytest
@@ -100,3 +102,23 @@ def test_cli_timing_options_refuse_nonsense() -> None:
         timing_config(_args("--no-timing", "--latency-ms", "5"), scenario)
     with pytest.raises(SystemExit):
         _args("--block-ms", "0")
+
+
+@pytest.mark.parametrize(
+    ("argv", "problem"),
+    [
+        (["--latency-ms", "fast"], "latency 'fast': fast is not a number"),
+        (["--latency-ms", "900,200"], "must not be below the median"),
+        (["--no-timing", "--block-ms", "100"], "cannot be combined"),
+    ],
+)
+def test_hip3_sim_refuses_bad_timing_options_in_one_line(argv: list[str], problem: str) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "hip3", "sim", "--port", "0", *argv],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert proc.returncode == 2
+    assert problem in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    assert proc.stdout == ""
