@@ -34,12 +34,14 @@ from hip3.protocol.wire_values import (
 
 __all__ = ["CHECKED_INFO_TYPES", "BadAnswer", "check_info_answer"]
 
-# Perp szDecimals run from 0 to 6 (prices carry at most 6 - szDecimals decimals), and a dex
-# lists at most 10,000 assets (asset ids step by 10,000 per dex).
+# Perp szDecimals run from 0 to 6 (prices carry at most 6 - szDecimals decimals); a dex lists
+# at most 10,000 assets (HIP-3 asset ids step by 10,000 per dex from 100,000), and below the
+# outcome ids at 100,000,000 that leaves room for 9,990 dexes.
 _SzDecimals = Annotated[int, msgspec.Meta(ge=0, le=6)]
 _Leverage = Annotated[int, msgspec.Meta(ge=1, le=1000)]
 _Name = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 _MAX_ASSETS_PER_DEX = 10_000
+_MAX_DEXES = 9_990
 _DETAIL_CHARS = 300
 
 
@@ -49,7 +51,8 @@ class _Answer(msgspec.Struct, frozen=True, kw_only=True, gc=False, rename="camel
 
 class _PerpDex(_Answer):
     name: _Name
-    deployer_fee_scale: NonNegativeDecimal | None = None
+    # absent means 1; null is refused, since discovery reads it as a number
+    deployer_fee_scale: NonNegativeDecimal = "1"
 
 
 class _AssetMeta(_Answer):
@@ -117,7 +120,10 @@ def _perp_dexs_ok(answer: list) -> str | None:
 
 # info type -> (schema, extra check on the decoded answer or None)
 _SCHEMAS: dict[str, tuple[Any, Any]] = {
-    "perpDexs": (list[_PerpDex | None], _perp_dexs_ok),
+    "perpDexs": (
+        Annotated[list[_PerpDex | None], msgspec.Meta(max_length=_MAX_DEXES)],
+        _perp_dexs_ok,
+    ),
     "meta": (_Meta, None),
     "clearinghouseState": (_ClearinghouseState, None),
     "openOrders": (list[_OpenOrder], None),

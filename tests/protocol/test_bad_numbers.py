@@ -292,6 +292,8 @@ BAD_ANSWERS: list[tuple[str, Any, str]] = [
     ("perpDexs", [1, 2], "$[0]"),
     ("perpDexs", [{"name": "xyz"}], "first element is null"),
     ("perpDexs", [None, {"name": "xyz", "deployerFeeScale": "NaN"}], "deployerFeeScale"),
+    ("perpDexs", [None, {"name": "xyz", "deployerFeeScale": None}], "deployerFeeScale"),
+    ("perpDexs", [None] + [{"name": "d"}] * 9_990, "length"),
     ("meta", {"universe": [{"name": "xyz:AAA", "szDecimals": -1}]}, "szDecimals"),
     ("meta", {"universe": [{"name": "xyz:AAA", "szDecimals": 2, "maxLeverage": 0}]}, "maxLev"),
     ("meta", {"universe": "all"}, "universe"),

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import logging
+
+import pytest
 
 from .fakes import Harness
 
@@ -73,3 +76,51 @@ def test_nothing_is_written_to_an_epoch_that_ended_in_the_same_tick():
     assert h.d.conn.state == "backoff"
     assert written_after_end == []
     assert len(h.d.wire.posts) == 0
+
+
+GARBAGE_ANSWERS = {
+    # reconciliation step key -> (info type, a garbage answer)
+    "perpDexs": ("perpDexs", [None, {"name": "xyz", "deployerFeeScale": None}]),
+    "meta:xyz": ("meta", {"universe": [{"name": "xyz:AAA", "szDecimals": "two"}]}),
+    "positions:xyz": (
+        "clearinghouseState",
+        {"assetPositions": [{"position": {"coin": "xyz:AAA", "szi": "NaN", "entryPx": "1"}}]},
+    ),
+    "open_orders:xyz": (
+        "openOrders",
+        [{"coin": "xyz:AAA", "limitPx": "1", "oid": "abc", "side": "B", "sz": "x", "timestamp": 1}],
+    ),
+    "fills": (
+        "userFills",
+        [{"coin": "xyz:AAA", "px": "1", "sz": "abc", "side": "B", "time": 1, "oid": 1, "tid": 1}],
+    ),
+    "fees": ("userFees", {"userCrossRate": "NaN"}),
+}
+
+
+@pytest.mark.parametrize("step", sorted(GARBAGE_ANSWERS))
+def test_a_garbage_reconciliation_answer_fails_its_step_which_asks_again(step: str, caplog):
+    """The first answer to one reconciliation request is garbage: it is counted, nothing of it
+    is adopted, the request goes out again, and the epoch becomes READY on the real answer."""
+    info_type, garbage = GARBAGE_ANSWERS[step]
+    h = Harness()
+    h.start()
+    h.open_socket()
+    while h.exchange.acks:
+        h.ack(0)
+    (post,) = [p for p in h.d.wire.posts.pending() if p.kind == f"info:{step}"]
+    answer = {"type": "info", "payload": {"type": info_type, "data": garbage}}
+    with caplog.at_level(logging.WARNING, logger="hip3.runtime"):
+        h.frame(json.dumps({"channel": "post", "data": {"id": post.post_id, "response": answer}}))
+    assert h.d.decode_errors["bad_answer"] == 1
+    assert any(info_type in r.getMessage() for r in caplog.records)
+    asked_again = [p for p in h.d.wire.posts.pending() if p.kind == f"info:{step}"]
+    assert len(asked_again) == 1 and asked_again[0].post_id != post.post_id
+    assert h.d.counters["internal_errors"] == 0 and h.d.hardstop.is_armed
+    assert h.d.positions.signed_sizes() == {} and list(h.d.orders.live_orders()) == []
+    h.bring_up()
+    assert h.d.ready.trading()
+    assert h.d.hardstop.is_armed and h.d.fatal is None
+    assert h.d.counters["internal_errors"] == 0
+    assert h.d.decode_errors["bad_answer"] == 1
+    assert h.bot_positions() == h.true_positions()
