@@ -35,6 +35,7 @@ __all__ = [
     "Endpoints",
     "ExitsConfig",
     "FlattenConfig",
+    "FreshnessConfig",
     "GatesConfig",
     "JournalConfig",
     "MarketConfig",
@@ -143,8 +144,20 @@ class OutboundConfig(_Section):
 class ReadyConfig(_Section):
     first_data_timeout_s: Seconds = 10.0
     exclude_on_timeout: bool = True
+
+
+class FreshnessConfig(_Section):
+    """When a market's data is fresh enough to trade on: READY-MD, the gates, the exits and the
+    status view all use these, through `MarketState.stale_reason`."""
+
+    # The book (bbo) was last received longer ago than this: stale.
     max_bbo_age_s: Seconds = 2.0
+    # The asset context (oracle, mark) was last received longer ago than this: stale.
     max_ctx_age_s: Seconds = 8.0
+    # After the book's exchange time runs backwards, the market is stale this long.
+    time_regression_block_s: NonNegativeFloat = 10.0
+    # A book stamped further ahead of our wall clock than this is dropped and counted.
+    max_future_skew_s: Seconds = 5.0
 
 
 class DetectorConfig(_Section):
@@ -159,7 +172,6 @@ class DetectorConfig(_Section):
     min_order_notional_usd: Annotated[float, msgspec.Meta(ge=EXCHANGE_MIN_ORDER_NOTIONAL_USD)] = (
         11.0
     )
-    max_data_age_s: Seconds = 2.0
     max_slippage_bps: PositiveBps = 30.0
     # --- the full detector (hip3.strategy.detector); 0 disables a filter where noted ---
     # Orders are sized below the dollar cap by this fraction (mark vs quote drift).
@@ -188,10 +200,8 @@ class DetectorConfig(_Section):
     max_quote_lag_s: NonNegativeFloat = 0.0
     # Also require the edge to beat the market's spread EWMA times the multiplier.
     adaptive_threshold: bool = False
-    # Multiplier of the spread EWMA in the adaptive threshold.
+    # Multiplier of the market's spread EWMA (gates.spread_ewma_alpha) in the adaptive threshold.
     spread_threshold_multiplier: PositiveFloat = 1.5
-    # Weight of each new book in the detector's per-market spread EWMA.
-    spread_ewma_alpha: Annotated[float, msgspec.Meta(gt=0, le=1)] = 0.05
     # Track each market's usual oracle-mid gap (EWMA) and discount it from the edge.
     baseline_tracking: bool = True
     # Weight of each new sample in the baseline EWMA.
@@ -207,15 +217,10 @@ class DetectorConfig(_Section):
 
 
 class GatesConfig(_Section):
-    # Block entries on a market whose bbo is older than this (0 = off).
-    max_bbo_age_s: NonNegativeFloat = 2.0
-    # Block entries on a market whose asset context (oracle, mark) is older than this (0 = off).
-    max_ctx_age_s: NonNegativeFloat = 8.0
-    # Block a market this long after its book's exchange time ran backwards.
-    time_regression_block_s: NonNegativeFloat = 10.0
     # Block when mark and book mid differ by more than this, bps (0 = off).
     max_mark_mid_divergence_bps: Bps = 50.0
-    # Weight of each new book in the per-market spread EWMA.
+    # Weight of each new book in the market's one spread EWMA (the spread-shock gate and the
+    # detector's adaptive threshold both read it).
     spread_ewma_alpha: Annotated[float, msgspec.Meta(gt=0, le=1)] = 0.05
     # Books seen before the spread-shock gate acts.
     spread_min_samples: PositiveInt = 20
@@ -243,10 +248,9 @@ class ExitsConfig(_Section):
     mark_regression_bps: Bps = 5.0
     min_hold_s: NonNegativeFloat = 1.0
     slippage_bps: PositiveBps = 50.0
-    # Exit when the book catches up with the oracle (false: time stop only).
+    # Exit when the book catches up with the oracle (false: time stop only); stale data
+    # (see [freshness]) never triggers it.
     mark_regression_enabled: bool = True
-    # Book or oracle older than this cannot trigger a mark-regression exit.
-    max_data_age_s: Seconds = 2.0
 
 
 class FlattenConfig(_Section):
@@ -315,6 +319,7 @@ class Config(_Section):
     websocket: WebSocketConfig = msgspec.field(default_factory=WebSocketConfig)
     outbound: OutboundConfig = msgspec.field(default_factory=OutboundConfig)
     ready: ReadyConfig = msgspec.field(default_factory=ReadyConfig)
+    freshness: FreshnessConfig = msgspec.field(default_factory=FreshnessConfig)
     detector: DetectorConfig = msgspec.field(default_factory=DetectorConfig)
     gates: GatesConfig = msgspec.field(default_factory=GatesConfig)
     risk: RiskConfig = msgspec.field(default_factory=RiskConfig)
@@ -383,6 +388,9 @@ def load_config(
     raw: dict[str, Any] = {} if path is None else _read_toml(Path(path))
     if overrides:
         raw = _merge(raw, _expand_dotted(overrides))
+    moved = list(_moved_key_problems(raw))
+    if moved:
+        raise _config_error(moved, path)
     try:
         cfg = msgspec.convert(raw, Config, strict=True)
     except msgspec.ValidationError as exc:
@@ -452,6 +460,30 @@ def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
         else:
             merged[key] = value
     return merged
+
+
+# Keys that used to exist, and where their meaning lives now. Configs are validated strictly,
+# so an old file fails with the new place named instead of a bare "unknown key".
+_MOVED_KEYS = {
+    ("ready", "max_bbo_age_s"): "freshness.max_bbo_age_s",
+    ("ready", "max_ctx_age_s"): "freshness.max_ctx_age_s",
+    ("gates", "max_bbo_age_s"): "freshness.max_bbo_age_s",
+    ("gates", "max_ctx_age_s"): "freshness.max_ctx_age_s",
+    ("gates", "time_regression_block_s"): "freshness.time_regression_block_s",
+    ("detector", "max_data_age_s"): "freshness.max_bbo_age_s and freshness.max_ctx_age_s",
+    ("exits", "max_data_age_s"): "freshness.max_bbo_age_s and freshness.max_ctx_age_s",
+    ("detector", "spread_ewma_alpha"): "gates.spread_ewma_alpha",
+}
+
+
+def _moved_key_problems(raw: Mapping[str, Any]) -> Iterator[str]:
+    for (section, key), new in _MOVED_KEYS.items():
+        table = raw.get(section)
+        if isinstance(table, Mapping) and key in table:
+            yield (
+                f"{section}.{key} has moved to {new} (one freshness definition and one spread "
+                "EWMA for the whole bot): rename it there"
+            )
 
 
 # ---------------------------------------------------------------------------------------------

@@ -48,7 +48,7 @@ class WriteFailed:
 
 @dataclass(slots=True, frozen=True)
 class OperatorCommand:
-    """From signals or the CLI: "hardstop", "reset", "shutdown"."""
+    """From signals or the CLI: "hardstop", "reset", "shutdown", "accept_params"."""
 
     kind: str
     detail: str = ""

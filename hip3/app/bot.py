@@ -128,6 +128,7 @@ async def run_bot(
                 (signal.SIGTERM, "shutdown"),
                 (signal.SIGUSR1, "hardstop"),
                 (signal.SIGUSR2, "reset"),
+                (signal.SIGHUP, "accept_params"),
             ):
                 loop.add_signal_handler(
                     sig, dispatcher.put, OperatorCommand(cmd, f"signal {sig.name}")

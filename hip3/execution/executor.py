@@ -4,7 +4,9 @@ The gates run in a fixed order and each refusal is counted by its reason. An acc
 becomes one IOC order: priced from the quote it takes plus a slippage allowance (rounded
 passively, so the allowance is a hard cap), sized to the lot, checked against the minimum
 notional, signed with the fast signer and handed to the writer at once — there is no batching
-tick. The order's machine is created after the frame is queued.
+tick. The order's machine is created after the frame is queued. The action budget is checked
+last and paid only when the order is actually handed to the wire, so a refusal never costs a
+token.
 """
 
 from __future__ import annotations
@@ -60,7 +62,8 @@ class Executor:
         "flatten_in_progress",
         "existing_position",
         "pending_order",
-        "action_budget",
+        "unknown_market",
+        "action_budget",  # checked after the order is built, just before it is sent
     )
 
     def __init__(
@@ -103,7 +106,7 @@ class Executor:
         coin = sig.coin
         if not self.hardstop.is_armed:
             return "hardstop"
-        if not self.ready.trading() or not self.ready.market(coin, now_ns):
+        if not self.ready.trading(now_ns) or not self.ready.market(coin, now_ns):
             return "not_ready"
         px = sig.ref_px
         order_notional = sig.size * px
@@ -129,8 +132,8 @@ class Executor:
             return "existing_position"
         if self.orders.pending_entry(coin):
             return "pending_order"
-        if not self.budget.try_take(now_ms):
-            return "action_budget"
+        if coin not in self.specs:
+            return "unknown_market"
         return None
 
     def on_signal(self, sig: Signal, now_ms: int, now_ns: int) -> str | None:
@@ -141,12 +144,8 @@ class Executor:
             self.last_outcome = "observation"
             return None
         reason = self._gate(sig, now_ms, now_ns)
-        if reason is None and sig.coin not in self.specs:
-            reason = "unknown_market"
         if reason is not None:
-            self.blocked[reason] += 1
-            self.last_outcome = "blocked:" + reason
-            return None
+            return self._refuse(reason)
         spec = self.specs[sig.coin]
         lim = self.limits
         allowance = min(lim.slippage_bps, lim.max_slippage_bps) / _BPS
@@ -164,14 +163,25 @@ class Executor:
             self.last_outcome = "unbuildable:" + type(exc).__name__
             log.debug("signal on %s not tradable: %s", sig.coin, exc)
             return None
+        # last, so a refusal above never costs a token: the budget counts entries sent
+        if self.budget.available(now_ms) < 1:
+            self.budget.refused += 1
+            return self._refuse("action_budget")
         px, sz = wire_decimal(pxd), wire_decimal(szd)
         cloid = self.send_order(
             spec, is_buy=sig.is_buy, px=px, sz=sz, reduce_only=False, purpose="entry", now_ms=now_ms
         )
-        self.last_outcome = "sent" if cloid is not None else "blocked:outbound_limit"
-        if cloid is not None:
-            self.entries_sent += 1
+        if cloid is None:
+            self.last_outcome = "blocked:outbound_limit"
+            return None
+        self.budget.try_take(now_ms)
+        self.last_outcome = "sent"
+        self.entries_sent += 1
         return cloid
+
+    def _refuse(self, reason: str) -> None:
+        self.blocked[reason] += 1
+        self.last_outcome = "blocked:" + reason
 
     def send_order(
         self,

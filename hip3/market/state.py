@@ -1,14 +1,40 @@
-"""What the bot knows about one market right now.
+"""What the bot knows about one market right now, and whether that is fresh enough to trade on.
 
 Updated for every bbo/ctx frame, so it is plain attribute writes: no machine, no allocation
 beyond the Decimals the strategy needs. Receive times are monotonic nanoseconds from the
-reader; exchange times are kept beside them to catch a clock running backwards.
+reader; the book's exchange time is kept beside them to catch a clock running backwards or
+running ahead.
+
+Freshness has one definition, `MarketState.stale_reason`, under one configuration section
+(`[freshness]`): READY-MD, the market gates, the exits and the status view all ask it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from hip3.market.spread import SpreadEwma
+
+if TYPE_CHECKING:
+    from hip3.config import FreshnessConfig
+
+__all__ = [
+    "BBO_STALE",
+    "CTX_STALE",
+    "TIME_REGRESSION",
+    "Freshness",
+    "MarketSpec",
+    "MarketState",
+]
+
+log = logging.getLogger(__name__)
+
+BBO_STALE = "bbo_stale"
+CTX_STALE = "ctx_stale"
+TIME_REGRESSION = "time_regression"
 
 
 @dataclass(slots=True)
@@ -25,14 +51,53 @@ class MarketSpec:
     deployer_fee_scale: Decimal = Decimal(1)
 
 
+@dataclass(slots=True, frozen=True)
+class Freshness:
+    """When a market's data is too old, or its clock too odd, to trade on."""
+
+    # The book (bbo) was last received longer ago than this.
+    max_bbo_age_s: float = 2.0
+    # The asset context (oracle, mark) was last received longer ago than this.
+    max_ctx_age_s: float = 8.0
+    # After the book's exchange time ran backwards, distrust the feed this long.
+    time_regression_block_s: float = 10.0
+    # A book stamped further than this ahead of our wall clock is refused, not adopted.
+    max_future_skew_s: float = 5.0
+
+    def __post_init__(self) -> None:
+        for name in ("max_bbo_age_s", "max_ctx_age_s", "max_future_skew_s"):
+            value = getattr(self, name)
+            if not 0 < value < float("inf"):
+                raise ValueError(f"Freshness.{name} = {value!r}: expected a finite number > 0")
+        if not 0 <= self.time_regression_block_s < float("inf"):
+            raise ValueError(
+                f"Freshness.time_regression_block_s = {self.time_regression_block_s!r}: "
+                "expected a finite number >= 0"
+            )
+
+    @classmethod
+    def from_config(cls, cfg: FreshnessConfig) -> Freshness:
+        return cls(
+            max_bbo_age_s=cfg.max_bbo_age_s,
+            max_ctx_age_s=cfg.max_ctx_age_s,
+            time_regression_block_s=cfg.time_regression_block_s,
+            max_future_skew_s=cfg.max_future_skew_s,
+        )
+
+
+_DEFAULT_FRESHNESS = Freshness()
+
+
 @dataclass(slots=True)
 class MarketState:
     coin: str
+    freshness: Freshness = _DEFAULT_FRESHNESS
+    spread: SpreadEwma = field(default_factory=SpreadEwma)
     bid_px: Decimal | None = None
     bid_sz: Decimal | None = None
     ask_px: Decimal | None = None
     ask_sz: Decimal | None = None
-    bbo_time_ms: int = 0  # exchange time
+    bbo_time_ms: int = 0  # exchange time of the book adopted last
     bbo_recv_ns: int = 0  # monotonic receive time
     oracle_px: Decimal | None = None
     mark_px: Decimal | None = None
@@ -43,13 +108,39 @@ class MarketState:
     bbo_updates: int = 0
     ctx_updates: int = 0
     time_regressions: int = 0
+    regression_recv_ns: int = 0  # when the last backwards book arrived
+    future_books: int = 0  # books refused for a time too far ahead of our clock
+    halted: bool = False  # the exchange shows an empty book: a halt cancels every order
 
     def on_bbo(
-        self, time_ms: int, bid: tuple[str, str] | None, ask: tuple[str, str] | None, recv_ns: int
-    ) -> None:
+        self,
+        time_ms: int,
+        bid: tuple[str, str] | None,
+        ask: tuple[str, str] | None,
+        recv_ns: int,
+        *,
+        wall_ms: int,
+    ) -> bool:
+        """Adopt a book; False when it is refused (stamped in the future, or older than ours).
+
+        A refused book changes nothing but its counter: a time far ahead would otherwise
+        become the market's latest and turn every later, correct book into a "regression".
+        """
+        if time_ms - wall_ms > self.freshness.max_future_skew_s * 1000:
+            self.future_books += 1
+            if self.future_books == 1:
+                log.warning(
+                    "%s: refused a book stamped %.1f s ahead of our clock (limit %s s); such "
+                    "books are dropped and counted, this is logged once",
+                    self.coin,
+                    (time_ms - wall_ms) / 1000,
+                    self.freshness.max_future_skew_s,
+                )
+            return False
         if time_ms < self.bbo_time_ms:
             self.time_regressions += 1
-            return  # an older book must never overwrite a newer one
+            self.regression_recv_ns = recv_ns
+            return False  # an older book must never overwrite a newer one
         self.bbo_time_ms = time_ms
         self.bbo_recv_ns = recv_ns
         if bid is None:
@@ -61,6 +152,21 @@ class MarketState:
         else:
             self.ask_px, self.ask_sz = Decimal(ask[0]), Decimal(ask[1])
         self.bbo_updates += 1
+        self._note_halt(bid is None and ask is None)
+        if bid is not None and ask is not None:
+            self.spread.observe(float(self.bid_px), float(self.ask_px))  # type: ignore[arg-type]
+        return True
+
+    def _note_halt(self, empty: bool) -> None:
+        # A deployer halt cancels every resting order, so the exchange's book goes empty on
+        # both sides; any resting order again means trading has resumed.
+        if empty == self.halted:
+            return
+        self.halted = empty
+        if empty:
+            log.warning("%s: the exchange shows an empty book: halted, entries blocked", self.coin)
+        else:
+            log.info("%s: the book is back: trading resumed", self.coin)
 
     def on_ctx(
         self,
@@ -78,6 +184,28 @@ class MarketState:
         self.open_interest = Decimal(open_interest)
         self.ctx_recv_ns = recv_ns
         self.ctx_updates += 1
+
+    def stale_reason(self, now_ns: int) -> str | None:
+        """Why this market's data cannot be traded on at `now_ns`, or None when it is fresh.
+
+        The one freshness definition: no book or context yet, or older than its limit, or the
+        book's exchange time ran backwards within the regression window.
+        """
+        f = self.freshness
+        recv = self.bbo_recv_ns
+        if recv == 0 or now_ns - recv > f.max_bbo_age_s * 1e9:
+            return BBO_STALE
+        recv = self.ctx_recv_ns
+        if recv == 0 or now_ns - recv > f.max_ctx_age_s * 1e9:
+            return CTX_STALE
+        if self.time_regressions and now_ns - self.regression_recv_ns < (
+            f.time_regression_block_s * 1e9
+        ):
+            return TIME_REGRESSION
+        return None
+
+    def is_fresh(self, now_ns: int) -> bool:
+        return self.stale_reason(now_ns) is None
 
     def bbo_age_s(self, now_ns: int) -> float:
         return float("inf") if self.bbo_recv_ns == 0 else (now_ns - self.bbo_recv_ns) / 1e9

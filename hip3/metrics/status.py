@@ -64,7 +64,7 @@ def _table(rows: list[list[str]]) -> list[str]:
 
 def render_status(d: Any, now_ns: int) -> str:
     """A snapshot of the bot as text; `now_ns` is the perf_counter_ns clock the reader uses."""
-    ready_trading = d.ready.trading()
+    ready_trading = d.ready.trading(now_ns)
     hs = d.hardstop
     lines = [
         f"hip3 {d.cfg.mode}  epoch {d.conn.epoch} {d.conn.state}"
@@ -82,17 +82,22 @@ def render_status(d: Any, now_ns: int) -> str:
                 "  waiting for: " + ", ".join(missing[:8]) + (" ..." if len(missing) > 8 else "")
             )
     lines.append("")
-    rows = [["MARKET", "READY", "BID", "ASK", "ORACLE", "EDGE bps", "BBO AGE"]]
+    rows = [["MARKET", "READY", "DATA", "BID", "ASK", "ORACLE", "EDGE bps", "BBO AGE"]]
     excluded = dict(d.readiness.excluded) if d.readiness is not None else {}
     for coin, st in d.markets.items():
         ready = (
             "excluded" if coin in excluded else ("yes" if d.ready.market(coin, now_ns) else "no")
         )
         e = edge_bps(st)
+        # the market state's one freshness verdict, then what the exchange's book says
+        data = st.stale_reason(now_ns) or ("halted" if st.halted else "fresh")
+        if st.future_books:
+            data += f" ({st.future_books} future books dropped)"
         rows.append(
             [
                 coin,
                 ready,
+                data,
                 _quote(st.bid_px, st.bid_sz),
                 _quote(st.ask_px, st.ask_sz),
                 _px(st.oracle_px),

@@ -39,7 +39,8 @@ from hip3.execution.orders import OrderRegistry
 from hip3.execution.positions import PositionTracker
 from hip3.execution.risk import RiskMonitor
 from hip3.market.gates import GateParams, MarketGates
-from hip3.market.state import MarketSpec, MarketState
+from hip3.market.spread import SpreadEwma
+from hip3.market.state import Freshness, MarketSpec, MarketState
 from hip3.protocol import frames as F
 from hip3.protocol.ids import CloidSource
 from hip3.protocol.nesting import within_depth
@@ -179,11 +180,13 @@ class Dispatcher(OrderFlowSteps, ReconciliationSteps, SafetySteps):
             rng=rng or random.Random(),
             outbox=self.outbox,
         )
-        self.markets: dict[str, MarketState] = {c: MarketState(c) for c in self.coins}
+        freshness = Freshness.from_config(cfg.freshness)
+        self.markets: dict[str, MarketState] = {
+            c: MarketState(c, freshness, SpreadEwma(cfg.gates.spread_ewma_alpha))
+            for c in self.coins
+        }
         self.specs: dict[str, MarketSpec] = {}
-        self.ready = Ready(
-            max_bbo_age_s=cfg.ready.max_bbo_age_s, max_ctx_age_s=cfg.ready.max_ctx_age_s
-        )
+        self.ready = Ready(now_ns=self.clock.now_ns)
         self.ready.connection = self.conn
         self.ready.markets = self.markets
         self.hardstop = HardStopMachine(
@@ -271,7 +274,6 @@ class Dispatcher(OrderFlowSteps, ReconciliationSteps, SafetySteps):
                     min_edge_bps=_dec(d.min_edge_bps),
                     size_fraction=_dec(d.size_fraction),
                     max_order_notional=_dec(d.max_order_notional_usd),
-                    max_data_age_s=d.max_data_age_s,
                     thresholds={
                         m.coin: _dec(m.threshold_bps)
                         for m in cfg.markets
@@ -436,12 +438,14 @@ class Dispatcher(OrderFlowSteps, ReconciliationSteps, SafetySteps):
         if st is None:
             return
         bid, ask = b.bbo
-        st.on_bbo(
+        if not st.on_bbo(
             b.time,
             None if bid is None else (bid.px, bid.sz),
             None if ask is None else (ask.px, ask.sz),
             recv_ns,
-        )
+            wall_ms=self.clock.wall_ms(),
+        ):
+            return  # refused (stamped ahead of our clock, or older than the book we have)
         self._first("bbo:" + b.coin)
         self._evaluate(st, recv_ns)
         if b.coin in self.positions.positions:

@@ -1,10 +1,12 @@
 """READY — the one definition (design.md), asked by the executor and the write path alike.
 
-- READY-MD(market): the epoch's ReadinessMachine has first bbo and ctx data for the market (or
-  excluded it by the logged timeout policy) and that data is fresh now.
+- READY-MD(market): the epoch's ReadinessMachine has first bbo and ctx data for the market (and
+  has not excluded it by the logged timeout policy) and that data is fresh now, by the market
+  state's one freshness definition (`MarketState.stale_reason`).
 - READY-TRADING: connection live, every market ready-or-excluded, orderUpdates/userEvents
   acked, userFills snapshot received, positions/open orders/fills reconciled in this epoch,
-  HardStop armed — all of which the epoch's ReadinessMachine aggregates.
+  HardStop armed — all of which the epoch's ReadinessMachine aggregates — and every market
+  that is not excluded READY-MD now. Stale data drops both at once, not at the next epoch.
 - Cancels and reduce-only orders only need the socket to be open (`can_reduce`): HardStop
   must be able to act while the rest is not ready.
 
@@ -13,37 +15,48 @@ Nothing else in the code base answers these questions.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 
 class Ready:
-    def __init__(self, *, max_bbo_age_s: float, max_ctx_age_s: float) -> None:
-        self.max_bbo_age_ns = int(max_bbo_age_s * 1e9)
-        self.max_ctx_age_ns = int(max_ctx_age_s * 1e9)
+    def __init__(self, *, now_ns: Callable[[], int]) -> None:
+        self._now_ns = now_ns  # the clock the market states' receive times come from
         self.machine: Any = None  # the current epoch's ReadinessMachine
         self.connection: Any = None  # the ConnectionMachine
         self.markets: dict[str, Any] = {}  # coin -> MarketState
 
-    def trading(self) -> bool:
+    def trading(self, now_ns: int | None = None) -> bool:
         m = self.machine
-        return (
-            m is not None
-            and m.trading_ready
-            and self.connection is not None
-            and self.connection.is_live
-        )
+        if (
+            m is None
+            or not m.trading_ready
+            or self.connection is None
+            or not self.connection.is_live
+        ):
+            return False
+        return not self.stale_markets(now_ns)
 
-    def market(self, coin: str, now_ns: int) -> bool:
+    def market(self, coin: str, now_ns: int | None = None) -> bool:
         m = self.machine
         if m is None or not m.market_ready(coin):
             return False
         st = self.markets.get(coin)
-        if st is None or st.bbo_recv_ns == 0 or st.ctx_recv_ns == 0:
+        if st is None:
             return False
-        return (
-            now_ns - st.bbo_recv_ns <= self.max_bbo_age_ns
-            and now_ns - st.ctx_recv_ns <= self.max_ctx_age_ns
-        )
+        return st.stale_reason(self._now_ns() if now_ns is None else now_ns) is None
+
+    def stale_markets(self, now_ns: int | None = None) -> dict[str, str]:
+        """Markets (not excluded) whose data is not fresh now, with the reason."""
+        now = self._now_ns() if now_ns is None else now_ns
+        excluded = self.machine.excluded if self.machine is not None else {}
+        out = {}
+        for coin, st in self.markets.items():
+            if coin not in excluded:
+                reason = st.stale_reason(now)
+                if reason is not None:
+                    out[coin] = reason
+        return out
 
     def can_reduce(self) -> bool:
         c = self.connection
@@ -56,4 +69,5 @@ class Ready:
             "connection": None if self.connection is None else self.connection.state,
             "missing": [] if m is None else list(m.missing()),
             "excluded": {} if m is None else dict(m.excluded),
+            "stale": self.stale_markets(),
         }

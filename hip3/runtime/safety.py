@@ -10,6 +10,7 @@ from typing import Any
 
 from hip3.events import OperatorCommand
 from hip3.execution.risk import is_no_position_rejection
+from hip3.market.gates import accept_changed_params
 from hip3.protocol.actions import cancel_action, cancel_by_cloid_action, schedule_cancel_action
 from hip3.protocol.numbers import PriceError, Rounding, SizeError, format_price, format_size
 from hip3.runtime.common import BPS as _BPS
@@ -316,6 +317,9 @@ class SafetySteps:
             self.hardstop.send("operator_reset")
         elif ev.kind == "shutdown":
             self._begin_shutdown(flatten=self.cfg.shutdown.flatten_on_exit and self.trading)
+        elif ev.kind == "accept_params":
+            accepted = accept_changed_params(self.gates)
+            log.warning("operator accepted changed market parameters on %s", accepted or "none")
         else:
             log.error("unknown operator command %r", ev.kind)
 

@@ -25,7 +25,6 @@ class DetectorParams:
     min_edge_bps: Decimal
     size_fraction: Decimal
     max_order_notional: Decimal
-    max_data_age_s: float
     thresholds: dict[str, Decimal]  # per-market override of the total threshold, in bps
 
     def threshold(self, coin: str) -> Decimal:
@@ -43,10 +42,7 @@ class BasicDetector:
         oracle = m.oracle_px
         if oracle is None or oracle <= 0:
             return None
-        if (
-            m.bbo_age_s(now_ns) > self.p.max_data_age_s
-            or m.ctx_age_s(now_ns) > self.p.max_data_age_s
-        ):
+        if m.stale_reason(now_ns) is not None:
             self.stale_skips += 1
             return None
         threshold = self.p.threshold(m.coin)

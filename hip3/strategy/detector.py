@@ -15,11 +15,14 @@ market's usual oracle-mid gap), and a minimum confidence. Size comes from the qu
 nothing below `min_book_notional`, a fraction of the quote scaling up to `normal_book_notional`,
 capped in dollars, rounded down to the lot, and dropped when under the minimum order notional.
 
-Each market's statistics (oracle moves, spread EWMA, baseline EWMA, last signalled oracle) live
-in its own `_Track` and learn only from that market's own new updates, counted by the
-`MarketState` update counters: evaluating one market never moves another's numbers, and
-evaluating the same data twice learns nothing twice. The current sample is learned *after* the
-decision, so a snapshot never shifts the baseline it is judged against.
+Each market's statistics (oracle moves, baseline EWMA, last signalled oracle) live in its own
+`_Track` and learn only from that market's own new updates, counted by the `MarketState` update
+counters: evaluating one market never moves another's numbers, and evaluating the same data
+twice learns nothing twice. The current sample is learned *after* the decision, so a snapshot
+never shifts the baseline it is judged against. The spread EWMA is not the detector's own: it
+is the market's one `SpreadEwma` (on `MarketState`), the same one the spread-shock gate judges
+with, read as it was before the latest book. Without gates, stale data (the market state's one
+freshness definition) is skipped here.
 """
 
 from __future__ import annotations
@@ -62,7 +65,6 @@ class DetectorParams:
     boost_to_min_notional: bool = True
     min_book_notional: Decimal = Decimal(500)
     normal_book_notional: Decimal = Decimal(5000)
-    max_data_age_s: float = 2.0  # used only when no gates are given
     max_entry_spread_bps: float = 0.0
     signal_dedup: bool = True
     oracle_min_move_bps: float = 2.0
@@ -73,7 +75,6 @@ class DetectorParams:
     max_quote_lag_s: float = 0.0
     adaptive_threshold: bool = False
     spread_threshold_multiplier: float = 1.5
-    spread_ewma_alpha: float = 0.05
     baseline_tracking: bool = True
     baseline_alpha: float = 0.001
     baseline_min_samples: int = 100
@@ -112,10 +113,8 @@ class DetectorParams:
         for coin, t in self.thresholds.items():
             if not isinstance(t, Decimal) or not t.is_finite() or t < 0:
                 yield f"thresholds[{coin!r}] = {t!r}: expected a finite Decimal >= 0"
-        for name in ("spread_ewma_alpha", "baseline_alpha"):
-            v = getattr(self, name)
-            if not 0 < v <= 1:
-                yield f"{name} = {v!r}: expected 0 < x <= 1"
+        if not 0 < self.baseline_alpha <= 1:
+            yield f"baseline_alpha = {self.baseline_alpha!r}: expected 0 < x <= 1"
         if self.max_quote_lag_s and self.min_quote_lag_s > self.max_quote_lag_s:
             yield (
                 f"min_quote_lag_s = {self.min_quote_lag_s}: expected <= max_quote_lag_s "
@@ -144,7 +143,6 @@ class DetectorParams:
             boost_to_min_notional=d.boost_to_min_notional,
             min_book_notional=as_decimal(d.min_book_notional_usd),
             normal_book_notional=as_decimal(d.normal_book_notional_usd),
-            max_data_age_s=d.max_data_age_s,
             max_entry_spread_bps=d.max_entry_spread_bps,
             signal_dedup=d.signal_dedup,
             oracle_min_move_bps=d.oracle_min_move_bps,
@@ -155,7 +153,6 @@ class DetectorParams:
             max_quote_lag_s=d.max_quote_lag_s,
             adaptive_threshold=d.adaptive_threshold,
             spread_threshold_multiplier=d.spread_threshold_multiplier,
-            spread_ewma_alpha=d.spread_ewma_alpha,
             baseline_tracking=d.baseline_tracking,
             baseline_alpha=d.baseline_alpha,
             baseline_min_samples=d.baseline_min_samples,
@@ -202,8 +199,6 @@ class _Track:
         "learned_ctx",
         "oracle_changed_ns",
         "ref_oracle",
-        "spread_ewma",
-        "spread_n",
         "ups",
         "velocity",
     )
@@ -219,8 +214,6 @@ class _Track:
         self.ups = 0
         self.downs = 0
         self.velocity = 0.0
-        self.spread_ewma: float | None = None
-        self.spread_n = 0
         self.baseline: float | None = None
         self.baseline_n = 0
         self.last_buy_oracle: Decimal | None = None
@@ -312,25 +305,20 @@ class Detector:
             t.ups = 0
 
     def _learn(self, t: _Track, m: MarketState) -> None:
+        oracle_px = m.oracle_px
+        if not self.p.baseline_tracking or oracle_px is None or oracle_px <= 0:
+            return
         if m.bid_px is None or m.ask_px is None:
             return
         # statistics only: floats are exact enough and several times cheaper than Decimal
         bid, ask = float(m.bid_px), float(m.ask_px)
         if bid <= 0 or ask <= bid:
             return
-        mid = (bid + ask) / 2
-        p = self.p
-        spread = (ask - bid) / mid * 10_000
-        ewma = t.spread_ewma
-        t.spread_ewma = spread if ewma is None else ewma + p.spread_ewma_alpha * (spread - ewma)
-        t.spread_n += 1
-        oracle_px = m.oracle_px
-        if p.baseline_tracking and oracle_px is not None and oracle_px > 0:
-            oracle = float(oracle_px)
-            gap = (oracle - mid) / oracle * 10_000
-            base = t.baseline
-            t.baseline = gap if base is None else base + p.baseline_alpha * (gap - base)
-            t.baseline_n += 1
+        oracle = float(oracle_px)
+        gap = (oracle - (bid + ask) / 2) / oracle * 10_000
+        base = t.baseline
+        t.baseline = gap if base is None else base + self.p.baseline_alpha * (gap - base)
+        t.baseline_n += 1
 
     # -- decision ------------------------------------------------------------------------------
 
@@ -354,7 +342,7 @@ class Detector:
                 self._skip("gated")
                 return None
             size_factor = verdict.size_factor
-        elif m.bbo_age_s(now_ns) > p.max_data_age_s or m.ctx_age_s(now_ns) > p.max_data_age_s:
+        elif m.stale_reason(now_ns) is not None:
             self._skip("stale")
             return None
 
@@ -377,7 +365,7 @@ class Detector:
         threshold = self.threshold_bps(coin, fee)
         if raw <= threshold:
             return None
-        spread_ewma = t.spread_ewma
+        spread_ewma = m.spread.before  # the market's one spread EWMA, as the gates judge it
         if (
             p.adaptive_threshold
             and spread_ewma is not None

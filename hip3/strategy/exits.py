@@ -39,16 +39,12 @@ class ExitParams:
     mark_regression_enabled: bool = True
     mark_regression_bps: Decimal = Decimal(5)
     min_hold_s: float = 1.0
-    # Book or oracle older than this cannot trigger a mark-regression exit.
-    max_data_age_s: float = 2.0
 
     def __post_init__(self) -> None:
         if not 0 < self.time_stop_s < float("inf"):
             raise ValueError(f"ExitParams.time_stop_s = {self.time_stop_s!r}: expected > 0")
         if not 0 <= self.min_hold_s < float("inf"):
             raise ValueError(f"ExitParams.min_hold_s = {self.min_hold_s!r}: expected >= 0")
-        if not 0 < self.max_data_age_s < float("inf"):
-            raise ValueError(f"ExitParams.max_data_age_s = {self.max_data_age_s!r}: expected > 0")
         bps = self.mark_regression_bps
         if not isinstance(bps, Decimal) or not bps.is_finite() or bps < 0:
             raise ValueError(f"ExitParams.mark_regression_bps = {bps!r}: expected Decimal >= 0")
@@ -62,7 +58,6 @@ class ExitParams:
             mark_regression_enabled=cfg.mark_regression_enabled,
             mark_regression_bps=as_decimal(cfg.mark_regression_bps),
             min_hold_s=cfg.min_hold_s,
-            max_data_age_s=cfg.max_data_age_s,
         )
 
 
@@ -98,10 +93,8 @@ class ExitPolicy:
             return TIME_STOP
         if not self.p.mark_regression_enabled or held_ms < self._min_hold_ms:
             return None
-        if now_ns is not None:
-            limit = self.p.max_data_age_s
-            if m.bbo_age_s(now_ns) > limit or m.ctx_age_s(now_ns) > limit:
-                return None
+        if now_ns is not None and m.stale_reason(now_ns) is not None:
+            return None  # stale data (the market state's one definition) cannot trigger it
         oracle = m.oracle_px
         if oracle is None or oracle <= 0:
             return None

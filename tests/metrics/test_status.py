@@ -79,7 +79,7 @@ def test_edge_without_oracle_or_book_is_none():
     assert edge_bps(st) is None
     st.on_ctx("100", "100", None, "0", "0", 1)
     assert edge_bps(st) is None
-    st.on_bbo(1, ("99.9", "1"), ("100.2", "2"), 2)
+    st.on_bbo(1, ("99.9", "1"), ("100.2", "2"), 2, wall_ms=1)
     assert edge_bps(st) == (Decimal("-10.0"), "sell")
-    st.on_bbo(2, ("99.9", "1"), ("99.7", "2"), 3)
+    st.on_bbo(2, ("99.9", "1"), ("99.7", "2"), 3, wall_ms=2)
     assert edge_bps(st) == (Decimal("30"), "buy")

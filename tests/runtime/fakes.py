@@ -661,7 +661,7 @@ class Harness:
         level = {"sz": "40", "n": 3}
         data = {
             "coin": coin,
-            "time": self.clock.wall_ms() * 10 + self._bbo_time,
+            "time": self.clock.wall_ms(),
             "bbo": [{"px": _wire(bid), **level}, {"px": _wire(ask), **level}],
         }
         self.frame(_frame("bbo", data))

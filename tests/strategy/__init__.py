@@ -54,6 +54,7 @@ class Feed:
             None if bid is None else (bid, bid_sz),
             None if ask is None else (ask, ask_sz),
             self.now_ns,
+            wall_ms=self.time_ms,
         )
         return self.evaluate()
 

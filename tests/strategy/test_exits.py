@@ -109,7 +109,6 @@ def test_market_state_of_another_coin_is_refused():
     [
         {"time_stop_s": 0},
         {"min_hold_s": -1},
-        {"max_data_age_s": 0},
         {"mark_regression_bps": D(-1)},
         {"mark_regression_bps": 5.0},
     ],

@@ -21,7 +21,9 @@ from hip3.market.gates import (
     TIME_REGRESSION,
     GateParams,
     MarketGates,
+    accept_changed_params,
 )
+from hip3.market.state import Freshness
 from tests.strategy import NS, Feed, spec
 
 D = Decimal
@@ -48,28 +50,21 @@ def test_calm_fresh_market_passes_at_full_size():
 
 
 @pytest.mark.parametrize(
-    ("bbo_age_s", "ctx_age_s", "params", "expected"),
+    ("bbo_age_s", "ctx_age_s", "expected"),
     [
-        (1.9, 1.9, {}, None),
-        (2.1, 0.0, {}, BBO_STALE),  # bbo older than 2 s
-        (0.0, 8.1, {}, CTX_STALE),  # ctx older than 8 s
-        (7.9, 7.9, {"max_bbo_age_s": 0}, None),  # 0 disables the bbo age gate
-        (9.0, 9.0, {}, BBO_STALE),  # both stale: the first gate in the order names it
-        (0.0, 30.0, {"max_ctx_age_s": 0}, None),
+        (1.9, 1.9, None),
+        (2.1, 0.0, BBO_STALE),  # bbo older than 2 s
+        (0.0, 8.1, CTX_STALE),  # ctx older than 8 s
+        (9.0, 9.0, BBO_STALE),  # both stale: the first check in the order names it
     ],
 )
-def test_data_age_gates(bbo_age_s, ctx_age_s, params, expected):
-    f = Feed()
-    f.ctx("100")
-    ctx_at = f.now_ns
-    f.bbo("99.95", "100.05")
-    bbo_at = f.now_ns
-    now = max(bbo_at + int(bbo_age_s * NS), ctx_at + int(ctx_age_s * NS))
-    # place each update so that both ages hold at `now`
+def test_stale_data_blocks_by_the_market_states_one_definition(bbo_age_s, ctx_age_s, expected):
+    f = fresh()
+    now = f.now_ns + 10 * NS
     f.m.bbo_recv_ns = now - int(bbo_age_s * NS)
     f.m.ctx_recv_ns = now - int(ctx_age_s * NS)
-    r = gates(**params).check(f.m, now)
-    assert r.reason == expected
+    r = gates().check(f.m, now)
+    assert r.reason == expected == f.m.stale_reason(now)
     assert r.ok == (expected is None)
 
 
@@ -80,7 +75,8 @@ def test_market_never_seen_is_blocked():
 
 
 def test_time_regression_blocks_for_its_window_then_clears():
-    f, g = fresh(), gates(time_regression_block_s=10)
+    f, g = fresh(), gates()
+    f.m.freshness = Freshness(time_regression_block_s=10)
     assert g.check(f.m, f.now_ns).ok
     f.time_ms -= 500  # the exchange time of the next book runs backwards
     f.bbo("99.9", "100.1", dt_s=0)
@@ -105,7 +101,7 @@ def test_time_regression_blocks_for_its_window_then_clears():
         ("99.9", "100.1", "100.6", MARK_MID_DIVERGENCE),  # 60 bps
         ("99.9", "100.1", "99.4", MARK_MID_DIVERGENCE),  # 60 bps the other way
         ("99.9", None, "100", NO_BOOK),  # a one-sided book has no mid
-        (None, None, "100", NO_BOOK),
+        (None, None, "100", HALTED),  # an empty book: the exchange shows a halt
         ("100.1", "99.9", "100", NO_BOOK),  # crossed book: not a book to trust
     ],
 )
@@ -144,7 +140,7 @@ def test_spread_shock_tiers(bid, ask, ok, reason, factor):
     f, g = Feed(), gates(max_mark_mid_divergence_bps=0)
     f.ctx("100")
     _warm(g, f)
-    assert g.spread_ewma == pytest.approx(10)
+    assert f.m.spread.value == pytest.approx(10)
     f.bbo(bid, ask)
     r = g.check(f.m, f.now_ns)
     assert (r.ok, r.reason, r.size_factor) == (ok, reason, D(factor))
@@ -156,10 +152,12 @@ def test_spread_shock_waits_for_enough_samples_and_judges_each_book_once():
     _warm(g, f, n=4)
     f.bbo("99.65", "100.35")  # 70 bps, but only 4 samples so far: not trusted yet
     assert g.check(f.m, f.now_ns).ok
-    samples = g.spread_samples
+    samples, ewma = f.m.spread.samples, f.m.spread.value
     for _ in range(3):  # re-checking the same book learns nothing
         g.check(f.m, f.now_ns)
-    assert g.spread_samples == samples
+    assert (f.m.spread.samples, f.m.spread.value) == (samples, ewma)
+    f.bbo("99.65", "100.35")  # the fifth sample before this one: now it is judged
+    assert g.check(f.m, f.now_ns).reason == SPREAD_SHOCK
 
 
 def test_a_lasting_wider_spread_becomes_normal():
@@ -175,19 +173,36 @@ def test_a_lasting_wider_spread_becomes_normal():
     assert results[-1].ok and results[-1].reason is None
 
 
-@pytest.mark.parametrize(
-    ("setup", "expected"),
-    [
-        (lambda g: g.set_oi_capped(True), OI_CAP),
-        (lambda g: g.set_halted(True), HALTED),
-        (lambda g: (g.set_halted(True), g.set_oi_capped(True)), OI_CAP),  # order: OI cap first
-        (lambda g: (g.set_halted(True), g.set_halted(False)), None),
-    ],
-)
-def test_flags(setup, expected):
+def test_oi_cap_flag():
     f, g = fresh(), gates()
-    setup(g)
-    assert g.check(f.m, f.now_ns).reason == expected
+    g.set_oi_capped(True)
+    assert g.check(f.m, f.now_ns).reason == OI_CAP
+    g.set_oi_capped(False)
+    assert g.check(f.m, f.now_ns).ok
+
+
+def test_an_empty_book_is_a_halt_until_a_book_returns(caplog):
+    """A deployer halt cancels every order: the exchange's book goes empty on both sides. The
+    gate names it (not "no book"), and the first order resting again releases it."""
+    caplog.set_level(logging.INFO, logger="hip3.market.state")
+    f, g = fresh(), gates()
+    f.bbo(None, None)
+    assert f.m.halted
+    assert g.check(f.m, f.now_ns).reason == HALTED
+    f.bbo("99.95", None)  # trading resumed: one side is enough to say so
+    assert not f.m.halted
+    f.bbo("99.95", "100.05")
+    assert g.check(f.m, f.now_ns).ok
+    messages = [r.getMessage() for r in caplog.records]
+    assert len(messages) == 2 and "halted" in messages[0] and "resumed" in messages[1]
+
+
+def test_a_halt_outranks_the_oi_cap_and_a_stale_book_outranks_the_halt():
+    f, g = fresh(), gates()
+    g.set_oi_capped(True)
+    f.bbo(None, None)
+    assert g.check(f.m, f.now_ns).reason == HALTED
+    assert g.check(f.m, f.now_ns + 3 * NS).reason == BBO_STALE
 
 
 @pytest.mark.parametrize(
@@ -200,17 +215,31 @@ def test_flags(setup, expected):
         ({"max_leverage": 20}, False),  # not a fact that changes sizes or fees
     ],
 )
-def test_param_change(change, trips):
+def test_param_change_latches_until_the_parameters_change_back(change, trips):
     f, g = fresh(), gates()
     g.on_params(spec())
     g.on_params(spec(**change))
-    r = g.check(f.m, f.now_ns)
-    assert r.reason == (PARAM_CHANGE if trips else None)
-    if trips:
-        g.on_params(spec())  # going back does not unlatch silently
-        assert g.check(f.m, f.now_ns).reason == PARAM_CHANGE
-        g.accept_params(spec(**change))
-        assert g.check(f.m, f.now_ns).ok
+    assert g.check(f.m, f.now_ns).reason == (PARAM_CHANGE if trips else None)
+    g.on_params(spec(**change))  # seen again: still latched
+    assert g.check(f.m, f.now_ns).reason == (PARAM_CHANGE if trips else None)
+    g.on_params(spec())  # back to the accepted parameters: released
+    assert g.check(f.m, f.now_ns).ok and not g.param_changed
+
+
+def test_operator_accepts_changed_parameters():
+    f, g = fresh(), gates()
+    other = MarketGates("xyz:BBB", GateParams())
+    assert not g.accept_params()  # nothing latched: nothing to accept
+    g.on_params(spec())
+    g.on_params(spec(sz_decimals=3))
+    assert g.check(f.m, f.now_ns).reason == PARAM_CHANGE
+    assert accept_changed_params({"xyz:AAA": g, "xyz:BBB": other}) == ["xyz:AAA"]
+    assert not other.param_changed
+    assert g.check(f.m, f.now_ns).ok
+    g.on_params(spec(sz_decimals=3))  # the accepted parameters are the new normal
+    assert not g.param_changed
+    g.on_params(spec())  # and going back to the old ones is now a change
+    assert g.param_changed
 
 
 def test_spec_of_another_market_is_refused():
@@ -220,7 +249,6 @@ def test_spec_of_another_market_is_refused():
 
 def test_order_of_gates_stale_beats_everything():
     f, g = fresh(), gates()
-    g.set_halted(True)
     g.set_oi_capped(True)
     g.on_params(spec())
     g.on_params(spec(sz_decimals=4))
@@ -232,32 +260,30 @@ def test_order_of_gates_stale_beats_everything():
 def test_blocks_counted_every_time_but_logged_on_change_only(caplog):
     f, g = fresh(), gates()
     caplog.set_level(logging.INFO, logger="hip3.market.gates")
-    g.set_halted(True)
+    g.set_oi_capped(True)
     for _ in range(50):
         g.check(f.m, f.now_ns)
-    g.set_halted(False)
+    g.set_oi_capped(False)
     for _ in range(50):
         g.check(f.m, f.now_ns)
-    assert g.counts[HALTED] == 50
+    assert g.counts[OI_CAP] == 50
     messages = [r.getMessage() for r in caplog.records]
     assert len(messages) == 2, messages
-    assert "halted" in messages[0] and "pass again" in messages[1]
+    assert "oi_cap" in messages[0] and "pass again" in messages[1]
 
 
 def test_bad_params_are_named():
-    with pytest.raises(ValueError, match="max_bbo_age_s"):
-        GateParams(max_bbo_age_s=-1)
-    with pytest.raises(ValueError, match="spread_ewma_alpha"):
-        GateParams(spread_ewma_alpha=0)
+    with pytest.raises(ValueError, match="max_mark_mid_divergence_bps"):
+        GateParams(max_mark_mid_divergence_bps=-1)
     with pytest.raises(ValueError, match="spread_shock_size_factor"):
         GateParams(spread_shock_size_factor=D(2))
 
 
 @given(
     spreads=st.lists(st.integers(min_value=1, max_value=400), min_size=1, max_size=60),
-    halt=st.booleans(),
+    capped=st.booleans(),
 )
-def test_one_markets_books_never_change_anothers_gates(spreads, halt):
+def test_one_markets_books_never_change_anothers_gates(spreads, capped):
     """Per-market isolation: B's verdict with A's traffic equals B's verdict alone."""
     params = GateParams(max_mark_mid_divergence_bps=0, spread_min_samples=3)
     a, b = MarketGates("xyz:AAA", params), MarketGates("xyz:BBB", params)
@@ -265,8 +291,8 @@ def test_one_markets_books_never_change_anothers_gates(spreads, halt):
     fa, fb = Feed("xyz:AAA"), Feed("xyz:BBB")
     fa.ctx("100")
     fb.ctx("100")
-    if halt:
-        a.set_halted(True)
+    if capped:
+        a.set_oi_capped(True)
     for i, bps in enumerate(spreads):
         half = D(bps) / 200  # half the spread in price units around 100
         fa.bbo(str(100 - half), str(100 + half))
@@ -276,5 +302,4 @@ def test_one_markets_books_never_change_anothers_gates(spreads, halt):
             fb.ctx("100", dt_s=0)
             fb.now_ns = fa.now_ns = max(fa.now_ns, fb.now_ns)
             assert b.check(fb.m, fb.now_ns) == b_alone.check(fb.m, fb.now_ns)
-    assert b.spread_ewma == b_alone.spread_ewma
     assert b.counts == b_alone.counts
