@@ -234,7 +234,7 @@ class Bench:
         level = {"sz": _plain(size), "n": 3}
         data = {
             "coin": COIN,
-            "time": self.clock.wall_ms() * 10 + self._bbo_time,
+            "time": self.clock.wall_ms(),
             "bbo": [{"px": _plain(bid), **level}, {"px": _plain(ask), **level}],
         }
         return _frame("bbo", data)
