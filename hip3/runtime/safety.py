@@ -225,22 +225,30 @@ class SafetySteps:
             self.request_flatten(coin, "hardstop")
 
     def _verify_flat(self, attempt: int) -> None:
+        self._ask_exchange(purpose="hardstop", attempt=attempt, positions=True)
+
+    def _ask_exchange(self, *, purpose: str, attempt: int = 0, positions: bool) -> bool:
+        """Ask the exchange what is open on every traded dex: openOrders, and clearinghouseState
+        when `positions`. The answers are adopted as they come (`_on_verify`); False when no
+        question can go out now."""
         if not self.ready.can_reduce() or self.user is None:
-            return
-        self._verify = {"outstanding": set(), "positions": {}, "open_orders": 0, "attempt": attempt}
+            return False
+        self._verify = {
+            "outstanding": set(),
+            "positions": {},
+            "open_orders": 0,
+            "attempt": attempt,
+            "purpose": purpose,
+        }
         for dex in self.dexes:
-            for key, payload in (
-                (
-                    f"verify:positions:{dex}",
-                    {"type": "clearinghouseState", "user": self.user, "dex": dex},
-                ),
-                (
-                    f"verify:open_orders:{dex}",
-                    {"type": "openOrders", "user": self.user, "dex": dex},
-                ),
-            ):
+            parts = [("open_orders", "openOrders")]
+            if positions:
+                parts.insert(0, ("positions", "clearinghouseState"))
+            for part, info_type in parts:
+                key = f"verify:{part}:{dex}"
                 self._verify["outstanding"].add(key)
-                self._post_info(payload, key)
+                self._post_info({"type": info_type, "user": self.user, "dex": dex}, key)
+        return True
 
     def _on_verify(self, key: str, data: Any) -> None:
         v = self._verify
@@ -261,11 +269,18 @@ class SafetySteps:
                 request_key=key,
             )
         else:
-            v["open_orders"] += len(data or [])
+            rows = data or []
+            v["open_orders"] += len(rows)
+            # what the exchange lists is what the next cancel-everything must cover, including
+            # orders this session never placed or heard of (another client of the account)
+            self._reconcile_open_orders(rows)
         if not v["outstanding"]:
+            self._verify = None
+            if v["purpose"] == "shutdown":
+                self._exit_open_listed = v["open_orders"]
+                return
             flat = not v["positions"] and v["open_orders"] == 0
             self.last_exchange_positions = {c: str(s) for c, s in v["positions"].items()}
-            self._verify = None
             if self.hardstop.state == "verifying":
                 self.hardstop.send("verified", flat=flat, attempt=v["attempt"])
 
@@ -341,9 +356,10 @@ class SafetySteps:
     shutdown_timed_out = False
 
     def _cancel_all_on_exit(self) -> None:
-        """One cancel for every open order with an oid, unless one is already in flight. Asked
-        again on every tick of the stop, so a connection lost meanwhile is not the end of it:
-        the next epoch's reconciliation settles the orders and the cancel follows."""
+        """Cancel every open order (the one cancel-everything routine), unless a cancel is
+        already in flight. Asked again on every tick of the stop, so a connection lost
+        meanwhile is not the end of it: the next epoch's reconciliation settles the orders and
+        the cancel follows."""
         if not self.ready.can_reduce():
             return
         if any(p.kind == "cancel" for p in self.wire.posts.pending()):
@@ -354,8 +370,25 @@ class SafetySteps:
         if self._shutdown_flatten:
             return self.hardstop.state == "halted"
         if self._shutdown_cancel:
-            return not self.orders.open_orders() and not self.wire.posts.pending()
+            return self._exit_orders_closed()
         return not self.wire.posts.pending()
+
+    # openOrders count of the last shutdown check; None until one is answered
+    _exit_open_listed: int | None = None
+
+    def _exit_orders_closed(self) -> bool:
+        """A shutdown that cancels without flattening is done when nothing tracked is open or
+        in flight and the exchange's openOrders lists nothing. What the check lists is adopted
+        (`_on_verify`), so the stop's cancels cover it, and the exchange is asked again."""
+        if self.orders.open_orders() or self.wire.posts.pending():
+            if self._verify is None:
+                self._exit_open_listed = None  # settle these, then ask again
+            return False
+        if self._exit_open_listed == 0:
+            return True
+        if self._verify is None:
+            self._ask_exchange(purpose="shutdown", positions=False)
+        return False
 
     def _shutdown_progress(self, now: int) -> None:
         """The stop keeps its connection going until it is done or its deadline passes: while

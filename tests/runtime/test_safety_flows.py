@@ -7,7 +7,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from hip3.events import OperatorCommand
-from tests.runtime.fakes import Harness, order_wires
+from tests.runtime.fakes import ExchangeOrder, Harness, order_wires
 
 COIN = "xyz:AAA"
 
@@ -28,8 +28,12 @@ def _phantom(h: Harness, size: str, coin: str = COIN) -> None:
 
 
 def _run(h: Harness, steps: int, step_ms: int, outcome: str = "fill") -> None:
+    """Let the exchange answer everything, then time pass, `steps` times (not past the end of
+    the run: the real loop stops handling events once the dispatcher has finished)."""
     for _ in range(steps):
         h.settle(outcome)
+        if h.d.finished.is_set():
+            return
         h.tick(step_ms)
 
 
@@ -244,3 +248,46 @@ def test_hardstop_uses_the_same_cancel_routine() -> None:
     assert h.d.hardstop.state == "halted"
     assert h.exchange.open_orders() == [] and h.exchange.is_flat()
     assert h.d.orders.was_terminal(resting) == "cancelled"
+
+
+def test_an_order_only_verification_sees_is_cancelled_not_looped_on() -> None:
+    # an order placed on the account by another client after this epoch's reconciliation:
+    # the bot never heard of it, verification's openOrders lists it
+    h = Harness()
+    h.bring_up()
+    _foreign_order(h)
+    h.operator("hardstop")
+    _run(h, steps=10, step_ms=1_000)
+    assert h.d.hardstop.state == "halted", (h.d.hardstop.state, h.d.hardstop.attempt)
+    assert h.exchange.open_orders() == []
+    assert h.d.hardstop.attempt == 2  # one attempt found it, the next cancelled it
+
+
+def _foreign_order(h: Harness) -> ExchangeOrder:
+    """An order placed on the account by another client, never announced to this bot."""
+    o = ExchangeOrder(
+        cloid="0x" + "fe" * 16,
+        oid=4_242,
+        coin=COIN,
+        is_buy=True,
+        px="50.0",
+        orig_sz=Decimal("1"),
+        remaining=Decimal("1"),
+        reduce_only=False,
+        timestamp=h.clock.wall_ms(),
+        status="open",
+    )
+    h.exchange.orders[o.cloid] = o
+    return o
+
+
+def test_shutdown_checks_the_exchange_and_cancels_what_it_still_lists() -> None:
+    h = Harness(shutdown={"flatten_on_exit": False, "cancel_on_exit": True})
+    h.bring_up()
+    _resting_and_unknown(h)
+    foreign = _foreign_order(h)
+    h.handle(OperatorCommand("shutdown", "test"))
+    _run(h, steps=10, step_ms=100, outcome="rest")
+    assert h.exchange.open_orders() == [] and foreign.status == "canceled"
+    assert h.d.finished.is_set() and h.d.conn.state == "closed"
+    assert h.d.counters["adopted_orders"] == 1
