@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from hip3.sim import rules
+from hip3.sim import texts
 from hip3.sim.accounts import Account
 from hip3.sim.agents import AgentRegistry
 from hip3.sim.events import PendingEvents
@@ -49,7 +49,7 @@ _CANCEL_KEYS = frozenset({"a", "o"})
 _CANCEL_BY_CLOID_KEYS = frozenset({"asset", "cloid"})
 _MODIFY_KEYS = frozenset({"oid", "order"})
 
-INTERNAL_ERROR = "Internal simulator error; action not applied."
+INTERNAL_ERROR = texts.INTERNAL_ERROR
 ENVELOPE_KEYS = frozenset({"action", "nonce", "signature", "vaultAddress", "expiresAfter"})
 # The fields each action type may carry; anything else does not deserialize on the exchange.
 ACTION_KEYS = {
@@ -148,13 +148,14 @@ class Actions:
             raise ActionError(str(error)) from None
         account, nonces = self._agents.resolve(signer, now)
         if vault is not None:
-            raise ActionError(f"Vault or sub-account {vault} does not exist.")
-        if expires_after is not None and expires_after < now:
-            raise ActionError(f"Action already expired: expiresAfter {expires_after} < {now}")
+            raise ActionError(texts.VAULT_UNKNOWN.format(vault=vault))
         problem = nonces.check(nonce, now)
         if problem:
             raise ActionError(problem)
         nonces.use(nonce)
+        # Checked after the nonce is taken: an expired action still consumes its nonce.
+        if expires_after is not None and expires_after < now:
+            raise ActionError(texts.ACTION_EXPIRED)
         pending = PendingEvents()
         try:
             return handler[1](account, parsed, now, pending, "0x" + connection_id.hex())
@@ -260,9 +261,9 @@ class Actions:
     ) -> str | dict[str, str]:
         asset = self._universe.by_asset_id.get(asset_id)
         if asset is None:
-            return {"error": f"Asset {asset_id} does not exist on this exchange."}
+            return {"error": texts.UNKNOWN_ASSET.format(asset=asset_id)}
         if order is None or order.coin != asset.coin:
-            return {"error": rules.ERR_CANCEL_MISSING}
+            return {"error": texts.with_asset(texts.CANCEL_MISSING, asset_id)}
         self._ledger.cancel(account, order, "canceled", now, pending)
         return "success"
 
@@ -297,7 +298,7 @@ class Actions:
             oid = account.open_cloids.get(target) if isinstance(target, str) else target
             order = account.open_orders.get(oid) if oid is not None else None
             if order is None:
-                statuses.append({"error": "Cannot modify canceled or filled order"})
+                statuses.append({"error": texts.MODIFY_GONE})
                 continue
             self._ledger.cancel(account, order, "canceled", now, pending)
             statuses.append(self._matcher.place(account, wire, now, pending, tx_hash))
@@ -337,13 +338,15 @@ class Actions:
         leverage = require_int(action, "leverage", "action")
         asset = self._universe.by_asset_id.get(asset_id)
         if asset is None:
-            raise ActionError(f"Asset {asset_id} does not exist on this exchange.")
+            raise ActionError(texts.UNKNOWN_ASSET.format(asset=asset_id))
         if not 1 <= leverage <= asset.max_leverage:
             raise ActionError(
-                f"Invalid leverage {leverage} for {asset.coin}: must be 1..{asset.max_leverage}."
+                texts.LEVERAGE_OUT_OF_RANGE.format(
+                    leverage=leverage, coin=asset.coin, max=asset.max_leverage
+                )
             )
         if is_cross and asset.isolated_only:
-            raise ActionError(f"Cross margin is not allowed for {asset.coin} (isolated only).")
+            raise ActionError(texts.CROSS_NOT_ALLOWED.format(coin=asset.coin))
         return asset, is_cross, leverage
 
     def _update_leverage(

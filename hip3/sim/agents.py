@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from hip3.sim import texts
 from hip3.sim.accounts import Account
 from hip3.sim.nonces import NonceSet
 from hip3.sim.signatures import SignatureError, recover_approve_agent
@@ -65,9 +66,9 @@ class AgentRegistry:
             raise malformed("action.agentName", "must be a string")
         action_nonce = require_int(action, "nonce", "action")
         if expires_after is not None:
-            raise ActionError("expiresAfter is not supported for user-signed actions.")
+            raise ActionError(texts.EXPIRES_AFTER_USER_SIGNED)
         if vault is not None:
-            raise ActionError("vaultAddress is not supported for approveAgent.")
+            raise ActionError(texts.VAULT_ON_APPROVE_AGENT)
         try:
             signer = recover_approve_agent(action, signature)
         except SignatureError as error:

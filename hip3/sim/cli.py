@@ -41,6 +41,20 @@ def _fund_arg(text: str) -> tuple[str, Decimal]:
     return address.lower(), usdc
 
 
+def _volume_arg(text: str) -> Decimal:
+    try:
+        usd = Decimal(text)
+    except InvalidOperation:
+        raise argparse.ArgumentTypeError(
+            f"--schedule-cancel-volume {text!r}: not a number"
+        ) from None
+    if not usd.is_finite() or usd < 0:
+        raise argparse.ArgumentTypeError(
+            f"--schedule-cancel-volume {text!r}: must be a finite amount >= 0"
+        )
+    return usd
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="interface to listen on")
     parser.add_argument("--port", type=int, default=8765, help="port (0 picks a free one)")
@@ -82,6 +96,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--no-timing",
         action="store_true",
         help="no blocks and no latency: every action executes and is answered on arrival",
+    )
+    parser.add_argument(
+        "--schedule-cancel-volume",
+        type=_volume_arg,
+        default=None,
+        metavar="USD",
+        help="volume an account must have traded before scheduleCancel is allowed "
+        "(default 1000000, as live; 0 allows it for every account)",
     )
 
 
@@ -137,6 +159,7 @@ async def _serve(
         port=args.port,
         fund=args.fund,
         timing=timing,
+        schedule_cancel_min_volume=args.schedule_cancel_volume,
     )
     try:
         await harness.start()
@@ -147,7 +170,7 @@ async def _serve(
         return 1
     address, private_key = harness.account
     key = private_key if private_key.startswith("0x") else "0x" + private_key
-    print(f"ws_url={harness.ws_url}")
+    print(f"ws_url={harness.ws_url}")  # HTTP /info and /exchange on the same host:port
     print(f"address={address}")
     print(f"private_key={key}")
     sys.stdout.flush()

@@ -40,7 +40,7 @@ from hip3.sim.margin import Margin
 from hip3.sim.market import Markets
 from hip3.sim.matching import DEFAULT_REJECT_MESSAGE, Matcher
 from hip3.sim.priority import StakingLedger
-from hip3.sim.scheduled import ScheduledCancels
+from hip3.sim.scheduled import MIN_VOLUME_USD, ScheduledCancels
 from hip3.sim.signatures import L1Verifier
 from hip3.sim.universe import Asset, Universe
 from hip3.sim.wire import address
@@ -58,6 +58,7 @@ class Exchange:
         seed: int = 7,
         source: str = "b",
         funding: bool = True,
+        schedule_cancel_min_volume: Decimal = MIN_VOLUME_USD,
     ) -> None:
         if source not in ("a", "b"):
             raise ValueError('source must be "a" (mainnet-like) or "b" (testnet-like)')
@@ -81,7 +82,12 @@ class Exchange:
             clock_ms=clock_ms,
         )
         self.agent_registry = AgentRegistry(self.accounts, network=self.network)
-        self.scheduled = ScheduledCancels(self.accounts, self.ledger, emit=emit)
+        self.scheduled = ScheduledCancels(
+            self.accounts,
+            self.ledger,
+            emit=emit,
+            min_volume_usd=Decimal(schedule_cancel_min_volume),
+        )
         self.funding = Funding(self.markets, self.accounts, emit=emit, enabled=funding)
         self.staking = StakingLedger()  # undelegated HYPE that pays priority fees
         self.actions = Actions(
@@ -155,6 +161,16 @@ class Exchange:
         for dex in self.universe.dexes:
             self.fund(user, usdc, dex.name)
         return user, private_key
+
+    def credit_traded_volume(self, user: str, usd: Decimal) -> None:
+        """Count `usd` of volume as traded by `user` (an account with a trading history)."""
+        amount = Decimal(usd)
+        if not amount.is_finite() or amount < 0:
+            raise ValueError("traded volume must be a non-negative finite amount")
+        account = self.accounts.get(address(user, "user"))
+        if account is None or account.internal:
+            raise ValueError(f"{user} is not a funded user account")
+        account.volume += amount
 
     def reject_next_orders(self, n: int, message: str = DEFAULT_REJECT_MESSAGE) -> None:
         self.matcher.reject_next_orders(n, message)

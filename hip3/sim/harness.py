@@ -7,6 +7,9 @@
         sim.exchange      # the true state (positions, open orders, ...)
         sim.faults        # FaultController: inject faults
 
+`schedule_cancel_min_volume` sets the volume an account must have traded before it may set
+a scheduleCancel deadline (live: $1,000,000; 0 lets any account use the dead man's switch).
+
 With `feeds=False` no oracle process or maker runs: tests move prices themselves through
 `sim.exchange.set_oracle` / `replace_maker_quotes` and the server publishes the changes.
 The exchange clock still ticks, so scheduled cancels fire.
@@ -61,6 +64,7 @@ class SimHarness:
         limits: ConnectionLimits | None = None,
         fund: list[tuple[str, Decimal]] | None = None,
         timing: TimingConfig | bool | None = None,
+        schedule_cancel_min_volume: Decimal | None = None,
     ) -> None:
         self.seed = seed
         self.scenario = load_scenario(scenario)
@@ -82,7 +86,7 @@ class SimHarness:
         taps: list[Callable[[object], None]] = []
         if self.scenario.competitors:
             emit = _tapped(emit, taps)
-        self.exchange = _make_exchange(self.scenario, seed, emit, clock)
+        self.exchange = _make_exchange(self.scenario, seed, emit, clock, schedule_cancel_min_volume)
         self.server.attach(self.exchange)
         if self.sequencer is not None:  # WS posts and HTTP requests alike
             self.server.gateway = TimedGateway(self.server.gateway, self.sequencer)
@@ -173,11 +177,18 @@ def fund_everywhere(exchange: Any, address: str, usdc: Decimal) -> None:
 
 
 def _make_exchange(
-    scenario: Scenario, seed: int, emit: Callable[[object], None], clock: Callable[[], int]
+    scenario: Scenario,
+    seed: int,
+    emit: Callable[[object], None],
+    clock: Callable[[], int],
+    schedule_cancel_min_volume: Decimal | None,
 ) -> Any:
     from hip3.sim.exchange import Exchange  # the core; imported late to keep start-up cheap
 
-    return Exchange(scenario.universe(), clock_ms=clock, emit=emit, seed=seed)
+    options: dict[str, Any] = {}
+    if schedule_cancel_min_volume is not None:
+        options["schedule_cancel_min_volume"] = Decimal(schedule_cancel_min_volume)
+    return Exchange(scenario.universe(), clock_ms=clock, emit=emit, seed=seed, **options)
 
 
 def _tapped(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from hip3.sim import texts
 from hip3.sim.accounts import ZERO, Account, Leverage
 from hip3.sim.market import Markets
 from hip3.sim.universe import Asset, Universe
@@ -73,4 +74,4 @@ class Margin:
                 del account.leverage[asset.coin]
             else:
                 account.leverage[asset.coin] = previous
-            raise ActionError("Insufficient margin to change leverage.")
+            raise ActionError(texts.LEVERAGE_MARGIN)

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
-from hip3.sim import rules
+from hip3.sim import rules, texts
 from hip3.sim.accounts import ZERO, Account, apply_fill
 from hip3.sim.book import Order
 from hip3.sim.events import PendingEvents
@@ -22,7 +22,7 @@ from hip3.sim.market import Markets
 from hip3.sim.universe import Asset, Universe
 from hip3.sim.wire import OrderWire
 
-DEFAULT_REJECT_MESSAGE = "Order rejected: injected fault."
+DEFAULT_REJECT_MESSAGE = texts.INJECTED_REJECT
 
 
 class Matcher:
@@ -65,13 +65,12 @@ class Matcher:
         """One order of an order action; returns its entry of `statuses`."""
         asset = self._universe.by_asset_id.get(wire.asset)
         if asset is None:
-            return {"error": f"Asset {wire.asset} does not exist on this exchange."}
+            return {"error": texts.UNKNOWN_ASSET.format(asset=wire.asset)}
         if wire.tif is None:
-            return {"error": "Trigger orders are not supported by the simulator."}
+            return {"error": texts.TRIGGER_UNSUPPORTED}
         if asset.coin in self._markets.halted:
-            return {"error": f"Trading is halted for {asset.coin}."}
-        px = wire.px if wire.px is not None else Decimal(0)
-        sz = wire.sz if wire.sz is not None else Decimal(0)
+            return {"error": texts.MARKET_HALTED.format(coin=asset.coin)}
+        px, sz = wire.px, wire.sz
         order = self._ledger.new_order(
             account, asset, wire.is_buy, px, sz, wire.tif, wire.reduce_only, wire.cloid, now
         )
@@ -88,7 +87,7 @@ class Matcher:
         filled_sz, filled_ntl = self._match(account, asset, order, now, pending, tx_hash)
         if order.tif == "Ioc" and not filled_sz:
             self._ledger.record(account, order, "iocCancelRejected", now, pending)
-            return {"error": rules.ERR_IOC}
+            return {"error": texts.with_asset(texts.IOC_NO_MATCH, asset.asset_id)}
         if order.sz and order.tif != "Ioc":
             self._ledger.rest(account, order, pending, notify=True)
             pending.books[asset.coin] = None
@@ -107,18 +106,21 @@ class Matcher:
         if self._reject_next > 0:
             self._reject_next -= 1
             return self._reject_message, "rejected"
+        asset_id = asset.asset_id
         if order.limit_px <= 0 or not rules.price_is_valid(asset, order.limit_px):
-            return rules.ERR_TICK, "tickRejected"
+            return texts.with_asset(texts.TICK, asset_id), "tickRejected"
+        if not order.sz:
+            return texts.ZERO_SIZE, "rejected"
         if not rules.size_is_valid(asset, order.sz):
-            return rules.ERR_SIZE, "rejected"
+            return texts.INVALID_SIZE, "rejected"
         # Reduce-only orders are exempt so that a dust position can always be closed.
         if not order.reduce_only and order.limit_px * order.sz < rules.MIN_NOTIONAL:
-            return rules.ERR_MIN_NOTIONAL, "minTradeNtlRejected"
+            return texts.with_asset(texts.MIN_NOTIONAL, asset_id), "minTradeNtlRejected"
         if order.cloid is not None and order.cloid in account.open_cloids:
-            return f"Duplicate cloid: an open order already uses {order.cloid}.", "rejected"
+            return texts.DUPLICATE_CLOID.format(cloid=order.cloid), "rejected"
         position = account.position(asset.coin)
         if order.reduce_only and (not position or (position > 0) == order.is_buy):
-            return rules.ERR_REDUCE_ONLY, "reduceOnlyRejected"
+            return texts.with_asset(texts.REDUCE_ONLY, asset_id), "reduceOnlyRejected"
         book = self._books[asset.coin]
         if order.tif == "Alo":
             best_bid, best_ask = book.best_bid(), book.best_ask()
@@ -129,14 +131,14 @@ class Matcher:
             )
             if crosses:
                 bbo = f"{_px_or_none(best_bid)}@{_px_or_none(best_ask)}"
-                text = f"Post only order would have immediately matched, bbo was {bbo}."
+                text = texts.with_asset(texts.ALO_WOULD_CROSS.format(bbo=bbo), asset_id)
                 return text, "badAloPxRejected"
         if not order.reduce_only:
             required = self._margin.order_margin(
                 account, asset, order.is_buy, order.sz, order.limit_px
             )
             if required > self._margin.available(account, asset.dex):
-                return rules.ERR_MARGIN, "perpMarginRejected"
+                return texts.with_asset(texts.MARGIN, asset_id), "perpMarginRejected"
             order.margin = required
         return None
 

@@ -19,14 +19,6 @@ BASE_MAKER_RATE = Decimal("0.00015")
 GROWTH_MODE_SCALE = Decimal("0.1")
 USDC_QUANTUM = Decimal("0.000001")
 
-ERR_TICK = "Price must be divisible by tick size."
-ERR_SIZE = "Order has invalid size."
-ERR_MIN_NOTIONAL = "Order must have minimum value of $10."
-ERR_MARGIN = "Insufficient margin to place order."
-ERR_REDUCE_ONLY = "Reduce only order would increase position."
-ERR_IOC = "Order could not immediately match against any resting orders."
-ERR_CANCEL_MISSING = "Order was never placed, already canceled, or filled."
-
 
 def parse_decimal(text: object) -> Decimal | None:
     """A positive finite decimal from a wire string, or None if the text is not one."""

@@ -1,12 +1,17 @@
 """scheduleCancel, the dead man's switch: one deadline per account, all orders cancelled at it.
 
-Rules: the deadline must be at least 5 s ahead, and at most 10 deadlines may fire per UTC day.
+Rules: the deadline must be at least 5 s ahead, and at most 10 deadlines may fire per UTC day
+(the exchange's docs). Setting a deadline also needs the account to have traded $1,000,000
+(live answers; whether the volume is lifetime or rolling is not known, here it is the
+account's lifetime volume as taker and maker). Clearing a deadline needs no volume.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from decimal import Decimal
 
+from hip3.sim import rules, texts
 from hip3.sim.accounts import Account
 from hip3.sim.events import PendingEvents
 from hip3.sim.ledger import OrderLedger
@@ -15,6 +20,7 @@ from hip3.sim.wire import ActionError
 MIN_LEAD_MS = 5000
 TRIGGERS_PER_DAY = 10
 DAY_MS = 24 * 3600 * 1000
+MIN_VOLUME_USD = Decimal(1_000_000)
 
 
 class ScheduledCancels:
@@ -24,7 +30,11 @@ class ScheduledCancels:
         ledger: OrderLedger,
         *,
         emit: Callable[[object], None],
+        min_volume_usd: Decimal = MIN_VOLUME_USD,
     ) -> None:
+        if not min_volume_usd.is_finite() or min_volume_usd < 0:
+            raise ValueError("the scheduleCancel volume requirement must be a finite amount >= 0")
+        self.min_volume_usd = min_volume_usd
         self._accounts = accounts
         self._ledger = ledger
         self._emit = emit
@@ -36,12 +46,16 @@ class ScheduledCancels:
             account.scheduled_cancel_ms = None
             self.deadlines.pop(account.address, None)
             return
-        if deadline < now + MIN_LEAD_MS:
+        if account.volume < self.min_volume_usd:
             raise ActionError(
-                "Scheduled cancel time too early, must be at least 5 seconds from now."
+                texts.SCHEDULE_VOLUME.format(
+                    required=rules.wire(self.min_volume_usd), traded=rules.wire(account.volume)
+                )
             )
+        if deadline < now + MIN_LEAD_MS:
+            raise ActionError(texts.SCHEDULE_TOO_EARLY)
         if account.scheduled_cancel_triggers.get(now // DAY_MS, 0) >= TRIGGERS_PER_DAY:
-            raise ActionError("Too many scheduled cancel triggers today: at most 10 per day.")
+            raise ActionError(texts.SCHEDULE_TOO_MANY)
         account.scheduled_cancel_ms = deadline
         self.deadlines[account.address] = deadline
 

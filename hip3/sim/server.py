@@ -40,6 +40,7 @@ from hip3.sim.market import aggregate_book
 from hip3.sim.requests import KINDS, Answer, RequestGateway, post_error
 from hip3.sim.subscriptions import (
     CHANNEL_OF,
+    REFUSED_TYPES,
     InvalidSubscription,
     Subscription,
     encode_compact,
@@ -452,10 +453,14 @@ class SimServer:
         if method == "ping":
             if not self.faults.no_pong:
                 session.send(_PONG)
-        elif method == "subscribe":
-            self._subscribe(session, message)
-        elif method == "unsubscribe":
-            self._unsubscribe(session, message)
+        elif method in ("subscribe", "unsubscribe"):
+            subscription = message.get("subscription")
+            if isinstance(subscription, dict) and subscription.get("type") in REFUSED_TYPES:
+                session.send(_error_frame(PARSE_ERROR + raw.decode("utf-8", "replace")))
+            elif method == "subscribe":
+                self._subscribe(session, message)
+            else:
+                self._unsubscribe(session, message)
         elif method == "post":
             self._post(session, message)
         else:

@@ -23,6 +23,10 @@ COIN_FEEDS = ("l2Book", "bbo", "trades", "activeAssetCtx")
 USER_FEEDS = ("orderUpdates", "userFills", "userEvents")
 SUPPORTED_TYPES = ("allMids", *COIN_FEEDS, *USER_FEEDS)
 
+# Types the exchange no longer serves and refuses as an unparseable request, echoing the frame
+# (webData2 since 2026-08; its info request still answers).
+REFUSED_TYPES = frozenset({"webData2"})
+
 # userEvents is the one feed whose channel differs from its type (protocol.md §2.1).
 CHANNEL_OF = {t: t for t in SUPPORTED_TYPES} | {"userEvents": "user"}
 

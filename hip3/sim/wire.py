@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_DOWN, Decimal, InvalidOperation
 from typing import Any
+
+from hip3.sim import texts
 
 DESERIALIZE = "Failed to deserialize the JSON body into the target type"
 _CLOID = re.compile(r"^0x[0-9a-fA-F]{32}$")
 _ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 _TIFS = ("Gtc", "Ioc", "Alo")
-MAX_BATCH = 1000
+_WIRE_QUANTUM = Decimal("1e-8")
+MAX_BATCH = 200  # entries in one action; more and nothing executes
 
 
 class ActionError(Exception):
@@ -35,8 +38,8 @@ def malformed(where: str, problem: str) -> SchemaError:
 class OrderWire:
     asset: int
     is_buy: bool
-    px: Decimal | None  # None: not a positive finite decimal (tick error per order)
-    sz: Decimal | None  # None: not a positive finite decimal (size error per order)
+    px: Decimal  # zero is a tick error of that order
+    sz: Decimal  # zero is a zero-size error of that order
     reduce_only: bool
     tif: str | None  # None for trigger orders (unsupported, rejected per order)
     cloid: str | None  # lowercased
@@ -84,9 +87,11 @@ def cloid(value: Any, where: str) -> str:
 def batch(action: dict[str, Any], key: str) -> list[Any]:
     items = require(action, key, list, "action")
     if not items:
+        if key == "orders":
+            raise ActionError(texts.ORDERS_EMPTY)
         raise ActionError(f"Empty batch: action.{key} has no elements.")
     if len(items) > MAX_BATCH:
-        raise ActionError(f"Batch too large: action.{key} has {len(items)} > {MAX_BATCH} elements.")
+        raise ActionError(texts.OVER_WEIGHT_LIMIT.format(limit=MAX_BATCH))
     return items
 
 
@@ -125,8 +130,10 @@ def order_wire(raw: Any, where: str) -> OrderWire:
     )
 
 
-def _number(text: str, where: str) -> Decimal | None:
-    """Decimal of a wire number; garbage is malformed, non-positive is left to the rules."""
+def _number(text: str, where: str) -> Decimal:
+    """Decimal of a wire number: a plain, non-negative decimal string with at most 8 nonzero
+    decimals (trailing zeros beyond are fine), as the exchange deserializes it. Zero is left
+    to the order rules."""
     if len(text) > 40:
         raise malformed(where, "is too long for a number")
     try:
@@ -135,7 +142,11 @@ def _number(text: str, where: str) -> Decimal | None:
         raise malformed(where, f"must be a decimal string, got {text!r}") from None
     if not value.is_finite() or "e" in text.lower():
         raise malformed(where, f"must be a plain decimal string, got {text!r}")
-    return value if value > 0 else None
+    if value < 0 or text.startswith("-"):
+        raise malformed(where, f"must not be negative, got {text!r}")
+    if value != value.quantize(_WIRE_QUANTUM, rounding=ROUND_DOWN):
+        raise malformed(where, f"has a nonzero digit beyond 8 decimals: {text!r}")
+    return value
 
 
 def _kind_name(kinds: tuple[type, ...]) -> str:

@@ -112,7 +112,9 @@ async def test_gtc_rests_then_cancel_and_second_cancel_fails(
     canceled = await client.wait_for(is_channel("orderUpdates"))
     assert canceled["data"][0]["status"] == "canceled"
     again = await client.action({"type": "cancel", "cancels": [{"a": AAA, "o": oid}]})
-    assert statuses(again) == [{"error": "Order was never placed, already canceled, or filled."}]
+    assert statuses(again) == [
+        {"error": "Order was never placed, already canceled, or filled. asset=110000"}
+    ]
     assert sim.exchange.open_orders(client.address) == []
 
 
@@ -133,28 +135,42 @@ async def test_cancel_by_cloid_and_duplicate_cloid(sim: SimHarness, client: DocC
 @pytest.mark.parametrize(
     ("order", "error"),
     [
-        (limit_order(AAA, True, "24.12345", "1"), "Price must be divisible by tick size."),
-        (limit_order(BTC, True, "60000.5", "0.001"), "Price must be divisible by tick size."),
+        (
+            limit_order(AAA, True, "24.12345", "1"),
+            "Price must be divisible by tick size. asset=110000",
+        ),
+        (
+            limit_order(BTC, True, "60000.5", "0.001"),
+            "Price must be divisible by tick size. asset=0",
+        ),
         (limit_order(AAA, True, "24.5", "1.001"), "Order has invalid size."),
-        (limit_order(AAA, True, "24.5", "0"), "Order has invalid size."),
-        (limit_order(AAA, True, "24.5", "0.4"), "Order must have minimum value of $10."),
+        (limit_order(AAA, True, "24.5", "0"), "Order has zero size."),
+        (limit_order(AAA, True, "24.5", "0.00"), "Order has zero size."),
+        (limit_order(AAA, True, "0", "1"), "Price must be divisible by tick size. asset=110000"),
+        (
+            limit_order(AAA, True, "24.5", "0.4"),
+            "Order must have minimum value of $10. asset=110000",
+        ),
         (
             limit_order(AAA, True, "24.5", "1", reduce_only=True),
-            "Reduce only order would increase position.",
+            "Reduce only order would increase position. asset=110000",
         ),
         (
             limit_order(AAA, True, "25", "1", "Ioc"),
-            "Order could not immediately match against any resting orders.",
+            "Order could not immediately match against any resting orders. asset=110000",
         ),
         (
             limit_order(AAA, True, "25.1", "1", "Alo"),
-            "Post only order would have immediately matched, bbo was 24.9@25.1.",
+            "Post only order would have immediately matched, bbo was 24.9@25.1. asset=110000",
         ),
         (
             limit_order(AAA, False, "24.9", "1", "Alo"),
-            "Post only order would have immediately matched, bbo was 24.9@25.1.",
+            "Post only order would have immediately matched, bbo was 24.9@25.1. asset=110000",
         ),
-        (limit_order(AAA, True, "24", "100000"), "Insufficient margin to place order."),
+        (
+            limit_order(AAA, True, "24", "100000"),
+            "Insufficient margin to place order. asset=110000",
+        ),
     ],
 )
 async def test_per_order_errors_have_exchange_texts(
@@ -183,7 +199,7 @@ async def test_unfunded_dex_cannot_trade(sim: SimHarness) -> None:
         ok = await client.order(limit_order(ETH, True, "2900", "0.01"))
         assert "resting" in statuses(ok)[0]
         refused = await client.order(limit_order(AAA, True, "24", "1"))
-        assert statuses(refused) == [{"error": "Insufficient margin to place order."}]
+        assert statuses(refused) == [{"error": "Insufficient margin to place order. asset=110000"}]
 
 
 async def test_batch_statuses_follow_request_order(client: DocClient) -> None:
@@ -194,7 +210,7 @@ async def test_batch_statuses_follow_request_order(client: DocClient) -> None:
     )
     first, second, third = statuses(response)
     assert "resting" in first
-    assert second == {"error": "Price must be divisible by tick size."}
+    assert second == {"error": "Price must be divisible by tick size. asset=110000"}
     assert third["filled"]["totalSz"] == "1"
 
 
@@ -266,9 +282,38 @@ async def test_batch_modify_replaces_the_order(sim: SimHarness, client: DocClien
     assert order["limitPx"] == "24.5" and order["sz"] == "2"
 
 
+async def test_schedule_cancel_needs_a_million_traded_then_is_allowed(
+    sim: SimHarness, client: DocClient
+) -> None:
+    deadline = wall_clock_ms() + 60_000
+    [fill] = statuses(await client.order(limit_order(AAA, True, "25.1", "1", "Ioc")))
+    assert fill["filled"]["totalSz"] == "1"
+    refused = await client.action({"type": "scheduleCancel", "time": deadline})
+    assert refused == {
+        "status": "err",
+        "response": "Cannot set scheduled cancel time until enough volume traded. "
+        "Required: $1000000. Traded: $25.1.",
+    }
+    assert client.address not in sim.exchange.scheduled.deadlines
+    # Clearing needs no volume.
+    assert (await client.action({"type": "scheduleCancel"}))["status"] == "ok"
+    sim.exchange.credit_traded_volume(client.address, Decimal("999974.9"))
+    allowed = await client.action({"type": "scheduleCancel", "time": deadline})
+    assert allowed == {"status": "ok", "response": {"type": "default"}}
+    assert sim.exchange.scheduled.deadlines[client.address] == deadline
+
+
+async def test_schedule_cancel_volume_requirement_is_settable(make_sim) -> None:
+    sim = await make_sim(schedule_cancel_min_volume=Decimal(0))
+    async with await DocClient.connect(sim.ws_url, sim.account[1]) as fresh:
+        answer = await fresh.action({"type": "scheduleCancel", "time": wall_clock_ms() + 60_000})
+    assert answer == {"status": "ok", "response": {"type": "default"}}
+
+
 async def test_schedule_cancel_fires_with_status_scheduled_cancel(
     sim: SimHarness, client: DocClient
 ) -> None:
+    sim.exchange.credit_traded_volume(client.address, Decimal(1_000_000))
     await client.subscribe({"type": "orderUpdates", "user": client.address})
     statuses(
         await client.order(
@@ -296,9 +341,11 @@ async def test_schedule_cancel_fires_with_status_scheduled_cancel(
 async def test_schedule_cancel_without_time_clears_the_switch(
     sim: SimHarness, client: DocClient
 ) -> None:
+    sim.exchange.credit_traded_volume(client.address, Decimal(1_000_000))
     statuses(await client.order(limit_order(AAA, True, "24", "1")))
     deadline = wall_clock_ms() + 6000
-    await client.action({"type": "scheduleCancel", "time": deadline})
+    scheduled = await client.action({"type": "scheduleCancel", "time": deadline})
+    assert scheduled == {"status": "ok", "response": {"type": "default"}}
     cleared = await client.action({"type": "scheduleCancel"})
     assert cleared == {"status": "ok", "response": {"type": "default"}}
     sim.exchange.tick(deadline + 1000)
@@ -413,7 +460,7 @@ async def test_noop_uses_the_nonce(client: DocClient) -> None:
             },
             "tif",
         ),
-        ({"type": "order", "orders": [], "grouping": "na"}, "orders"),
+        ({"type": "order", "orders": [], "grouping": "na"}, "Orders are empty."),
         ({"type": "cancel", "cancels": [{"a": AAA}]}, "'o'"),
         ({"type": "cancel", "cancels": [{"a": AAA, "o": 1}], "f": False}, ".f"),
         ({"type": "cancelByCloid", "cancels": [{"asset": AAA, "cloid": "0x12"}]}, "cloid"),
@@ -430,6 +477,38 @@ async def test_malformed_actions_are_top_level_errors(
     assert names in response["response"]
     assert sim.exchange.open_orders(client.address) == []
     assert sim.exchange.l2_book("xyz:AAA")["levels"] == before
+
+
+async def test_more_than_200_entries_is_refused_whole_and_nothing_executes(
+    sim: SimHarness, client: DocClient
+) -> None:
+    orders = [limit_order(AAA, True, "24", "1") for _ in range(201)]
+    refused = await client.order(*orders)
+    assert refused == {"status": "err", "response": "Signed action over weight limit of 200."}
+    assert sim.exchange.open_orders(client.address) == []
+    cancels = [{"a": AAA, "o": n} for n in range(201)]
+    refused = await client.action({"type": "cancel", "cancels": cancels})
+    assert refused == {"status": "err", "response": "Signed action over weight limit of 200."}
+    accepted = await client.order(*orders[:200])
+    assert len(statuses(accepted)) == 200
+
+
+@pytest.mark.parametrize(
+    ("px", "sz", "named"),
+    [("-24", "1", "negative"), ("24", "-1", "negative"), ("24.000000001", "1", "8 decimals")],
+)
+async def test_numbers_the_exchange_cannot_deserialize(
+    sim: SimHarness, client: DocClient, px: str, sz: str, named: str
+) -> None:
+    response = await client.order(limit_order(AAA, True, px, sz))
+    assert response["status"] == "err" and named in response["response"]
+    assert response["response"].startswith("Failed to deserialize the JSON body")
+    assert sim.exchange.open_orders(client.address) == []
+
+
+async def test_zeros_padded_beyond_8_decimals_are_still_a_number(client: DocClient) -> None:
+    [status] = statuses(await client.order(limit_order(AAA, True, "24.000000000", "1")))
+    assert "resting" in status
 
 
 async def test_malformed_envelope_is_top_level_error(client: DocClient) -> None:

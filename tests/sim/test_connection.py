@@ -89,6 +89,20 @@ async def test_invalid_subscription_names_it(sim, connect, subscription):
     assert await client.recv() == {"channel": "pong"}
 
 
+async def test_webdata2_subscription_is_refused_echoing_the_frame(sim, connect):
+    client = await connect(sim)
+    raw = '{"method":"subscribe","subscription":{"type":"webData2","user":"0x%s"}}' % ("1" * 40)
+    await client.send_raw(raw)
+    frame = await client.recv()
+    assert frame == {
+        "channel": "error",
+        "data": "Error parsing JSON into valid websocket request: " + raw,
+    }
+    # The connection stays usable.
+    await client.send({"method": "ping"})
+    assert (await client.recv())["channel"] == "pong"
+
+
 async def test_ping_pong(sim, connect):
     client = await connect(sim)
     for _ in range(3):

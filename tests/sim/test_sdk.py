@@ -141,14 +141,14 @@ async def test_orders_cancels_and_modifies(quoted: SimHarness) -> None:
 
     out = await in_thread(session)
     assert out["crossing_alo"] == {
-        "error": "Post only order would have immediately matched, bbo was 24.9@25.1."
+        "error": "Post only order would have immediately matched, bbo was 24.9@25.1. asset=110000"
     }
     assert out["ioc"]["totalSz"] == "1" and out["ioc"]["avgPx"] == "25.1"
     assert out["open"] == sorted([out["gtc"], out["alo"]])
     assert out["bulk"][1] == {"error": "Cannot modify canceled or filled order"}
     assert out["cancel"] == ["success"] and out["cancel_by_cloid"] == ["success"]
     assert out["cancel_again"] == [
-        {"error": "Order was never placed, already canceled, or filled."}
+        {"error": "Order was never placed, already canceled, or filled. asset=110000"}
     ]
     assert quoted.exchange.open_orders(user) == []
     assert quoted.exchange.positions(user) == {AAA: Decimal("1")}
@@ -170,9 +170,7 @@ async def test_leverage_schedule_cancel_and_trading_as_an_approved_agent(
         pause()
         out["btc_leverage"] = ex.update_leverage(10, "BTC")
         pause()
-        out["schedule"] = ex.schedule_cancel(int(time.time() * 1000) + 60_000)
-        pause()
-        out["unschedule"] = ex.schedule_cancel(None)
+        out["schedule_refused"] = ex.schedule_cancel(int(time.time() * 1000) + 60_000)
         pause()
         approved, agent_key = ex.approve_agent("sdkbot")
         out["approve"] = approved
@@ -193,7 +191,23 @@ async def test_leverage_schedule_cancel_and_trading_as_an_approved_agent(
     ok = {"status": "ok", "response": {"type": "default"}}
     assert out["leverage"] == ok and out["btc_leverage"] == ok
     assert out["cross_on_isolated"]["status"] == "err"
-    assert out["schedule"] == ok and out["unschedule"] == ok
+    # The account had traded nothing when it asked: the live volume gate refuses the switch.
+    assert out["schedule_refused"] == {
+        "status": "err",
+        "response": "Cannot set scheduled cancel time until enough volume traded. "
+        "Required: $1000000. Traded: $0.",
+    }
+    quoted.exchange.credit_traded_volume(user, Decimal(1_000_000))
+
+    def with_volume() -> tuple[Any, Any]:
+        ex = SdkExchange(wallet, base)
+        deadline = int(time.time() * 1000) + 60_000
+        scheduled = ex.schedule_cancel(deadline)
+        pause()
+        return scheduled, ex.schedule_cancel(None)
+
+    scheduled, cleared = await in_thread(with_volume)
+    assert scheduled == ok and cleared == ok
     assert out["approve"] == ok
     assert quoted.exchange.agents[out["agent"]][:2] == (user, "sdkbot")
     assert out["agent_order"][0]["filled"]["totalSz"] == "0.001"

@@ -165,6 +165,16 @@ async def test_expired_action_is_refused(client: DocClient) -> None:
     assert fresh["status"] == "ok"
 
 
+async def test_expired_action_has_the_live_text_and_burns_its_nonce(client: DocClient) -> None:
+    nonce = client.next_nonce()
+    expired = await client.action(
+        {"type": "noop"}, nonce=nonce, expires_after=wall_clock_ms() - 1000
+    )
+    assert expired == {"status": "err", "response": "Action already expired"}
+    retry = await client.action({"type": "noop"}, nonce=nonce)
+    assert retry == {"status": "err", "response": f"Invalid nonce: duplicate nonce {nonce}"}
+
+
 async def test_agent_trades_for_its_user_with_its_own_nonces(
     sim: SimHarness, client: DocClient
 ) -> None:

@@ -1,0 +1,92 @@
+"""Every answer text the simulator uses, with where it comes from: the one list to check.
+
+Live texts are the exchange's own words, from its docs
+(https://hyperliquid.gitbook.io/hyperliquid-docs/for-developers/api/error-responses and the
+exchange, info and websocket endpoint pages), the official SDKs and public captures of live
+answers. Per-order texts carry the live ` asset=<id>` suffix where live answers show it
+(`with_asset`). A client should match them by prefix.
+
+Invented texts are the simulator's own words where no live text is known. Each says what
+went wrong in one line; none should be matched by a client as if it were the exchange's.
+
+Live texts (constants below, and in the modules named):
+- per order: tick, minimum value, margin, reduce-only, IOC, ALO, cancel of a missing order
+  (all with ` asset=<id>`); `Order has invalid size.` (no suffix seen live);
+  `Order has zero size.` (whether live adds ` asset=` is unknown: none here);
+  `Cannot modify canceled or filled order`;
+- whole action: nonces (`hip3.sim.nonces`), `User or API Wallet 0x.. does not exist.`
+  (`hip3.sim.agents`, with the older `L1 error: ` prefix), `Unable to recover signer.`,
+  `Action already expired` (the nonce is consumed), the scheduleCancel volume gate,
+  `Signed action over weight limit of 200.`, `Orders are empty.`;
+- HTTP: `Failed to parse the request body as JSON` (400),
+  ``Expected request with `Content-Type: application/json` `` (415),
+  `Failed to deserialize the JSON body into the target type` (422; the simulator appends
+  `: <what was wrong>` where the live answer has no detail), `null` bodies of 429 and 500;
+- websocket (`hip3.sim.server`): `Error parsing JSON into valid websocket request: ` (the
+  simulator adds what was wrong; for a webData2 subscription it echoes the raw frame, as
+  live), `Already subscribed: `, `Already unsubscribed: `, `Invalid subscription `,
+  `too many pending post requests id=<id>`, `Cannot send more than <n> messages per minute.`
+
+Invented texts (constants below unless a module is named):
+- per order: `INJECTED_REJECT` (fault injection), `UNKNOWN_ASSET`, `TRIGGER_UNSUPPORTED`,
+  `MARKET_HALTED`, `DUPLICATE_CLOID`;
+- scheduleCancel: `SCHEDULE_TOO_EARLY`, `SCHEDULE_TOO_MANY` (live rules, texts unknown);
+- leverage: `LEVERAGE_OUT_OF_RANGE` (a low-confidence live capture says `Invalid leverage
+  value`), `CROSS_NOT_ALLOWED`, `LEVERAGE_MARGIN`;
+- envelope: `VAULT_UNKNOWN` (a low-confidence capture says `Vault not registered: 0x..`),
+  `EXPIRES_AFTER_USER_SIGNED`, `VAULT_ON_APPROVE_AGENT`;
+- approveAgent (`hip3.sim.agents`): wrong `hyperliquidChain` (a low-confidence capture says
+  `Mainnet and testnet require different signature.`), action nonce mismatch (capture: `Nonce
+  mismatch.`), agent address used by a user or by another user, too many named agents,
+  `valid_until` out of range;
+- malformed signature objects (`hip3.sim.signatures`: `signature.r must be ...`);
+- a bug inside the simulator: `INTERNAL_ERROR`;
+- info requests (`hip3.sim.info`): unknown type, bad `user`, unknown dex or coin, l2Book
+  parameters (each after the 422 prefix over HTTP);
+- websocket post framing (`hip3.sim.server`): id, request, type and payload checks, frame size;
+- HTTP framing (`hip3.sim.http`): 404, 405, 411, 413, 431, 501 bodies.
+"""
+
+from __future__ import annotations
+
+# --- live -------------------------------------------------------------------------------
+
+TICK = "Price must be divisible by tick size."
+INVALID_SIZE = "Order has invalid size."
+ZERO_SIZE = "Order has zero size."
+MIN_NOTIONAL = "Order must have minimum value of $10."
+MARGIN = "Insufficient margin to place order."
+REDUCE_ONLY = "Reduce only order would increase position."
+IOC_NO_MATCH = "Order could not immediately match against any resting orders."
+ALO_WOULD_CROSS = "Post only order would have immediately matched, bbo was {bbo}."
+CANCEL_MISSING = "Order was never placed, already canceled, or filled."
+MODIFY_GONE = "Cannot modify canceled or filled order"
+ACTION_EXPIRED = "Action already expired"
+SCHEDULE_VOLUME = (
+    "Cannot set scheduled cancel time until enough volume traded. "
+    "Required: ${required}. Traded: ${traded}."
+)
+OVER_WEIGHT_LIMIT = "Signed action over weight limit of {limit}."
+ORDERS_EMPTY = "Orders are empty."
+
+# --- invented ---------------------------------------------------------------------------
+
+INJECTED_REJECT = "Order rejected: injected fault."
+UNKNOWN_ASSET = "Asset {asset} does not exist on this exchange."
+TRIGGER_UNSUPPORTED = "Trigger orders are not supported by the simulator."
+MARKET_HALTED = "Trading is halted for {coin}."
+DUPLICATE_CLOID = "Duplicate cloid: an open order already uses {cloid}."
+SCHEDULE_TOO_EARLY = "Scheduled cancel time too early, must be at least 5 seconds from now."
+SCHEDULE_TOO_MANY = "Too many scheduled cancel triggers today: at most 10 per day."
+LEVERAGE_OUT_OF_RANGE = "Invalid leverage {leverage} for {coin}: must be 1..{max}."
+CROSS_NOT_ALLOWED = "Cross margin is not allowed for {coin} (isolated only)."
+LEVERAGE_MARGIN = "Insufficient margin to change leverage."
+VAULT_UNKNOWN = "Vault or sub-account {vault} does not exist."
+EXPIRES_AFTER_USER_SIGNED = "expiresAfter is not supported for user-signed actions."
+VAULT_ON_APPROVE_AGENT = "vaultAddress is not supported for approveAgent."
+INTERNAL_ERROR = "Internal simulator error; action not applied."
+
+
+def with_asset(text: str, asset: int) -> str:
+    """A per-order text with the live ` asset=<id>` suffix."""
+    return f"{text} asset={asset}"
