@@ -664,6 +664,12 @@ class Dispatcher(OrderFlowSteps, ReconciliationSteps, SafetySteps):
                 self.counters["hardstop_stale_step"] += 1
         elif t is C.HardStopHalted:
             log.error("HardStop halted: %s", "; ".join(cmd.reasons))
+            if self.hardstop.given_up:
+                log.error(
+                    "HardStop: flatten gave up on %s; positions adopted from the exchange: %s",
+                    ", ".join(self.hardstop.given_up),
+                    self.last_exchange_positions,
+                )
             self.recorder.hardstop("halted", "; ".join(cmd.reasons), wall_ms=self.clock.wall_ms())
         elif t is C.HardStopRearmed:
             self.recorder.hardstop("armed", "operator reset", wall_ms=self.clock.wall_ms())

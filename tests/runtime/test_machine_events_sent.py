@@ -15,6 +15,7 @@ from __future__ import annotations
 import ast
 import importlib
 import inspect
+import re
 from pathlib import Path
 
 from machines.base import HipChart
@@ -166,3 +167,39 @@ def test_the_runtime_sends_only_declared_events() -> None:
         if event not in {e.id for e in machines[name].events}
     )
     assert unknown == [], f"events sent that no machine declares: {unknown}"
+
+
+# A machine's state lives in the machine. A container named after what a machine owns (a set
+# of markets "waiting" to flatten, a dict of "armed" flags...) is a second copy that drifts.
+_MACHINE_CONCEPTS = re.compile(r"flatten|hardstop|halt|armed|readiness|ready(?!_latency)", re.I)
+
+
+def _container(value: ast.expr | None) -> bool:
+    if isinstance(value, ast.Set | ast.Dict | ast.List):
+        return True
+    return (
+        isinstance(value, ast.Call)
+        and isinstance(value.func, ast.Name)
+        and value.func.id in ("set", "dict", "list", "Counter", "defaultdict")
+    )
+
+
+def test_no_side_table_shadows_machine_state() -> None:
+    shadows = []
+    for path in RUNTIME_SOURCES:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.AnnAssign):
+                targets, value, note = [node.target], node.value, ast.unparse(node.annotation)
+            elif isinstance(node, ast.Assign):
+                targets, value, note = node.targets, node.value, ""
+            else:
+                continue
+            if not _container(value) or "Machine" in note:
+                continue  # machines themselves, by market or by cloid, are the state
+            for t in targets:
+                if not (isinstance(t, ast.Attribute) and ast.unparse(t.value) == "self"):
+                    continue  # module tables of constants hold no state
+                name = t.attr
+                if _MACHINE_CONCEPTS.search(name):
+                    shadows.append(f"{path.relative_to(ROOT)}:{node.lineno}: {name}")
+    assert shadows == [], f"containers shadowing machine state: {shadows}"
