@@ -19,6 +19,9 @@ import msgspec
 __all__ = [
     "MAX_DECIMAL_CHARS",
     "MAX_TIME_MS",
+    "NON_NEGATIVE_BODY",
+    "POSITIVE_BODY",
+    "SIGNED_BODY",
     "Address",
     "Cloid",
     "Count",
@@ -33,14 +36,17 @@ __all__ = [
     "is_non_negative_decimal",
     "is_oid",
     "is_positive_decimal",
+    "is_signed_decimal",
+    "joined_pattern",
     "require_non_negative",
     "require_positive",
     "require_signed",
 ]
 
 # Wire decimals are short (5 significant figures for prices, szDecimals <= 6 for sizes, sums
-# of notionals); 40 characters leaves ample room and keeps a megabyte of digits out.
-MAX_DECIMAL_CHARS = 40
+# of notionals): at most 20 digits on each side of the point leaves ample room and keeps a
+# megabyte of digits out.
+MAX_DECIMAL_CHARS = 41
 # Timestamps are Unix milliseconds: a negative one, or one past the year 9999, is not a time
 # but garbage. (Whether a plausible time is too far ahead of the local clock is a freshness
 # question, decided by the gates, not here.)
@@ -48,18 +54,22 @@ MAX_TIME_MS = 253_402_300_799_999
 # oids, tids and liquidation ids are non-negative integers; msgspec bounds fit in an int64.
 _MAX_ID = 2**63 - 1
 
-_NON_NEGATIVE = r"\A[0-9]+(?:\.[0-9]+)?\Z"
-_SIGNED = r"\A-?[0-9]+(?:\.[0-9]+)?\Z"
-# at least one non-zero digit, before or after the point
-_POSITIVE = r"\A(?:[0-9]*[1-9][0-9]*(?:\.[0-9]+)?|[0-9]+\.[0-9]*[1-9][0-9]*)\Z"
+# Pattern bodies, unanchored so that `joined_pattern` can chain them. Possessive quantifiers:
+# a digit run is never given back, which keeps a failing match from backtracking.
+NON_NEGATIVE_BODY = r"[0-9]{1,20}+(?:\.[0-9]{1,20}+)?+"
+SIGNED_BODY = "-?" + NON_NEGATIVE_BODY
+# a non-zero digit somewhere in the number (the lookahead cannot pass a separator)
+POSITIVE_BODY = r"(?=[0-9.]*[1-9])" + NON_NEGATIVE_BODY
+
+_NON_NEGATIVE = rf"\A{NON_NEGATIVE_BODY}\Z"
+_SIGNED = rf"\A{SIGNED_BODY}\Z"
+_POSITIVE = rf"\A{POSITIVE_BODY}\Z"
 _CLOID = r"\A0x[0-9a-fA-F]{32}\Z"
 _ADDRESS = r"\A0x[0-9a-fA-F]{40}\Z"
 
-PositiveDecimal = Annotated[str, msgspec.Meta(pattern=_POSITIVE, max_length=MAX_DECIMAL_CHARS)]
-NonNegativeDecimal = Annotated[
-    str, msgspec.Meta(pattern=_NON_NEGATIVE, max_length=MAX_DECIMAL_CHARS)
-]
-SignedDecimal = Annotated[str, msgspec.Meta(pattern=_SIGNED, max_length=MAX_DECIMAL_CHARS)]
+PositiveDecimal = Annotated[str, msgspec.Meta(pattern=_POSITIVE)]
+NonNegativeDecimal = Annotated[str, msgspec.Meta(pattern=_NON_NEGATIVE)]
+SignedDecimal = Annotated[str, msgspec.Meta(pattern=_SIGNED)]
 TimeMs = Annotated[int, msgspec.Meta(ge=0, le=MAX_TIME_MS)]
 Oid = Annotated[int, msgspec.Meta(ge=0, le=_MAX_ID)]
 Count = Annotated[int, msgspec.Meta(ge=0, le=_MAX_ID)]
@@ -82,22 +92,29 @@ _SIGNED_RE = re.compile(_SIGNED)
 _CLOID_RE = re.compile(_CLOID)
 
 
+def joined_pattern(bodies: list[str], separator: str = "|") -> re.Pattern:
+    """One pattern for several values joined by `separator`, each matching its body in turn.
+
+    A frame with many numbers is checked by one regex call on the joined text instead of one
+    call per number. No body matches the separator, so a value that carries one cannot shift
+    the others into place: the text would have a segment too many and fail.
+    """
+    return re.compile(r"\A" + re.escape(separator).join(bodies) + r"\Z")
+
+
 def is_positive_decimal(value: object) -> bool:
     """The same check as `PositiveDecimal`, for values picked out of untyped JSON."""
-    return (
-        type(value) is str
-        and len(value) <= MAX_DECIMAL_CHARS
-        and _POSITIVE_RE.search(value) is not None
-    )
+    return type(value) is str and _POSITIVE_RE.search(value) is not None
 
 
 def is_non_negative_decimal(value: object) -> bool:
     """The same check as `NonNegativeDecimal`, for values picked out of untyped JSON."""
-    return (
-        type(value) is str
-        and len(value) <= MAX_DECIMAL_CHARS
-        and _NON_NEGATIVE_RE.search(value) is not None
-    )
+    return type(value) is str and _NON_NEGATIVE_RE.search(value) is not None
+
+
+def is_signed_decimal(value: object) -> bool:
+    """The same check as `SignedDecimal`, for values picked out of untyped JSON."""
+    return type(value) is str and _SIGNED_RE.search(value) is not None
 
 
 def is_cloid(value: object) -> bool:
@@ -110,9 +127,9 @@ def is_oid(value: object) -> bool:
     return type(value) is int and 0 <= value <= _MAX_ID
 
 
-# Market data repeats the same few prices and sizes frame after frame. The hot frames (bbo,
-# activeAssetCtx) check a value by set membership first and run the pattern only for a value
-# not seen before; a set holds only values that passed, and is emptied when full, so a flood
+# Market data repeats the same few prices and sizes frame after frame. The hottest frame
+# (bbo) checks a value by set membership first and runs the pattern only for a value not
+# seen before; a set holds only values that passed, and is emptied when full, so a flood
 # of distinct numbers costs the pattern check and bounded memory, never a wrong answer.
 _KNOWN_LIMIT = 8192
 KNOWN_POSITIVE: set[str] = set()
@@ -123,7 +140,7 @@ KNOWN_SIGNED: set[str] = set()
 def _require(value: object, known: set[str], pattern: re.Pattern, field: str, what: str) -> None:
     if type(value) is str and value in known:
         return
-    if type(value) is not str or len(value) > MAX_DECIMAL_CHARS or not pattern.search(value):
+    if type(value) is not str or not pattern.search(value):
         raise ValueError(f"{field}: expected {what}")
     if len(known) >= _KNOWN_LIMIT:
         known.clear()

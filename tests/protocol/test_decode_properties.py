@@ -13,6 +13,11 @@ from hypothesis import strategies as st
 
 from hip3.protocol.frames import DecodeError, PostFrame, decode_frame, order_statuses
 from hip3.protocol.info_answers import CHECKED_INFO_TYPES, BadAnswer, check_info_answer
+from hip3.protocol.wire_values import (
+    is_non_negative_decimal,
+    is_positive_decimal,
+    is_signed_decimal,
+)
 
 from .test_bad_numbers import (
     BBO,
@@ -214,3 +219,43 @@ def test_garbage_info_answers_never_raise_and_never_pass_bad_numbers(case) -> No
         assert result[0] is None
         for dex in result[1:]:
             assert dex is None or Decimal(dex.get("deployerFeeScale") or "1") >= 0
+
+
+ctx_values = st.sampled_from(["1", "0", "0.0", "-1", "100.5", "1|1", "|", "", "NaN", "1e3"]) | (
+    st.text(alphabet="0123456789.-|", max_size=8)
+)
+CTX_FIELDS = {
+    "oraclePx": is_positive_decimal,
+    "markPx": is_positive_decimal,
+    "midPx": is_positive_decimal,
+    "funding": is_signed_decimal,
+    "premium": is_signed_decimal,
+    "openInterest": is_non_negative_decimal,
+    "prevDayPx": is_non_negative_decimal,
+    "dayNtlVlm": is_non_negative_decimal,
+    "dayBaseVlm": is_non_negative_decimal,
+}
+
+
+@given(
+    st.fixed_dictionaries(
+        {"oraclePx": ctx_values, "markPx": ctx_values},
+        optional={
+            **{name: ctx_values | st.none() for name in list(CTX_FIELDS)[2:]},
+            "impactPxs": st.tuples(ctx_values, ctx_values).map(list) | st.none(),
+        },
+    )
+)
+def test_the_joined_ctx_check_accepts_exactly_what_the_field_checks_accept(ctx: dict) -> None:
+    """The activeAssetCtx numbers are checked by one regex over all of them joined; it must
+    agree with checking each number alone (a "|" inside a value must not shift the others)."""
+    expected = all(
+        value is None or CTX_FIELDS[name](value)
+        for name, value in ctx.items()
+        if name in CTX_FIELDS
+    ) and (ctx.get("impactPxs") is None or all(map(is_non_negative_decimal, ctx["impactPxs"])))
+    frame = {"channel": "activeAssetCtx", "data": {"coin": "xyz:AAA", "ctx": ctx}}
+    result = decode_frame(json.dumps(frame))
+    assert isinstance(result, DecodeError) != expected, (ctx, result)
+    if isinstance(result, DecodeError):
+        assert "ctx" in result.detail
