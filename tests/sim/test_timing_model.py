@@ -121,10 +121,11 @@ def test_other_and_malformed_actions_take_a_plain_slot() -> None:
         {"type": "noop"},
         {"type": "order", "orders": "nope"},
         "not an object",
-        {"type": "batchModify", "modifies": [1, 2]},
     ):
-        got = slot_for(action, RULES)
-        assert got.lane is plain.lane and got.wait_ms in (0, 360), action
+        assert slot_for(action, RULES) == plain, action
+    # A batch modify the core will refuse still waits like a modify to a taker order.
+    broken = {"type": "batchModify", "modifies": [1, 2]}
+    assert slot_for(broken, RULES) == Slot(Lane.TAKERS, 0, 360)
 
 
 @pytest.mark.parametrize("grouping", ["na", {"p": -1}, {"p": True}, {"p": 1.5}, {"p": 10**9}, []])
@@ -317,13 +318,22 @@ def test_two_top_fee_iocs_in_one_bucket_run_by_fee_not_arrival() -> None:
     assert [name for name, _ in core.ran] == ["15bps-later", "8bps-first"]
 
 
-def test_an_action_for_a_bucket_already_executed_joins_the_next_block() -> None:
-    clock = VirtualClock(7000)
+class SteppedClock(VirtualClock):
+    """A virtual clock whose wall time can step back, as a system clock may."""
+
+    def step_back(self, ms: float) -> None:
+        self._now -= ms
+
+
+def test_an_action_never_joins_a_block_that_already_ran() -> None:
+    clock = SteppedClock(7000)
     sequencer, core, _ = _sequencer(clock)
-    sequencer.submit(CANCEL, core.action("a"))
+    assert sequencer.submit(CANCEL, core.action("a")) == 100
     clock.advance(70)  # block 100 ran at 7070
-    sequencer._last_block = 101  # as if a late timer had already run the next bucket too
-    assert sequencer.submit(CANCEL, core.action("b")) == 102
+    clock.step_back(50)  # the wall clock steps back into bucket 100
+    assert sequencer.submit(CANCEL, core.action("b")) == 101
+    clock.advance(200)
+    assert [name for name, _ in core.ran] == ["a", "b"]
 
 
 def test_info_waits_a_network_delay_only_or_nothing() -> None:
@@ -369,3 +379,74 @@ def test_timing_config_rejects_nonsense() -> None:
         TimingConfig(block_ms=0)
     with pytest.raises(ValueError, match="commit_blocks"):
         TimingConfig(commit_blocks=-1)
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 150),  # ms since the previous submission
+            st.sampled_from(["cancel", "alo", "ioc", "gtc", "noop"]),
+            st.sampled_from([None, 0, 20_000, 80_000, 150_000]),
+            st.sampled_from(["0xa", "0xb"]),
+        ),
+        min_size=1,
+        max_size=25,
+    ),
+    st.integers(0, 2**16),
+)
+def test_every_action_runs_once_in_a_valid_block_and_streams_keep_their_order(
+    submissions: list, seed: int
+) -> None:
+    clock = VirtualClock(1_000_000 + seed % 70)
+    delivered: list = []
+    sequencer = Sequencer(
+        TimingConfig(latency=LatencySpec(200, 900)),
+        clock=clock,
+        sink=lambda event: delivered.append((clock.now_ms(), event)),
+        rng=random.Random(seed),
+    )
+    actions = {
+        "cancel": {"type": "cancel", "cancels": []},
+        "alo": _order_action("Alo"),
+        "ioc": _order_action("Ioc"),
+        "gtc": _order_action("Gtc"),
+        "noop": {"type": "noop"},
+    }
+    ran: list[tuple[int, int, Slot, float]] = []  # (index, block time, slot, arrival)
+    answers: dict[int, float] = {}
+    for i, (gap, kind, p, user) in enumerate(submissions):
+        clock.advance(gap)
+        action = dict(actions[kind])
+        if p is not None and kind in ("ioc", "alo"):
+            action["grouping"] = {"p": p}
+        slot = sequencer.slot(action)
+        arrival = clock.now_ms()
+
+        def run(i: int = i, slot: Slot = slot, arrival: float = arrival, user: str = user) -> int:
+            ran.append((i, sequencer.clock_ms(), slot, arrival))
+            sequencer.on_event(OrderUpdates(user, [{"i": i}]))
+            return i
+
+        def reply(result: int) -> None:
+            answers[result] = clock.now_ms()
+
+        sequencer.submit(slot, run, reply)
+    clock.advance(60_000)
+    assert sequencer.pending == 0
+    assert sorted(i for i, *_ in ran) == list(range(len(submissions)))
+    block_of = {i: block for i, block, _, _ in ran}
+    for i, block, slot, arrival in ran:
+        assert block % 70 == 0
+        assert block > arrival + slot.wait_ms  # the end of its effective bucket, or later
+        assert answers[i] >= block + 140
+    # Inside each block: the first lane first.
+    lanes_by_block: dict[int, list[Lane]] = {}
+    for _, block, slot, _ in ran:
+        lanes_by_block.setdefault(block, []).append(slot.lane)
+    assert all(lanes == sorted(lanes) for lanes in lanes_by_block.values())
+    # Each user's events: in execution order, never before their action's answer.
+    position = {i: n for n, (i, *_) in enumerate(ran)}
+    for user in ("0xa", "0xb"):
+        stream = [(t, e.orders[0]["i"]) for t, e in delivered if e.user == user]
+        assert [position[i] for _, i in stream] == sorted(position[i] for _, i in stream)
+        assert all(t >= answers[i] >= block_of[i] for t, i in stream)
