@@ -359,3 +359,19 @@ async def test_over_http_an_answer_waits_for_commit_plus_latency(
     block_time = fills[0]["time"]
     assert block_time % 70 == 0 and block_time > sent  # 8 bps: no mempool wait
     assert answered >= block_time + 2 * 70 + latency - CLOCK_SLACK_MS
+
+
+async def test_an_ioc_whose_expiry_passes_in_the_mempool_dies_there(
+    make_sim: Callable[..., Awaitable[SimHarness]],
+) -> None:
+    # Its block comes 360 ms after arrival (no priority): an expiresAfter 100 ms ahead has
+    # passed by then, so the exchange refuses it instead of filling it late.
+    sim = await make_sim(timing=TimingConfig(latency=NO_LATENCY))
+    seed_book(sim.exchange, "xyz:AAA", [("20", "1")], [("25.1", "5")])
+    async with await client_for(sim, sim.account[1]) as client:
+        take = order_action(limit_order(AAA, True, "25.1", "1", "Ioc"))
+        late = await client.action(take, expires_after=int(now_ms()) + 100)
+        in_time = await client.action(take, expires_after=int(now_ms()) + 5000)
+    assert late["status"] == "err" and "Action already expired" in late["response"]
+    assert statuses(in_time)[0]["filled"]["totalSz"] == "1"
+    assert sim.exchange.positions(sim.account[0]) == {"xyz:AAA": Decimal(1)}
