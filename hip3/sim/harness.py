@@ -29,15 +29,17 @@ from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hip3.sim.blocks import CANCEL_SLOT
-from hip3.sim.competitors import CompetingTakers
 from hip3.sim.faults import FaultController, FaultSpec, parse_faults
 from hip3.sim.feeds import Feeds
 from hip3.sim.scenario import Scenario, load_scenario
 from hip3.sim.server import ConnectionLimits, SimServer
 from hip3.sim.timing import LoopClock, Sequencer, TimedGateway, TimingConfig
+
+if TYPE_CHECKING:
+    from hip3.sim.competitors import CompetingTakers
 
 CLOCK_TICK_S = 0.05
 # Undelegated staking HYPE of the printed test account: it pays priority fees.
@@ -97,6 +99,9 @@ class SimHarness:
             fund_everywhere(self.exchange, address, usdc)
         self.competitors: CompetingTakers | None = None
         if self.scenario.competitors:
+            # Imported only when used: it signs, and eth-account is slow to import.
+            from hip3.sim.competitors import CompetingTakers
+
             self.competitors = CompetingTakers(
                 self.exchange,
                 list(self.scenario.competitors),
