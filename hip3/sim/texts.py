@@ -39,6 +39,9 @@ Invented texts (constants below unless a module is named):
   `Mainnet and testnet require different signature.`), action nonce mismatch (capture: `Nonce
   mismatch.`), agent address used by a user or by another user, too many named agents,
   `valid_until` out of range;
+- priority fees (`hip3.sim.priority`): `INELIGIBLE` (a `{"p": n}` grouping on a batch that is
+  not all IOC or all non-reduce-only ALO; the live text is not published), `INSUFFICIENT`
+  (staking balance short of the fee), and the grouping's schema checks (after the 422 prefix);
 - malformed signature objects (`hip3.sim.signatures`: `signature.r must be ...`);
 - a bug inside the simulator: `INTERNAL_ERROR`;
 - info requests (`hip3.sim.info`): unknown type, bad `user`, unknown dex or coin, l2Book
