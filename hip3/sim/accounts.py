@@ -17,7 +17,7 @@ from hip3.sim.book import Order
 from hip3.sim.nonces import NonceSet
 
 ZERO = Decimal(0)
-MAX_FILLS_KEPT = 2000
+MAX_FILLS_KEPT = 10_000  # the exchange serves at most the 10,000 most recent fills
 
 
 @dataclass(slots=True)
@@ -52,6 +52,10 @@ class Account:
     scheduled_cancel_triggers: dict[int, int] = field(default_factory=dict)  # utc day -> count
     volume: Decimal = ZERO
     fees_paid: Decimal = ZERO
+    # The address-based request budget (hip3.sim.address_budget).
+    budget_volume: Decimal = ZERO  # traded volume as it counts for the budget
+    requests_used: int = 0
+    last_admitted_ms: int | None = None  # when the budget last let an action through
 
     def balance(self, dex: str) -> Decimal:
         return self.balances.get(dex, ZERO)

@@ -15,6 +15,7 @@ from typing import Any
 
 from hip3.sim import texts
 from hip3.sim.accounts import Account
+from hip3.sim.address_budget import EXPIRED_COST, AddressBudget, requests_of
 from hip3.sim.agents import AgentRegistry
 from hip3.sim.events import PendingEvents
 from hip3.sim.ledger import OrderLedger
@@ -78,6 +79,7 @@ class Actions:
         margin: Margin,
         matcher: Matcher,
         scheduled: ScheduledCancels,
+        budget: AddressBudget,
         clock_ms: Callable[[], int],
         emit: Callable[[object], None],
         staking: StakingLedger | None = None,
@@ -90,6 +92,7 @@ class Actions:
         self._margin = margin
         self._matcher = matcher
         self._scheduled = scheduled
+        self._budget = budget
         self._clock = clock_ms
         self._emit = emit
         self._handlers: dict[str, tuple[Callable[[dict[str, Any]], Any], Callable[..., Any]]] = {
@@ -149,18 +152,22 @@ class Actions:
         account, nonces = self._agents.resolve(signer, now)
         if vault is not None:
             raise ActionError(texts.VAULT_UNKNOWN.format(vault=vault))
+        self._budget.admit(account, kind, now)
         problem = nonces.check(nonce, now)
         if problem:
             raise ActionError(problem)
         nonces.use(nonce)
         # Checked after the nonce is taken: an expired action still consumes its nonce.
         if expires_after is not None and expires_after < now:
+            self._budget.charge(account, EXPIRED_COST)
             raise ActionError(texts.ACTION_EXPIRED)
         pending = PendingEvents()
         try:
-            return handler[1](account, parsed, now, pending, "0x" + connection_id.hex())
+            result = handler[1](account, parsed, now, pending, "0x" + connection_id.hex())
         finally:
             pending.flush(self._emit)
+        self._budget.charge(account, requests_of(action))
+        return result
 
     # --- order
 

@@ -14,6 +14,7 @@ Each rule has one home, and this class only wires them together:
 - `agents.AgentRegistry`      users' API wallets, signer resolution, approveAgent
 - `scheduled.ScheduledCancels` the dead man's switch
 - `funding.Funding`           hourly funding payments
+- `address_budget.AddressBudget` the per-address request budget of actions
 - `actions.Actions`           the signed /exchange envelope and one handler per action type
 - `priority.StakingLedger`    staking balances that pay priority fees, and what they burned
 - `info`                      /info requests
@@ -31,6 +32,7 @@ from eth_account import Account as EthAccount
 from hip3.sim import info as info_requests
 from hip3.sim.accounts import Account, Leverage
 from hip3.sim.actions import Actions
+from hip3.sim.address_budget import AddressBudget
 from hip3.sim.agents import AgentRegistry
 from hip3.sim.book import Book, Order
 from hip3.sim.events import CtxChanged
@@ -88,6 +90,7 @@ class Exchange:
             emit=emit,
             min_volume_usd=Decimal(schedule_cancel_min_volume),
         )
+        self.request_budget = AddressBudget()
         self.funding = Funding(self.markets, self.accounts, emit=emit, enabled=funding)
         self.staking = StakingLedger()  # undelegated HYPE that pays priority fees
         self.actions = Actions(
@@ -98,6 +101,7 @@ class Exchange:
             margin=self.margin,
             matcher=self.matcher,
             scheduled=self.scheduled,
+            budget=self.request_budget,
             clock_ms=clock_ms,
             emit=emit,
             staking=self.staking,
@@ -171,6 +175,7 @@ class Exchange:
         if account is None or account.internal:
             raise ValueError(f"{user} is not a funded user account")
         account.volume += amount
+        account.budget_volume += amount
 
     def reject_next_orders(self, n: int, message: str = DEFAULT_REJECT_MESSAGE) -> None:
         self.matcher.reject_next_orders(n, message)

@@ -419,7 +419,74 @@ def _delegator_summary(ex: Exchange, payload: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+MAX_FILLS_PER_ANSWER = 2000
+
+
+def _time_field(payload: dict[str, Any], key: str, *, required: bool) -> int | None:
+    value = payload.get(key)
+    if value is None and not required:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise InfoError(f"info {payload['type']}: '{key}' must be a non-negative integer (ms)")
+    return value
+
+
+def _user_fills_by_time(ex: Exchange, payload: dict[str, Any]) -> list[dict[str, Any]]:
+    """Fills from startTime to endTime (inclusive), oldest first, at most 2000: the next page
+    starts after the last fill's time. Only the 10,000 most recent fills are kept."""
+    user = _user(payload)
+    start = _time_field(payload, "startTime", required=True)
+    end = _time_field(payload, "endTime", required=False)
+    if payload.get("aggregateByTime") not in (None, False):
+        raise InfoError("info userFillsByTime: aggregateByTime is not simulated")
+    account = ex.accounts.get(user)
+    if account is None:
+        return []
+    found = []
+    for fill in account.fills:  # oldest first
+        time = fill["time"]
+        if time < start:  # type: ignore[operator]
+            continue
+        if end is not None and time > end:
+            break
+        found.append(fill)
+        if len(found) == MAX_FILLS_PER_ANSWER:
+            break
+    return found
+
+
+def _historical_orders(ex: Exchange, payload: dict[str, Any]) -> list[dict[str, Any]]:
+    """The user's most recent orders (at most 2000) with their latest status, newest first."""
+    user = _user(payload)
+    return [
+        {"order": frontend_order_wire(order), "status": status, "statusTimestamp": timestamp}
+        for order, status, timestamp in ex.ledger.history(user)
+    ]
+
+
+def _user_rate_limit(ex: Exchange, payload: dict[str, Any]) -> dict[str, Any]:
+    user = _user(payload)
+    account = ex.accounts.get(user)
+    budget = ex.request_budget
+    if account is None:
+        return {
+            "cumVlm": "0.0",
+            "nRequestsUsed": 0,
+            "nRequestsCap": budget.base,
+            "nRequestsSurplus": 0,
+        }
+    return {
+        "cumVlm": rules.wire(rules.usdc(account.budget_volume)),
+        "nRequestsUsed": account.requests_used,
+        "nRequestsCap": budget.cap(account),
+        "nRequestsSurplus": 0,  # reserveRequestWeight is not simulated
+    }
+
+
 _HANDLERS = {
+    "userFillsByTime": _user_fills_by_time,
+    "historicalOrders": _historical_orders,
+    "userRateLimit": _user_rate_limit,
     "spotMeta": _spot_meta,
     "spotClearinghouseState": _spot_clearinghouse_state,
     "delegatorSummary": _delegator_summary,

@@ -19,6 +19,7 @@ from hip3.sim.market import Markets
 from hip3.sim.universe import Asset, Universe
 
 MAX_STATUS_HISTORY = 200_000
+MAX_USER_HISTORY = 2000  # historicalOrders answers at most the 2000 most recent orders
 FIRST_OID = 1_000_000
 
 
@@ -28,6 +29,8 @@ class OrderLedger:
         self._books = markets.books
         self._status: OrderedDict[int, tuple[Order, str, int]] = OrderedDict()
         self._cloid_oids: dict[tuple[str, str], int] = {}
+        # Per user, oids by their latest status change, oldest first (historicalOrders).
+        self._history: dict[str, OrderedDict[int, None]] = {}
         self._next_oid = FIRST_OID
 
     def new_order(
@@ -110,9 +113,26 @@ class OrderLedger:
             self._status.popitem(last=False)
         if order.cloid is not None and index_cloid:
             self._cloid_oids[(account.address, order.cloid)] = order.oid
+        history = self._history.get(account.address)
+        if history is None:
+            history = self._history[account.address] = OrderedDict()
+        history[order.oid] = None
+        history.move_to_end(order.oid)
+        if len(history) > MAX_USER_HISTORY:
+            history.popitem(last=False)
         pending.order_updates.setdefault(account.address, []).append(
             {"order": basic_order_wire(order), "status": status, "statusTimestamp": now}
         )
+
+    def history(self, user: str) -> list[tuple[Order, str, int]]:
+        """`user`'s orders with their latest status, most recently changed first."""
+        status = self._status
+        entries = []
+        for oid in reversed(self._history.get(user, ())):
+            entry = status.get(oid)
+            if entry is not None:
+                entries.append(entry)
+        return entries
 
     def status(self, user: str, oid: int | str) -> tuple[Order, str, int] | None:
         """(order, latest status, its timestamp) of `user`'s order by oid or cloid."""

@@ -14,6 +14,7 @@ from typing import Any
 
 from hip3.sim import rules, texts
 from hip3.sim.accounts import ZERO, Account, apply_fill
+from hip3.sim.address_budget import AddressBudget
 from hip3.sim.book import Order
 from hip3.sim.events import PendingEvents
 from hip3.sim.ledger import OrderLedger
@@ -295,6 +296,7 @@ class Matcher:
             start, direction, closed = apply_fill(
                 account, asset.coin, asset.dex, order.is_buy, px, sz, fee
             )
+            AddressBudget.add_volume(account, notional, asset.growth_mode)
             if account.internal:  # simulated makers have no user streams and keep no fills
                 continue
             fill = {

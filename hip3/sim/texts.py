@@ -17,7 +17,9 @@ Live texts (constants below, and in the modules named):
 - whole action: nonces (`hip3.sim.nonces`), `User or API Wallet 0x.. does not exist.`
   (`hip3.sim.agents`, with the older `L1 error: ` prefix), `Unable to recover signer.`,
   `Action already expired` (the nonce is consumed), the scheduleCancel volume gate,
-  `Signed action over weight limit of 200.`, `Orders are empty.`;
+  `Signed action over weight limit of 200.`, `Orders are empty.`, the address budget's
+  `Too many cumulative requests sent (...)` (`hip3.sim.address_budget`; the numbers and the
+  volume's format are the simulator's reading of the live template);
 - HTTP: `Failed to parse the request body as JSON` (400),
   ``Expected request with `Content-Type: application/json` `` (415),
   `Failed to deserialize the JSON body into the target type` (422; the simulator appends
@@ -71,6 +73,10 @@ SCHEDULE_VOLUME = (
 )
 OVER_WEIGHT_LIMIT = "Signed action over weight limit of {limit}."
 ORDERS_EMPTY = "Orders are empty."
+ADDRESS_BUDGET = (
+    "Too many cumulative requests sent ({used} > {cap}) for cumulative volume traded "
+    "${volume}. Place taker orders to free up 1 request per USDC traded."
+)
 
 # --- invented ---------------------------------------------------------------------------
 
