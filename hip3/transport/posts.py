@@ -14,7 +14,9 @@ from typing import Any
 
 from hip3.transport.limits import InflightLimit
 
-_ID_IN_ERROR = re.compile(r"\bid=(\d+)\b")
+# Post ids are ours, small and non-negative; a longer digit run names no post of ours (and
+# int() of thousands of digits would raise instead of answering).
+_ID_IN_ERROR = re.compile(r"\bid=([0-9]{1,18})\b")
 
 
 def post_id_in_error(text: str) -> int | None:

@@ -223,6 +223,25 @@ async def test_a_fill_size_abc_is_counted_and_changes_nothing() -> None:
     assert summary["hardstop"]["state"] == "armed"
 
 
+async def test_an_error_frame_naming_a_5000_digit_post_id_is_counted_and_changes_nothing() -> None:
+    async with SimHarness(seed=26) as sim, HostileProxy(sim.ws_url) as proxy:
+
+        async def during(d: Any) -> None:
+            assert await wait_for(d.ready.trading, 15)
+            before = (d.positions.signed_sizes(), len(d.wire.posts), d.executor.submitted)
+            text = "too many pending post requests id=" + "9" * 5000
+            await proxy.inject(json.dumps({"channel": "error", "data": text}))
+            assert await wait_for(lambda: d.counters["error_frames"] >= 1, 5)
+            await asyncio.sleep(0.3)
+            assert d.counters["internal_errors"] == 0
+            assert d.hardstop.is_armed and d.fatal is None
+            after = (d.positions.signed_sizes(), len(d.wire.posts), d.executor.submitted)
+            assert after[0] == before[0] and after[2] == before[2]
+
+        summary, _d = await run_bot_through(proxy, sim, during)
+    assert summary["fatal"] is None and summary["hardstop"]["state"] == "armed"
+
+
 @pytest.mark.parametrize(
     ("info_type", "garbage"),
     [
