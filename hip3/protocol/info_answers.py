@@ -22,6 +22,7 @@ import msgspec
 from hip3.protocol.frames import L2Book, WsFill
 from hip3.protocol.nesting import within_depth
 from hip3.protocol.wire_values import (
+    Address,
     Cloid,
     NonNegativeDecimal,
     Oid,
@@ -112,6 +113,40 @@ class _UserFees(_Answer):
     active_referral_discount: NonNegativeDecimal | None = None
 
 
+class _RoleUser(msgspec.Struct, frozen=True, gc=False, tag_field="role", tag="user"):
+    pass
+
+
+class _AgentOf(_Answer):
+    user: Address
+
+
+class _RoleAgent(msgspec.Struct, frozen=True, gc=False, tag_field="role", tag="agent"):
+    data: _AgentOf
+
+
+class _MasterOf(_Answer):
+    master: Address
+
+
+class _RoleSubAccount(msgspec.Struct, frozen=True, gc=False, tag_field="role", tag="subAccount"):
+    data: _MasterOf
+
+
+class _RoleVault(msgspec.Struct, frozen=True, gc=False, tag_field="role", tag="vault"):
+    pass
+
+
+class _RoleMissing(msgspec.Struct, frozen=True, gc=False, tag_field="role", tag="missing"):
+    pass
+
+
+class _ExtraAgent(_Answer):
+    name: str
+    address: Address
+    valid_until: TimeMs | None = None
+
+
 def _perp_dexs_ok(answer: list) -> str | None:
     if not answer or answer[0] is not None:
         return "expected a list whose first element is null (the validator dex)"
@@ -134,6 +169,9 @@ _SCHEMAS: dict[str, tuple[Any, Any]] = {
     "userFees": (_UserFees, None),
     "perpsAtOpenInterestCap": (list[_Name], None),
     "l2Book": (L2Book | None, None),
+    # the account check: who the signer is, and until when an agent may sign
+    "userRole": (_RoleUser | _RoleAgent | _RoleSubAccount | _RoleVault | _RoleMissing, None),
+    "extraAgents": (list[_ExtraAgent], None),
 }
 _DECODERS = {kind: msgspec.json.Decoder(schema) for kind, (schema, _check) in _SCHEMAS.items()}
 _plain = msgspec.json.Decoder()

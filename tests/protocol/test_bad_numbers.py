@@ -276,6 +276,12 @@ GOOD_ANSWERS: list[tuple[str, Any]] = [
     ("userFees", {"userCrossRate": "0.00045", "activeReferralDiscount": "0.0"}),
     ("perpsAtOpenInterestCap", ["xyz:AAA"]),
     ("l2Book", {"coin": "xyz:AAA", "time": 1, "levels": [[{"px": "1", "sz": "2", "n": 1}], []]}),
+    ("userRole", {"role": "user"}),
+    ("userRole", {"role": "agent", "data": {"user": USER}}),
+    ("userRole", {"role": "subAccount", "data": {"master": USER}}),
+    ("userRole", {"role": "missing"}),
+    ("extraAgents", [{"name": "bot valid_until 1800000000000", "address": USER, "validUntil": 1}]),
+    ("extraAgents", [{"name": "", "address": USER, "validUntil": None}]),
 ]
 
 
@@ -316,6 +322,11 @@ BAD_ANSWERS: list[tuple[str, Any, str]] = [
     ("userFees", {"userCrossRate": 0.00045}, "userCrossRate"),
     ("perpsAtOpenInterestCap", [1], "$[0]"),
     ("l2Book", {"coin": "x", "time": 1, "levels": [[{"px": "NaN", "sz": "1", "n": 1}], []]}, "px"),
+    ("userRole", {"role": "admin"}, "role"),
+    ("userRole", {"role": "agent", "data": {"user": "me"}}, "user"),
+    ("userRole", {"role": "agent"}, "data"),
+    ("extraAgents", [{"name": "x", "address": USER, "validUntil": -1}], "validUntil"),
+    ("extraAgents", [{"name": "x", "address": "0x12"}], "address"),
 ]
 
 
