@@ -320,10 +320,6 @@ class TimedGateway:
         else:
             reply(self._answer(kind, payload))
 
-    def answer(self, kind: str, payload: Any) -> Answer:
-        """The answer now, without timing (as the plain gateway)."""
-        return self._answer(kind, payload)
-
     def _answer(self, kind: str, payload: Any) -> Answer:
         try:
             return self._gateway.answer(kind, payload)
