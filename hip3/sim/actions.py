@@ -201,7 +201,7 @@ class Actions:
             staking.require(user, rate, orders)
             statuses = []
             for wire in orders:
-                status = place(account, wire, now, pending, tx_hash)
+                status = place(account, wire, now, pending, tx_hash, rate)
                 fills = pending.fills.get(user, ())
                 staking.charge(user, rate, prioritized_notional(status, wire, fills))
                 statuses.append(status)

@@ -17,7 +17,7 @@ first lane (cancels, ALO-only batches) in arrival order, then the taker lane by 
 time, where the >= cap entries of the block are re-sorted among their own places by
 decreasing fee, then arrival. The wait of a taker with no fee, f0, is not published: 360 ms
 (the most 8 bps can buy) is inferred from "spans several blocks" and is configurable.
-Not modelled: the 400 ms fee re-sort of each price level's ALO tail (ALOs rest FIFO here).
+The 400 ms fee re-sort of each price level's recent ALOs is the book's (`hip3.sim.book`).
 """
 
 from __future__ import annotations

@@ -2,6 +2,12 @@
 
 Levels are dicts keyed by oid (insertion order = time priority) so a cancel is O(1) inside
 its level; the sorted price lists only change when a level appears or empties.
+
+An order that paid a priority fee to rest (an ALO with `grouping: {"p": n}`) is placed ahead
+of the orders of its level that arrived in the last `PRIORITY_WINDOW_MS` and paid less: each
+level's recent tail is kept sorted by decreasing rate, time order among equal rates
+(https://hyperliquid.gitbook.io/hyperliquid-docs/trading/priority-fees: "the tail of orders
+placed in the last 400 ms is re-sorted", a continuous window).
 """
 
 from __future__ import annotations
@@ -9,6 +15,8 @@ from __future__ import annotations
 import bisect
 from dataclasses import dataclass, field
 from decimal import Decimal
+
+PRIORITY_WINDOW_MS = 400
 
 
 @dataclass(slots=True, eq=False)
@@ -25,6 +33,7 @@ class Order:
     reduce_only: bool = False
     cloid: str | None = None
     margin: Decimal = Decimal(0)  # margin reserved while resting (0 for reduce-only, makers)
+    priority: int = 0  # the priority fee rate it paid to rest ahead (1e-8 of notional)
 
     @property
     def side(self) -> str:
@@ -63,6 +72,8 @@ class Book:
             bisect.insort(prices, order.limit_px)
         level.orders[order.oid] = order
         level.total += order.sz
+        if order.priority:
+            _resort_recent(level, order)
 
     def remove(self, order: Order) -> None:
         side, prices = (
@@ -142,3 +153,15 @@ class Book:
             for level in side.values()
             for order in level.orders.values()
         ]
+
+
+def _resort_recent(level: Level, newest: Order) -> None:
+    """Move `newest` ahead of the level's orders from the last window that paid less."""
+    orders = list(level.orders.values())
+    horizon = newest.timestamp - PRIORITY_WINDOW_MS
+    start = len(orders) - 1
+    while start > 0 and orders[start - 1].timestamp >= horizon:
+        start -= 1
+    tail = orders[start:]
+    tail.sort(key=lambda order: -order.priority)  # stable: time order among equal rates
+    level.orders = {order.oid: order for order in orders[:start] + tail}

@@ -44,6 +44,7 @@ class OrderLedger:
         reduce_only: bool,
         cloid: str | None,
         now: int,
+        priority: int = 0,
     ) -> Order:
         oid = self._next_oid
         self._next_oid += 1
@@ -59,6 +60,7 @@ class OrderLedger:
             tif=tif,
             reduce_only=reduce_only,
             cloid=cloid,
+            priority=priority,
         )
 
     def rest(self, account: Account, order: Order, pending: PendingEvents, *, notify: bool) -> None:

@@ -61,9 +61,16 @@ class Matcher:
     # ------------------------------------------------------------------ user orders
 
     def place(
-        self, account: Account, wire: OrderWire, now: int, pending: PendingEvents, tx_hash: str
+        self,
+        account: Account,
+        wire: OrderWire,
+        now: int,
+        pending: PendingEvents,
+        tx_hash: str,
+        priority: int = 0,
     ) -> dict[str, Any]:
-        """One order of an order action; returns its entry of `statuses`."""
+        """One order of an order action; returns its entry of `statuses`. `priority` is the
+        rate a resting order paid to go ahead of its level's recent orders."""
         asset = self._universe.by_asset_id.get(wire.asset)
         if asset is None:
             return {"error": texts.UNKNOWN_ASSET.format(asset=wire.asset)}
@@ -73,7 +80,16 @@ class Matcher:
             return {"error": texts.MARKET_HALTED.format(coin=asset.coin)}
         px, sz = wire.px, wire.sz
         order = self._ledger.new_order(
-            account, asset, wire.is_buy, px, sz, wire.tif, wire.reduce_only, wire.cloid, now
+            account,
+            asset,
+            wire.is_buy,
+            px,
+            sz,
+            wire.tif,
+            wire.reduce_only,
+            wire.cloid,
+            now,
+            priority,
         )
         rejection = self._pre_trade_check(account, asset, order)
         if rejection is not None:

@@ -17,7 +17,8 @@ invented and whole-action; an action whose rate applied to every order's limit n
 more than the staking balance is refused before anything executes (a sell may still fill
 above its limit; what is due beyond the balance is then waived); the HYPE price is fixed
 (`HYPE_USD`, the simulator has no spot market). Mempool ordering by priority lives in
-`hip3.sim.blocks`; the ALO re-sort by rate at each price level is not modelled.
+`hip3.sim.blocks`; a resting ALO's place ahead of its level's recent, poorer orders in
+`hip3.sim.book`.
 """
 
 from __future__ import annotations

@@ -262,7 +262,7 @@ async def test_ineligible_or_out_of_range_priority_is_refused_whole(
         response = await client.action(order_action(*orders, p=p))
         assert response["status"] == "err"
         assert problem in response["response"]
-        assert await client.info({"type": "openOrders", "user": client.address}) == []
+        assert await client.info({"type": "openOrders", "user": client.address, "dex": "xyz"}) == []
     assert priced.exchange.positions(priced.account[0]) == {}
 
 
@@ -375,3 +375,39 @@ async def test_an_ioc_whose_expiry_passes_in_the_mempool_dies_there(
     assert late["status"] == "err" and "Action already expired" in late["response"]
     assert statuses(in_time)[0]["filled"]["totalSz"] == "1"
     assert sim.exchange.positions(sim.account[0]) == {"xyz:AAA": Decimal(1)}
+
+
+async def _alo_race(sim: SimHarness, pause_s: float) -> tuple[list, list]:
+    """A rests an ALO without priority, B one at 1 bp `pause_s` later at the same price; a
+    taker then buys one order's worth. Returns (A's open orders, B's open orders)."""
+    b, b_key = sim.new_account(USDC)
+    _, taker_key = sim.new_account(USDC)
+    sim.exchange.staking.fund(b, Decimal(1))
+    ask = limit_order(AAA, False, "26", "1", "Alo")
+    async with (
+        await client_for(sim, sim.account[1]) as first,
+        await client_for(sim, b_key) as payer,
+        await client_for(sim, taker_key) as taker,
+    ):
+        assert "resting" in statuses(await first.action(order_action(ask)))[0]
+        await asyncio.sleep(pause_s)
+        assert "resting" in statuses(await payer.action(order_action(ask, p=10_000)))[0]
+        take = await taker.action(order_action(limit_order(AAA, True, "26", "1", "Ioc")))
+        assert statuses(take)[0]["filled"]["totalSz"] == "1"
+        a_open = await taker.info({"type": "openOrders", "user": first.address, "dex": "xyz"})
+        b_open = await taker.info({"type": "openOrders", "user": b, "dex": "xyz"})
+    return a_open, b_open
+
+
+async def test_a_paying_alo_rests_ahead_of_a_recent_one_that_paid_nothing(
+    make_sim: Callable[..., Awaitable[SimHarness]],
+) -> None:
+    a_open, b_open = await _alo_race(await make_sim(), 0)
+    assert (len(a_open), len(b_open)) == (1, 0)
+
+
+async def test_a_paying_alo_does_not_pass_an_order_older_than_the_window(
+    make_sim: Callable[..., Awaitable[SimHarness]],
+) -> None:
+    a_open, b_open = await _alo_race(await make_sim(), 0.45)  # > 400 ms between the two
+    assert (len(a_open), len(b_open)) == (0, 1)
