@@ -77,8 +77,10 @@ class SafetySteps:
         st = self.markets.get(coin)
         ref = st.reference_px() if st is not None else self._looked_up_px(coin)
         if spec is None or ref is None:
-            missing = "market metadata" if spec is None else "a reference price"
-            fm.send("not_sent", reason=f"no {missing} for {coin}", now_ms=now)
+            missing = "market metadata" if spec is None else "reference price"
+            # a price lookup still in flight is a wait, not a failure
+            asked = spec is not None and coin in self._px_pending
+            fm.send("not_sent", reason=f"no {missing} for {coin}", now_ms=now, failure=not asked)
             return
         try:
             if not size.is_finite():
