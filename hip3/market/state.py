@@ -63,6 +63,11 @@ class Freshness:
     time_regression_block_s: float = 10.0
     # A book stamped further than this ahead of our wall clock is refused, not adopted.
     max_future_skew_s: float = 5.0
+    # the same limits in the units the hot path compares with (set from the above)
+    bbo_age_ns: int = field(init=False, repr=False, compare=False)
+    ctx_age_ns: int = field(init=False, repr=False, compare=False)
+    regression_ns: int = field(init=False, repr=False, compare=False)
+    future_skew_ms: int = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         for name in ("max_bbo_age_s", "max_ctx_age_s", "max_future_skew_s"):
@@ -74,6 +79,10 @@ class Freshness:
                 f"Freshness.time_regression_block_s = {self.time_regression_block_s!r}: "
                 "expected a finite number >= 0"
             )
+        object.__setattr__(self, "bbo_age_ns", int(self.max_bbo_age_s * 1e9))
+        object.__setattr__(self, "ctx_age_ns", int(self.max_ctx_age_s * 1e9))
+        object.__setattr__(self, "regression_ns", int(self.time_regression_block_s * 1e9))
+        object.__setattr__(self, "future_skew_ms", int(self.max_future_skew_s * 1000))
 
     @classmethod
     def from_config(cls, cfg: FreshnessConfig) -> Freshness:
@@ -126,7 +135,7 @@ class MarketState:
         A refused book changes nothing but its counter: a time far ahead would otherwise
         become the market's latest and turn every later, correct book into a "regression".
         """
-        if time_ms - wall_ms > self.freshness.max_future_skew_s * 1000:
+        if time_ms - wall_ms > self.freshness.future_skew_ms:
             self.future_books += 1
             if self.future_books == 1:
                 log.warning(
@@ -152,16 +161,15 @@ class MarketState:
         else:
             self.ask_px, self.ask_sz = Decimal(ask[0]), Decimal(ask[1])
         self.bbo_updates += 1
-        self._note_halt(bid is None and ask is None)
         if bid is not None and ask is not None:
             self.spread.observe(float(self.bid_px), float(self.ask_px))  # type: ignore[arg-type]
+        if (bid is None and ask is None) != self.halted:
+            self._set_halted(not self.halted)
         return True
 
-    def _note_halt(self, empty: bool) -> None:
+    def _set_halted(self, empty: bool) -> None:
         # A deployer halt cancels every resting order, so the exchange's book goes empty on
         # both sides; any resting order again means trading has resumed.
-        if empty == self.halted:
-            return
         self.halted = empty
         if empty:
             log.warning("%s: the exchange shows an empty book: halted, entries blocked", self.coin)
@@ -193,14 +201,12 @@ class MarketState:
         """
         f = self.freshness
         recv = self.bbo_recv_ns
-        if recv == 0 or now_ns - recv > f.max_bbo_age_s * 1e9:
+        if recv == 0 or now_ns - recv > f.bbo_age_ns:
             return BBO_STALE
         recv = self.ctx_recv_ns
-        if recv == 0 or now_ns - recv > f.max_ctx_age_s * 1e9:
+        if recv == 0 or now_ns - recv > f.ctx_age_ns:
             return CTX_STALE
-        if self.time_regressions and now_ns - self.regression_recv_ns < (
-            f.time_regression_block_s * 1e9
-        ):
+        if self.time_regressions and now_ns - self.regression_recv_ns < f.regression_ns:
             return TIME_REGRESSION
         return None
 

@@ -50,6 +50,11 @@ _HALF = Decimal("0.5")
 SpecSource = Mapping[str, MarketSpec] | Callable[[str], MarketSpec | None]
 
 
+def _unit(x: float) -> float:
+    """x clamped to [0, 1]."""
+    return 0.0 if x < 0.0 else 1.0 if x > 1.0 else x
+
+
 @dataclass(slots=True, frozen=True)
 class DetectorParams:
     """Every knob of the detector; money and bps that shape orders are Decimal."""
@@ -497,10 +502,15 @@ class Detector:
         4x the velocity floor), the run of same-way moves (full at 3), the book's depth and
         how tight the market usually is relative to the cost.
         """
-        edge = 1.0 if cost <= 0 else min(1.0, max(0.0, (raw - cost) / (2 * cost)))
-        floor = max(self.p.min_oracle_velocity_bps, self.p.oracle_min_move_bps, 1.0)
-        speed = min(1.0, max(0.0, (velocity - floor) / (3 * floor)))
-        run = min(moves, 3) / 3
+        edge = 1.0 if cost <= 0 else _unit((raw - cost) / (2 * cost))
+        p = self.p
+        floor = p.min_oracle_velocity_bps  # the largest of the velocity floor, a move, 1 bps
+        if p.oracle_min_move_bps > floor:
+            floor = p.oracle_min_move_bps
+        if floor < 1.0:
+            floor = 1.0
+        speed = _unit((velocity - floor) / (3 * floor))
+        run = 1.0 if moves >= 3 else moves / 3
         if spread_ewma is None or cost <= 0:
             tight = 0.5
         elif spread_ewma <= cost:
