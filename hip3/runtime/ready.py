@@ -35,7 +35,12 @@ class Ready:
             or not self.connection.is_live
         ):
             return False
-        return not self.stale_markets(now_ns)
+        now = self._now_ns() if now_ns is None else now_ns
+        excluded = m.excluded
+        for coin, st in self.markets.items():
+            if st.stale_reason(now) is not None and coin not in excluded:
+                return False
+        return True
 
     def market(self, coin: str, now_ns: int | None = None) -> bool:
         m = self.machine
