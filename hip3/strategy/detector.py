@@ -1,4 +1,4 @@
-"""The full oracle/book dislocation detector (original-design.md §6, without its traps).
+"""The full oracle/book dislocation detector.
 
 A buy signal needs the ask to sit below the oracle by more than the cost threshold:
 

@@ -1,4 +1,4 @@
-"""The taker fee a HIP-3 order really pays, in basis points (protocol.md §9.5).
+"""The taker fee a HIP-3 order really pays, in basis points (docs/exchange/hip3.md, "Fees").
 
 A HIP-3 taker pays the user's normal rate scaled by the dex's deployer fee scale: the
 protocol share plus the deployer share. The exchange's developer formula is
