@@ -326,9 +326,9 @@ def instrument(b: Bench, marks: dict[str, int]) -> None:
         marks["det1"] = perf()
         return r
 
-    def _gate(sig: Any, now_ms: int, now_ns: int) -> Any:
+    def _gate(sig: Any, now_ns: int) -> Any:
         marks["gate0"] = perf()
-        r = gate(sig, now_ms, now_ns)
+        r = gate(sig, now_ns)
         marks["gate1"] = perf()
         return r
 

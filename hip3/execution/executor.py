@@ -102,7 +102,7 @@ class Executor:
         self.entries_sent = 0
         self.journal: Any = None  # optional hip3.journal.Journal: every order is recorded
 
-    def _gate(self, sig: Signal, now_ms: int, now_ns: int) -> str | None:
+    def _gate(self, sig: Signal, now_ns: int) -> str | None:
         coin = sig.coin
         if not self.hardstop.is_armed:
             return "hardstop"
@@ -143,7 +143,7 @@ class Executor:
             self.blocked["observation"] += 1
             self.last_outcome = "observation"
             return None
-        reason = self._gate(sig, now_ms, now_ns)
+        reason = self._gate(sig, now_ns)
         if reason is not None:
             return self._refuse(reason)
         spec = self.specs[sig.coin]
