@@ -42,8 +42,6 @@ if TYPE_CHECKING:
     from hip3.sim.competitors import CompetingTakers
 
 CLOCK_TICK_S = 0.05
-# Undelegated staking HYPE of the printed test account: it pays priority fees.
-ACCOUNT_STAKING_HYPE = Decimal(1000)
 
 
 def wall_clock_ms() -> int:
@@ -94,7 +92,9 @@ class SimHarness:
             self.server.gateway = TimedGateway(self.server.gateway, self.sequencer)
         self.faults.attach(self.server, self.exchange)
         self.account: tuple[str, str] = self.exchange.new_account(self.scenario.account_usdc)
-        self.exchange.staking.fund(self.account[0], ACCOUNT_STAKING_HYPE)
+        # Undelegated staking HYPE pays priority fees, converted at the scenario's HYPE price.
+        self.exchange.staking.hype_usd = self.scenario.hype_usd
+        self.exchange.staking.fund(self.account[0], self.scenario.account_staking_hype)
         for address, usdc in fund or ():
             fund_everywhere(self.exchange, address, usdc)
         self.competitors: CompetingTakers | None = None

@@ -15,10 +15,10 @@ priority-fees) and the official SDKs' `PriorityGrouping`:
 Chosen by the simulator (the live behaviour is not published): the refusal texts below are
 invented and whole-action; an action whose rate applied to every order's limit notional is
 more than the staking balance is refused before anything executes (a sell may still fill
-above its limit; what is due beyond the balance is then waived); the HYPE price is fixed
-(`HYPE_USD`, the simulator has no spot market). Mempool ordering by priority lives in
-`hip3.sim.blocks`; a resting ALO's place ahead of its level's recent, poorer orders in
-`hip3.sim.book`.
+above its limit; what is due beyond the balance is then waived); the HYPE price is a
+setting (`HYPE_USD`, a scenario's `hype_usd`: the simulator has no spot market). Mempool
+ordering by priority lives in `hip3.sim.blocks`; a resting ALO's place ahead of its level's
+recent, poorer orders in `hip3.sim.book`.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ INELIGIBLE = (
     "Priority fee is only allowed on a batch of IOC orders or of non-reduce-only ALO orders."
 )
 INSUFFICIENT = "Insufficient undelegated staking balance for the priority fee."
-HYPE_USD = Decimal(40)  # the simulator's fixed HYPE spot price, for converting fees
+HYPE_USD = Decimal(40)  # HYPE's price for converting fees (scenario `hype_usd`)
 HYPE_QUANTUM = Decimal("0.00000001")
 _RATE_SCALE = Decimal(100_000_000)
 ZERO = Decimal(0)

@@ -5,6 +5,8 @@ A scenario file (see `hip3/sim/scenarios/default.toml` for a commented example):
     name = "default"
     tick_ms = 100                # feed step: one oracle move and one maker re-quote per market
     account_usdc = "100000"      # funding of the printed test account, per dex
+    account_staking_hype = "1000"  # its undelegated staking HYPE (pays priority fees)
+    hype_usd = "40"              # HYPE's price for converting priority fees (no spot market)
 
     [oracle]                     # random walk with occasional jumps, per market
     volatility_bps = 3           # standard deviation of one tick's move, basis points
@@ -119,6 +121,8 @@ _COMPETITOR_KEYS = {
     "account_usdc",
 }
 _TOP_KEYS = {
+    "account_staking_hype",
+    "hype_usd",
     "timing",
     "competitors",
     "name",
@@ -144,6 +148,8 @@ class Scenario:
     # Used when timing is on (`hip3 sim` unless --no-timing; SimHarness(timing=True)).
     timing: TimingConfig = field(default_factory=TimingConfig)
     competitors: tuple[CompetitorParams, ...] = ()
+    account_staking_hype: Decimal = Decimal(1000)
+    hype_usd: Decimal = Decimal(40)
 
     def universe(self) -> Universe:
         if self.markets_spec is None:
@@ -222,7 +228,18 @@ def parse_scenario(text: str, *, origin: str = "<scenario>") -> Scenario:
         markets_spec,
         timing=timing,
         competitors=competitors,
+        account_staking_hype=_decimal(
+            raw.get("account_staking_hype", "1000"), origin, "account_staking_hype"
+        ),
+        hype_usd=_positive(raw.get("hype_usd", "40"), origin, "hype_usd"),
     )
+
+
+def _positive(value: Any, origin: str, what: str) -> Decimal:
+    number = _decimal(value, origin, what)
+    if number <= 0:
+        raise ScenarioError(f"{origin}: {what} must be > 0, got {value!r}")
+    return number
 
 
 def _timing(table: Any, origin: str) -> TimingConfig:

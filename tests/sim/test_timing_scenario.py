@@ -64,11 +64,20 @@ def test_a_latency_median_alone_keeps_the_default_shape() -> None:
         ("[[competitors]]\nnotional_usd = 0\n", "notional_usd must be > 0"),
         ("[[competitors]]\nreaction_ms = -1\n", "reaction_ms must be an integer >= 0"),
         ("competitors = 3\n", "array of tables"),
+        ("hype_usd = 0\n", "hype_usd must be > 0"),
+        ('account_staking_hype = "lots"\n', "account_staking_hype must be a number"),
     ],
 )
 def test_bad_timing_and_competitor_keys_name_the_problem(text: str, problem: str) -> None:
     with pytest.raises(ScenarioError, match=problem):
         parse_scenario(text, origin="x.toml")
+
+
+def test_staking_keys_fund_the_printed_account_and_price_hype() -> None:
+    scenario = parse_scenario('account_staking_hype = "2.5"\nhype_usd = 25\n')
+    assert (scenario.account_staking_hype, scenario.hype_usd) == (Decimal("2.5"), 25)
+    default = parse_scenario("")
+    assert (default.account_staking_hype, default.hype_usd) == (1000, 40)
 
 
 def test_competitors_default_names_and_values() -> None:
