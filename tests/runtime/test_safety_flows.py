@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pytest
+
 from hip3.events import OperatorCommand
 from tests.runtime.fakes import ExchangeOrder, Harness, order_wires
 
@@ -91,6 +93,30 @@ def test_hardstop_with_a_doubled_position_flattens_what_exists_then_adopts_the_r
     assert h.d.hardstop.state == "halted"
     assert h.exchange.is_flat()
     assert h.bot_positions() == h.true_positions() == {}
+
+
+@pytest.mark.parametrize("held", ["none", "long", "short"])
+@pytest.mark.parametrize("believed", ["0.5", "1.0", "-0.5", "-1.0", "0.2"])
+def test_hardstop_ends_halted_with_the_exchange_positions_whatever_the_belief(
+    held: str, believed: str
+) -> None:
+    # each belief against each real position: too much, too little, the wrong side, none
+    h = Harness()
+    h.bring_up()
+    if held != "none":
+        before = len(h.exchange.inbox)
+        h.ctx(COIN)
+        h.bbo(COIN, dislocated="buy" if held == "long" else "sell")
+        assert len(h.exchange.inbox) == before + 1
+        h.settle("fill")
+        assert (h.exchange.size(COIN) > 0) == (held == "long") and h.exchange.size(COIN) != 0
+    _phantom(h, believed)
+    h.operator("hardstop")
+    _run(h, steps=40, step_ms=500)
+    assert h.d.hardstop.state == "halted", (h.d.hardstop.state, h.d.hardstop.attempt)
+    assert h.exchange.is_flat()
+    assert h.bot_positions() == h.true_positions() == {}
+    assert h.d.last_exchange_positions == {}
 
 
 def test_hardstop_with_a_size_that_is_not_a_number_gives_up_after_bounded_attempts() -> None:
