@@ -631,7 +631,7 @@ class Dispatcher(OrderFlowSteps, ReconciliationSteps, SafetySteps):
             self.wire.signer_verified = True
             return
         self.account_refused = problem
-        raise FatalError(f"the signing key may not trade the account: {problem}")
+        raise FatalError(f"account check failed: {problem}")
 
     def _send_subscriptions(self) -> None:
         for coin in self.coins:
