@@ -8,6 +8,7 @@ import gc
 import logging
 import os
 import signal
+from decimal import Decimal
 from typing import Any
 
 from hip3.app.summary import build_summary, exchange_state
@@ -54,7 +55,12 @@ async def run_bot(
         # network "sim" without a URL: the built-in simulator, in-process, with its funded account
         from hip3.sim.harness import SimHarness
 
-        sim = SimHarness(seed=cfg.sim.seed, scenario=cfg.sim.scenario, faults=cfg.sim.faults)
+        sim = SimHarness(
+            seed=cfg.sim.seed,
+            scenario=cfg.sim.scenario,
+            faults=cfg.sim.faults,
+            account_usdc=Decimal(str(cfg.sim.fund_usdc)),
+        )
         await sim.start()
         url = sim.ws_url
         address, secret = sim.account

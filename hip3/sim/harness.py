@@ -65,6 +65,7 @@ class SimHarness:
         fund: list[tuple[str, Decimal]] | None = None,
         timing: TimingConfig | bool | None = None,
         schedule_cancel_min_volume: Decimal | None = None,
+        account_usdc: Decimal | None = None,
     ) -> None:
         self.seed = seed
         self.scenario = load_scenario(scenario)
@@ -91,7 +92,10 @@ class SimHarness:
         if self.sequencer is not None:  # WS posts and HTTP requests alike
             self.server.gateway = TimedGateway(self.server.gateway, self.sequencer)
         self.faults.attach(self.server, self.exchange)
-        self.account: tuple[str, str] = self.exchange.new_account(self.scenario.account_usdc)
+        # `account_usdc` (the bot's `sim.fund_usdc`) overrides the scenario's funding
+        self.account: tuple[str, str] = self.exchange.new_account(
+            self.scenario.account_usdc if account_usdc is None else account_usdc
+        )
         # Undelegated staking HYPE pays priority fees, converted at the scenario's HYPE price.
         self.exchange.staking.hype_usd = self.scenario.hype_usd
         self.exchange.staking.fund(self.account[0], self.scenario.account_staking_hype)
