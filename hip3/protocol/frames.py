@@ -1,4 +1,4 @@
-"""Typed inbound WebSocket frames and outbound request encoders (protocol.md §1-§3).
+"""Typed inbound WebSocket frames and outbound request encoders.
 
 `decode_frame` is the one call the socket loop makes per inbound message. It dispatches on
 `channel` through a msgspec tagged union in a single pass, and it never raises: anything it
@@ -10,7 +10,9 @@ nested deeper than `nesting.MAX_DEPTH` is refused before any decoder (which woul
 sees it.
 
 Decimal strings stay `str`; field names are snake_case here and camelCase on the wire.
-Unknown extra fields are ignored, because the exchange adds fields over time.
+Unknown extra fields are ignored, because the exchange adds fields over time. Shapes:
+https://hyperliquid.gitbook.io/hyperliquid-docs/for-developers/api/websocket/subscriptions and
+.../websocket/post-requests.
 """
 
 from __future__ import annotations
@@ -293,7 +295,7 @@ class WsFill(_Data):
 class UserFills(_Data):
     user: str  # compared with the trading account; any other text is someone else's fills
     fills: list[WsFill]
-    is_snapshot: bool = False  # streaming updates usually omit it (protocol.md §11.2)
+    is_snapshot: bool = False  # streaming updates usually omit it rather than send false
 
 
 class FundingEvent(_Data):

@@ -1,4 +1,6 @@
-"""Exact price and size strings for the wire (protocol.md §5.5, §6).
+"""Exact price and size strings for the wire.
+
+Rules: https://hyperliquid.gitbook.io/hyperliquid-docs/for-developers/api/tick-and-lot-size
 
 Everything here works on `Decimal` and returns the exact string that gets signed and sent:
 a price or size that differs by one character from what was hashed gives a different

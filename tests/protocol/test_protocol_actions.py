@@ -1,4 +1,4 @@
-"""Action builders: exact key order, omitted flags, validation (protocol.md §4)."""
+"""Action builders: exact key order, omitted flags, validation."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Inbound frame decoding and outbound encoders (protocol.md §1-§3)."""
+"""Inbound frame decoding and outbound encoders."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Asset ids, coin names and cloids (protocol.md §9.2, §5.5)."""
+"""Asset ids, coin names and cloids."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Price/size formatting (protocol.md §6) and wire decimals."""
+"""Price/size formatting (the exchange's tick and lot rules) and wire decimals."""
 
 from __future__ import annotations
 
@@ -36,7 +36,8 @@ def is_valid_price(text: str, *, sz_decimals: int, spot: bool) -> bool:
     return len(fraction) <= max_decimals and len(digits) <= 5
 
 
-# (px, sz_decimals, spot, expected validity) straight from protocol.md §6
+# (px, sz_decimals, spot, expected validity), the examples of
+# https://hyperliquid.gitbook.io/hyperliquid-docs/for-developers/api/tick-and-lot-size
 SECTION_6_VALIDITY = [
     ("1234.5", 0, False, True),
     ("1234.56", 0, False, False),

@@ -1,4 +1,4 @@
-"""Signing (protocol.md §5): golden bytes, signer equivalence, recovery, user-signed actions."""
+"""Signing: golden bytes, signer equivalence, recovery, user-signed actions."""
 
 from __future__ import annotations
 
@@ -72,7 +72,7 @@ def test_golden_msgpack_and_connection_id() -> None:
 
 
 def test_golden_hip3_order_with_cloid() -> None:
-    # From the Rust bot's golden test (original-design.md §8.4): str8 cloid, uint32 asset.
+    # A golden vector of the earlier Rust bot: str8 cloid, uint32 asset.
     action = order_action(
         [
             {
