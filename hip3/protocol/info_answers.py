@@ -19,7 +19,7 @@ from typing import Annotated, Any
 
 import msgspec
 
-from hip3.protocol.frames import L2Book, WsFill
+from hip3.protocol.frames import L2Book, PerpAssetCtx, WsFill
 from hip3.protocol.nesting import within_depth
 from hip3.protocol.wire_values import (
     Address,
@@ -147,6 +147,13 @@ class _ExtraAgent(_Answer):
     valid_until: TimeMs | None = None
 
 
+def _ctxs_match_universe(answer: tuple) -> str | None:
+    meta, ctxs = answer
+    if len(ctxs) != len(meta.universe):
+        return f"{len(ctxs)} asset contexts for {len(meta.universe)} assets"
+    return None
+
+
 def _perp_dexs_ok(answer: list) -> str | None:
     if not answer or answer[0] is not None:
         return "expected a list whose first element is null (the validator dex)"
@@ -160,6 +167,7 @@ _SCHEMAS: dict[str, tuple[Any, Any]] = {
         _perp_dexs_ok,
     ),
     "meta": (_Meta, None),
+    "metaAndAssetCtxs": (tuple[_Meta, list[PerpAssetCtx]], _ctxs_match_universe),
     "clearinghouseState": (_ClearinghouseState, None),
     "openOrders": (list[_OpenOrder], None),
     "frontendOpenOrders": (list[_OpenOrder], None),

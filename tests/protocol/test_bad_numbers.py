@@ -276,6 +276,13 @@ GOOD_ANSWERS: list[tuple[str, Any]] = [
     ("userFees", {"userCrossRate": "0.00045", "activeReferralDiscount": "0.0"}),
     ("perpsAtOpenInterestCap", ["xyz:AAA"]),
     ("l2Book", {"coin": "xyz:AAA", "time": 1, "levels": [[{"px": "1", "sz": "2", "n": 1}], []]}),
+    (
+        "metaAndAssetCtxs",
+        [
+            {"universe": [{"name": "xyz:AAA", "szDecimals": 2}]},
+            [{"oraclePx": "100.1", "markPx": "100", "funding": "0.0001", "midPx": None}],
+        ],
+    ),
     ("userRole", {"role": "user"}),
     ("userRole", {"role": "agent", "data": {"user": USER}}),
     ("userRole", {"role": "subAccount", "data": {"master": USER}}),
@@ -322,6 +329,15 @@ BAD_ANSWERS: list[tuple[str, Any, str]] = [
     ("userFees", {"userCrossRate": 0.00045}, "userCrossRate"),
     ("perpsAtOpenInterestCap", [1], "$[0]"),
     ("l2Book", {"coin": "x", "time": 1, "levels": [[{"px": "NaN", "sz": "1", "n": 1}], []]}, "px"),
+    (
+        "metaAndAssetCtxs",
+        [
+            {"universe": [{"name": "xyz:AAA", "szDecimals": 2}]},
+            [{"oraclePx": "NaN", "markPx": "1"}],
+        ],
+        "oraclePx",
+    ),
+    ("metaAndAssetCtxs", [{"universe": [{"name": "xyz:AAA", "szDecimals": 2}]}, []], "0 asset"),
     ("userRole", {"role": "admin"}, "role"),
     ("userRole", {"role": "agent", "data": {"user": "me"}}, "user"),
     ("userRole", {"role": "agent"}, "data"),
