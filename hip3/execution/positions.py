@@ -129,6 +129,9 @@ class PositionTracker:
     def open_coins(self) -> list[str]:
         return [c for c, p in self.positions.items() if p.size != 0]
 
+    def has_seen(self, tid: int) -> bool:
+        return tid in self._seen
+
     def _remember(self, tid: int) -> bool:
         """True the first time a tid is seen."""
         if tid in self._seen:
@@ -253,6 +256,8 @@ class PositionTracker:
         Returns a description of every size taken from the exchange."""
         since = self._state_requests.pop(request_key, None) if request_key is not None else None
         diffs: list[str] = []
+        # the answer vouches for every coin of its dex, also those it does not list (flat)
+        answered = set(self.needs_state) if coins_in_scope is None else set(coins_in_scope)
         scope = set(exchange_sizes) | {c for c, p in self.positions.items() if p.size != 0}
         if coins_in_scope is not None:
             scope &= coins_in_scope
@@ -263,8 +268,8 @@ class PositionTracker:
             self._looked.add(coin)
             if p.size != szi and since is not None and self._behind(coin, szi, since):
                 self.states_behind_fills += 1
+                answered.discard(coin)  # still unsettled: asked again
                 continue  # the fills are newer than this answer: the tracked size stays
-            self.needs_state.discard(coin)
             if p.size != szi:
                 text = f"{coin}: tracked {p.size} exchange {szi}"
                 diffs.append(text)
@@ -278,6 +283,7 @@ class PositionTracker:
             else:
                 p.entry_px = ZERO
                 p.opened_ms = 0
+        self.needs_state -= answered
         self.discrepancies.extend(diffs)
         return diffs
 

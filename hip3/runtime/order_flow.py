@@ -39,6 +39,8 @@ class OrderFlowSteps:
             # not (yet) ours: held until an oid becomes known, e.g. a post response in flight
             self.orders.hold(bo.oid, event, kw)
             self.counters["held_updates"] += 1
+            if kind == "open":
+                self._read_open_orders_again(bo.coin)
             return
         self.orders.send(cloid, event, **kw)
 

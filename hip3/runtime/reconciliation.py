@@ -193,6 +193,9 @@ class ReconciliationSteps:
         if key.startswith("positions_again:"):
             self._on_positions(key, data)
             return
+        if key.startswith("open_orders_again:"):
+            self._reconcile_open_orders(data or [], key.split(":", 1)[1])
+            return
         plan = self._plan
         if plan is None or epoch != plan.epoch or key not in plan.outstanding:
             self.counters["stale_info"] += 1
@@ -205,15 +208,13 @@ class ReconciliationSteps:
         elif key.startswith("positions:"):
             self._on_positions(key, data)
         elif key.startswith("open_orders:"):
-            self._reconcile_open_orders(data or [])
+            self._reconcile_open_orders(data or [], key.split(":", 1)[1])
         elif key == "fees":
             if isinstance(data, dict) and data.get("userCrossRate") is not None:
                 self.fees.set_user_rates(
                     Decimal(str(data["userCrossRate"])),
                     Decimal(str(data.get("activeReferralDiscount") or "0")),
                 )
-        elif key.startswith("account:"):
-            self._on_account_answer(epoch, key, data)
         elif key == "fills":
             self._apply_fills(msgspec.convert(data or [], list[F.WsFill]), snapshot=True)
         self._after_info(plan, key, now)
@@ -312,11 +313,27 @@ class ReconciliationSteps:
             return  # the gates keep the last known state; the next poll asks again
         if key.startswith("positions_again:"):
             return  # the coins stay unsettled; the next fill or tick asks again
+        if key.startswith("open_orders_again:"):
+            return  # the stranger's next update asks again; the next epoch lists it anyway
         plan = self._plan
         if plan is not None and epoch == plan.epoch == self.conn.epoch and key in plan.outstanding:
             self._post_info(plan.outstanding[key], key)  # retry within the handshake deadline
 
-    def _reconcile_open_orders(self, rows: list) -> None:
+    def _read_open_orders_again(self, coin: str) -> None:
+        """An order of this account the bot does not know: list the dex's open orders, so it
+        is adopted from the exchange's own record (and cancel-all covers it)."""
+        if self.user is None:
+            return
+        dex = dexes_of([coin])[0]
+        key = f"open_orders_again:{dex}"
+        if any(q.kind == f"info:{key}" for q in self.wire.posts.pending()):
+            return
+        self.counters["open_orders_read_again"] += 1
+        self._post_info({"type": "openOrders", "user": self.user, "dex": dex}, key)
+
+    def _reconcile_open_orders(self, rows: list, dex: str | None = None) -> None:
+        """Adopt what the exchange lists and settle what it no longer lists (of `dex` only,
+        when the list is one dex's)."""
         listed: set[str] = set()
         for row in rows:
             oid, cloid = row.get("oid"), row.get("cloid")
@@ -348,6 +365,8 @@ class ReconciliationSteps:
                     self.orders.send(known, "resolve", outcome="resting", oid=oid)
         # live orders the exchange no longer lists are filled or cancelled: ask about each
         for info, m in self.orders.live_orders():
+            if dex is not None and dexes_of([info.coin]) != [dex]:
+                continue  # another dex's list says nothing about it
             if info.cloid not in listed and m.state in ("resting", "partially_filled", "unknown"):
                 self._query_order(info, m.oid)
 
