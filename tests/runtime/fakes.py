@@ -1,43 +1,38 @@
-"""Test doubles for driving the dispatcher without sockets: a clock, a recording transport and
-a tiny exchange that answers the bot's posts consistently and knows the truth.
+"""Test helpers for driving the dispatcher without sockets: a fake clock, a recording
+transport, and the dispatcher wired to the simulator's exchange core through the delivery layer
+(`hip3.sim.delivery`): one exchange model for every test, whose frames the test delivers in
+any order a real connection could produce.
 
-The exchange model is what makes generated orderings *realistic*: it only ever produces the
-messages a real exchange could produce, in an order a real socket could deliver them.
-
-- Posts are processed in the order they were written (one connection is one ordered stream),
-  but the test decides *when* and with which outcome.
-- Processing a post produces messages: its response and, for orders, `orderUpdates`,
-  `userFills` and `user` (userEvents) stream messages. Messages of different channels may be
-  delivered in any relative order (orderUpdates or fills before the post response), messages
-  of one channel stay in order.
-- Info responses are barriers: everything generated before them is delivered before them and
-  everything generated after them is delivered after. This is the websocket ordering the
-  reconciliation relies on ("a fill streamed before an answer is included in it").
-- Subscription acks and market data are not ordered against anything (data before its ack).
-- Losing the connection settles a prefix of the unprocessed posts (the exchange may have
-  executed them) and loses every undelivered message; those stay available for tests that
-  replay frames of an old epoch.
-
-The truth: positions from the fills the exchange executed, resting orders, and what became of
-every order by cloid.
+A fake clock drives both sides (the exchange's clock is the bot's wall clock, so nonces and
+fill times agree); a recording transport hands what the bot writes to the delivery layer.
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, field
-from decimal import ROUND_DOWN, Decimal
+import random
+from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
+
+import msgspec
 
 from hip3.config import load_config
 from hip3.events import FrameIn, OperatorCommand, SocketClosed, SocketOpened, Tick, WriteFailed
+from hip3.protocol.actions import cancel_action, limit_order_wire, order_action
 from hip3.protocol.frames import decode_frame
+from hip3.protocol.numbers import Rounding, format_price
 from hip3.protocol.signing import FastSigner, NonceSource
 from hip3.runtime.dispatcher import Dispatcher
+from hip3.sim.delivery import Delivery, Frame
+from hip3.sim.exchange import Exchange
+from hip3.sim.universe import Universe
 
 WALL0_MS = 1_760_000_000_000
 # A fixed test key (never a real one): keeps runs reproducible under derandomized profiles.
 TEST_SECRET = bytes.fromhex("4c0883a69102937d6231471b5dbb6204fe512961708279f1d8b1a3b8f7a5e1d3")
+MAKER = "0x" + "77" * 20
+COINS = ("xyz:AAA", "xyz:BBB")
+MARGIN_TEXT = "Insufficient margin to place order."
 
 
 @dataclass(frozen=True)
@@ -45,33 +40,15 @@ class MarketDef:
     coin: str
     asset: int
     sz_decimals: int
-    oracle: Decimal
+    oracle: Decimal  # the exchange's starting oracle price
 
 
+# the oracle each test market starts from (the exchange is moved there before the bot starts)
+_TEST_ORACLES = {"xyz:AAA": Decimal("100"), "xyz:BBB": Decimal("50")}
 MARKETS: dict[str, MarketDef] = {
-    "xyz:AAA": MarketDef("xyz:AAA", 110000, 2, Decimal("100")),
-    "xyz:BBB": MarketDef("xyz:BBB", 110001, 1, Decimal("50")),
+    a.coin: MarketDef(a.coin, a.asset_id, a.sz_decimals, _TEST_ORACLES[a.coin])
+    for a in (Universe.default().asset(c) for c in COINS)
 }
-BY_ASSET = {m.asset: m for m in MARKETS.values()}
-
-# What the exchange does with an order post. Several leave the bot without a usable answer.
-ORDER_OUTCOMES = (
-    "rest",  # accepted and resting (as if the book did not cross)
-    "fill",  # fully filled at the limit price
-    "partial",  # IOC: part filled, the rest cancelled
-    "reject_benign",  # per-order error the bot treats as the market moving
-    "reject_margin",  # per-order error that counts toward the rejection HardStop
-    "top_err",  # the whole action refused: {"status":"err"}
-    "post_error",  # post-level {"type":"error"} response
-    "short",  # executed (filled) but the statuses array is shorter than the orders
-    "unknown_status",  # executed (resting) but the status element is not recognised
-    "error_channel",  # refused on the error channel naming the post id, no post response
-    "no_response",  # executed (filled), the response never comes: the bot times out
-)
-# Outcomes after which the exchange has NOT executed the order.
-NOT_EXECUTED = frozenset(
-    {"reject_benign", "reject_margin", "top_err", "post_error", "error_channel"}
-)
 
 
 class FakeClock:
@@ -93,435 +70,15 @@ class FakeClock:
         self.mono_ms += ms
 
 
-@dataclass
-class Message:
-    """One frame the exchange has generated and not yet delivered."""
+class RecordingTransport:
+    """Records every frame the bot writes and hands it to the exchange's side.
 
-    seq: int
-    epoch: int
-    channel: str  # ordering lane: "post:<id>", "orderUpdates", "userFills", "user", "error", ...
-    text: str
-    barrier: bool = False
-    tids: tuple[int, ...] = ()
-    post_id: int | None = None
-
-
-def _wire(x: Decimal) -> str:
-    return format(x.normalize(), "f")
-
-
-def _frame(channel: str, data: Any) -> str:
-    return json.dumps({"channel": channel, "data": data})
-
-
-@dataclass
-class ExchangeOrder:
-    cloid: str
-    oid: int
-    coin: str
-    is_buy: bool
-    px: str
-    orig_sz: Decimal
-    remaining: Decimal
-    reduce_only: bool
-    timestamp: int
-    status: str  # "open" | "filled" | "canceled" | "rejected"
-    filled: Decimal = Decimal(0)
-
-    def basic(self) -> dict:
-        d = {
-            "coin": self.coin,
-            "side": "B" if self.is_buy else "A",
-            "limitPx": self.px,
-            "sz": _wire(self.remaining),
-            "oid": self.oid,
-            "timestamp": self.timestamp,
-            "origSz": _wire(self.orig_sz),
-            "cloid": self.cloid,
-        }
-        if self.reduce_only:
-            d["reduceOnly"] = True
-        return d
-
-
-@dataclass
-class FakeExchange:
-    user: str
-    clock: FakeClock
-    epoch: int | None = None  # the open connection's epoch
-    subs: set[str] = field(default_factory=set)
-    acks: list[tuple[int, dict]] = field(default_factory=list)
-    inbox: list[dict] = field(default_factory=list)  # posts written, not yet processed
-    outbox: list[Message] = field(default_factory=list)
-    lost: list[Message] = field(default_factory=list)
-    positions: dict[str, Decimal] = field(default_factory=dict)
-    orders: dict[str, ExchangeOrder] = field(default_factory=dict)  # by cloid: every order
-    fills: list[dict] = field(default_factory=list)
-    delivered_tids: set[int] = field(default_factory=set)
-    processed: dict[int, str] = field(default_factory=dict)  # post id -> outcome
-    next_oid: int = 7_000
-    next_tid: int = 90_000
-    _seq: int = 0
-
-    # --- the truth -----------------------------------------------------------------------
-
-    def open_orders(self) -> list[ExchangeOrder]:
-        return [o for o in self.orders.values() if o.status == "open"]
-
-    def size(self, coin: str) -> Decimal:
-        return self.positions.get(coin, Decimal(0))
-
-    def is_flat(self) -> bool:
-        return not self.open_orders() and all(v == 0 for v in self.positions.values())
-
-    # --- connection ----------------------------------------------------------------------
-
-    def connect(self, epoch: int) -> None:
-        self.epoch = epoch
-        self.subs = set()
-        self.acks = []
-
-    def disconnect(self, executed: list[str]) -> None:
-        """The socket is gone: the first len(executed) unprocessed posts were executed anyway
-        (their answers are lost with the socket); the rest never reached the matching engine."""
-        for outcome in executed:
-            if not self.inbox:
-                break
-            self.process_next(outcome)
-        self.inbox.clear()
-        self.lost.extend(self.outbox)
-        self.outbox.clear()
-        self.acks.clear()
-        self.subs.clear()
-        self.epoch = None
-
-    # --- what the bot writes -------------------------------------------------------------
-
-    def receive(self, text: str) -> dict:
-        msg = json.loads(text)
-        method = msg.get("method")
-        if method == "subscribe":
-            self._subscribe(msg["subscription"])
-        elif method == "ping":
-            self._emit("pong", json.dumps({"channel": "pong"}))
-        elif method == "post":
-            self.inbox.append(msg)
-        else:
-            raise AssertionError(f"the bot wrote an unknown frame: {text[:200]}")
-        return msg
-
-    def _subscribe(self, sub: dict) -> None:
-        assert self.epoch is not None, "subscribe written without an open socket"
-        typ = sub["type"]
-        key = f"{typ}:{sub['coin']}" if "coin" in sub else typ
-        assert key not in self.subs, f"subscribed twice on one connection: {key}"
-        self.subs.add(key)
-        self.acks.append((self.epoch, sub))
-        if typ == "userFills":
-            assert sub["user"] == self.user
-            snap = {"isSnapshot": True, "user": self.user, "fills": list(self.fills)}
-            self._emit(
-                "userFills", _frame("userFills", snap), tids=tuple(f["tid"] for f in self.fills)
-            )
-
-    def _emit(
-        self,
-        channel: str,
-        text: str,
-        *,
-        barrier: bool = False,
-        tids: tuple[int, ...] = (),
-        post_id: int | None = None,
-    ) -> None:
-        self._seq += 1
-        self.outbox.append(
-            Message(self._seq, self.epoch or 0, channel, text, barrier, tids, post_id)
-        )
-
-    # --- delivery order ------------------------------------------------------------------
-
-    def deliverable(self) -> list[int]:
-        """Indices of outbox messages a socket could deliver next."""
-        out: list[int] = []
-        seen_channels: set[str] = set()
-        for i, m in enumerate(self.outbox):
-            if m.barrier:
-                if i == 0:
-                    out.append(i)
-                break  # nothing generated after a barrier may overtake it
-            if m.channel not in seen_channels:
-                out.append(i)
-            seen_channels.add(m.channel)
-        return out
-
-    def take(self, i: int) -> Message:
-        m = self.outbox.pop(i)
-        self.delivered_tids.update(m.tids)
-        return m
-
-    # --- processing posts ----------------------------------------------------------------
-
-    def process_next(self, outcome: str) -> int | None:
-        """Execute the oldest unprocessed post; returns its id."""
-        if not self.inbox:
-            return None
-        msg = self.inbox.pop(0)
-        pid = msg["id"]
-        req = msg["request"]
-        if req["type"] == "info":
-            self._info(pid, req["payload"], error=outcome == "info_error")
-            self.processed[pid] = "info"
-            return pid
-        action = req["payload"]["action"]
-        typ = action["type"]
-        if typ == "order":
-            self._orders(pid, action["orders"], outcome)
-        elif typ in ("cancel", "cancelByCloid"):
-            self._cancels(pid, action, outcome)
-        elif typ == "scheduleCancel":
-            self._respond(pid, {"status": "ok", "response": {"type": "default"}})
-        else:
-            raise AssertionError(f"the bot sent an unexpected action type {typ!r}")
-        self.processed[pid] = outcome
-        return pid
-
-    def _respond(self, pid: int, payload: Any, *, kind: str = "action") -> None:
-        data = {"id": pid, "response": {"type": kind, "payload": payload}}
-        self._emit(f"post:{pid}", _frame("post", data), post_id=pid)
-
-    def _action_ok(self, pid: int, rtype: str, statuses: list) -> None:
-        self._respond(
-            pid, {"status": "ok", "response": {"type": rtype, "data": {"statuses": statuses}}}
-        )
-
-    def _orders(self, pid: int, wires: list[dict], outcome: str) -> None:
-        if outcome == "top_err":
-            self._respond(pid, {"status": "err", "response": "User or API Wallet does not exist."})
-            return
-        if outcome == "post_error":
-            self._respond(pid, "502 Bad Gateway: order could not be processed", kind="error")
-            return
-        if outcome == "error_channel":
-            self._emit("error", _frame("error", f"too many pending post requests id={pid}"))
-            return
-        statuses = [self._one_order(w, outcome) for w in wires]
-        if outcome == "short":
-            statuses = statuses[:-1]
-        elif outcome == "unknown_status":
-            statuses = [{"mystery": {"code": 7}} for _ in statuses]
-        if outcome != "no_response":
-            self._action_ok(pid, "order", statuses)
-
-    def _one_order(self, w: dict, outcome: str) -> Any:
-        m = BY_ASSET[w["a"]]
-        if outcome == "reject_benign":
-            return {
-                "error": f"Order could not immediately match against any resting orders. asset={m.asset}"
-            }
-        if outcome == "reject_margin":
-            self._record_rejected(w, m)
-            return {"error": f"Insufficient margin to place order. asset={m.asset}"}
-        oid = self.next_oid
-        self.next_oid += 1
-        size = Decimal(w["s"])
-        o = ExchangeOrder(
-            cloid=w["c"],
-            oid=oid,
-            coin=m.coin,
-            is_buy=w["b"],
-            px=w["p"],
-            orig_sz=size,
-            remaining=size,
-            reduce_only=w["r"],
-            timestamp=self.clock.wall_ms(),
-            status="open",
-        )
-        assert o.cloid not in self.orders, f"cloid reused: {o.cloid}"
-        pos = self.size(m.coin)
-        if o.reduce_only:
-            reduces = pos != 0 and (pos < 0) == o.is_buy
-            if not reduces:
-                o.status = "rejected"
-                self.orders[o.cloid] = o
-                return {"error": f"Reduce only order would increase position. asset={m.asset}"}
-            size = min(size, abs(pos))
-        self.orders[o.cloid] = o
-        if outcome in ("rest", "unknown_status") and not o.reduce_only:
-            # an IOC cannot rest; the model lets entries rest anyway to exercise cancels, but
-            # never a reduce-only flatten order (HardStop would wait on it forever, unlike reality)
-            self._order_update(o)
-            return {"resting": {"oid": oid}}
-        qty = size
-        if outcome == "partial":
-            half = (size / 2).quantize(Decimal(1).scaleb(-m.sz_decimals), rounding=ROUND_DOWN)
-            qty = half if half > 0 else size
-        self._fill(o, qty)
-        o.status = "filled" if o.remaining == 0 else "canceled"
-        o.remaining = Decimal(0) if outcome == "partial" else o.remaining
-        self._order_update(o)
-        return {"filled": {"totalSz": _wire(qty), "avgPx": o.px, "oid": oid}}
-
-    def _record_rejected(self, w: dict, m: MarketDef) -> None:
-        self.orders[w["c"]] = ExchangeOrder(
-            w["c"], -1, m.coin, w["b"], w["p"], Decimal(w["s"]), Decimal(0), w["r"], 0, "rejected"
-        )
-
-    def _fill(self, o: ExchangeOrder, qty: Decimal) -> None:
-        tid = self.next_tid
-        self.next_tid += 1
-        signed = qty if o.is_buy else -qty
-        start = self.size(o.coin)
-        self.positions[o.coin] = start + signed
-        o.remaining -= qty
-        o.filled += qty
-        fill = {
-            "coin": o.coin,
-            "px": o.px,
-            "sz": _wire(qty),
-            "side": "B" if o.is_buy else "A",
-            "time": self.clock.wall_ms(),
-            "startPosition": _wire(start),
-            "dir": "Open Long" if o.is_buy else "Open Short",
-            "closedPnl": "0.0",
-            "hash": "0x" + "ab" * 32,
-            "oid": o.oid,
-            "crossed": True,
-            "fee": "0.01",
-            "tid": tid,
-            "cloid": o.cloid,
-            "feeToken": "USDC",
-        }
-        self.fills.append(fill)
-        if "userFills" in self.subs:
-            self._emit(
-                "userFills", _frame("userFills", {"user": self.user, "fills": [fill]}), tids=(tid,)
-            )
-        if "userEvents" in self.subs:
-            # the same fill again on userEvents: the bot must count it once
-            self._emit("user", _frame("user", {"fills": [fill]}), tids=(tid,))
-
-    def _order_update(self, o: ExchangeOrder) -> None:
-        if "orderUpdates" in self.subs:
-            upd = {"order": o.basic(), "status": o.status, "statusTimestamp": self.clock.wall_ms()}
-            self._emit("orderUpdates", _frame("orderUpdates", [upd]))
-
-    def _cancels(self, pid: int, action: dict, outcome: str) -> None:
-        if outcome == "post_error":
-            self._respond(pid, "502 Bad Gateway: cancel could not be processed", kind="error")
-            return
-        if outcome == "error_channel":
-            self._emit("error", _frame("error", f"too many pending post requests id={pid}"))
-            return
-        statuses: list[Any] = []
-        for c in action["cancels"]:
-            if action["type"] == "cancel":
-                found = [o for o in self.open_orders() if o.oid == c["o"]]
-            else:
-                found = [o for o in self.open_orders() if o.cloid == c["cloid"]]
-            if found:
-                o = found[0]
-                o.status = "canceled"
-                self._order_update(o)
-                statuses.append("success")
-            else:
-                statuses.append({"error": "Order was never placed, already canceled, or filled."})
-        if outcome != "no_response":
-            self._action_ok(pid, "cancel", statuses)
-
-    def _info(self, pid: int, p: dict, *, error: bool) -> None:
-        tids: tuple[int, ...] = ()
-        if error:
-            self._respond(pid, "429 Too Many Requests", kind="error")
-            self.outbox[-1].barrier = True
-            return
-        typ = p["type"]
-        if typ == "perpDexs":
-            data: Any = [
-                None,
-                {
-                    "name": "xyz",
-                    "fullName": "XYZ test dex",
-                    "deployer": "0x" + "11" * 20,
-                    "oracleUpdater": None,
-                    "feeRecipient": None,
-                    "assetToStreamingOiCap": [],
-                    "deployerFeeScale": "1.0",
-                },
-            ]
-        elif typ == "meta":
-            assert p["dex"] == "xyz"
-            data = {
-                "universe": [
-                    {"szDecimals": m.sz_decimals, "name": m.coin, "maxLeverage": 10}
-                    for m in MARKETS.values()
-                ],
-                "marginTables": [],
-                "collateralToken": 0,
-            }
-        elif typ == "clearinghouseState":
-            assert p["user"] == self.user and p["dex"] == "xyz"
-            data = {
-                "assetPositions": [
-                    {
-                        "type": "oneWay",
-                        "position": {"coin": c, "szi": _wire(s), "entryPx": "100.0"},
-                    }
-                    for c, s in sorted(self.positions.items())
-                    if s != 0
-                ],
-                "marginSummary": {"accountValue": "1000.0"},
-                "withdrawable": "1000.0",
-                "time": self.clock.wall_ms(),
-            }
-        elif typ == "openOrders":
-            assert p["user"] == self.user and p["dex"] == "xyz"
-            data = [o.basic() for o in self.open_orders()]
-        elif typ == "userFills":
-            data = list(self.fills)
-            tids = tuple(f["tid"] for f in self.fills)
-        elif typ == "perpsAtOpenInterestCap":
-            assert p["dex"] == "xyz"
-            data = []  # no market at its open-interest cap
-        elif typ == "userFees":
-            assert p["user"] == self.user
-            data = {
-                "userCrossRate": "0.00045",
-                "userAddRate": "0.00015",
-                "activeReferralDiscount": "0.0",
-            }
-        elif typ == "orderStatus":
-            key = p["oid"]
-            found = [
-                o
-                for o in self.orders.values()
-                if (o.cloid == key if isinstance(key, str) else o.oid == key) and o.oid >= 0
-            ]
-            if not found:
-                data = {"status": "unknownOid"}
-            else:
-                o = found[0]
-                data = {
-                    "status": "order",
-                    "order": {"order": o.basic(), "status": o.status, "statusTimestamp": 1},
-                }
-        else:
-            raise AssertionError(f"the bot asked an unexpected info type {typ!r}")
-        self._respond(pid, {"type": typ, "data": data}, kind="info")
-        self.outbox[-1].barrier = True
-        self.outbox[-1].tids = tids
-
-
-class FakeTransport:
-    """Records every frame the bot writes and hands it to the exchange.
-
-    `watch` is called with each decoded frame *before* the exchange sees it, at the exact
-    moment of the write, so invariants about "what was true when this was written" can be
-    checked there. Assertions must not be raised inside (the dispatcher would catch them):
-    `watch` records violations instead.
+    `watch` is called with each decoded frame at the moment of the write, before the exchange
+    sees it. It must not raise (the dispatcher would catch it): it records violations.
     """
 
-    def __init__(self, exchange: FakeExchange) -> None:
-        self.exchange = exchange
+    def __init__(self, delivery: Delivery) -> None:
+        self.delivery = delivery
         self.sent: list[dict] = []
         self.opened: list[int] = []
         self.closed: list[tuple[int, str]] = []
@@ -534,19 +91,20 @@ class FakeTransport:
 
     def close(self, epoch: int, reason: str) -> None:
         self.closed.append((epoch, reason))
-        if self.exchange.epoch == epoch:
-            self.exchange.disconnect([])
+        c = self.delivery.connection
+        if c is not None and c.number == epoch:
+            self.delivery.disconnect()
         if self.open_epoch == epoch:
             self.open_epoch = None
 
     def send(self, data: str | bytes, post_id: int | None = None) -> None:
-        text = data.decode() if isinstance(data, bytes) else data
-        msg = json.loads(text)
+        msg = msgspec.json.decode(data)
         if self.watch is not None:
             self.watch(msg)
         self.sent.append(msg)
-        if self.exchange.epoch is not None:
-            self.exchange.receive(text)
+        c = self.delivery.connection
+        if c is not None and c.number == self.open_epoch:
+            self.delivery.receive(data)
 
 
 def order_wires(msg: dict) -> list[dict]:
@@ -559,25 +117,36 @@ def order_wires(msg: dict) -> list[dict]:
 
 def make_config(**overrides: Any):
     # the basic detector: every dislocated book is a signal, so orderings with orders are common
-    base: dict[str, Any] = {
-        "markets": [{"coin": c} for c in MARKETS],
-        "detector": {"kind": "basic"},
-    }
+    base: dict[str, Any] = {"markets": [{"coin": c} for c in COINS], "detector": {"kind": "basic"}}
     base.update(overrides)
     return load_config(overrides=base)
 
 
 class Harness:
-    """A dispatcher wired to the fakes, with helpers that speak in exchange terms."""
+    """A dispatcher against the exchange core, with helpers that speak in exchange terms."""
 
     def __init__(self, **config_overrides: Any) -> None:
-        import random
-
         self.clock = FakeClock()
         signer = FastSigner(TEST_SECRET)
+        self.signer = signer
         self.user = signer.address.lower()
-        self.exchange = FakeExchange(self.user, self.clock)
-        self.transport = FakeTransport(self.exchange)
+        self.delivery = Delivery()
+        self.exchange = Exchange(
+            Universe.default(),
+            clock_ms=self.clock.wall_ms,
+            emit=self.delivery.on_event,
+            seed=7,
+            funding=False,
+        )
+        self.delivery.attach(self.exchange)
+        for dex in self.exchange.universe.dexes:
+            self.exchange.fund(self.user, Decimal(100_000), dex.name)
+        self.oracle = {c: m.oracle for c, m in MARKETS.items()}
+        for coin in COINS:
+            self.exchange.set_oracle(coin, self.oracle[coin])
+            self.quote(coin)
+        self.delivery.publish_market_data()  # nobody listens yet: nothing is queued
+        self.transport = RecordingTransport(self.delivery)
         self.cfg = make_config(**config_overrides)
         self.d = Dispatcher(
             self.cfg,
@@ -588,9 +157,10 @@ class Harness:
             user=self.user,
             rng=random.Random(7),
         )
-        self._bbo_time = 0
+        # another client of the same account (a second terminal, a person): its own nonces
+        self._other_nonces = NonceSource(clock_ms=lambda: self.clock.wall_ms() + 5_000)
 
-    # --- events --------------------------------------------------------------------------
+    # --- events ---------------------------------------------------------------------------
 
     @property
     def epoch(self) -> int:
@@ -604,14 +174,16 @@ class Harness:
 
     def open_socket(self) -> None:
         epoch = self.d.conn.epoch
-        if self.transport.open_epoch == epoch and self.exchange.epoch != epoch:
-            self.exchange.connect(epoch)
+        if self.transport.open_epoch == epoch and not self.delivery.is_open:
+            self.delivery.connect(epoch)
         self.handle(SocketOpened(epoch))
 
-    def drop_socket(self, executed: list[str], reason: str = "connection reset") -> None:
+    def drop_socket(self, executed: int = 0, reason: str = "connection reset") -> None:
+        """The connection dies; the exchange still executes the next `executed` requests."""
         epoch = self.d.conn.epoch
-        if self.exchange.epoch == epoch:
-            self.exchange.disconnect(executed)
+        c = self.delivery.connection
+        if c is not None and c.number == epoch:
+            self.delivery.disconnect(executed)
         self.transport.open_epoch = None
         self.handle(SocketClosed(epoch, reason))
 
@@ -619,7 +191,7 @@ class Harness:
         self.clock.advance(advance_ms)
         self.handle(Tick())
 
-    def frame(self, text: str, epoch: int | None = None) -> None:
+    def frame(self, text: str | bytes, epoch: int | None = None) -> None:
         self.handle(
             FrameIn(self.epoch if epoch is None else epoch, decode_frame(text), self.clock.now_ns())
         )
@@ -630,101 +202,193 @@ class Harness:
     def write_failed(self, post_id: int) -> None:
         self.handle(WriteFailed(self.epoch, post_id, "broken pipe"))
 
-    # --- exchange-side helpers -----------------------------------------------------------
+    # --- the market -----------------------------------------------------------------------
 
-    def subscribed(self, key: str) -> bool:
-        return self.exchange.epoch == self.epoch and key in self.exchange.subs
-
-    def ack(self, index: int = 0) -> None:
-        epoch, sub = self.exchange.acks.pop(index)
-        self.frame(
-            json.dumps(
-                {
-                    "channel": "subscriptionResponse",
-                    "data": {"method": "subscribe", "subscription": sub},
-                }
-            ),
-            epoch,
-        )
-
-    def bbo(self, coin: str, *, dislocated: str | None = None) -> None:
-        """A bbo frame; `dislocated` "buy" puts the ask 30 bps under the oracle, "sell" the bid
-        30 bps over it (the default threshold is 11.5 bps), with size enough for an order."""
-        m = MARKETS[coin]
-        o = m.oracle
+    def quote(self, coin: str, *, dislocated: str | None = None, depth: str = "40") -> None:
+        """The maker's quotes around the oracle; `dislocated` "buy" puts the ask 30 bps under
+        the oracle, "sell" the bid 30 bps over it (the default threshold is 11.5 bps)."""
+        o = self.oracle[coin]
         bid, ask = o * Decimal("0.9995"), o * Decimal("1.0005")
         if dislocated == "buy":
             ask = o * Decimal("0.997")
+            bid = ask * Decimal("0.999")
         elif dislocated == "sell":
             bid = o * Decimal("1.003")
-        self._bbo_time += 1
-        level = {"sz": "40", "n": 3}
-        data = {
-            "coin": coin,
-            "time": self.clock.wall_ms(),
-            "bbo": [{"px": _wire(bid), **level}, {"px": _wire(ask), **level}],
-        }
-        self.frame(_frame("bbo", data))
+            ask = bid * Decimal("1.001")
+        size = Decimal(depth)
+        self.exchange.replace_maker_quotes(coin, MAKER, [(bid, size)], [(ask, size)])
+
+    def market_moves(self, coin: str, *, dislocated: str | None = None, depth: str = "40") -> None:
+        """The oracle ticks and the maker requotes: a context and a bbo frame are queued."""
+        self.clock.advance(1)
+        self.exchange.set_oracle(coin, self.oracle[coin])
+        self.quote(coin, dislocated=dislocated, depth=depth)
+        self.delivery.publish_market_data()
+
+    def bbo(self, coin: str, *, dislocated: str | None = None) -> None:
+        """The maker requotes `coin` and its bbo frame reaches the bot at once."""
+        self.quote(coin, dislocated=dislocated)
+        self.delivery.publish_market_data()
+        self.deliver_lanes("bbo:" + coin)
 
     def ctx(self, coin: str) -> None:
-        o = MARKETS[coin].oracle
-        ctx = {
-            "funding": "0.0000125",
-            "openInterest": "1000.0",
-            "prevDayPx": _wire(o),
-            "dayNtlVlm": "100000.0",
-            "premium": "0.0",
-            "oraclePx": _wire(o),
-            "markPx": _wire(o),
-            "midPx": _wire(o),
-            "impactPxs": [_wire(o), _wire(o)],
-            "dayBaseVlm": "1000.0",
-        }
-        self.frame(_frame("activeAssetCtx", {"coin": coin, "ctx": ctx}))
+        """The oracle ticks and `coin`'s context frame reaches the bot at once."""
+        self.exchange.set_oracle(coin, self.oracle[coin])
+        self.delivery.publish_market_data()
+        self.deliver_lanes("activeAssetCtx:" + coin)
 
-    def deliver(self, index: int) -> Message:
-        m = self.exchange.take(index)
-        self.frame(m.text, m.epoch)
-        return m
+    # --- the exchange's side --------------------------------------------------------------
+
+    def execute(self, fault: str | None = None) -> int | None:
+        self.clock.advance(1)  # one request, one block
+        return self.delivery.execute_next(fault)
+
+    def reject_next_order(self, text: str = MARGIN_TEXT) -> None:
+        self.exchange.reject_next_orders(1, text)
+
+    def other_client_order(self, coin: str, *, is_buy: bool, resting: bool, sz: str) -> dict:
+        """An order on the bot's account that the bot did not send: resting far from the book,
+        or an IOC that takes the maker's quote."""
+        asset = self.exchange.universe.asset(coin)
+        ref = self.oracle[coin]
+        if resting:
+            px = ref * (Decimal("0.8") if is_buy else Decimal("1.2"))
+            rounding = Rounding.PASSIVE
+        else:
+            px = ref * (Decimal("1.01") if is_buy else Decimal("0.99"))
+            rounding = Rounding.AGGRESSIVE
+        wire = limit_order_wire(
+            asset=asset.asset_id,
+            is_buy=is_buy,
+            px=format_price(px, sz_decimals=asset.sz_decimals, is_buy=is_buy, rounding=rounding),
+            sz=sz,
+            reduce_only=False,
+            tif="Gtc" if resting else "Ioc",
+        )
+        action = order_action([wire])
+        nonce = self._other_nonces.next()
+        self.clock.advance(1)
+        answer = self.exchange.action(
+            {
+                "action": action,
+                "nonce": nonce,
+                "signature": self.signer.sign_l1(action, nonce, mainnet=False),
+            }
+        )
+        self.delivery.publish_market_data()
+        return answer
+
+    def other_client_cancel(self, coin: str, oid: int) -> dict:
+        """Another client of the account cancels one of its orders."""
+        action = cancel_action([(self.exchange.universe.asset(coin).asset_id, oid)])
+        nonce = self._other_nonces.next()
+        self.clock.advance(1)
+        answer = self.exchange.action(
+            {
+                "action": action,
+                "nonce": nonce,
+                "signature": self.signer.sign_l1(action, nonce, mainnet=False),
+            }
+        )
+        self.delivery.publish_market_data()
+        return answer
+
+    def deliver_lane(self, lane: str) -> Frame:
+        """Deliver the head of `lane` (e.g. "orderUpdates", "ack:bbo:xyz:AAA", "post:7")."""
+        for i in self.delivery.deliverable():
+            if self.delivery.frames[i].lane == lane:
+                return self.deliver(i)
+        raise AssertionError(f"nothing to deliver on lane {lane}: {self.delivery.lanes()}")
+
+    def deliver_lanes(self, prefix: str) -> None:
+        """Deliver everything queued on the lanes whose name starts with `prefix`."""
+        while True:
+            heads = [
+                i
+                for i in self.delivery.deliverable()
+                if self.delivery.frames[i].lane.startswith(prefix)
+            ]
+            if not heads:
+                return
+            self.deliver(heads[0])
+
+    def deliver(self, index: int) -> Frame:
+        f = self.delivery.take(index)
+        self.frame(f.data, f.connection)
+        return f
 
     def deliver_all(self) -> None:
-        while self.exchange.outbox:
-            self.deliver(self.exchange.deliverable()[0])
+        while self.delivery.frames:
+            self.deliver(self.delivery.deliverable()[0])
 
-    def process(self, outcome: str = "fill") -> int | None:
-        return self.exchange.process_next(outcome)
+    def acks(self) -> list[int]:
+        """Indices of the subscription acks a socket could deliver next."""
+        frames = self.delivery.frames
+        return [
+            i for i in self.delivery.deliverable() if b'"subscriptionResponse"' in frames[i].data
+        ]
+
+    def ack(self, n: int = 0) -> None:
+        """Deliver the n-th deliverable subscription ack."""
+        self.deliver(self.acks()[n])
+
+    def entry(self, coin: str = "xyz:AAA") -> str:
+        """The book dislocates and the bot sends one entry order; returns its cloid."""
+        before = len(self.delivery.requests)
+        self.market_moves(coin, dislocated="buy")
+        self.deliver_lanes("activeAssetCtx:" + coin)
+        self.deliver_lanes("bbo:" + coin)
+        assert len(self.delivery.requests) == before + 1, self.d.executor.blocked
+        return order_wires(self.delivery.requests[-1])[0]["c"]
 
     def bring_up(self) -> None:
-        """Connect, subscribe and reconcile in the plain order; market data for every coin."""
+        """Connect, subscribe and reconcile in the plain order."""
         if self.d.conn.state == "disconnected":
             self.start()
         self.open_socket()
-        while self.exchange.acks:
-            self.ack(0)
-        for coin in MARKETS:
-            self.bbo(coin)
-            self.ctx(coin)
-        for _ in range(50):
-            if not (self.exchange.inbox or self.exchange.outbox):
-                break
-            while self.exchange.inbox:
-                self.process("fill")
-            self.deliver_all()
+        self.settle()
+        for coin in COINS:
+            self.market_moves(coin)
+        self.settle()
 
-    def settle(self, outcome: str = "fill") -> None:
-        """Process every post and deliver every message until the exchange is quiet."""
+    def settle(self, *, reject: str | None = None) -> None:
+        """Execute every request and deliver every frame, oldest first, until quiet; with
+        `reject`, the exchange refuses every order with that text."""
         for _ in range(200):
-            if not (self.exchange.inbox or self.exchange.outbox):
+            if not (self.delivery.requests or self.delivery.frames):
                 return
-            while self.exchange.inbox:
-                self.process(outcome)
+            while self.delivery.requests:
+                if reject is not None:
+                    n = len(order_wires(self.delivery.requests[0]))
+                    if n:
+                        self.exchange.reject_next_orders(n, reject)
+                self.execute()
             self.deliver_all()
-        raise AssertionError("exchange never went quiet")
+        raise AssertionError("the exchange and the bot never went quiet")
 
-    # --- views ---------------------------------------------------------------------------
+    # --- views ----------------------------------------------------------------------------
 
     def bot_positions(self) -> dict[str, Decimal]:
         return {c: p.size for c, p in self.d.positions.positions.items() if p.size != 0}
 
     def true_positions(self) -> dict[str, Decimal]:
-        return {c: s for c, s in self.exchange.positions.items() if s != 0}
+        return {c: s for c, s in self.exchange.positions(self.user).items() if s != 0}
+
+    def true_open_orders(self) -> list[dict]:
+        return self.exchange.open_orders(self.user)
+
+    def true_fills(self) -> list[dict]:
+        return self.exchange.user_fills(self.user)
+
+    def order_status(self, cloid: str) -> tuple[str, Decimal] | None:
+        """(exchange status, filled size) of the bot's order `cloid`, or None if unknown."""
+        found = self.exchange.order_status(self.user, cloid)
+        if found is None:
+            return None
+        order, status, _ms = found
+        return status, order.orig_sz - order.sz if status != "filled" else order.orig_sz
+
+    def filled_size(self, cloid: str) -> Decimal:
+        return sum(
+            (Decimal(f["sz"]) for f in self.true_fills() if f.get("cloid") == cloid), Decimal(0)
+        )

@@ -106,7 +106,7 @@ def test_a_garbage_reconciliation_answer_fails_its_step_which_asks_again(step: s
     h = Harness()
     h.start()
     h.open_socket()
-    while h.exchange.acks:
+    while h.acks():
         h.ack(0)
     (post,) = [p for p in h.d.wire.posts.pending() if p.kind == f"info:{step}"]
     answer = {"type": "info", "payload": {"type": info_type, "data": garbage}}

@@ -1,24 +1,29 @@
-"""Stateful property test of the DISPATCHER (not the machines alone) against a consistent
-fake exchange (tests/runtime/fakes.py).
+"""Stateful property test of the DISPATCHER against the simulator's exchange core, whose frames
+reach the bot through the delivery layer (tests/runtime/fakes.py) in any order a
+real connection could produce.
 
-Hypothesis generates interleavings of: socket open/close at any point (connecting,
-subscribing, reconciling, live, with posts in flight, with the exchange executing some of
-them anyway); acks, snapshots and market data in any order (data before its ack); the
-exchange executing posts with every outcome (resting, filled, partial, per-order errors,
-top-level err, post-level error, statuses shorter than the orders, an unrecognised status,
-error-channel failure naming `id=`, no response at all); the resulting orderUpdates, userFills
-and userEvents messages before or after the post response; duplicate fills and snapshot
-overlap; frames and post responses from old epochs; write failures; operator HardStop and
-reset at any point; timer ticks with time advancing.
+Hypothesis generates interleavings of: the socket opening and dying at any point (connecting,
+subscribing, reconciling, live, with requests in flight, with the exchange executing some of
+them anyway so their answers die with the socket); the head of any lane delivered next, so
+acks, snapshots, market data, info answers, orderUpdates, userFills and userEvents arrive in
+every relative order (the userFills snapshot or the fills answer after clearinghouseState; fills
+before the post answer; market data before its ack); the market moving (dislocated books make
+the bot send IOC entries; thin books fill them partly or not at all); answers lost, shortened,
+unrecognised, refused at post level or on the error channel; orders rejected for margin;
+another client of the same account placing resting orders and taking liquidity; duplicates of
+delivered frames; frames of dead connections; write failures; operator HardStop and reset;
+timer ticks with time advancing.
 
-After every step the invariants (a)-(g) of issue 3 item 5 are checked; the rule
-`deliver_everything` is the liveness check (b) — the drain deadlock of the seed bot.
+After every step: entries only while READY-TRADING, at most one flatten order per market,
+in-flight accounting, every order in one place and agreeing with the exchange, no fill counted
+twice, HardStop halted only on a flat exchange and re-armed only by a reset, and positions
+equal to the exchange's whenever the epoch's positions are reconciled and every fill the
+exchange made has reached the bot. The rule `deliver_everything` is the liveness check: with
+everything delivered, the connection is live, READY-TRADING holds (HardStop armed), nothing is
+unknown and positions and open orders equal the exchange's.
 """
 
 from __future__ import annotations
-
-import json
-from decimal import Decimal
 
 from hypothesis import event
 from hypothesis import strategies as st
@@ -30,12 +35,11 @@ from hypothesis.stateful import (
     rule,
 )
 
-from tests.runtime.fakes import BY_ASSET, MARKETS, ORDER_OUTCOMES, Harness, order_wires
+from hip3.sim.delivery import ANSWER_FAULTS, Frame
+from tests.runtime.fakes import COINS, MARGIN_TEXT, Harness, order_wires
 
-COINS = sorted(MARKETS)
 OPEN_STATES = ("connecting", "subscribing", "reconciling", "live")
-# outcomes the drain uses: the exchange answers, so every order reaches a definite state
-DRAIN_OUTCOMES = ("fill", "rest", "partial", "reject_benign")
+BENIGN_TEXT = "Order could not immediately match against any resting orders."
 
 
 class DispatcherProperties(RuleBasedStateMachine):
@@ -44,42 +48,53 @@ class DispatcherProperties(RuleBasedStateMachine):
         self.h = Harness()
         self.violations: list[str] = []
         self.sent_cloids: set[str] = set()
+        self.delivered: list[Frame] = []
         self.h.transport.watch = self._on_write
         self.hardstop_before = "armed"
         self.reset_step = False
+        self.positions_checked = 0
         self.h.start()
 
-    # --- checks at the moment of a write (a), (g) -----------------------------------------
+    def _coin(self, asset: int) -> str:
+        return self.h.exchange.universe.by_asset_id[asset].coin
+
+    # --- checks at the moment of a write ------------------------------------------------
 
     def _on_write(self, msg: dict) -> None:
-        d, ex = self.h.d, self.h.exchange
+        d, h = self.h.d, self.h
         if msg.get("method") == "post" and not d.ready.can_reduce():
             self.violations.append(f"post written while the connection is {d.conn.state}")
         for w in order_wires(msg):
             self.sent_cloids.add(w["c"])
-            coin = BY_ASSET[w["a"]].coin
+            coin = self._coin(w["a"])
             if not w["r"]:
-                # (a) an entry is written only while READY-TRADING holds
+                # an entry is written only while READY-TRADING holds
                 if not (d.ready.trading() and d.hardstop.is_armed):
                     self.violations.append(
-                        f"(a) entry order on {coin} written while not READY-TRADING: "
+                        f"entry order on {coin} written while not READY-TRADING: "
                         f"conn={d.conn.state} hardstop={d.hardstop.state} "
                         f"missing={None if d.readiness is None else d.readiness.missing()}"
                     )
                 continue
-            # (g) at most one flatten order per market in flight, as the bot and the
-            # exchange see it
+            # at most one flatten order per market in flight, as the bot and the exchange see it
             mine = [i.cloid for i, _m in d.orders.live_orders() if i.coin == coin and i.reduce_only]
-            theirs = [o.cloid for o in ex.open_orders() if o.coin == coin and o.reduce_only] + [
+            theirs = [
+                o.get("cloid")
+                for o in h.true_open_orders()
+                if o["coin"] == coin and o.get("reduceOnly")
+            ] + [
                 x["c"]
-                for p in ex.inbox
+                for p in h.delivery.requests
                 for x in order_wires(p)
-                if BY_ASSET[x["a"]].coin == coin and x["r"]
+                if self._coin(x["a"]) == coin and x["r"]
             ]
             if mine or theirs:
                 self.violations.append(
-                    f"(g) second flatten order on {coin}: bot has {mine}, exchange has {theirs}"
+                    f"second flatten order on {coin}: bot has {mine}, exchange has {theirs}"
                 )
+
+    def _deliver(self, index: int) -> None:
+        self.delivered.append(self.h.deliver(index))
 
     @initialize(data=st.data(), up=st.booleans())
     def begin(self, data: st.DataObject, up: bool) -> None:
@@ -100,92 +115,83 @@ class DispatcherProperties(RuleBasedStateMachine):
         self.h.open_socket()
 
     @precondition(lambda self: self.h.d.conn.state in OPEN_STATES)
-    @rule(executed=st.lists(st.sampled_from(ORDER_OUTCOMES), max_size=3))
-    def socket_lost(self, executed: list[str]) -> None:
+    @rule(executed=st.integers(0, 3))
+    def socket_lost(self, executed: int) -> None:
+        """Cut at any point, also between the execution of requests and their answers."""
         self.h.drop_socket(executed)
 
     @rule(ms=st.sampled_from([0, 0, 100, 1_000, 2_500, 5_100, 10_100, 16_000, 31_000, 61_000]))
     def time_passes(self, ms: int) -> None:
         self.h.tick(ms)
 
-    # --- what the exchange sends --------------------------------------------------------
-
-    @precondition(lambda self: bool(self.h.exchange.acks))
-    @rule(data=st.data())
-    def ack_arrives(self, data: st.DataObject) -> None:
-        self.h.ack(data.draw(st.integers(0, len(self.h.exchange.acks) - 1), label="ack"))
+    # --- the market and the exchange ----------------------------------------------------
 
     @rule(
         coin=st.sampled_from(COINS),
-        kind=st.sampled_from(["bbo", "activeAssetCtx", "both", "both"]),
         dislocated=st.sampled_from([None, "buy", "sell"]),
+        depth=st.sampled_from(["40", "40", "3", "0.5"]),
     )
-    def market_data(self, coin: str, kind: str, dislocated: str | None) -> None:
-        # "both": a fresh oracle then a book, the pair a signal needs (data ages <= 2 s)
-        if kind != "bbo" and self.h.subscribed(f"activeAssetCtx:{coin}"):
-            self.h.ctx(coin)
-        if kind != "activeAssetCtx" and self.h.subscribed(f"bbo:{coin}"):
-            self.h.bbo(coin, dislocated=dislocated)
+    def market_moves(self, coin: str, dislocated: str | None, depth: str) -> None:
+        self.h.market_moves(coin, dislocated=dislocated, depth=depth)
 
-    @precondition(lambda self: bool(self.h.exchange.inbox))
-    @rule(outcome=st.sampled_from((*ORDER_OUTCOMES, "fill", "rest", "info_error")))
-    def exchange_executes_next_post(self, outcome: str) -> None:
-        self.h.process(outcome)
+    @precondition(lambda self: bool(self.h.delivery.requests))
+    @rule(fault=st.sampled_from((None, None, None, *ANSWER_FAULTS)))
+    def exchange_executes_next_request(self, fault: str | None) -> None:
+        self.h.execute(fault)
 
-    @precondition(lambda self: bool(self.h.exchange.outbox))
+    @rule(benign=st.booleans())
+    def next_order_is_rejected(self, benign: bool) -> None:
+        self.h.reject_next_order(BENIGN_TEXT if benign else MARGIN_TEXT)
+
+    @rule(
+        coin=st.sampled_from(COINS),
+        is_buy=st.booleans(),
+        resting=st.booleans(),
+    )
+    def another_client_trades_on_the_account(self, coin: str, is_buy: bool, resting: bool) -> None:
+        self.h.other_client_order(coin, is_buy=is_buy, resting=resting, sz="1")
+
+    @precondition(lambda self: bool(self.h.delivery.frames))
+    @rule(data=st.data(), twice=st.sampled_from([False, False, False, True]))
+    def frame_arrives(self, data: st.DataObject, twice: bool) -> None:
+        """The head of a lane arrives (twice: the server wrote it twice)."""
+        self._deliver(data.draw(st.sampled_from(self.h.delivery.deliverable()), label="frame"))
+        if twice:
+            f = self.delivered[-1]
+            self.h.frame(f.data, f.connection)
+
+    @precondition(lambda self: bool(self.h.delivery.frames))
     @rule(data=st.data())
-    def message_arrives(self, data: st.DataObject) -> None:
-        choices = self.h.exchange.deliverable()
-        self.h.deliver(data.draw(st.sampled_from(choices), label="message"))
+    def market_data_lost(self, data: st.DataObject) -> None:
+        d = self.h.delivery
+        md = [i for i, f in enumerate(d.frames) if f.lane.startswith(("bbo:", "activeAssetCtx:"))]
+        if md:
+            d.drop(data.draw(st.sampled_from(md), label="lost md"))
 
-    @precondition(
-        lambda self: bool(self.h.exchange.delivered_tids) and self.h.subscribed("userFills")
-    )
-    @rule(data=st.data(), channel=st.sampled_from(["userFills", "user"]))
-    def duplicate_fill_arrives(self, data: st.DataObject, channel: str) -> None:
-        ex = self.h.exchange
-        delivered = [f for f in ex.fills if f["tid"] in ex.delivered_tids]
-        if not delivered:
-            return
-        fill = data.draw(st.sampled_from(delivered), label="duplicate")
-        body = {"user": ex.user, "fills": [fill]} if channel == "userFills" else {"fills": [fill]}
-        self.h.frame(json.dumps({"channel": channel, "data": body}))
+    @precondition(lambda self: any(f.tids or f.post_id for f in self.delivered[-20:]))
+    @rule(data=st.data())
+    def duplicate_arrives_later(self, data: st.DataObject) -> None:
+        """A fill or an answer delivered again later (a replay overlapping what was seen)."""
+        again = [f for f in self.delivered[-20:] if f.tids or f.post_id]
+        f = data.draw(st.sampled_from(again), label="duplicate")
+        self.h.frame(f.data, f.connection)
 
-    @precondition(lambda self: bool(self.h.exchange.lost))
+    @precondition(lambda self: bool(self.h.delivery.lost))
     @rule(data=st.data(), in_current_epoch=st.booleans())
-    def old_epoch_frame_arrives(self, data: st.DataObject, in_current_epoch: bool) -> None:
-        m = data.draw(st.sampled_from(self.h.exchange.lost), label="old frame")
-        if in_current_epoch and m.post_id is not None:
-            # a response to a post of a dead connection, as if it came on the new one
-            self.h.frame(m.text)
+    def old_connection_frame_arrives(self, data: st.DataObject, in_current_epoch: bool) -> None:
+        f = data.draw(st.sampled_from(self.h.delivery.lost[-20:]), label="old frame")
+        if in_current_epoch and f.post_id is not None:
+            # an answer to a post of a dead connection, as if it came on the new one
+            self.h.frame(f.data)
         else:
-            self.h.frame(m.text, m.epoch)
+            self.h.frame(f.data, f.connection)
 
-    @rule(status=st.sampled_from(["open", "canceled", "someNewStatus", "filled"]))
-    def order_update_for_a_stranger(self, status: str) -> None:
-        if not self.h.subscribed("orderUpdates"):
-            return
-        upd = {
-            "order": {
-                "coin": "xyz:AAA",
-                "side": "B",
-                "limitPx": "99.0",
-                "sz": "1.0",
-                "oid": 42,
-                "timestamp": 1,
-                "origSz": "1.0",
-            },
-            "status": status,
-            "statusTimestamp": 1,
-        }
-        self.h.frame(json.dumps({"channel": "orderUpdates", "data": [upd]}))
-
-    @precondition(lambda self: bool(self.h.exchange.inbox))
+    @precondition(lambda self: bool(self.h.delivery.requests))
     @rule(data=st.data())
     def write_fails(self, data: st.DataObject) -> None:
-        ex = self.h.exchange
-        i = data.draw(st.integers(0, len(ex.inbox) - 1), label="lost write")
-        post = ex.inbox.pop(i)  # the frame never reached the exchange
+        requests = self.h.delivery.requests
+        i = data.draw(st.integers(0, len(requests) - 1), label="lost write")
+        post = requests.pop(i)  # the frame never reached the exchange
         self.h.write_failed(post["id"])
 
     # --- operator -----------------------------------------------------------------------
@@ -199,56 +205,54 @@ class DispatcherProperties(RuleBasedStateMachine):
         self.reset_step = True
         self.h.operator("reset")
 
-    # --- (b) liveness: the drain deadlock -----------------------------------------------
+    # --- liveness -----------------------------------------------------------------------
 
     @rule(data=st.data())
     def deliver_everything(self, data: st.DataObject) -> None:
-        """Bring the connection up and deliver every outstanding lifecycle fact of the epoch
-        (acks, first data, snapshot, every post and its answers) in a generated order; then
-        READY-TRADING must hold unless HardStop is not armed."""
-        h, d, ex = self.h, self.h.d, self.h.exchange
-        md_done: set[tuple[int, str]] = set()
+        """Bring the connection up and execute and deliver everything outstanding in a
+        generated order; then the bot must be READY (HardStop armed) and agree with the
+        exchange."""
+        h, d, dl = self.h, self.h.d, self.h.delivery
         steps = 0
         quiet_rounds = 0
         stop_ticks = 0
+        refreshed = False
         while quiet_rounds < 2:
             if d.conn.state == "backoff":
                 h.tick(max(0, d.conn.retry_at_ms - h.clock.now_ms()))
             if d.conn.state == "connecting":
                 h.open_socket()
-            cands: list[tuple] = [("ack", i) for i in range(len(ex.acks))]
-            for coin in COINS:
-                for kind in ("bbo", "activeAssetCtx"):
-                    key = f"{kind}:{coin}"
-                    if h.subscribed(key) and (h.epoch, key) not in md_done:
-                        cands.append(("md", kind, coin))
-            if ex.inbox:
-                cands.append(("process",))
-            cands += [("deliver", i) for i in ex.deliverable()]
+            cands: list[tuple] = [("deliver", i) for i in dl.deliverable()]
+            if dl.requests:
+                cands.append(("execute",))
             if not cands:
+                if d.conn.state == "live" and not refreshed:
+                    refreshed = True  # fresh market data after the waiting below
+                    for coin in COINS:
+                        h.market_moves(coin)
+                    continue
                 # Quiet: let retries go out (flatten, unknown-order queries); a HardStop in
                 # progress gets its retry interval so it can finish against this exchange.
                 busy = not (d.hardstop.is_armed or d.hardstop.is_halted)
                 h.tick(d.hardstop.retry_interval_ms if busy and stop_ticks < 8 else 0)
                 stop_ticks += busy
                 quiet_rounds += 1
+                refreshed = refreshed and not busy
                 continue
             quiet_rounds = 0
             steps += 1
-            assert steps < 600, "the exchange and the bot never went quiet"
+            assert steps < 800, (
+                f"the exchange and the bot never went quiet: lanes {dl.lanes()}, "
+                f"pending {[q.kind for q in d.wire.posts.pending()]} hardstop {d.hardstop.state} "
+                f"counters {dict(d.counters)} attempt {d.hardstop.attempt} "
+                f"exchange {h.true_positions()} {h.true_open_orders()} bot {h.bot_positions()} "
+                f"live {[(i.cloid, m.state, m.oid) for i, m in d.orders.live_orders()]}"
+            )
             c = data.draw(st.sampled_from(cands), label="next fact")
-            if c[0] == "ack":
-                h.ack(c[1])
-            elif c[0] == "md":
-                md_done.add((h.epoch, f"{c[1]}:{c[2]}"))
-                if c[1] == "bbo":
-                    h.bbo(c[2])
-                else:
-                    h.ctx(c[2])
-            elif c[0] == "process":
-                h.process(data.draw(st.sampled_from(DRAIN_OUTCOMES), label="outcome"))
+            if c[0] == "execute":
+                h.execute()
             else:
-                h.deliver(c[1])
+                self._deliver(c[1])
             self.check_all()
         assert d.conn.state == "live", f"connection is {d.conn.state} after delivering everything"
         event(f"drain: hardstop {d.hardstop.state}, epoch {min(h.epoch, 4)}")
@@ -256,69 +260,88 @@ class DispatcherProperties(RuleBasedStateMachine):
         event(f"drain: final states {sorted(d.orders.final_counts)}")
         if d.hardstop.is_armed:
             assert d.ready.trading(), (
-                f"(b) everything of epoch {h.epoch} delivered but not READY-TRADING; "
-                f"missing: {d.readiness.missing()}"
+                f"everything of epoch {h.epoch} delivered but not READY-TRADING; "
+                f"missing: {d.readiness.missing()}; {d.ready.describe()}"
             )
         unknown = [i.cloid for i, _m in d.orders.unknown_orders()]
-        assert not unknown, f"(d) orders still unknown after reconciliation: {unknown}"
+        assert not unknown, f"orders still unknown after reconciliation: {unknown}"
         assert h.bot_positions() == h.true_positions(), (
-            f"(e) positions differ from the exchange: bot {h.bot_positions()} "
+            f"positions differ from the exchange: bot {h.bot_positions()} "
             f"exchange {h.true_positions()}"
         )
-        live = {i.cloid for i, _m in d.orders.live_orders()}
-        for o in ex.open_orders():
-            assert o.cloid in live, f"(d) order {o.cloid} rests on the exchange, bot forgot it"
+        assert d.positions.divergence_report() == [], d.positions.divergence_report()
+        live_oids = {m.oid for _i, m in d.orders.live_orders()}
+        for o in h.true_open_orders():
+            assert o["oid"] in live_oids, f"order {o} rests on the exchange, the bot forgot it"
 
     # --- invariants after every step ----------------------------------------------------
 
     @invariant()
     def check_all(self) -> None:
-        h, d, ex = self.h, self.h.d, self.h.exchange
+        h, d = self.h, self.h.d
         assert not self.violations, self.violations
         assert d.fatal is None, d.fatal
         assert d.counters["internal_errors"] == 0, "the dispatcher caught an internal error"
-        # (c) inflight posts: never negative, equal to the post book, 0 without a connection
+        # inflight posts: never negative, equal to the post book, 0 without a connection
         inflight = d.wire.posts.inflight.count
         assert inflight >= 0
         assert inflight == len(d.wire.posts.pending())
         if d.conn.state not in ("subscribing", "reconciling", "live"):
             assert inflight == 0, f"{inflight} posts in flight with connection {d.conn.state}"
-        # (d) every order in exactly one place; terminal states agree with the exchange
+        # every order in exactly one place; terminal states agree with the exchange
         terminal = d.orders._terminal
         both = set(d.orders.machines) & set(terminal)
-        assert not both, f"(d) orders both live and terminal: {both}"
+        assert not both, f"orders both live and terminal: {both}"
         assert sum(d.orders.final_counts.values()) == len(terminal)
         for cloid in self.sent_cloids:
-            assert (cloid in d.orders.machines) != (cloid in terminal), f"(d) {cloid} lost track"
+            assert (cloid in d.orders.machines) != (cloid in terminal), f"{cloid} lost track"
+        open_cloids = {o.get("cloid") for o in h.true_open_orders()}
         for cloid, state in terminal.items():
-            o = ex.orders.get(cloid)
+            if cloid not in self.sent_cloids:
+                continue  # adopted orders of another client
+            filled = h.filled_size(cloid)
             if state == "filled":
-                assert o is not None and o.filled > 0, f"(d) {cloid} filled, exchange: {o}"
+                assert filled > 0, f"{cloid} filled, the exchange filled nothing"
             elif state == "rejected":
-                assert o is None or (o.status == "rejected" and o.filled == 0), (
-                    f"(d) {cloid} rejected but the exchange executed it: {o}"
+                assert filled == 0 and cloid not in open_cloids, (
+                    f"{cloid} rejected but the exchange executed it: {h.order_status(cloid)}"
                 )
             elif state == "cancelled":
-                assert o is None or o.status != "open", (
-                    f"(d) {cloid} cancelled but still resting on the exchange"
-                )
-        # (e) a fill counts once: an order never holds more than the exchange filled
+                assert cloid not in open_cloids, f"{cloid} cancelled but still resting"
+        # a fill counts once: an order never holds more than the exchange filled
         for cloid, m in d.orders.machines.items():
-            o = ex.orders.get(cloid)
-            filled = o.filled if o is not None else Decimal(0)
-            assert m.filled_sz <= filled, f"(e) {cloid} counted {m.filled_sz} > {filled}"
-        assert d.positions.fills_applied <= len(ex.fills)
-        # (f) HardStop: halted only when the exchange is flat; armed again only by a reset
+            assert m.filled_sz <= h.filled_size(cloid), f"{cloid} counted {m.filled_sz}"
+        fills = h.true_fills()
+        assert d.positions.fills_applied <= len(fills)
+        # positions are the exchange's once this epoch's positions are reconciled and every
+        # fill the exchange made has reached the bot (whatever order the answers came in)
+        m = d.readiness
+        if (
+            d.conn.state == "live"
+            and m is not None
+            and "positions" in m.reconciled_parts
+            and all(d.positions.has_seen(f["tid"]) for f in fills)
+        ):
+            self.positions_checked += 1
+            assert h.bot_positions() == h.true_positions(), (
+                f"positions after reconciliation: bot {h.bot_positions()} "
+                f"exchange {h.true_positions()} (divergences {d.positions.divergence_report()})"
+            )
+        # HardStop: halts only when the exchange is flat (another client may trade later);
+        # armed again only by a reset
         hs = d.hardstop.state
-        if hs == "halted":
-            assert ex.is_flat(), (
-                f"(f) HardStop halted while the exchange has open orders "
-                f"{[o.cloid for o in ex.open_orders()]} or positions {h.true_positions()}"
+        if hs == "halted" and self.hardstop_before != "halted":
+            assert not h.true_open_orders() and not h.true_positions(), (
+                f"HardStop halted while the exchange has open orders {h.true_open_orders()} "
+                f"or positions {h.true_positions()}"
             )
         if hs == "armed" and self.hardstop_before != "armed":
-            assert self.reset_step, f"(f) HardStop re-armed from {self.hardstop_before} alone"
+            assert self.reset_step, f"HardStop re-armed from {self.hardstop_before} alone"
         self.hardstop_before = hs
         self.reset_step = False
+
+    def teardown(self) -> None:
+        event(f"positions checked {min(self.positions_checked, 10)}")
 
 
 TestDispatcherProperties = DispatcherProperties.TestCase

@@ -1,20 +1,20 @@
 """One plain regression test per review item of the seed bot (design.md's table), each
 replaying the sequence of events that broke the original, through the dispatcher and the
-fake exchange of tests/runtime/fakes.py."""
+simulator's exchange core behind the delivery layer (tests/runtime/fakes.py)."""
 
 from __future__ import annotations
 
 import ast
 import json
 import re
-from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
 from hip3.protocol import frames as F
 from hip3.runtime.dispatcher import Dispatcher, FatalError
-from tests.runtime.fakes import FakeClock, FakeExchange, FakeTransport, Harness, make_config
+from hip3.sim.delivery import Delivery
+from tests.runtime.fakes import FakeClock, Harness, RecordingTransport, make_config, order_wires
 
 ROOT = Path(__file__).resolve().parents[2]
 # The bot's own code; hip3/sim is the exchange (its "halted" markets are the exchange's).
@@ -26,22 +26,22 @@ BOT_SOURCES = [
 ]
 
 
-def _entry(h: Harness, coin: str = "xyz:AAA") -> str:
-    """A dislocated book makes the bot send one entry order; returns its cloid."""
-    before = len(h.exchange.inbox)
-    h.ctx(coin)
-    h.bbo(coin, dislocated="buy")
-    assert len(h.exchange.inbox) == before + 1, h.d.executor.blocked
-    return h.exchange.inbox[-1]["request"]["payload"]["action"]["orders"][0]["c"]
-
-
-def _deliver_channel(h: Harness, prefix: str) -> None:
-    i = next(i for i in h.exchange.deliverable() if h.exchange.outbox[i].channel.startswith(prefix))
-    h.deliver(i)
-
-
 def _subscriptions(h: Harness) -> list[dict]:
     return [m["subscription"] for m in h.transport.sent if m.get("method") == "subscribe"]
+
+
+def _orders(m: dict) -> list:
+    return order_wires(m)
+
+
+def _adopted_resting_order(h: Harness, coin: str = "xyz:BBB") -> int:
+    """Another client of the account rests an order; the bot learns it from orderUpdates and
+    adopts it from the exchange's open orders. Returns its oid."""
+    answer = h.other_client_order(coin, is_buy=True, resting=True, sz="1")
+    oid = answer["response"]["data"]["statuses"][0]["resting"]["oid"]
+    h.settle()
+    assert any(m.oid == oid for _i, m in h.d.orders.live_orders()), h.d.counters
+    return oid
 
 
 # --- blocker 1: the loop was not wired -----------------------------------------------------
@@ -50,43 +50,28 @@ def _subscriptions(h: Harness) -> list[dict]:
 def test_blocker1_post_response_order_updates_and_fills_drive_orders_and_positions() -> None:
     h = Harness()
     h.bring_up()
-    cloid = _entry(h)
-    h.process("fill")
+    cloid = h.entry()
+    h.execute()
     # the seed dropped all three; here they arrive fill first, response last
-    _deliver_channel(h, "userFills")
-    assert h.d.positions.size("xyz:AAA") == Decimal("0.5")
-    _deliver_channel(h, "orderUpdates")
+    h.deliver_lane("userFills")
+    assert h.bot_positions() == h.true_positions() != {}
+    h.deliver_lane("orderUpdates")
     assert h.d.orders.was_terminal(cloid) == "filled"
     h.deliver_all()  # post response (late, recognised) and the userEvents copy of the fill
     assert h.d.orders.final_counts == {"filled": 1}
     assert h.d.positions.fills_applied == 1
-    assert h.bot_positions() == h.true_positions() == {"xyz:AAA": Decimal("0.5")}
+    assert h.bot_positions() == h.true_positions()
 
 
 def test_blocker1_resting_then_cancelled_by_the_exchange() -> None:
     h = Harness()
     h.bring_up()
-    cloid = _entry(h)
-    h.process("rest")
-    h.deliver_all()
-    assert h.d.orders.machines[cloid].state == "resting"
-    oid = h.exchange.orders[cloid].oid
-    h.exchange.orders[cloid].status = "canceled"
-    h.frame(
-        json.dumps(
-            {
-                "channel": "orderUpdates",
-                "data": [
-                    {
-                        "order": h.exchange.orders[cloid].basic() | {"oid": oid},
-                        "status": "marginCanceled",
-                        "statusTimestamp": 1,
-                    }
-                ],
-            }
-        )
-    )
-    assert h.d.orders.was_terminal(cloid) == "cancelled"
+    oid = _adopted_resting_order(h)
+    key = h.d.orders.cloid_for(oid, None)
+    assert h.d.orders.machines[key].state == "resting"
+    h.other_client_cancel("xyz:BBB", oid)
+    h.deliver_lanes("orderUpdates")
+    assert h.d.orders.was_terminal(key) == "cancelled"
 
 
 # --- blocker 2: no trading subscriptions --------------------------------------------------
@@ -96,7 +81,7 @@ def test_blocker2_trading_subscriptions_are_sent_in_every_epoch() -> None:
     h = Harness()
     h.bring_up()
     first = _subscriptions(h)
-    h.drop_socket([])
+    h.drop_socket()
     h.tick(61_000)
     h.bring_up()
     second = _subscriptions(h)[len(first) :]
@@ -108,7 +93,7 @@ def test_blocker2_trading_subscriptions_are_sent_in_every_epoch() -> None:
 
 def test_blocker2_trading_mode_without_a_user_address_fails_fast() -> None:
     clock = FakeClock()
-    transport = FakeTransport(FakeExchange("0x" + "00" * 20, clock))
+    transport = RecordingTransport(Delivery())
     with pytest.raises(FatalError, match=r"account\.user"):
         Dispatcher(make_config(), transport=transport, clock=clock, signer=object(), user=None)
 
@@ -119,20 +104,18 @@ def test_blocker2_trading_mode_without_a_user_address_fails_fast() -> None:
 def test_blocker3_ack_and_snapshot_arriving_during_resubscription_still_lead_to_ready() -> None:
     h = Harness()
     h.bring_up()
-    h.drop_socket([])
+    h.drop_socket()
     h.tick(61_000)
     h.open_socket()  # epoch 2: the bot writes every subscription at once
-    ex = h.exchange
     # the seed's drain_and_wait swallowed exactly these: the orderUpdates ack and the
     # userFills snapshot arriving while the other subscriptions were still going out
-    h.ack(next(i for i, (_e, s) in enumerate(ex.acks) if s["type"] == "orderUpdates"))
-    _deliver_channel(h, "userFills")  # the snapshot, before its own ack
-    h.bbo("xyz:AAA")  # market data before its ack
-    h.ctx("xyz:BBB")
-    while ex.acks:
-        h.ack(len(ex.acks) - 1)  # the remaining acks in reverse order
-    h.bbo("xyz:BBB")
-    h.ctx("xyz:AAA")
+    h.deliver_lane("orderUpdates")  # its ack
+    h.deliver_lane("bbo:xyz:AAA")  # market data before its ack
+    h.deliver_lane("activeAssetCtx:xyz:BBB")
+    while h.acks():
+        h.ack(len(h.acks()) - 1)  # the remaining acks in reverse order
+    h.deliver_lane("bbo:xyz:BBB")
+    h.deliver_lane("activeAssetCtx:xyz:AAA")
     assert h.d.conn.state == "reconciling"
     h.settle()
     assert h.d.conn.state == "live"
@@ -143,20 +126,13 @@ def test_blocker3_an_old_epochs_ack_never_makes_the_new_one_ready() -> None:
     h = Harness()
     h.start()
     h.open_socket()
-    old_acks = list(h.exchange.acks)
-    h.drop_socket([])
+    h.drop_socket()
+    old_acks = [f for f in h.delivery.lost if b'"subscriptionResponse"' in f.data]
+    assert old_acks
     h.tick(61_000)
     h.open_socket()
-    for epoch, sub in old_acks:  # late acks of epoch 1
-        h.frame(
-            json.dumps(
-                {
-                    "channel": "subscriptionResponse",
-                    "data": {"method": "subscribe", "subscription": sub},
-                }
-            ),
-            epoch,
-        )
+    for f in old_acks:  # late acks of epoch 1
+        h.frame(f.data, f.connection)
     assert h.d.conn.state == "subscribing"
     assert all(status == "pending" for status in h.d.readiness.keys.values())
 
@@ -167,46 +143,43 @@ def test_blocker3_an_old_epochs_ack_never_makes_the_new_one_ready() -> None:
 def test_A_hardstop_cancels_flattens_verifies_and_stays_halted() -> None:
     h = Harness()
     h.bring_up()
-    _entry(h, "xyz:AAA")
-    h.settle("fill")  # a position on AAA
-    resting = _entry(h, "xyz:BBB")
-    h.settle("rest")  # a resting order on BBB
-    assert h.exchange.open_orders() and h.true_positions()
+    h.entry("xyz:AAA")
+    h.settle()  # a position on AAA
+    oid = _adopted_resting_order(h)  # a resting order on BBB
+    resting = h.d.orders.cloid_for(oid, None)
+    assert h.true_open_orders() and h.true_positions()
     h.operator("hardstop")
     assert h.d.hardstop.state == "cancelling"
-    h.settle("fill")  # the cancel, then the reduce-only flatten, then the verification
-    h.tick(0)
-    h.settle("fill")
+    # the cancel, then the reduce-only flatten, then the verification; the flatten order's
+    # orderUpdate comes before its fill, so the flatten machine looks again after its backoff
+    for _ in range(5):
+        h.settle()
+        if h.d.hardstop.state == "halted":
+            break
+        h.tick(1_000)
     assert h.d.hardstop.state == "halted"
-    assert h.exchange.is_flat()
+    assert not h.true_open_orders() and not h.true_positions()
     assert h.d.orders.was_terminal(resting) == "cancelled"
-    flattens = [
-        w
-        for m in h.transport.sent
-        for w in (m.get("request", {}).get("payload", {}).get("action", {}).get("orders") or [])
-        if w["r"]
-    ]
+    flattens = [w for m in h.transport.sent for w in _orders(m) if w["r"]]
     assert len(flattens) == 1 and flattens[0]["b"] is False  # sells the long
     # stays halted: time passes, the book dislocates, the connection flaps
     sent_before = len(h.transport.sent)
     h.tick(120_000)
+    h.drop_socket()
+    h.tick(61_000)
     h.bring_up()
-    h.ctx("xyz:AAA")
-    h.bbo("xyz:AAA", dislocated="buy")
+    h.market_moves("xyz:AAA", dislocated="buy")
+    h.settle()
     assert h.d.hardstop.state == "halted"
     assert not any(w for m in h.transport.sent[sent_before:] for w in _orders(m))
     h.operator("reset")
     assert h.d.hardstop.is_armed
 
 
-def _orders(m: dict) -> list:
-    return m.get("request", {}).get("payload", {}).get("action", {}).get("orders") or []
-
-
 def test_A_operator_reset_is_refused_before_halted() -> None:
     h = Harness()
     h.bring_up()
-    _entry(h)
+    h.entry()
     h.operator("hardstop")
     h.operator("reset")
     assert h.d.hardstop.state == "cancelling"
@@ -258,15 +231,16 @@ def test_B_a_risk_trip_and_the_executor_gate_share_the_one_hardstop() -> None:
     assert d.executor.hardstop is d.hardstop
     # the seed's risk-side stop latched without the executor noticing: 5 margin rejections
     for _ in range(d.cfg.risk.max_consecutive_rejections):
-        _entry(h)
-        h.settle("reject_margin")
+        h.entry()
+        h.reject_next_order()
+        h.settle()
     assert d.hardstop.state != "armed"
     assert "consecutive order rejections" in d.hardstop.reasons[0]
-    sent = len(h.exchange.inbox) + len(h.exchange.processed)
-    h.ctx("xyz:AAA")
-    h.bbo("xyz:AAA", dislocated="buy")
+    sent = sum(len(_orders(m)) for m in h.transport.sent)
+    h.market_moves("xyz:AAA", dislocated="buy")
+    h.deliver_all()
     assert d.executor.blocked["hardstop"] >= 1
-    assert len(h.exchange.inbox) + len(h.exchange.processed) == sent
+    assert sum(len(_orders(m)) for m in h.transport.sent) == sent
 
 
 # --- C: two READYs -------------------------------------------------------------------------
@@ -278,24 +252,33 @@ def test_C_one_ready_asked_by_the_executor_and_the_write_path() -> None:
     h.open_socket()
     d = h.d
     assert d.executor.ready is d.ready
-    while h.exchange.acks:
+    while h.acks():
         h.ack(0)
     # the seed's write path said READY on the first bbo of ANY market; here market BBB has
     # no data yet, so neither the executor nor the write path may send an entry
-    h.ctx("xyz:AAA")
-    h.bbo("xyz:AAA")
-    h.settle()
+    h.deliver_lane("activeAssetCtx:xyz:AAA")
+    h.deliver_lane("bbo:xyz:AAA")
+    while h.delivery.requests or [
+        i for i in h.delivery.deliverable() if h.delivery.frames[i].lane.startswith("post:")
+    ]:
+        while h.delivery.requests:
+            h.execute()
+        h.deliver_lanes("post:")
+    h.deliver_lanes("userFills")
     assert d.conn.state == "live"
     assert not d.ready.trading()
-    h.bbo("xyz:AAA", dislocated="buy")
+    h.market_moves("xyz:AAA", dislocated="buy")
+    h.deliver_lanes("activeAssetCtx:xyz:AAA")
+    h.deliver_lanes("bbo:xyz:AAA")
     assert d.executor.blocked["not_ready"] >= 1
     assert not any(_orders(m) for m in h.transport.sent)
-    h.ctx("xyz:BBB")
-    h.bbo("xyz:BBB")
+    h.deliver_lanes("activeAssetCtx:xyz:BBB")
+    h.deliver_lanes("bbo:xyz:BBB")
+    h.settle()
     assert d.ready.trading() and d.ready.machine is d.readiness
-    _entry(h)
+    h.entry()
     # after a reconnect the one READY follows the new epoch's machine
-    h.drop_socket([])
+    h.drop_socket()
     assert not d.ready.trading()
     h.tick(61_000)
     h.bring_up()
@@ -328,34 +311,30 @@ def test_D_is_snapshot_is_parsed() -> None:
 def test_D_snapshot_fills_never_double_count() -> None:
     h = Harness()
     h.bring_up()
-    _entry(h)
-    h.settle("fill")  # streamed on userFills and userEvents, counted once
+    h.entry()
+    h.settle()  # streamed on userFills and userEvents, counted once
     assert h.d.positions.fills_applied == 1
-    h.drop_socket([])
+    h.drop_socket()
     h.tick(61_000)
     h.open_socket()
     # a streamed fill before the snapshot does not make userFills ready
-    h.frame(
-        json.dumps(
-            {"channel": "userFills", "data": {"user": h.user, "fills": [h.exchange.fills[0]]}}
-        )
-    )
+    h.frame(json.dumps({"channel": "userFills", "data": {"user": h.user, "fills": h.true_fills()}}))
     assert h.d.readiness.keys["userFills"] == "pending"
-    h.bring_up()  # the snapshot (overlapping the stream) and the reconciliation's userFills
+    h.settle()  # the snapshot (overlapping the stream) and the reconciliation's userFills
     assert h.d.readiness.keys["userFills"] == "ready"
     assert h.d.positions.fills_applied == 1
     assert h.d.positions.duplicates >= 3
-    assert h.bot_positions() == h.true_positions() == {"xyz:AAA": Decimal("0.5")}
+    assert h.bot_positions() == h.true_positions() != {}
 
 
 def test_D_fill_lost_with_the_socket_is_counted_once_from_the_snapshot() -> None:
-    h = Harness()
+    h = Harness(exits={"time_stop_s": 600.0, "mark_regression_enabled": False})
     h.bring_up()
-    _entry(h)
-    h.drop_socket(["fill"])  # executed, but every answer died with the socket
+    h.entry()
+    h.drop_socket(executed=1)  # executed, but every answer died with the socket
     assert h.d.positions.fills_applied == 0
     h.tick(61_000)
     h.bring_up()
     assert h.d.positions.fills_applied == 1
-    assert h.bot_positions() == h.true_positions() == {"xyz:AAA": Decimal("0.5")}
+    assert h.bot_positions() == h.true_positions() != {}
     assert not h.d.orders.unknown_orders()

@@ -1,5 +1,5 @@
-"""HardStop, flatten and risk through the dispatcher and the fake exchange of
-tests/runtime/fakes.py: a position the exchange does not hold, flatten refusals, the flatten
+"""HardStop, flatten and risk through the dispatcher and the simulator's exchange core behind
+the delivery layer (tests/runtime/fakes.py): a position the exchange does not hold, flatten refusals, the flatten
 failure limit, consecutive rejections, and the one cancel-everything routine."""
 
 from __future__ import annotations
@@ -9,17 +9,17 @@ from decimal import Decimal
 import pytest
 
 from hip3.events import OperatorCommand
-from tests.runtime.fakes import ExchangeOrder, Harness, order_wires
+from tests.runtime.fakes import MARGIN_TEXT, Harness, order_wires
 
 COIN = "xyz:AAA"
 
 
 def _entry(h: Harness, coin: str = COIN) -> str:
-    before = len(h.exchange.inbox)
-    h.ctx(coin)
-    h.bbo(coin, dislocated="buy")
-    assert len(h.exchange.inbox) == before + 1, h.d.executor.blocked
-    return h.exchange.inbox[-1]["request"]["payload"]["action"]["orders"][0]["c"]
+    return h.entry(coin)
+
+
+def _flat(h: Harness) -> bool:
+    return not h.true_open_orders() and not h.true_positions()
 
 
 def _phantom(h: Harness, size: str, coin: str = COIN) -> None:
@@ -33,7 +33,7 @@ def _run(h: Harness, steps: int, step_ms: int, outcome: str = "fill") -> None:
     """Let the exchange answer everything, then time pass, `steps` times (not past the end of
     the run: the real loop stops handling events once the dispatcher has finished)."""
     for _ in range(steps):
-        h.settle(outcome)
+        h.settle(reject=MARGIN_TEXT if outcome == "reject_margin" else None)
         if h.d.finished.is_set():
             return
         h.tick(step_ms)
@@ -83,15 +83,14 @@ def test_hardstop_with_a_doubled_position_flattens_what_exists_then_adopts_the_r
     h = Harness()
     h.bring_up()
     _entry(h)
-    h.settle("fill")  # a real long of 0.5
-    _phantom(h, "1.0")  # the bot believes 1.0
-    assert h.bot_positions() == {COIN: Decimal("1.0")} and h.true_positions() == {
-        COIN: Decimal("0.5")
-    }
+    h.settle()  # a real long
+    real = h.true_positions()[COIN]
+    _phantom(h, str(2 * real))  # the bot believes twice as much
+    assert h.bot_positions() == {COIN: 2 * real} and h.true_positions() == {COIN: real}
     h.operator("hardstop")
     _run(h, steps=20, step_ms=1_000)
     assert h.d.hardstop.state == "halted"
-    assert h.exchange.is_flat()
+    assert _flat(h)
     assert h.bot_positions() == h.true_positions() == {}
 
 
@@ -104,17 +103,18 @@ def test_hardstop_ends_halted_with_the_exchange_positions_whatever_the_belief(
     h = Harness()
     h.bring_up()
     if held != "none":
-        before = len(h.exchange.inbox)
+        before = len(h.delivery.requests)
         h.ctx(COIN)
         h.bbo(COIN, dislocated="buy" if held == "long" else "sell")
-        assert len(h.exchange.inbox) == before + 1
-        h.settle("fill")
-        assert (h.exchange.size(COIN) > 0) == (held == "long") and h.exchange.size(COIN) != 0
+        assert len(h.delivery.requests) == before + 1
+        h.settle()
+        size = h.true_positions().get(COIN, 0)
+        assert (size > 0) == (held == "long") and size != 0
     _phantom(h, believed)
     h.operator("hardstop")
     _run(h, steps=40, step_ms=500)
     assert h.d.hardstop.state == "halted", (h.d.hardstop.state, h.d.hardstop.attempt)
-    assert h.exchange.is_flat()
+    assert _flat(h)
     assert h.bot_positions() == h.true_positions() == {}
     assert h.d.last_exchange_positions == {}
 
@@ -137,14 +137,14 @@ def test_a_real_position_that_cannot_be_flattened_is_retried_not_halted() -> Non
     h = Harness()
     h.bring_up()
     _entry(h)
-    h.settle("fill")
+    h.settle()
     h.operator("hardstop")
     _run(h, steps=30, step_ms=500, outcome="reject_margin")
     assert h.d.hardstop.state != "halted"
     assert h.d.hardstop.attempt >= 2
-    assert h.bot_positions() == h.true_positions() == {COIN: Decimal("0.5")}
+    assert h.bot_positions() == h.true_positions() != {}
     _run(h, steps=30, step_ms=500, outcome="fill")
-    assert h.d.hardstop.state == "halted" and h.exchange.is_flat()
+    assert h.d.hardstop.state == "halted" and _flat(h)
 
 
 # --- flatten refusals and the flatten failure limit ----------------------------------------
@@ -154,7 +154,7 @@ def test_flatten_refusals_go_through_the_flatten_machine_with_backoff() -> None:
     h = Harness(flatten={"max_attempts": 3}, risk={"max_flatten_failures": 10})
     h.bring_up()
     _entry(h)
-    h.settle("fill")
+    h.settle()
     del h.d.specs[COIN]  # the exchange's metadata for the market is gone: no order can be built
     _request_exit(h)
     fm = h.d.flatten[COIN]
@@ -177,12 +177,12 @@ def test_max_flatten_failures_trips_the_hardstop() -> None:
     h = Harness(flatten={"max_attempts": 10}, risk={"max_flatten_failures": 2})
     h.bring_up()
     _entry(h)
-    h.settle("fill")
+    h.settle()
     _request_exit(h)
-    h.settle("reject_margin")
+    h.settle(reject=MARGIN_TEXT)
     assert h.d.hardstop.is_armed and h.d.flatten[COIN].failures == 1
     h.tick(600)  # past the first backoff: the second attempt, refused again
-    h.settle("reject_margin")
+    h.settle(reject=MARGIN_TEXT)
     assert not h.d.hardstop.is_armed
     assert h.d.hardstop.reasons[0].startswith(
         f"flatten failures: 2 failed flatten attempts in a row on {COIN}"
@@ -199,14 +199,14 @@ def test_consecutive_rejections_reset_on_an_accepted_order() -> None:
     limit = h.cfg.risk.max_consecutive_rejections
     for _ in range(limit - 1):
         _entry(h)
-        h.settle("reject_margin")
+        h.settle(reject=MARGIN_TEXT)
     assert h.d.risk.consecutive_rejections == limit - 1
     _entry(h, "xyz:BBB")
-    h.settle("fill")  # accepted
+    h.settle()  # accepted
     assert h.d.risk.consecutive_rejections == 0
     for _ in range(limit - 1):
         _entry(h)
-        h.settle("reject_margin")
+        h.settle(reject=MARGIN_TEXT)
     assert h.d.hardstop.is_armed  # not `limit` in a row: an accepted order came between
 
 
@@ -216,7 +216,7 @@ def test_consecutive_rejections_reset_on_operator_reset() -> None:
     limit = h.cfg.risk.max_consecutive_rejections
     for _ in range(limit):
         _entry(h)
-        h.settle("reject_margin")
+        h.settle(reject=MARGIN_TEXT)
     assert "consecutive order rejections" in h.d.hardstop.reasons[0]
     _run(h, steps=5, step_ms=1_000)
     assert h.d.hardstop.state == "halted"
@@ -224,7 +224,7 @@ def test_consecutive_rejections_reset_on_operator_reset() -> None:
     assert h.d.hardstop.is_armed and h.d.risk.consecutive_rejections == 0
     h.bring_up()
     _entry(h)
-    h.settle("reject_margin")
+    h.settle(reject=MARGIN_TEXT)
     assert h.d.hardstop.is_armed  # one rejection after a reset is one, not limit + 1
 
 
@@ -232,12 +232,15 @@ def test_consecutive_rejections_reset_on_operator_reset() -> None:
 
 
 def _resting_and_unknown(h: Harness) -> tuple[str, str]:
-    """One entry resting with its oid known, one whose post answer never came (cloid only)."""
-    resting = _entry(h)
-    h.settle("rest")
-    assert h.d.orders.machines[resting].oid is not None
+    """One order resting with its oid known (another client's, adopted), one entry whose post
+    answer never came (cloid only)."""
+    answer = h.other_client_order(COIN, is_buy=True, resting=True, sz="1")
+    oid = answer["response"]["data"]["statuses"][0]["resting"]["oid"]
+    h.settle()
+    resting = h.d.orders.cloid_for(oid, None)
+    assert resting is not None and h.d.orders.machines[resting].oid == oid
     unknown = _entry(h, "xyz:BBB")
-    pid = h.exchange.inbox[-1]["id"]
+    pid = h.delivery.requests[-1]["id"]
     h.write_failed(pid)  # the bot cannot know whether it went out
     assert h.d.orders.machines[unknown].state == "unknown"
     assert h.d.orders.machines[unknown].oid is None
@@ -254,8 +257,8 @@ def test_shutdown_cancels_by_oid_and_by_cloid_and_leaves_nothing_open() -> None:
     by_cloid = [c for a in cancels if a["type"] == "cancelByCloid" for c in a["cancels"]]
     assert [c["o"] for c in by_oid] == [h.d.orders.machines[resting].oid]
     assert [c["cloid"] for c in by_cloid] == [unknown]
-    _run(h, steps=10, step_ms=100, outcome="rest")
-    assert h.exchange.open_orders() == []
+    _run(h, steps=10, step_ms=100)
+    assert h.true_open_orders() == []
     assert not h.d.orders.open_orders()
     assert h.d.finished.is_set() and h.d.conn.state == "closed"
 
@@ -270,9 +273,9 @@ def test_hardstop_uses_the_same_cancel_routine() -> None:
     assert [c["cloid"] for a in cancels if a["type"] == "cancelByCloid" for c in a["cancels"]] == [
         unknown
     ]
-    _run(h, steps=20, step_ms=1_000, outcome="rest")
+    _run(h, steps=20, step_ms=1_000)
     assert h.d.hardstop.state == "halted"
-    assert h.exchange.open_orders() == [] and h.exchange.is_flat()
+    assert h.true_open_orders() == [] and _flat(h)
     assert h.d.orders.was_terminal(resting) == "cancelled"
 
 
@@ -285,26 +288,15 @@ def test_an_order_only_verification_sees_is_cancelled_not_looped_on() -> None:
     h.operator("hardstop")
     _run(h, steps=10, step_ms=1_000)
     assert h.d.hardstop.state == "halted", (h.d.hardstop.state, h.d.hardstop.attempt)
-    assert h.exchange.open_orders() == []
+    assert h.true_open_orders() == []
     assert h.d.hardstop.attempt == 2  # one attempt found it, the next cancelled it
 
 
-def _foreign_order(h: Harness) -> ExchangeOrder:
-    """An order placed on the account by another client, never announced to this bot."""
-    o = ExchangeOrder(
-        cloid="0x" + "fe" * 16,
-        oid=4_242,
-        coin=COIN,
-        is_buy=True,
-        px="50.0",
-        orig_sz=Decimal("1"),
-        remaining=Decimal("1"),
-        reduce_only=False,
-        timestamp=h.clock.wall_ms(),
-        status="open",
-    )
-    h.exchange.orders[o.cloid] = o
-    return o
+def _foreign_order(h: Harness) -> int:
+    """An order placed on the account by another client whose announcement (its orderUpdate)
+    has not reached this bot yet. Returns its oid."""
+    answer = h.other_client_order(COIN, is_buy=True, resting=True, sz="1")
+    return answer["response"]["data"]["statuses"][0]["resting"]["oid"]
 
 
 def test_shutdown_checks_the_exchange_and_cancels_what_it_still_lists() -> None:
@@ -313,7 +305,9 @@ def test_shutdown_checks_the_exchange_and_cancels_what_it_still_lists() -> None:
     _resting_and_unknown(h)
     foreign = _foreign_order(h)
     h.handle(OperatorCommand("shutdown", "test"))
-    _run(h, steps=10, step_ms=100, outcome="rest")
-    assert h.exchange.open_orders() == [] and foreign.status == "canceled"
+    _run(h, steps=10, step_ms=100)
+    assert h.true_open_orders() == []
+    assert h.exchange.order_status(h.user, foreign)[1] == "canceled"
     assert h.d.finished.is_set() and h.d.conn.state == "closed"
-    assert h.d.counters["adopted_orders"] == 1
+    # the resting order of _resting_and_unknown was adopted before; the foreign one now
+    assert h.d.counters["adopted_orders"] == 2
