@@ -53,8 +53,28 @@ def summary(**changes):
         ({"fatal": "market gone", "exchange_positions": {"xyz:AAA": "1"}}, 3),
         # observation sends nothing and checks no account
         ({"mode": "observation", "reconciled": False, "exchange_positions": None}, 0),
-        # the key may not trade the account: refused before anything was sent
-        ({"account_refused": "signer 0xa is not an agent of 0xb", "fatal": "x"}, 4),
+        # the key may not trade the account: refused before anything was sent, whatever the
+        # account itself holds
+        (
+            {
+                "account_refused": "not an agent",
+                "fatal": "x",
+                "actions_sent": 0,
+                "exchange_positions": {"xyz:AAA": "1"},
+            },
+            4,
+        ),
+        # refused on a later epoch after trading: what is open matters first
+        (
+            {
+                "account_refused": "agent expired",
+                "fatal": "x",
+                "actions_sent": 9,
+                "exchange_positions": {"xyz:AAA": "1"},
+            },
+            3,
+        ),
+        ({"account_refused": "agent expired", "fatal": "x", "actions_sent": 9}, 1),
     ],
 )
 def test_code_for_summary(changes, expected):

@@ -17,7 +17,9 @@ from hip3.events import OperatorCommand
 from hip3.keys import SigningKey, check_signer, load_signing_key, trading_user
 from hip3.protocol.frames import decode_frame
 from hip3.protocol.signing import FastSigner, NonceSource
+from hip3.runtime.account_check import AccountCheck
 from hip3.runtime.dispatcher import Dispatcher, FatalError
+from hip3.runtime.reconciliation import dexes_of
 from hip3.transport.socket import WsTransport
 
 log = logging.getLogger(__name__)
@@ -102,6 +104,12 @@ async def run_bot(
         from hip3.metrics.exporter import LATENCY
         from hip3.metrics.logs import TransitionLogger
 
+        account_check = None
+        if trading:
+            assert key is not None and user is not None
+            account_check = AccountCheck(
+                signer=key.address.lower(), user=user, dexes=dexes_of(list(cfg.coins))
+            )
         try:
             dispatcher = Dispatcher(
                 cfg,
@@ -112,6 +120,7 @@ async def run_bot(
                 journal=journal,
                 transition_log=TransitionLogger(),
                 latency=LATENCY,
+                account_check=account_check,
             )
         except FatalError as exc:
             raise BotError(str(exc)) from None

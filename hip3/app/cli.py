@@ -96,7 +96,9 @@ def run(args: argparse.Namespace) -> int:
     if args.summary_json is not None:
         args.summary_json.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
     code = code_for_summary(summary)
-    if code is ExitCode.EXPOSED:
+    if code is ExitCode.ACCOUNT_REFUSED:
+        print(f"hip3 bot: {summary['fatal']}", file=sys.stderr)
+    elif code is ExitCode.EXPOSED:
         print(
             "hip3 bot: ended with exposure or unreconciled; check the account on the exchange",
             file=sys.stderr,

@@ -30,9 +30,10 @@ class ExitCode(IntEnum):
 
 
 def code_for_summary(summary: dict[str, Any]) -> ExitCode:
-    """The code of a run that produced a summary. Exposure outranks a fatal error: whatever
-    went wrong, an open position is what the operator must act on first."""
-    if summary.get("account_refused"):
+    """The code of a run that produced a summary. A refused account check before anything was
+    sent is its own case (whatever the account holds, this run did not touch it). Otherwise
+    exposure outranks a fatal error: an open position is what the operator must act on first."""
+    if summary.get("account_refused") and not summary.get("actions_sent"):
         return ExitCode.ACCOUNT_REFUSED
     if summary.get("mode") == "trading" and (
         not summary.get("reconciled") or has_exposure(summary)

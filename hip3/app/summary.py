@@ -130,6 +130,8 @@ def build_summary(
         "reconnects": d.reconnects,
         "hardstop": {"state": d.hardstop.state, "reasons": list(d.hardstop.reasons)},
         "fatal": d.fatal,
+        "account_refused": d.account_refused,
+        "actions_sent": d.wire.actions_sent,
     }
 
 
@@ -163,4 +165,6 @@ def render(summary: dict) -> str:
         lines.append(f"reconcile_error: {summary['reconcile_error']}")
     if summary.get("fatal"):
         lines.append(f"fatal: {summary['fatal']}")
+    if summary.get("account_refused"):
+        lines.append(f"account_refused: {summary['account_refused']}")
     return "\n".join(lines)

@@ -44,6 +44,7 @@ from hip3.market.state import Freshness, MarketSpec, MarketState
 from hip3.protocol import frames as F
 from hip3.protocol.ids import CloidSource
 from hip3.protocol.nesting import within_depth
+from hip3.runtime.account_check import AccountCheck
 from hip3.runtime.common import FatalError, log
 from hip3.runtime.common import dec as _dec
 from hip3.runtime.common import ms as _ms
@@ -133,6 +134,7 @@ class Dispatcher(OrderFlowSteps, ReconciliationSteps, SafetySteps):
         exits: Any | None = None,
         transition_log: Any | None = None,
         latency: Any | None = None,
+        account_check: AccountCheck | None = None,
     ) -> None:
         self.cfg = cfg
         self.clock = clock or Clock()
@@ -180,6 +182,12 @@ class Dispatcher(OrderFlowSteps, ReconciliationSteps, SafetySteps):
             rng=rng or random.Random(),
             outbox=self.outbox,
         )
+        # May this key trade this account? Asked every epoch before READY-TRADING; until the
+        # first check passes no action is sent at all. None: the caller vouches (tests).
+        self.account_check = account_check if self.trading else None
+        self.account_refused: str | None = None
+        if self.account_check is not None:
+            self.wire.signer_verified = False
         freshness = Freshness.from_config(cfg.freshness)
         self.markets: dict[str, MarketState] = {
             c: MarketState(c, freshness, SpreadEwma(cfg.gates.spread_ewma_alpha))
@@ -602,6 +610,29 @@ class Dispatcher(OrderFlowSteps, ReconciliationSteps, SafetySteps):
         if self.transition_log is not None:
             self.transition_log.attach(self.readiness)
 
+    def _start_account_check(self, epoch: int) -> None:
+        """The account check's requests join the epoch's reconciliation plan, so the epoch
+        cannot go live (nor READY-TRADING hold) before every answer is in and judged."""
+        check, plan = self.account_check, self._plan
+        if check is None or plan is None:
+            return
+        for key, payload in check.begin(epoch).items():
+            plan.outstanding[key] = payload
+            self._post_info(payload, key)
+
+    def _on_account_answer(self, epoch: int, key: str, data: Any) -> None:
+        check = self.account_check
+        if check is None or not check.answer(epoch, key, data):
+            return
+        problem = check.verdict(self.clock.wall_ms())
+        if problem is None:
+            if not self.wire.signer_verified:
+                log.info("account check passed: %s may trade %s", check.signer, check.user)
+            self.wire.signer_verified = True
+            return
+        self.account_refused = problem
+        raise FatalError(f"account check failed: {problem}")
+
     def _send_subscriptions(self) -> None:
         for coin in self.coins:
             self.wire.subscribe({"type": "bbo", "coin": coin})
@@ -633,6 +664,7 @@ class Dispatcher(OrderFlowSteps, ReconciliationSteps, SafetySteps):
             self._send_subscriptions()
         elif t is C.StartReconciliation:
             self._start_reconciliation(cmd.epoch)
+            self._start_account_check(cmd.epoch)
         elif t is C.SendPing:
             self._ping_sent_ns = self.clock.now_ns()
             self.counters["pings_sent"] += 1

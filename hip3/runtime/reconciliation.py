@@ -215,6 +215,8 @@ class ReconciliationSteps:
                     Decimal(str(data["userCrossRate"])),
                     Decimal(str(data.get("activeReferralDiscount") or "0")),
                 )
+        elif key.startswith("account:"):
+            self._on_account_answer(epoch, key, data)
         elif key == "fills":
             self._apply_fills(msgspec.convert(data or [], list[F.WsFill]), snapshot=True)
         self._after_info(plan, key, now)

@@ -44,7 +44,11 @@ class Wire:
         self.posts = PostBook(InflightLimit(max_inflight_posts), post_timeout_ms)
         self.epoch = 0
         self.sent = 0
+        self.actions_sent = 0
         self.refused: dict[str, int] = {}
+        # False until the exchange confirmed the key may trade the account (AccountCheck):
+        # before that no action is signed and sent, not even a cancel.
+        self.signer_verified = True
 
     def _refuse(self, what: str) -> None:
         self.refused[what] = self.refused.get(what, 0) + 1
@@ -100,6 +104,9 @@ class Wire:
         now = self._now_ms()
         if self.signer is None or self.nonces is None:
             raise RuntimeError("no signing key configured: cannot send actions (observation mode?)")
+        if not self.signer_verified:
+            self._refuse(f"{kind}:unverified")
+            return None
         if not self._admit(kind, now):
             return None
         nonce = self.nonces.next()
@@ -108,6 +115,7 @@ class Wire:
         data = frames.encode_post_action(pid, action=action, nonce=nonce, signature=signature)
         self.transport.send(data, pid)
         self.sent += 1
+        self.actions_sent += 1
         # registered after the write is queued: nothing on the critical path waits for bookkeeping
         return self.posts.register(
             pid, epoch=self.epoch, kind=kind, owner=owner, now_ms=now, meta={"nonce": nonce}

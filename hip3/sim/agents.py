@@ -44,6 +44,25 @@ class AgentRegistry:
             return self._accounts[agent[0]], self._nonces[signer]
         raise unknown_signer(signer)
 
+    def role(self, address: str, now: int) -> dict[str, Any]:
+        """The info `userRole` answer. An expired agent is treated as pruned: `missing`, the
+        same as the unknown signer its actions now recover to."""
+        account = self._accounts.get(address)
+        if account is not None and not account.internal:
+            return {"role": "user"}
+        agent = self.agents.get(address)
+        if agent is not None and (agent[2] is None or agent[2] > now):
+            return {"role": "agent", "data": {"user": agent[0]}}
+        return {"role": "missing"}
+
+    def extra_agents(self, master: str, now: int) -> list[dict[str, Any]]:
+        """The info `extraAgents` answer: the master's unexpired agents, named or not."""
+        return [
+            {"name": name, "address": agent, "validUntil": until}
+            for agent, (user, name, until) in self.agents.items()
+            if user == master and (until is None or until > now)
+        ]
+
     def approve(
         self,
         action: dict[str, Any],

@@ -483,6 +483,14 @@ def _user_rate_limit(ex: Exchange, payload: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _user_role(ex: Exchange, payload: dict[str, Any]) -> dict[str, Any]:
+    return ex.agent_registry.role(_user(payload), ex._clock())
+
+
+def _extra_agents(ex: Exchange, payload: dict[str, Any]) -> list[dict[str, Any]]:
+    return ex.agent_registry.extra_agents(_user(payload), ex._clock())
+
+
 _HANDLERS = {
     "userFillsByTime": _user_fills_by_time,
     "historicalOrders": _historical_orders,
@@ -503,4 +511,6 @@ _HANDLERS = {
     "userFills": _user_fills,
     "userFees": _user_fees,
     "l2Book": _l2_book,
+    "userRole": _user_role,
+    "extraAgents": _extra_agents,
 }

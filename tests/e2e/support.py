@@ -33,10 +33,12 @@ async def run_against(
     *,
     duration_s: float,
     during: Callable[[Any, SimHarness], Any] | None = None,
+    key: str | None = None,
     **overrides: Any,
 ) -> tuple[dict, Any]:
     """Run the bot against `sim` for `duration_s`; `during(dispatcher, sim)` runs alongside.
-    A `ws_url` override connects through something else (a relay) to the same simulator."""
+    A `ws_url` override connects through something else (a relay) to the same simulator;
+    `key` signs with another key than the simulator account's."""
     cfg = bot_config(overrides.pop("ws_url", sim.ws_url), **overrides)
     box: dict[str, Any] = {}
 
@@ -49,7 +51,7 @@ async def run_against(
             duration_s=duration_s,
             install_signals=False,
             on_dispatcher=grab,
-            key=SigningKey.from_hex(sim.account[1]),
+            key=SigningKey.from_hex(key or sim.account[1]),
         )
     )
     side = None
