@@ -158,3 +158,23 @@ def test_the_operator_accepts_changed_parameters():
     assert not gate.param_changed and not other.param_changed
     st = h.d.markets["xyz:AAA"]
     assert gate.check(st, h.clock.now_ns()).reason != "param_change"
+
+
+def test_the_status_view_shows_the_one_freshness_verdict():
+    from hip3.metrics.status import render_status
+
+    h = ready_harness()
+    coin, other = "xyz:AAA", "xyz:BBB"
+    raw_bbo(h, coin, time_ms=h.clock.wall_ms() + DAY_MS, bid="1", ask="2")
+    h.clock.advance(10)
+    raw_bbo(h, other, time_ms=h.clock.wall_ms(), bid=None, ask=None)
+    rows = {
+        line.split()[0]: line
+        for line in render_status(h.d, h.clock.now_ns()).splitlines()[1:]
+        if line
+    }
+    assert "fresh (1 future books dropped)" in rows[coin]
+    assert "halted" in rows[other]
+    h.clock.advance(2_500)
+    text = render_status(h.d, h.clock.now_ns())
+    assert "READY-TRADING no" in text and "bbo_stale" in text
