@@ -30,6 +30,7 @@ from hip3.protocol.wire_values import (
     POSITIVE_BODY,
     SIGNED_BODY,
     Cloid,
+    Coin,
     Count,
     NonNegativeDecimal,
     Oid,
@@ -130,7 +131,7 @@ def _check_level(level: Level, field: str) -> None:
 
 
 class Bbo(_Data):
-    coin: str
+    coin: str  # only looked up among the configured markets (unchecked: this frame is hot)
     time: TimeMs
     bbo: tuple[Level | None, Level | None]  # [bid, ask]; a side may be empty
 
@@ -225,7 +226,7 @@ class ActiveAssetCtx(_Data):
 
 
 class WsTrade(_Data):
-    coin: str
+    coin: Coin
     side: Side
     px: PositiveDecimal
     sz: NonNegativeDecimal
@@ -240,7 +241,7 @@ class WsTrade(_Data):
 
 
 class WsBasicOrder(_Data):
-    coin: str
+    coin: Coin
     side: Side
     limit_px: PositiveDecimal
     sz: NonNegativeDecimal  # remaining size, not the filled size
@@ -272,7 +273,7 @@ class FillLiquidation(_Data):
 class WsFill(_Data):
     # Identity (oid, tid) and the economic facts are required; the rest is informative
     # and tolerated when absent so that a missing extra never drops a fill.
-    coin: str
+    coin: Coin
     px: PositiveDecimal
     sz: PositiveDecimal
     side: Side
@@ -300,7 +301,7 @@ class UserFills(_Data):
 
 class FundingEvent(_Data):
     time: TimeMs
-    coin: str
+    coin: Coin
     usdc: SignedDecimal
     szi: SignedDecimal
     funding_rate: SignedDecimal
@@ -317,7 +318,7 @@ class LiquidationEvent(msgspec.Struct, frozen=True, kw_only=True, gc=False):
 
 
 class NonUserCancel(_Data):
-    coin: str
+    coin: Coin
     oid: Oid
 
 

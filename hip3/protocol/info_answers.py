@@ -24,6 +24,7 @@ from hip3.protocol.nesting import within_depth
 from hip3.protocol.wire_values import (
     Address,
     Cloid,
+    Coin,
     NonNegativeDecimal,
     Oid,
     PositiveDecimal,
@@ -40,7 +41,7 @@ __all__ = ["CHECKED_INFO_TYPES", "BadAnswer", "check_info_answer"]
 # outcome ids at 100,000,000 that leaves room for 9,990 dexes.
 _SzDecimals = Annotated[int, msgspec.Meta(ge=0, le=6)]
 _Leverage = Annotated[int, msgspec.Meta(ge=1, le=1000)]
-_Name = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+_DexName = Annotated[str, msgspec.Meta(pattern=r"\A[^:\s]{1,16}\Z")]
 _MAX_ASSETS_PER_DEX = 10_000
 _MAX_DEXES = 9_990
 _DETAIL_CHARS = 300
@@ -51,13 +52,13 @@ class _Answer(msgspec.Struct, frozen=True, kw_only=True, gc=False, rename="camel
 
 
 class _PerpDex(_Answer):
-    name: _Name
+    name: _DexName
     # absent means 1; null is refused, since discovery reads it as a number
     deployer_fee_scale: NonNegativeDecimal = "1"
 
 
 class _AssetMeta(_Answer):
-    name: _Name
+    name: Coin
     sz_decimals: _SzDecimals
     max_leverage: _Leverage = 1
     margin_mode: str | None = None
@@ -69,7 +70,7 @@ class _Meta(_Answer):
 
 
 class _Position(_Answer):
-    coin: _Name
+    coin: Coin
     szi: SignedDecimal
     entry_px: NonNegativeDecimal | None = None
 
@@ -83,7 +84,7 @@ class _ClearinghouseState(_Answer):
 
 
 class _OpenOrder(_Answer):
-    coin: _Name
+    coin: Coin
     side: Side
     limit_px: PositiveDecimal
     sz: NonNegativeDecimal
@@ -175,7 +176,7 @@ _SCHEMAS: dict[str, tuple[Any, Any]] = {
     "userFills": (list[WsFill], None),
     "userFillsByTime": (list[WsFill], None),
     "userFees": (_UserFees, None),
-    "perpsAtOpenInterestCap": (list[_Name], None),
+    "perpsAtOpenInterestCap": (list[Coin], None),
     "l2Book": (L2Book | None, None),
     # the account check: who the signer is, and until when an agent may sign
     "userRole": (_RoleUser | _RoleAgent | _RoleSubAccount | _RoleVault | _RoleMissing, None),

@@ -24,6 +24,7 @@ __all__ = [
     "SIGNED_BODY",
     "Address",
     "Cloid",
+    "Coin",
     "Count",
     "NonNegativeDecimal",
     "Oid",
@@ -65,6 +66,9 @@ _NON_NEGATIVE = rf"\A{NON_NEGATIVE_BODY}\Z"
 _SIGNED = rf"\A{SIGNED_BODY}\Z"
 _POSITIVE = rf"\A{POSITIVE_BODY}\Z"
 _CLOID = r"\A0x[0-9a-fA-F]{32}\Z"
+# "BTC", "xyz:NVDA", "@107", "PURR/USDC": a name, optionally after one "dex:" prefix; both
+# parts non-empty, no spaces.
+_COIN = r"\A(?:[^:\s]{1,16}:)?[^:\s]{1,40}\Z"
 _ADDRESS = r"\A0x[0-9a-fA-F]{40}\Z"
 
 PositiveDecimal = Annotated[str, msgspec.Meta(pattern=_POSITIVE)]
@@ -74,6 +78,7 @@ TimeMs = Annotated[int, msgspec.Meta(ge=0, le=MAX_TIME_MS)]
 Oid = Annotated[int, msgspec.Meta(ge=0, le=_MAX_ID)]
 Count = Annotated[int, msgspec.Meta(ge=0, le=_MAX_ID)]
 Cloid = Annotated[str, msgspec.Meta(pattern=_CLOID)]
+Coin = Annotated[str, msgspec.Meta(pattern=_COIN)]
 Address = Annotated[str, msgspec.Meta(pattern=_ADDRESS)]
 Side = Literal["A", "B"]
 
@@ -83,6 +88,7 @@ _PATTERN_NAMES = {
     _NON_NEGATIVE: "a decimal string >= 0",
     _SIGNED: "a decimal string",
     _CLOID: "a cloid (0x + 32 hex digits)",
+    _COIN: "a coin name such as BTC or dex:COIN",
     _ADDRESS: "an address (0x + 40 hex digits)",
 }
 

@@ -42,7 +42,12 @@ from hip3.protocol.wire_values import MAX_TIME_MS
 
 # --- strategies: wire-shaped dicts -------------------------------------------------------
 
-names = st.text(alphabet=string.ascii_letters + string.digits + ":@/", min_size=1, max_size=12)
+# coin names: "BTC", "xyz:NVDA", "@107", "PURR/USDC"
+names = st.builds(
+    lambda dex, coin: f"{dex}:{coin}" if dex else coin,
+    st.text(alphabet=string.ascii_lowercase, max_size=4),
+    st.text(alphabet=string.ascii_letters + string.digits + "@/", min_size=1, max_size=8),
+)
 
 
 def _decimal_text(digits: int, places: int, neg: bool) -> str:

@@ -6,6 +6,8 @@ import json
 import logging
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from .fakes import Harness
 
@@ -124,3 +126,86 @@ def test_a_garbage_reconciliation_answer_fails_its_step_which_asks_again(step: s
     assert h.d.counters["internal_errors"] == 0
     assert h.d.decode_errors["bad_answer"] == 1
     assert h.bot_positions() == h.true_positions()
+
+
+_NASTY = ["NaN", "-1", "0", "1e5", "inf", "abc", "", "1|1", None, -1, 2**70, 1.5, [], {}]
+
+
+def _fill(coin: str, user_oid: int) -> dict:
+    return {
+        "coin": coin,
+        "px": "100.5",
+        "sz": "0.2",
+        "side": "B",
+        "time": 1_764_000_000_000,
+        "oid": user_oid,
+        "tid": 777,
+        "fee": "0.01",
+        "closedPnl": "0",
+        "startPosition": "0",
+        "crossed": True,
+    }
+
+
+def _templates(h: Harness) -> list[dict]:
+    coin = next(iter(h.d.markets))
+    ctx = {"oraclePx": "100", "markPx": "100", "midPx": "100", "funding": "0", "openInterest": "1"}
+    level = {"px": "100", "sz": "1", "n": 1}
+    order = {
+        "coin": coin,
+        "side": "B",
+        "limitPx": "100",
+        "sz": "0",
+        "oid": 4242,
+        "timestamp": 1,
+        "origSz": "1",
+    }
+    return [
+        {"channel": "bbo", "data": {"coin": coin, "time": 1, "bbo": [level, dict(level)]}},
+        {"channel": "activeAssetCtx", "data": {"coin": coin, "ctx": ctx}},
+        {"channel": "userFills", "data": {"user": h.user, "fills": [_fill(coin, 4242)]}},
+        {"channel": "user", "data": {"fills": [_fill(coin, 4243)]}},
+        {"channel": "user", "data": {"nonUserCancel": [{"coin": coin, "oid": 4242}]}},
+        {
+            "channel": "orderUpdates",
+            "data": [{"order": order, "status": "open", "statusTimestamp": 1}],
+        },
+        {"channel": "error", "data": "too many pending post requests id=1"},
+    ]
+
+
+def _leaves(value, path=()):
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield from _leaves(v, (*path, k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from _leaves(v, (*path, i))
+    else:
+        yield path
+
+
+def _with(value, path, new):
+    if not path:
+        return new
+    head, rest = path[0], path[1:]
+    if isinstance(value, dict):
+        return {k: _with(v, rest, new) if k == head else v for k, v in value.items()}
+    return [_with(v, rest, new) if i == head else v for i, v in enumerate(value)]
+
+
+@given(st.data())
+def test_garbage_in_any_field_never_raises_inside_the_dispatcher(data) -> None:
+    """Frames of every channel the bot reads, with any field replaced by garbage: each is
+    either refused at decode or is a well-formed frame; the dispatcher never fails handling
+    one (an internal error would trip the HardStop)."""
+    h = Harness()
+    h.bring_up()
+    templates = _templates(h)
+    for _ in range(data.draw(st.integers(min_value=1, max_value=4))):
+        frame = data.draw(st.sampled_from(templates))
+        path = data.draw(st.sampled_from(list(_leaves(frame))))
+        frame = _with(frame, path, data.draw(st.sampled_from(_NASTY) | st.text(max_size=6)))
+        h.frame(json.dumps(frame))
+        h.tick(100)
+    assert h.d.counters["internal_errors"] == 0
