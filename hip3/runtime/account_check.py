@@ -85,7 +85,8 @@ def judge(
             if _account_value(state) <= 0:
                 return (
                     f"the account has no margin on dex {dex or '(first perp dex)'!s}: fund it "
-                    f"there before trading ({who})"
+                    "there before trading (a HIP-3 dex keeps its own balance; an account in "
+                    f"unified or portfolio-margin mode shows none per dex) ({who})"
                 )
     return None
 

@@ -16,7 +16,7 @@ from hip3.app.exit_codes import ExitCode, code_for_summary
 from hip3.sim.harness import SimHarness, wall_clock_ms
 from tests.sim.doc_client import DocClient
 
-from .support import bot_config, run_against, truth_positions
+from .support import bot_config, run_against, truth_positions, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -138,3 +138,33 @@ async def test_observation_needs_no_key_and_skips_the_check(monkeypatch):
     assert summary["account_refused"] is None and summary["actions_sent"] == 0
     assert summary["signals"] >= 0 and summary["fatal"] is None
     assert code_for_summary(summary) is ExitCode.OK
+
+
+async def test_agent_replaced_mid_run_is_refused_at_the_next_reconnect():
+    """The check runs on every epoch: the account approves another unnamed agent (which
+    replaces the bot's), the connection drops, and the new epoch's check refuses the key
+    before READY-TRADING, stopping the run."""
+    agent, successor = Account.create(), Account.create()
+
+    async def during(d, sim):
+        assert await wait_for(d.ready.trading, 10.0)
+        await approve(sim, successor.address.lower())
+        epoch = d.conn.epoch
+        sim.faults.drop_all()
+        assert await wait_for(lambda: d.fatal is not None, 10.0), d.conn.state
+        assert d.conn.epoch > epoch
+        assert d.ready_latency_ms.get(d.conn.epoch) is None  # that epoch never went live
+
+    async with SimHarness(seed=11) as sim:
+        await approve(sim, agent.address.lower())
+        summary, _d = await run_against(
+            sim,
+            duration_s=20,
+            during=during,
+            key=agent.key.hex(),
+            account={"user": sim.account[0]},
+            markets=[{"coin": "xyz:AAA"}],
+            detector={"min_edge_bps": 5000.0},
+        )
+    assert "not an approved agent" in summary["account_refused"]
+    assert summary["fatal"].startswith("account check failed")
