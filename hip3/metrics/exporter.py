@@ -7,7 +7,8 @@ the runtime forgets them once handled — how long a post waited for its answer 
 ping waited for its pong — so `LatencyRecorder` offers two cheap hooks (a bisect and two
 additions) that the dispatcher calls when a response arrives, after the order is on the wire.
 
-The HTTP server is prometheus-client's own (one daemon thread). The collector runs in that
+The HTTP server is the standard library's threading server; prometheus-client encodes the
+page in the format the scraper's Accept header asks for. The collector runs in a server
 thread while the event loop mutates the state, so every container is copied in one C-level
 call before it is walked, and a scrape that still races is counted and retried by the next
 scrape rather than ever disturbing the loop.
@@ -17,18 +18,21 @@ from __future__ import annotations
 
 import bisect
 import logging
+import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
     HistogramMetricFamily,
     Metric,
 )
+from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 
 log = logging.getLogger(__name__)
@@ -137,7 +141,7 @@ def _histogram(name: str, doc: str, labels: dict[str, str], b: Buckets) -> Histo
 
 
 class DispatcherCollector(Collector):
-    """Everything in issue 7 item 1, read from one dispatcher at scrape time."""
+    """Everything the operator scrapes, read from one dispatcher at scrape time."""
 
     def __init__(self, dispatcher: Any, latency: LatencyRecorder | None = None) -> None:
         self.d = dispatcher
@@ -223,10 +227,13 @@ class DispatcherCollector(Collector):
         for what, n in sorted(dict(d.wire.refused).items()):
             refused.add_metric([what], n)
         yield refused
+        # one family, one series per kind: HELP/TYPE must appear once per metric name
+        latency = HistogramMetricFamily(
+            "hip3_post_latency_seconds", "Post sent to response received", labels=["kind"]
+        )
         for kind, b in sorted(dict(self.latency.posts).items()):
-            yield _histogram(
-                "hip3_post_latency_seconds", "Post sent to response received", {"kind": kind}, b
-            )
+            latency.add_metric([kind], b.cumulative(), b.sum)
+        yield latency
 
     def _orders(self) -> Iterator[Metric]:
         d = self.d
@@ -249,9 +256,15 @@ class DispatcherCollector(Collector):
             blocks.add_metric([reason], n)
         yield blocks
         yield CounterMetricFamily("hip3_signals", "Signals detected", value=d.signals_seen)
-        yield CounterMetricFamily(
-            "hip3_orders_submitted", "Orders written to the socket", value=ex.submitted
+        submitted = CounterMetricFamily(
+            "hip3_orders_submitted",
+            "Orders written to the socket: entries, and exits (reduce-only flattens)",
+            labels=["kind"],
         )
+        entries = ex.entries_sent
+        submitted.add_metric(["entry"], entries)
+        submitted.add_metric(["exit"], ex.submitted - entries)
+        yield submitted
 
     def _positions(self) -> Iterator[Metric]:
         d = self.d
@@ -260,7 +273,10 @@ class DispatcherCollector(Collector):
             "hip3_fills", "Fills applied (deduplicated)", value=pt.fills_applied
         )
         yield CounterMetricFamily(
-            "hip3_fill_duplicates", "Fills seen again and ignored", value=pt.duplicates
+            "hip3_fill_repeats",
+            "Fills delivered again and ignored by trade id: reconciliation's fill reads and a"
+            " reconnect's snapshot repeat fills the stream already applied, so this is normal",
+            value=pt.duplicates,
         )
         size = GaugeMetricFamily("hip3_position_size", "Signed position size", labels=["coin"])
         notional = GaugeMetricFamily(
@@ -336,10 +352,9 @@ class DispatcherCollector(Collector):
 class MetricsServer:
     """A running exporter: `url`, `port`, `close()`."""
 
-    def __init__(self, httpd: Any, thread: Any, registry: CollectorRegistry) -> None:
+    def __init__(self, httpd: ThreadingHTTPServer, thread: threading.Thread) -> None:
         self._httpd = httpd
         self._thread = thread
-        self.registry = registry
         self.host, self.port = httpd.server_address[:2]
 
     @property
@@ -353,25 +368,82 @@ class MetricsServer:
 
 
 def build_registry(dispatcher: Any, latency: LatencyRecorder | None = None) -> CollectorRegistry:
+    """The bot's metrics plus prometheus-client's process, platform and garbage-collector
+    collectors (CPU, memory, open files, Python version, collections), in one registry of
+    its own so nothing registered elsewhere in the process leaks onto the page."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(DispatcherCollector(dispatcher, latency))
+    ProcessCollector(registry=registry)
+    PlatformCollector(registry=registry)
+    GCCollector(registry=registry)
     return registry
+
+
+def _is_ready(dispatcher: Any) -> bool:
+    """READY-TRADING, read from the server thread; a read that races the loop is 'not ready'."""
+    try:
+        return bool(dispatcher.ready.trading())
+    except Exception:
+        return False
+
+
+def _handler(
+    registry: CollectorRegistry, ready: Callable[[], bool]
+) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        # /metrics: the page, in the format the Accept header asks for (OpenMetrics when it
+        # names application/openmetrics-text, else Prometheus text 0.0.4); /healthz: the
+        # process answers; /readyz: 200 only when READY-TRADING holds, so a load balancer or
+        # supervisor can tell "up" from "able to trade"; anything else is 404.
+        def do_GET(self) -> None:
+            path = self.path.split("?", 1)[0]
+            if path == "/metrics":
+                encoder, content_type = choose_encoder(self.headers.get("Accept", ""))
+                self._send(200, encoder(registry), content_type)
+            elif path == "/healthz":
+                self._send(200, b"ok\n")
+            elif path == "/readyz":
+                if ready():
+                    self._send(200, b"ready\n")
+                else:
+                    self._send(503, b"not ready\n")
+            else:
+                self._send(404, b"not found: try /metrics, /healthz or /readyz\n")
+
+        def _send(self, status: int, body: bytes, content_type: str = "text/plain") -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            log.debug("metrics http: " + format, *args)
+
+    return Handler
 
 
 def start_metrics(
     dispatcher: Any, host: str, port: int, *, latency: LatencyRecorder | None = None
 ) -> MetricsServer:
-    """Serve the dispatcher's metrics on http://host:port/metrics (port 0 picks a free one).
+    """Serve the dispatcher's metrics on http://host:port/metrics, with /healthz and /readyz
+    beside them (port 0 picks a free one).
 
     Raises OSError naming the address when it cannot listen.
     """
     registry = build_registry(dispatcher, latency)
+    handler = _handler(registry, lambda: _is_ready(dispatcher))
     try:
-        httpd, thread = start_http_server(port, addr=host, registry=registry)
+        httpd = ThreadingHTTPServer((host, port), handler)
     except OSError as exc:
         raise OSError(
             exc.errno, f"metrics: cannot listen on {host}:{port}: {exc.strerror}"
         ) from None
-    server = MetricsServer(httpd, thread, registry)
+    except OverflowError:
+        raise OSError(f"metrics: cannot listen on {host}:{port}: port out of range") from None
+    httpd.daemon_threads = True
+    thread = threading.Thread(target=httpd.serve_forever, name="metrics", daemon=True)
+    thread.start()
+    server = MetricsServer(httpd, thread)
     log.info("metrics on %s", server.url)
     return server

@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import math
+import re
+import urllib.error
 import urllib.request
+from pathlib import Path
 
 import pytest
 from e2e.support import run_against, wait_for
+from prometheus_client.openmetrics.parser import (
+    text_string_to_metric_families as openmetrics_families,
+)
 from prometheus_client.parser import text_string_to_metric_families
 
 from hip3.metrics.exporter import Buckets, LatencyRecorder, start_metrics
@@ -16,16 +23,56 @@ from hip3.sim.harness import SimHarness
 pytestmark = pytest.mark.e2e
 
 
+def fetch(url: str, accept: str | None = None) -> tuple[int, str, str]:
+    """status, content type and body of a GET (an HTTP error status is returned, not raised)."""
+    req = urllib.request.Request(url, headers={"Accept": accept} if accept else {})
+    try:
+        with urllib.request.urlopen(req, timeout=5) as resp:
+            return resp.status, resp.headers["Content-Type"], resp.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.headers["Content-Type"], exc.read().decode()
+
+
 def scrape(url: str) -> dict[str, dict[tuple, float]]:
-    """name -> {sorted label items: value} for every sample on the page."""
-    with urllib.request.urlopen(url, timeout=5) as resp:
-        assert resp.status == 200
-        text = resp.read().decode()
+    """name -> {sorted label items: value} for every sample on the page, which must parse as
+    both Prometheus text and OpenMetrics with one family per metric name."""
+    status, _ctype, text = fetch(url)
+    assert status == 200
+    assert_valid_page(text)
+    status, ctype, om_text = fetch(url, OPENMETRICS)
+    assert status == 200 and ctype.startswith("application/openmetrics-text"), ctype
+    om_names = [fam.name for fam in openmetrics_families(om_text)]
+    assert len(om_names) == len(set(om_names)), "a metric family is repeated on the page"
     out: dict[str, dict[tuple, float]] = {}
     for fam in text_string_to_metric_families(text):
         for s in fam.samples:
             out.setdefault(s.name, {})[tuple(sorted(s.labels.items()))] = s.value
     return out
+
+
+OPENMETRICS = "application/openmetrics-text; version=1.0.0; charset=utf-8"
+DASHBOARD = Path(__file__).resolve().parents[2] / "ops" / "grafana" / "hip3.json"
+
+
+def assert_valid_page(text: str) -> None:
+    """Every metric family has exactly one HELP and one TYPE line, and the page parses."""
+    for kind in ("HELP", "TYPE"):
+        names = re.findall(rf"^# {kind} (\S+) ", text, flags=re.M)
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        assert not repeated, f"# {kind} repeated for {repeated}"
+    assert list(text_string_to_metric_families(text))
+
+
+SUFFIXES = {"counter": ("_total",), "histogram": ("_bucket", "_sum", "_count")}
+
+
+def series_names(text: str) -> set[str]:
+    """Every series name the page declares, including families with no sample yet (a counter
+    family declares name_total, a histogram its _bucket, _sum and _count)."""
+    names = set()
+    for fam in text_string_to_metric_families(text):
+        names.update(fam.name + s for s in SUFFIXES.get(fam.type, ("",)))
+    return names
 
 
 def one(samples: dict[str, dict[tuple, float]], name: str, **labels: str) -> float:
@@ -47,6 +94,9 @@ async def test_scrape_during_a_real_run_shows_the_issue_metrics():
             latency.observe_post_latency("info:meta:xyz", 0.002)
             latency.observe_pong_rtt(0.0003)
             box["live"] = await asyncio.to_thread(scrape, server.url)
+            base = server.url.removesuffix("/metrics")
+            box["readyz"] = await asyncio.to_thread(fetch, base + "/readyz")
+            box["page"] = (await asyncio.to_thread(fetch, server.url))[2]
             box["submitted"] = d.executor.submitted
             box["signals"] = d.signals_seen
         finally:
@@ -62,6 +112,18 @@ async def test_scrape_during_a_real_run_shows_the_issue_metrics():
         m = box["live"]
 
     names = set(m)
+    assert box["readyz"][0] == 200  # READY-TRADING held when it was asked
+    # process and Python metrics from prometheus-client's own collectors
+    for expected in ("process_resident_memory_bytes", "process_cpu_seconds_total", "python_info"):
+        assert expected in names, expected
+    # the Grafana dashboard asks only for metrics the page serves
+    dashboard = json.loads(DASHBOARD.read_text())
+    exprs = [t["expr"] for panel in dashboard["panels"] for t in panel["targets"]]
+    assert len(exprs) >= 10
+    served = series_names(box["page"])
+    for expr in exprs:
+        for metric in re.findall(r"\b((?:hip3|process|python)_[a-z0-9_]+)\b", expr):
+            assert metric in served, f"dashboard asks for {metric}, not on the page: {expr}"
     for expected in (
         "hip3_connection_state",
         "hip3_epoch",
@@ -90,9 +152,11 @@ async def test_scrape_during_a_real_run_shows_the_issue_metrics():
     assert one(m, "hip3_hardstop_state", state="armed") == 1
     assert sum(m["hip3_hardstop_state"].values()) == 1
     assert 0 <= one(m, "hip3_posts_inflight") <= 100
-    assert one(m, "hip3_orders_submitted_total") >= 1
-    assert one(m, "hip3_orders_submitted_total") <= box["submitted"]
-    assert one(m, "hip3_signals_total") >= one(m, "hip3_orders_submitted_total")
+    entries = one(m, "hip3_orders_submitted_total", kind="entry")
+    exits = one(m, "hip3_orders_submitted_total", kind="exit")
+    assert entries >= 1
+    assert entries + exits <= box["submitted"]
+    assert one(m, "hip3_signals_total") >= entries
     # every gate block and final order state the dispatcher counted is exported by name
     blocks = {dict(k)["reason"]: v for k, v in m.get("hip3_gate_blocks_total", {}).items()}
     assert all(v >= 1 for v in blocks.values())
@@ -126,6 +190,35 @@ async def test_positions_and_pnl_follow_the_tracker():
     assert math.isclose(one(m, "hip3_realized_pnl_usd"), realized, abs_tol=1e-9)
     final = {dict(k)["state"]: v for k, v in m.get("hip3_orders_final_total", {}).items()}
     assert final == {s: float(n) for s, n in d.orders.final_counts.items()}
+
+
+async def test_health_ready_and_unknown_paths_after_a_run():
+    """/healthz answers while the process lives; /readyz is 503 once the run has stopped
+    (not READY-TRADING); any other path is 404; the page negotiates its format."""
+    async with SimHarness(seed=11) as sim:
+        _summary, d = await run_against(sim, duration_s=3)
+    server = start_metrics(d, "127.0.0.1", 0)
+    base = server.url.removesuffix("/metrics")
+    try:
+        health = await asyncio.to_thread(fetch, base + "/healthz")
+        ready = await asyncio.to_thread(fetch, base + "/readyz")
+        missing = await asyncio.to_thread(fetch, base + "/")
+        other = await asyncio.to_thread(fetch, base + "/metricsx")
+        plain = await asyncio.to_thread(fetch, server.url, "text/plain")
+        om = await asyncio.to_thread(fetch, server.url, OPENMETRICS)
+    finally:
+        server.close()
+    assert health[0] == 200
+    assert ready[0] == 503
+    assert missing[0] == 404 and other[0] == 404
+    assert plain[1].startswith("text/plain; version=0.0.4")
+    assert om[1].startswith("application/openmetrics-text")
+    assert om[2].rstrip().endswith("# EOF")
+    assert_valid_page(plain[2])
+    families = {fam.name: fam for fam in openmetrics_families(om[2])}
+    assert families["hip3_orders_submitted"].type == "counter"
+    assert families["hip3_post_latency_seconds"].type == "histogram"
+    assert "process_resident_memory_bytes" in families
 
 
 def test_port_in_use_is_a_clear_error():
