@@ -18,7 +18,7 @@ from hip3.sim.universe import Asset, UniverseError
 if TYPE_CHECKING:
     from hip3.sim.exchange import Exchange
 
-_ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
+_ADDRESS = re.compile(r"^(0x)?[0-9a-fA-F]{40}$")
 _CLOID = re.compile(r"^0x[0-9a-fA-F]{32}$")
 _SIG_DIGITS = Decimal("1e-10")
 
@@ -47,12 +47,11 @@ def handle(ex: Exchange, payload: Any) -> object:
 
 
 def _user(payload: dict[str, Any]) -> str:
+    # As on the exchange, /info takes addresses with or without 0x, in any case.
     user = payload.get("user")
     if not isinstance(user, str) or not _ADDRESS.match(user):
-        raise InfoError(
-            f"info {payload['type']}: 'user' must be a 0x-prefixed 40-hex-digit address"
-        )
-    return user.lower()
+        raise InfoError(f"info {payload['type']}: 'user' must be a 40-hex-digit address")
+    return "0x" + user.lower().removeprefix("0x")
 
 
 def _dex(ex: Exchange, payload: dict[str, Any]) -> str:

@@ -371,3 +371,23 @@ async def test_single_modify_answers_default_and_a_gone_target_is_a_whole_action
     assert order["limitPx"] == "21" and order["oid"] != oid
     gone = await post(port, "/exchange", signed(key, modify, nonce=time.time_ns() // 10**6 + 5))
     assert gone.json() == {"status": "err", "response": "Cannot modify canceled or filled order"}
+
+
+async def test_info_takes_addresses_without_0x_and_in_upper_case(sim) -> None:
+    user, _ = sim.account
+    port = sim.server.port
+    canonical = (await post(port, "/info", {"type": "clearinghouseState", "user": user})).json()
+    for spelling in (user[2:], "0x" + user[2:].upper(), user[2:].upper()):
+        reply = await post(port, "/info", {"type": "clearinghouseState", "user": spelling})
+        assert reply.status == 200
+        answer = reply.json()
+        assert answer["marginSummary"] == canonical["marginSummary"]
+    bad = await post(port, "/info", {"type": "clearinghouseState", "user": "0x1234"})
+    assert bad.status == 422 and "40-hex-digit address" in bad.text
+
+
+async def test_body_over_the_frame_limit_is_413_and_the_connection_closes(make_sim) -> None:
+    sim = await make_sim(limits=ConnectionLimits(max_frame_bytes=64))
+    reply = await post(sim.server.port, "/info", {"type": "allMids", "pad": "x" * 100})
+    assert reply.status == 413 and "64 bytes" in reply.text
+    assert reply.headers["connection"] == "close"
