@@ -1,6 +1,8 @@
 """OrderMachine: the lifecycle of ONE live order, from the moment its post frame is written.
 
-created → sent → resting → partially_filled → filled | cancelled | rejected (final). A post
+created → sent → resting → partially_filled → filled | cancelled | rejected (final); an order of
+this account the bot did not send is adopted from the exchange's open orders (created → resting
+or partially_filled by `adopt`, with the oid and filled size the exchange lists). A post
 without an answer (timeout, disconnect) sends sent/resting/partially_filled → unknown, which only
 reconciliation (`resolve`) or a later authoritative fact settles: unknown is not failed, and the
 order is never resent blindly.
@@ -51,6 +53,11 @@ class OrderMachine(HipChart):
     rejected = State(final=True, enter="announce_terminal")
 
     sent_event = Event(created.to(sent, on="record_post"), id="sent", name="Sent")
+    # An order of this account that the bot did not send, listed by the exchange as resting:
+    # its oid and the size already filled come from that listing, there is no post of ours.
+    adopt = created.to(resting, cond="nothing_filled", on="record_adoption") | created.to(
+        partially_filled, on="record_adoption"
+    )
     resting_event = Event(
         sent.to(resting, on="record_oid")
         | stay(resting, partially_filled, on="record_oid")
@@ -117,7 +124,7 @@ class OrderMachine(HipChart):
         reduce_only: bool,
         outbox: list | None = None,
     ) -> None:
-        self.bind(cloid=cloid, market=market, is_buy=is_buy, size=size, reduce_only=reduce_only)
+        self._bind(cloid=cloid, market=market, is_buy=is_buy, size=size, reduce_only=reduce_only)
         self.oid: int | None = None
         self.post_id: int | None = None
         self.sent_epoch: int | None = None
@@ -131,9 +138,12 @@ class OrderMachine(HipChart):
         """Say which order this machine is. Building a machine costs far more than a transition
         (the library registers every callback per instance), so the runtime builds spares off
         the hot path and binds one when an order is sent; only a machine still in `created`
-        may be bound."""
-        if getattr(self, "_activated", False) and self.state != "created":
+        may be bound (whether it came from the pool or was built for this order)."""
+        if self.state != "created" or self.sent_epoch is not None or self.tids:
             raise ValueError(f"order {self.cloid}: cannot rebind a machine in state {self.state}")
+        self._bind(cloid=cloid, market=market, is_buy=is_buy, size=size, reduce_only=reduce_only)
+
+    def _bind(self, *, cloid: str, market: str, is_buy: bool, size: str, reduce_only: bool) -> None:
         self.cloid = require_text(cloid, "cloid")
         self.market = require_text(market, "market")
         for flag, name in ((is_buy, "is_buy"), (reduce_only, "reduce_only")):
@@ -167,11 +177,9 @@ class OrderMachine(HipChart):
     @classmethod
     def spare(cls, outbox: list | None = None) -> OrderMachine:
         """An unbound machine for the runtime's pool; `bind` it before its first event."""
-        m = cls(
+        return cls(
             cloid="spare", market="spare", is_buy=True, size="1", reduce_only=False, outbox=outbox
         )
-        m._activated = True
-        return m
 
     # --- guards ------------------------------------------------------------------------------
 
@@ -183,6 +191,9 @@ class OrderMachine(HipChart):
 
     def duplicate_fill(self, tid: int | str) -> bool:
         return tid in self.tids
+
+    def nothing_filled(self, oid: int, filled_sz: str) -> bool:
+        return Decimal(filled_sz) == 0
 
     def fill_completes(self, sz: str) -> bool:
         return self.filled_sz + Decimal(sz) >= self.size
@@ -218,6 +229,15 @@ class OrderMachine(HipChart):
     def _validate_resting(self, oid: int) -> None:
         self._check_oid(oid)
 
+    @adopt.validators
+    def _validate_adopt(self, oid: int, filled_sz: str) -> None:
+        self._check_oid(oid)
+        filled = Decimal(filled_sz) if isinstance(filled_sz, str) else None
+        if filled is None or not filled.is_finite() or not 0 <= filled < self.size:
+            raise ValueError(
+                f"order {self.cloid}: adopted filled size {filled_sz!r} must be in [0, {self.size})"
+            )
+
     @filled_at_post.validators
     def _validate_post_fill(self, oid: int, total_sz: str) -> None:
         self._check_oid(oid)
@@ -250,6 +270,10 @@ class OrderMachine(HipChart):
     def record_post(self, post_id: int, epoch: int) -> None:
         self.post_id = post_id
         self.sent_epoch = epoch
+
+    def record_adoption(self, oid: int, filled_sz: str) -> None:
+        self.oid = oid
+        self.filled_sz = Decimal(filled_sz)
 
     def record_oid(self, oid: int) -> None:
         self.oid = oid

@@ -108,6 +108,8 @@ class Executor:
             return "hardstop"
         if not self.ready.trading(now_ns) or not self.ready.market(coin, now_ns):
             return "not_ready"
+        if self.positions.needs_state:
+            return "positions_unsettled"  # the exchange moved the account: read it first
         px = sig.ref_px
         order_notional = sig.size * px
         pos = self.positions.positions.get(coin)

@@ -679,7 +679,7 @@ class Dispatcher(OrderFlowSteps, ReconciliationSteps, SafetySteps):
             log.warning("epoch %d: market %s excluded: %s", cmd.epoch, cmd.market, cmd.reason)
             self.counters["market_excluded"] += 1
         elif t is C.ReconcileOrder:
-            pass  # unknown orders are queried at the next reconciliation (or now, if live)
+            self._reconcile_order(cmd.cloid, cmd.oid)
         elif t is C.OrderTerminal:
             self._flatten_order_ended(cmd.cloid, cmd.state, cmd.reason)
         elif t is C.BlockEntries:

@@ -124,6 +124,20 @@ def positions_from_state(state: Any) -> dict[str, tuple[Decimal, Decimal]]:
     return out
 
 
+def _listed_sizes(row: dict) -> tuple[Decimal, Decimal] | None:
+    """(original size, remaining size) of an openOrders row, or None when the row does not
+    say (an order of unknown size cannot be adopted: cancelling it needs only its oid, but
+    counting its fills needs its size)."""
+    try:
+        remaining = Decimal(str(row["sz"]))
+        orig = Decimal(str(row.get("origSz", row["sz"])))
+    except (KeyError, ArithmeticError, ValueError):
+        return None
+    if not (remaining.is_finite() and orig.is_finite()) or remaining <= 0 or orig < remaining:
+        return None
+    return orig, remaining
+
+
 class ReconciliationSteps:
     """The info posts of an epoch and what their answers change."""
 
@@ -163,6 +177,16 @@ class ReconciliationSteps:
                 continue
             self.counters["positions_read_again"] += 1
             self._post_info({"type": "clearinghouseState", "user": self.user, "dex": dex}, key)
+
+    def _reconcile_order(self, cloid: str, oid: int | None) -> None:
+        """An order's outcome became unknown: ask the exchange now if the connection is live
+        (otherwise the next epoch's reconciliation asks)."""
+        info = self.orders.info.get(cloid)
+        if info is None or self.conn.state != "live":
+            return
+        if any(q.kind == f"info:orderStatus:{cloid}" for q in self.wire.posts.pending()):
+            return  # already asked
+        self._query_order(info, oid)
 
     def _query_order(self, info: OrderInfo, oid: int | None) -> None:
         payload = {
@@ -341,14 +365,21 @@ class ReconciliationSteps:
             oid, cloid = row.get("oid"), row.get("cloid")
             known = self.orders.cloid_for(oid, cloid)
             if known is None:
-                # resting on the exchange but not ours this session: adopt it so cancel-all covers it
+                # resting on the exchange but not ours this session: adopt it so cancel-all covers
+                # it, with the sizes the exchange lists (never made up)
                 key = cloid or f"oid:{oid}"
+                sizes = _listed_sizes(row)
+                if sizes is None:
+                    self.counters["adopt_refused_no_size"] += 1
+                    log.warning("open order without a usable size not adopted: %s", row)
+                    continue
+                orig, remaining = sizes
                 info = OrderInfo(
                     cloid=key,
                     coin=row.get("coin", "?"),
                     asset=self.specs[row["coin"]].asset if row.get("coin") in self.specs else -1,
                     is_buy=row.get("side") == "B",
-                    size=Decimal(row.get("origSz") or row.get("sz") or "0") or Decimal(1),
+                    size=orig,
                     px=str(row.get("limitPx", "0")),
                     reduce_only=bool(row.get("reduceOnly")),
                     purpose="adopted",
@@ -356,8 +387,7 @@ class ReconciliationSteps:
                 )
                 if not self.orders.is_live(key) and self.orders.was_terminal(key) is None:
                     self.orders.add(info)
-                    self.orders.send(key, "sent", post_id=0, epoch=self.conn.epoch)
-                    self.orders.send(key, "resting", oid=oid)
+                    self.orders.send(key, "adopt", oid=oid, filled_sz=str(orig - remaining))
                     self.counters["adopted_orders"] += 1
                 listed.add(key)
             else:

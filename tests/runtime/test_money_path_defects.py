@@ -1,0 +1,82 @@
+"""Defects on the money path read from the code, each replayed through the dispatcher against the
+simulator's exchange core (tests/runtime/fakes.py): a fill of an order the bot did not send,
+an order adopted from the exchange's list, rebinding a live order machine, and an order whose
+outcome became unknown."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from machines.order import OrderMachine
+from tests.runtime.fakes import MAKER, Harness, order_wires
+
+
+def _pending(h: Harness, kind: str) -> bool:
+    return any(q.kind == kind for q in h.d.wire.posts.pending())
+
+
+def test_a_fill_of_an_order_the_bot_did_not_send_reads_positions_before_any_entry():
+    h = Harness()
+    h.bring_up()
+    answer = h.other_client_order("xyz:AAA", is_buy=True, resting=False, sz="1")
+    assert "filled" in answer["response"]["data"]["statuses"][0], answer
+    h.deliver_lane("userFills")  # the fill reaches the bot; the order is not one of its own
+    assert _pending(h, "info:positions_again:xyz"), h.d.counters
+    sent = sum(len(order_wires(m)) for m in h.transport.sent)
+    h.market_moves("xyz:BBB", dislocated="buy")
+    h.deliver_lanes("activeAssetCtx:xyz:BBB")
+    h.deliver_lanes("bbo:xyz:BBB")
+    assert h.d.executor.blocked["positions_unsettled"] >= 1
+    assert sum(len(order_wires(m)) for m in h.transport.sent) == sent
+    h.settle()  # the exchange's answer settles the position
+    assert not h.d.positions.needs_state
+    assert h.bot_positions() == h.true_positions() == {"xyz:AAA": Decimal(1)}
+    h.entry("xyz:BBB")  # and entries go out again
+
+
+def test_an_adopted_order_takes_the_exchanges_sizes_and_no_post_of_ours():
+    h = Harness()
+    h.bring_up()
+    answer = h.other_client_order("xyz:AAA", is_buy=True, resting=True, sz="2")
+    oid = answer["response"]["data"]["statuses"][0]["resting"]["oid"]
+    # the maker sells 1 into it: the order rests with 1 of 2 left
+    h.exchange.replace_maker_quotes("xyz:AAA", MAKER, [], [(Decimal(80), Decimal(1))])
+    h.delivery.publish_market_data()
+    h.settle()
+    key = h.d.orders.cloid_for(oid, None)
+    assert key is not None, h.d.counters
+    m = h.d.orders.machines[key]
+    assert (m.state, m.size, m.filled_sz) == ("partially_filled", Decimal(2), Decimal(1))
+    assert m.post_id is None and m.sent_epoch is None  # nothing of ours was ever posted
+
+
+def test_an_open_order_without_a_size_is_not_adopted_with_a_made_up_one():
+    h = Harness()
+    h.bring_up()
+    row = {"coin": "xyz:AAA", "limitPx": "80", "oid": 4242, "side": "B", "timestamp": 1}
+    h.d._reconcile_open_orders([row], "xyz")
+    assert h.d.orders.cloid_for(4242, None) is None
+    assert h.d.counters["adopt_refused_no_size"] == 1
+
+
+def test_a_machine_built_for_an_order_cannot_be_rebound_once_sent():
+    m = OrderMachine(
+        cloid="0x" + "01" * 16, market="xyz:AAA", is_buy=True, size="1", reduce_only=False
+    )
+    m.send("sent", post_id=1, epoch=1)
+    with pytest.raises(ValueError, match="rebind"):
+        m.bind(cloid="0x" + "02" * 16, market="xyz:BBB", is_buy=False, size="5", reduce_only=False)
+    assert (m.cloid, m.market, m.size) == ("0x" + "01" * 16, "xyz:AAA", Decimal(1))
+
+
+def test_an_order_gone_unknown_is_asked_about_at_once_not_at_the_next_tick():
+    h = Harness()
+    h.bring_up()
+    cloid = h.entry()
+    h.write_failed(h.delivery.requests[-1]["id"])  # the bot cannot know whether it went out
+    assert h.d.orders.machines[cloid].state == "unknown"
+    assert _pending(h, f"info:orderStatus:{cloid}")
+    h.settle()
+    assert h.d.orders.was_terminal(cloid) is not None
