@@ -72,6 +72,8 @@ class Exchange:
         self._accounts_made = 0
         self.accounts: dict[str, Account] = {}
         self.markets = Markets(universe, clock_ms=clock_ms, emit=emit)
+        # A market listed as delisted keeps its slot (and asset id) and never trades.
+        self.markets.halted.update(a.coin for a in universe.assets if a.delisted)
         self.ledger = OrderLedger(universe, self.markets)
         self.margin = Margin(universe, self.markets)
         self.matcher = Matcher(

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from hip3.sim import rules
 from hip3.sim.book import Order
+from hip3.sim.collateral import TOKENS
 from hip3.sim.market import aggregate_book
 from hip3.sim.universe import Asset, UniverseError
 
@@ -141,7 +142,7 @@ def _meta(ex: Exchange, dex: str) -> dict[str, Any]:
             [lev, {"description": "", "marginTiers": [{"lowerBound": "0.0", "maxLeverage": lev}]}]
             for lev in tables
         ],
-        "collateralToken": 0,
+        "collateralToken": ex.universe.dex(dex).collateral.index,
     }
 
 
@@ -384,21 +385,9 @@ def _l2_book(ex: Exchange, payload: dict[str, Any]) -> dict[str, Any]:
     return aggregate_book(book, n_sig_figs, mantissa)
 
 
-USDC_TOKEN = {
-    "name": "USDC",
-    "szDecimals": 8,
-    "weiDecimals": 8,
-    "index": 0,
-    "tokenId": "0x6d1e7cde53ba9467b783cb7c530ce054",
-    "isCanonical": True,
-    "evmContract": None,
-    "fullName": None,
-}
-
-
 def _spot_meta(ex: Exchange, payload: dict[str, Any]) -> dict[str, Any]:
-    """USDC, the collateral of every simulated dex, and no spot pairs: spot is not simulated."""
-    return {"tokens": [dict(USDC_TOKEN)], "universe": []}
+    """The collateral tokens of the simulated dexes and no spot pairs: spot is not traded."""
+    return {"tokens": [token.spot_meta_entry() for token in TOKENS.values()], "universe": []}
 
 
 def _spot_clearinghouse_state(ex: Exchange, payload: dict[str, Any]) -> dict[str, Any]:

@@ -293,6 +293,7 @@ class Matcher:
     ) -> None:
         asset = self._universe.by_coin[taker_order.coin]
         multiplier = self._markets.fee_multipliers[asset.coin]
+        fee_token = self._universe.by_dex_name[asset.dex].collateral.name
         notional = px * sz
         tid = self._next_tid
         self._next_tid += 1
@@ -329,7 +330,7 @@ class Matcher:
                 "crossed": crossed,
                 "fee": rules.wire(fee),
                 "tid": tid,
-                "feeToken": "USDC",
+                "feeToken": fee_token,
             }
             if order.cloid is not None:
                 fill["cloid"] = order.cloid

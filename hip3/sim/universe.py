@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from hip3.sim.collateral import TOKENS, USDC, Token
+
 _DEX_NAME = re.compile(r"^[a-z]{2,4}$")
 _ASSET_NAME = re.compile(r"^[A-Z0-9]{1,12}$")
 
@@ -33,6 +35,7 @@ class Asset:
     start_px: Decimal
     margin_mode: str | None = None  # None = normal (cross allowed); "strictIsolated" | "noCross"
     growth_mode: bool = False
+    delisted: bool = False  # listed as isDelisted from the start; keeps its index and id
 
     @property
     def is_hip3(self) -> bool:
@@ -54,6 +57,7 @@ class Dex:
     total_oi_cap: Decimal = Decimal("100000000")
     oi_sz_cap_per_perp: Decimal = Decimal("1000000000")
     max_transfer_ntl: Decimal = Decimal("50000000")
+    collateral: Token = USDC
 
 
 def asset_id_for(dex_index: int, index_in_meta: int) -> int:
@@ -106,9 +110,9 @@ class Universe:
 
         spec = {"dexes": [{"name": "", "assets": [{"name": "BTC", "sz_decimals": 5,
         "max_leverage": 40, "start_px": "60000"}]}, {"name": "xyz", "full_name": "...",
-        "deployer_fee_scale": "1.0", "assets": [{"name": "AAA", ..., "margin_mode":
-        "strictIsolated", "growth_mode": true}]}]}. Builder asset names may be given with or
-        without the "xyz:" prefix.
+        "deployer_fee_scale": "1.0", "collateral": "USDT", "assets": [{"name": "AAA", ...,
+        "margin_mode": "strictIsolated", "growth_mode": true, "delisted": false}]}]}. Builder
+        asset names may be given with or without the "xyz:" prefix.
         """
         raw_dexes = spec.get("dexes")
         if not isinstance(raw_dexes, list) or not raw_dexes:
@@ -138,15 +142,27 @@ def _dex_from_spec(index: int, raw: Any) -> Dex:
         _asset_from_spec(name, index, position, entry) for position, entry in enumerate(raw_assets)
     )
     default_deployer = "0x" + f"{0xD0 + index:040x}"
+    collateral = raw.get("collateral", "USDC")
+    if collateral not in TOKENS or (index == 0 and collateral != "USDC"):
+        allowed = "USDC" if index == 0 else ", ".join(TOKENS)
+        raise UniverseError(f"dex {name!r} collateral {collateral!r} must be one of {allowed}")
+    fee_scale = _decimal(raw.get("deployer_fee_scale", "1.0"), f"dex {name!r} deployer_fee_scale")
+    if not 0 <= fee_scale < 10:
+        raise UniverseError(f"dex {name!r} deployer_fee_scale must be in [0, 10)")
+    if fee_scale > 3 and not all(asset.growth_mode for asset in assets):
+        raise UniverseError(
+            f"dex {name!r} deployer_fee_scale above 3 needs growth_mode on every asset"
+        )
+    if len(assets) > 10000 and index > 0:
+        raise UniverseError(f"dex {name!r} has more than 10000 assets: asset ids would overlap")
     return Dex(
         name=name,
         index=index,
         full_name=str(raw.get("full_name", name or "Hyperliquid")),
         deployer=str(raw.get("deployer", default_deployer)).lower(),
-        fee_scale=_decimal(
-            raw.get("deployer_fee_scale", "1.0"), f"dex {name!r} deployer_fee_scale"
-        ),
+        fee_scale=fee_scale,
         assets=assets,
+        collateral=TOKENS[collateral],
     )
 
 
@@ -183,8 +199,16 @@ def _asset_from_spec(dex: str, dex_index: int, position: int, raw: Any) -> Asset
         max_leverage=max_leverage,
         start_px=start_px,
         margin_mode=None if margin_mode == "normal" else margin_mode,
-        growth_mode=bool(raw.get("growth_mode", False)),
+        growth_mode=_flag(raw, "growth_mode", where),
+        delisted=_flag(raw, "delisted", where),
     )
+
+
+def _flag(raw: Mapping[str, Any], key: str, where: str) -> bool:
+    value = raw.get(key, False)
+    if not isinstance(value, bool):
+        raise UniverseError(f"{where}.{key} must be true or false")
+    return value
 
 
 def _decimal(value: Any, what: str) -> Decimal:
