@@ -62,7 +62,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--scenario",
         default="default",
-        help="scenario TOML file, or a bundled name: default, calm, jumpy",
+        help="scenario TOML file, or a bundled name: default, calm, jumpy, contested",
     )
     parser.add_argument(
         "--faults",

@@ -161,7 +161,7 @@ class Scenario:
 
 
 def load_scenario(source: Scenario | str | Path | None) -> Scenario:
-    """A Scenario from an object, a file path, or a bundled name ("default", "calm", "jumpy")."""
+    """A Scenario from an object, a file path, or a bundled name (default, calm, jumpy, contested)."""
     if isinstance(source, Scenario):
         return source
     if source is None:
