@@ -84,10 +84,7 @@ class _Head:
 
 def parse_head(raw: bytes) -> _Head:
     """Request line and headers (names lowercased) of one request head, without the CRLFCRLF."""
-    try:
-        text = raw.decode("latin-1")
-    except UnicodeDecodeError:  # latin-1 decodes every byte; kept for clarity
-        raise HttpError(400, "request head is not text", close=True) from None
+    text = raw.decode("latin-1")  # every byte decodes; bad names fail the checks below
     lines = text.split("\r\n")
     parts = lines[0].split(" ")
     if len(parts) != 3 or not parts[2].startswith("HTTP/1."):

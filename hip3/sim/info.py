@@ -365,8 +365,12 @@ L2_SIG_FIGS = (2, 3, 4, 5)
 L2_MANTISSAS = (2, 5)  # the live server fails on mantissa 1 too, though its docs allow it
 
 
-def _l2_book(ex: Exchange, payload: dict[str, Any]) -> dict[str, Any]:
-    coin = _coin(ex, payload).coin
+def _l2_book(ex: Exchange, payload: dict[str, Any]) -> dict[str, Any] | None:
+    coin = payload.get("coin")
+    if not isinstance(coin, str):
+        raise InfoError("info l2Book: 'coin' must be a string")
+    if coin not in ex.universe.by_coin:
+        return None  # the live server answers an unknown coin with null, not an error
     n_sig_figs = payload.get("nSigFigs")
     mantissa = payload.get("mantissa")
     for name, value in (("nSigFigs", n_sig_figs), ("mantissa", mantissa)):

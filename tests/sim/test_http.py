@@ -243,6 +243,11 @@ async def test_l2book_outside_the_allowed_aggregation_is_500_null(sim, params) -
     assert reply.json() is None
 
 
+async def test_l2book_of_an_unknown_coin_is_200_null(sim) -> None:
+    reply = await post(sim.server.port, "/info", {"type": "l2Book", "coin": "xyz:NOPE"})
+    assert reply.status == 200 and reply.json() is None
+
+
 async def test_l2book_inside_the_allowed_aggregation_is_200(sim) -> None:
     sim.exchange.replace_maker_quotes(
         "BTC", "0x" + "ab" * 20, [("60001", "1"), ("60003", "2")], [("60100", "1")]

@@ -145,6 +145,10 @@ async def test_l2_book_aggregates_levels(sim: SimHarness, client: DocClient) -> 
     assert asks == [{"px": "25.1", "sz": "100", "n": 1}]
 
 
+async def test_l2book_of_an_unknown_coin_is_null_as_live(client: DocClient) -> None:
+    assert await client.info({"type": "l2Book", "coin": "DOGE"}) is None
+
+
 @pytest.mark.parametrize(
     ("payload", "mentions"),
     [
@@ -152,7 +156,7 @@ async def test_l2_book_aggregates_levels(sim: SimHarness, client: DocClient) -> 
         ({"type": "meta", "dex": "nope"}, "nope"),
         ({"type": "clearinghouseState", "user": "alice"}, "user"),
         ({"type": "orderStatus", "user": "0x" + "12" * 20, "oid": 1.5}, "oid"),
-        ({"type": "l2Book", "coin": "DOGE"}, "DOGE"),
+        ({"type": "l2Book", "coin": 5}, "coin"),
     ],
 )
 async def test_bad_info_requests_name_the_problem(
