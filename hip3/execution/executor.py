@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -42,7 +42,7 @@ _ONE = Decimal(1)
 _PASSIVE = Rounding.PASSIVE
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, frozen=True)
 class RiskLimits:
     max_notional_per_market: Decimal
     max_total_notional: Decimal
@@ -50,6 +50,14 @@ class RiskLimits:
     min_order_notional: Decimal
     slippage_bps: Decimal
     max_slippage_bps: Decimal
+    # an entry's limit price is the quote times one of these (1 ± the capped allowance)
+    buy_factor: Decimal = field(init=False, repr=False, compare=False)
+    sell_factor: Decimal = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        allowance = min(self.slippage_bps, self.max_slippage_bps) / _BPS
+        object.__setattr__(self, "buy_factor", _ONE + allowance)
+        object.__setattr__(self, "sell_factor", _ONE - allowance)
 
 
 class Executor:
@@ -150,9 +158,8 @@ class Executor:
             return self._refuse(reason)
         spec = self.specs[sig.coin]
         lim = self.limits
-        allowance = min(lim.slippage_bps, lim.max_slippage_bps) / _BPS
         is_buy = sig.is_buy
-        limit = sig.ref_px * (_ONE + allowance if is_buy else _ONE - allowance)
+        limit = sig.ref_px * (lim.buy_factor if is_buy else lim.sell_factor)
         try:
             # passive rounding of (quote ± allowance): never beyond the cap, never worse than the quote
             pxd = quantize_price(

@@ -223,8 +223,7 @@ class MarketGates:
             return blocked[HALTED]
 
         # gate statistics are floats: exact enough, and several times cheaper than Decimal
-        bid = 0.0 if m.bid_px is None else float(m.bid_px)
-        ask = 0.0 if m.ask_px is None else float(m.ask_px)
+        bid, ask = m.bid_f, m.ask_f
         two_sided = bid > 0 and ask > bid
         if p.max_mark_mid_divergence_bps:
             mark = m.mark_px

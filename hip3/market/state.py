@@ -106,6 +106,9 @@ class MarketState:
     bid_sz: Decimal | None = None
     ask_px: Decimal | None = None
     ask_sz: Decimal | None = None
+    # the same prices as floats (0.0 when absent), for statistics only: converted once per book
+    bid_f: float = 0.0
+    ask_f: float = 0.0
     bbo_time_ms: int = 0  # exchange time of the book adopted last
     bbo_recv_ns: int = 0  # monotonic receive time
     oracle_px: Decimal | None = None
@@ -154,15 +157,19 @@ class MarketState:
         self.bbo_recv_ns = recv_ns
         if bid is None:
             self.bid_px = self.bid_sz = None
+            self.bid_f = 0.0
         else:
             self.bid_px, self.bid_sz = Decimal(bid[0]), Decimal(bid[1])
+            self.bid_f = float(self.bid_px)
         if ask is None:
             self.ask_px = self.ask_sz = None
+            self.ask_f = 0.0
         else:
             self.ask_px, self.ask_sz = Decimal(ask[0]), Decimal(ask[1])
+            self.ask_f = float(self.ask_px)
         self.bbo_updates += 1
         if bid is not None and ask is not None:
-            self.spread.observe(float(self.bid_px), float(self.ask_px))  # type: ignore[arg-type]
+            self.spread.observe(self.bid_f, self.ask_f)
         if (bid is None and ask is None) != self.halted:
             self._set_halted(not self.halted)
         return True

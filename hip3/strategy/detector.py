@@ -86,11 +86,22 @@ class DetectorParams:
     min_edge_above_baseline_bps: float = 0.0
     min_confidence: float = 0.0
     confidence_sizing: bool = False
+    # derived from the above when the parameters are made: 1 ± the executor's slippage
+    # allowance, and the dollar cap less its buffer
+    slip_up: Decimal = field(init=False, repr=False, compare=False)
+    slip_down: Decimal = field(init=False, repr=False, compare=False)
+    order_budget: Decimal = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         problems = list(self._problems())
         if problems:
             raise ValueError("invalid DetectorParams: " + "; ".join(problems))
+        slip = self.slippage_bps / _BPS
+        object.__setattr__(self, "slip_up", _ONE + slip)
+        object.__setattr__(self, "slip_down", _ONE - slip)
+        object.__setattr__(
+            self, "order_budget", self.max_order_notional * (_ONE - self.notional_buffer)
+        )
 
     def _problems(self) -> Iterable[str]:
         for name in ("taker_fee_bps", "slippage_bps", "min_edge_bps", "min_book_notional"):
@@ -313,10 +324,8 @@ class Detector:
         oracle_px = m.oracle_px
         if not self.p.baseline_tracking or oracle_px is None or oracle_px <= 0:
             return
-        if m.bid_px is None or m.ask_px is None:
-            return
         # statistics only: floats are exact enough and several times cheaper than Decimal
-        bid, ask = float(m.bid_px), float(m.ask_px)
+        bid, ask = m.bid_f, m.ask_f
         if bid <= 0 or ask <= bid:
             return
         oracle = float(oracle_px)
@@ -538,17 +547,16 @@ class Detector:
             self._skip("no_spec")
             return None
         lot = _ONE.scaleb(-spec.sz_decimals)
-        slip = p.slippage_bps / _BPS
         # value the order at the highest price it could be booked at (quote plus the
         # executor's allowance, or the mark/oracle if higher) so the dollar cap holds there too
         top = max(px, oracle)
         mark = m.mark_px
         if mark is not None and mark > top:
             top = mark
-        top = top * (_ONE + slip)
+        top = top * p.slip_up
         # and the minimum at the lowest price a sell could be sent at
-        low = px if is_buy else px * (_ONE - slip)
-        budget = p.max_order_notional * (_ONE - p.notional_buffer)
+        low = px if is_buy else px * p.slip_down
+        budget = p.order_budget
 
         want = qsz * p.size_fraction * liq * size_factor
         if p.confidence_sizing:
