@@ -40,7 +40,9 @@ class Leverage:
 class Account:
     address: str
     internal: bool = False  # simulated makers: no margin checks, no user streams
-    balances: dict[str, Decimal] = field(default_factory=dict)
+    balances: dict[str, Decimal] = field(default_factory=dict)  # perp dex -> its collateral
+    spot: dict[str, Decimal] = field(default_factory=dict)  # token name -> spot balance
+    abstraction: str = "disabled"  # userAbstraction: "disabled" is standard (per-dex) mode
     positions: dict[str, Position] = field(default_factory=dict)
     leverage: dict[str, Leverage] = field(default_factory=dict)
     open_orders: dict[int, Order] = field(default_factory=dict)

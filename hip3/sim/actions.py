@@ -29,6 +29,7 @@ from hip3.sim.priority import (
 )
 from hip3.sim.scheduled import ScheduledCancels
 from hip3.sim.signatures import L1Verifier, SignatureError, action_hash
+from hip3.sim.transfers import Transfers
 from hip3.sim.universe import Asset, Universe
 from hip3.sim.wire import (
     ActionError,
@@ -65,7 +66,25 @@ ACTION_KEYS = {
     "approveAgent": frozenset(
         {"type", "signatureChainId", "hyperliquidChain", "agentAddress", "agentName", "nonce"}
     ),
+    "usdClassTransfer": frozenset(
+        {"type", "signatureChainId", "hyperliquidChain", "amount", "toPerp", "nonce"}
+    ),
+    "sendAsset": frozenset(
+        {
+            "type",
+            "signatureChainId",
+            "hyperliquidChain",
+            "destination",
+            "sourceDex",
+            "destinationDex",
+            "token",
+            "amount",
+            "fromSubAccount",
+            "nonce",
+        }
+    ),
 }
+_TRANSFERS = frozenset({"usdClassTransfer", "sendAsset"})
 
 
 class Actions:
@@ -83,8 +102,10 @@ class Actions:
         clock_ms: Callable[[], int],
         emit: Callable[[object], None],
         staking: StakingLedger | None = None,
+        transfers: Transfers | None = None,
     ) -> None:
         self._universe = universe
+        self._transfers = transfers
         self._staking = staking if staking is not None else StakingLedger()
         self._verifier = verifier
         self._agents = agents
@@ -142,6 +163,14 @@ class Actions:
         now = self._clock()
         if kind == "approveAgent":
             return self._agents.approve(action, nonce, signature, expires_after, vault, now)
+        if kind in _TRANSFERS and self._transfers is not None:
+            if expires_after is not None:
+                raise ActionError(texts.EXPIRES_AFTER_USER_SIGNED)
+            if vault is not None:
+                raise ActionError(texts.VAULT_UNKNOWN.format(vault=vault))
+            if kind == "sendAsset":
+                return self._transfers.send_asset(action, nonce, signature, now)
+            return self._transfers.usd_class_transfer(action, nonce, signature, now)
         handler = self._handlers[kind]
         parsed = handler[0](action)
         connection_id = action_hash(action, nonce, vault, expires_after)

@@ -62,7 +62,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--scenario",
         default="default",
-        help="scenario TOML file, or a bundled name: default, calm, jumpy, contested",
+        help="scenario TOML file, or a bundled name: default, calm, jumpy, contested, many_dexes",
     )
     parser.add_argument(
         "--faults",
@@ -77,7 +77,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=_fund_arg,
         default=[],
         metavar="ADDR:USDC",
-        help="credit USDC to an address on every dex (repeatable)",
+        help="deposit USDC to an address on the first perp dex, as a new account has it; "
+        "fund HIP-3 dexes with sendAsset (repeatable)",
     )
     parser.add_argument(
         "--no-feeds", action="store_true", help="no oracle or makers: prices stay where they are"

@@ -159,7 +159,7 @@ class CompetingTakers:
         self._stopped = False
         self.competitors: list[Competitor] = []
         for p in params:
-            address, key = exchange.new_account(p.account_usdc)
+            address, key = exchange.new_account(p.account_usdc, every_dex=True)
             exchange.staking.fund(address, STAKING_HYPE)
             self.competitors.append(Competitor(p, address, Signer(key, source)))
 

@@ -15,6 +15,7 @@ Each rule has one home, and this class only wires them together:
 - `scheduled.ScheduledCancels` the dead man's switch
 - `funding.Funding`           hourly funding payments
 - `address_budget.AddressBudget` the per-address request budget of actions
+- `transfers.Transfers`       collateral moves between spot, perp dexes and users
 - `actions.Actions`           the signed /exchange envelope and one handler per action type
 - `priority.StakingLedger`    staking balances that pay priority fees, and what they burned
 - `info`                      /info requests
@@ -35,6 +36,7 @@ from hip3.sim.actions import Actions
 from hip3.sim.address_budget import AddressBudget
 from hip3.sim.agents import AgentRegistry
 from hip3.sim.book import Book, Order
+from hip3.sim.collateral import USDC
 from hip3.sim.events import CtxChanged
 from hip3.sim.funding import Funding
 from hip3.sim.ledger import OrderLedger
@@ -44,6 +46,7 @@ from hip3.sim.matching import DEFAULT_REJECT_MESSAGE, Matcher
 from hip3.sim.priority import StakingLedger
 from hip3.sim.scheduled import MIN_VOLUME_USD, ScheduledCancels
 from hip3.sim.signatures import L1Verifier
+from hip3.sim.transfers import SPOT, Transfers
 from hip3.sim.universe import Asset, Universe
 from hip3.sim.wire import address
 
@@ -95,6 +98,9 @@ class Exchange:
         self.request_budget = AddressBudget()
         self.funding = Funding(self.markets, self.accounts, emit=emit, enabled=funding)
         self.staking = StakingLedger()  # undelegated HYPE that pays priority fees
+        self.transfers = Transfers(
+            universe, self.accounts, withdrawable=self.margin.available, network=self.network
+        )
         self.actions = Actions(
             universe,
             verifier=L1Verifier(source),
@@ -107,6 +113,7 @@ class Exchange:
             clock_ms=clock_ms,
             emit=emit,
             staking=self.staking,
+            transfers=self.transfers,
         )
         # The same objects the collaborators hold, under the names info and tests read.
         markets = self.markets
@@ -146,26 +153,45 @@ class Exchange:
     # ----------------------------------------------------------------- accounts and control
 
     def fund(self, user: str, usdc: Decimal, dex: str = "") -> None:
+        """Deposit straight onto one perp dex, in its collateral token (a test's shortcut;
+        on the exchange only the first dex is reached by deposits, see `fund_every_dex`)."""
         user = address(user, "user")
-        self.universe.dex(dex)
-        amount = Decimal(usdc)
+        collateral = self.universe.dex(dex).collateral
+        amount = self._deposit_amount(user, usdc)
+        self.transfers.deposit(user, collateral, amount, dex)
+
+    def fund_every_dex(self, user: str, amount: Decimal) -> None:
+        """Give `user` `amount` on every perp dex the way an account gets it on the exchange:
+        USDC deposited onto the first dex and sent on to the USDC dexes, other collateral
+        deposited on spot and sent from there (sendAsset moves, collateral rules checked)."""
+        user = address(user, "user")
+        amount = self._deposit_amount(user, amount)
+        account = self.transfers.deposit(user, USDC, amount)
+        for dex in self.universe.dexes[1:]:
+            token = dex.collateral
+            source = "" if token == USDC else SPOT
+            self.transfers.deposit(user, token, amount, source)
+            self.transfers.move(account, account, source, dex.name, token, amount)
+
+    def _deposit_amount(self, user: str, amount: Decimal) -> Decimal:
+        amount = Decimal(amount)
         if not amount.is_finite() or amount < 0:
             raise ValueError("funding amount must be a non-negative finite decimal")
         if self.agent_registry.is_agent(user):
             raise ValueError(f"{user} is an API wallet and cannot hold funds")
-        account = self.accounts.get(user)
-        if account is None:
-            account = self.accounts[user] = Account(address=user)
-        account.balances[dex] = account.balance(dex) + amount
+        return amount
 
-    def new_account(self, usdc: Decimal) -> tuple[str, str]:
-        """A funded account whose key derives from the seed: same seed, same accounts."""
+    def new_account(self, usdc: Decimal, *, every_dex: bool = False) -> tuple[str, str]:
+        """An account whose key derives from the seed (same seed, same accounts), funded as
+        on the exchange on the first perp dex only, or on every dex by transfers."""
         self._accounts_made += 1
         material = f"hip3-sim-account:{self.seed}:{self._accounts_made}".encode()
         private_key = "0x" + hashlib.sha256(material).hexdigest()
         user = EthAccount.from_key(private_key).address.lower()
-        for dex in self.universe.dexes:
-            self.fund(user, usdc, dex.name)
+        if every_dex:
+            self.fund_every_dex(user, usdc)
+        else:
+            self.fund(user, usdc)
         return user, private_key
 
     def credit_traded_volume(self, user: str, usd: Decimal) -> None:

@@ -3,7 +3,7 @@
     async with SimHarness(seed=7) as sim:
         sim.ws_url        # ws://127.0.0.1:PORT/ws
         sim.http_url      # http://127.0.0.1:PORT (POST /info, POST /exchange; an SDK's base_url)
-        sim.account       # (address, private_key_hex), funded on every dex
+        sim.account       # (address, private_key_hex), funded on every dex by transfers
         sim.exchange      # the true state (positions, open orders, ...)
         sim.faults        # FaultController: inject faults
 
@@ -92,15 +92,17 @@ class SimHarness:
         if self.sequencer is not None:  # WS posts and HTTP requests alike
             self.server.gateway = TimedGateway(self.server.gateway, self.sequencer)
         self.faults.attach(self.server, self.exchange)
-        # `account_usdc` (the bot's `sim.fund_usdc`) overrides the scenario's funding
+        # `account_usdc` (the bot's `sim.fund_usdc`) overrides the scenario's funding. The
+        # test account starts as a new account does (USDC on the first dex) and is then sent
+        # that much again onto every HIP-3 dex in its collateral, so it trades everywhere.
         self.account: tuple[str, str] = self.exchange.new_account(
-            self.scenario.account_usdc if account_usdc is None else account_usdc
+            self.scenario.account_usdc if account_usdc is None else account_usdc, every_dex=True
         )
         # Undelegated staking HYPE pays priority fees, converted at the scenario's HYPE price.
         self.exchange.staking.hype_usd = self.scenario.hype_usd
         self.exchange.staking.fund(self.account[0], self.scenario.account_staking_hype)
-        for address, usdc in fund or ():
-            fund_everywhere(self.exchange, address, usdc)
+        for address, usdc in fund or ():  # `hip3 sim --fund`: a new account, first dex only
+            self.exchange.fund(address, usdc)
         self.competitors: CompetingTakers | None = None
         if self.scenario.competitors:
             # Imported only when used: it signs, and eth-account is slow to import.
@@ -165,9 +167,10 @@ class SimHarness:
             self.exchange.tick(wall_clock_ms())
             await asyncio.sleep(CLOCK_TICK_S)
 
-    def new_account(self, usdc: Decimal) -> tuple[str, str]:
-        """Another funded test account (address, private key hex)."""
-        return self.exchange.new_account(usdc)
+    def new_account(self, usdc: Decimal, *, every_dex: bool = False) -> tuple[str, str]:
+        """Another test account (address, private key hex), funded on the first perp dex
+        only as on the exchange, or also sent `usdc` onto every HIP-3 dex."""
+        return self.exchange.new_account(usdc, every_dex=every_dex)
 
     def submit_internal(self, payload: dict[str, Any], on_answer: Callable[[Any], None]) -> None:
         """A signed action from inside the simulator (a competitor): the same path and, with
@@ -177,12 +180,6 @@ class SimHarness:
     def _in_block(self, work: Callable[[], None]) -> None:
         assert self.sequencer is not None
         self.sequencer.submit(CANCEL_SLOT, work)
-
-
-def fund_everywhere(exchange: Any, address: str, usdc: Decimal) -> None:
-    """Credit `usdc` on every dex: HIP-3 dexes keep their own balances."""
-    for dex in exchange.universe.dexes:
-        exchange.fund(address, usdc, dex.name)
 
 
 def _make_exchange(
@@ -217,4 +214,4 @@ def _call_later(ms: float, callback: Callable[[], None]) -> None:
     asyncio.get_running_loop().call_later(ms / 1000, callback)
 
 
-__all__ = ["SimHarness", "fund_everywhere", "wall_clock_ms"]
+__all__ = ["SimHarness", "wall_clock_ms"]

@@ -395,9 +395,24 @@ def _spot_meta(ex: Exchange, payload: dict[str, Any]) -> dict[str, Any]:
 
 
 def _spot_clearinghouse_state(ex: Exchange, payload: dict[str, Any]) -> dict[str, Any]:
-    """No spot balances: the simulator keeps collateral per perp dex only (clearinghouseState)."""
-    _user(payload)
-    return {"balances": []}
+    """Spot balances: collateral moved to spot (usdClassTransfer, sendAsset), or the whole
+    balance of each token in a unified or portfolio-margin account."""
+    account = ex.accounts.get(_user(payload))
+    balances = []
+    if account is not None:
+        for token in TOKENS.values():
+            total = account.spot.get(token.name)
+            if total:
+                balances.append(
+                    {
+                        "coin": token.name,
+                        "token": token.index,
+                        "hold": "0.0",
+                        "total": rules.wire(total),
+                        "entryNtl": "0.0",
+                    }
+                )
+    return {"balances": balances}
 
 
 def _delegator_summary(ex: Exchange, payload: dict[str, Any]) -> dict[str, Any]:

@@ -36,6 +36,26 @@ APPROVE_AGENT_TYPES = {
         {"name": "nonce", "type": "uint64"},
     ]
 }
+USD_CLASS_TRANSFER_TYPES = {
+    "HyperliquidTransaction:UsdClassTransfer": [
+        {"name": "hyperliquidChain", "type": "string"},
+        {"name": "amount", "type": "string"},
+        {"name": "toPerp", "type": "bool"},
+        {"name": "nonce", "type": "uint64"},
+    ]
+}
+SEND_ASSET_TYPES = {
+    "HyperliquidTransaction:SendAsset": [
+        {"name": "hyperliquidChain", "type": "string"},
+        {"name": "destination", "type": "string"},
+        {"name": "sourceDex", "type": "string"},
+        {"name": "destinationDex", "type": "string"},
+        {"name": "token", "type": "string"},
+        {"name": "amount", "type": "string"},
+        {"name": "fromSubAccount", "type": "string"},
+        {"name": "nonce", "type": "uint64"},
+    ]
+}
 _SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 
 
@@ -117,23 +137,27 @@ def action_hash(
 
 def recover_approve_agent(action: dict[str, Any], signature: Any) -> str:
     """Signer of a user-signed approveAgent (HyperliquidSignTransaction domain)."""
-    chain_id = int(action["signatureChainId"], 16)
-    message = {
-        "hyperliquidChain": action["hyperliquidChain"],
-        "agentAddress": action["agentAddress"],
-        "agentName": action.get("agentName", ""),
-        "nonce": action["nonce"],
-    }
+    message = dict(action)
+    message.setdefault("agentName", "")  # an unnamed agent is signed with "" and posted without
+    return recover_user_signed(message, APPROVE_AGENT_TYPES, signature)
+
+
+def recover_user_signed(action: dict[str, Any], types: dict[str, Any], signature: Any) -> str:
+    """Signer of a user-signed action: EIP-712 over the fields `types` lists (the official
+    SDKs sign the action dict itself; fields the type does not list, like `type`, are not
+    part of the hash), in the HyperliquidSignTransaction domain of `signatureChainId`."""
+    ((primary, fields),) = types.items()
+    message = {field["name"]: action[field["name"]] for field in fields}
     signable = encode_typed_data(
         full_message={
             "domain": {
                 "name": "HyperliquidSignTransaction",
                 "version": "1",
-                "chainId": chain_id,
+                "chainId": int(action["signatureChainId"], 16),
                 "verifyingContract": _ZERO_ADDRESS,
             },
-            "types": APPROVE_AGENT_TYPES,
-            "primaryType": "HyperliquidTransaction:ApproveAgent",
+            "types": types,
+            "primaryType": primary,
             "message": message,
         }
     )

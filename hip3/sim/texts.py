@@ -20,6 +20,11 @@ Live texts (constants below, and in the modules named):
   `Signed action over weight limit of 200.`, `Orders are empty.`, the address budget's
   `Too many cumulative requests sent (...)` (`hip3.sim.address_budget`; the numbers and the
   volume's format are the simulator's reading of the live template);
+- transfers (`hip3.sim.transfers`): `Invalid perp DEX`, `Unknown token <token>`, `Must deposit
+  before performing actions. User: 0x..` (unknown signer of a user-signed action),
+  `Action disabled when unified account is active.` (usdClassTransfer in a unified or portfolio
+  margin account; a low-confidence capture), and the low-confidence captures `Nonce mismatch.`
+  and `Mainnet and testnet require different signature.`;
 - HTTP: `Failed to parse the request body as JSON` (400),
   ``Expected request with `Content-Type: application/json` `` (415),
   `Failed to deserialize the JSON body into the target type` (422; the simulator appends
@@ -46,6 +51,9 @@ Invented texts (constants below unless a module is named):
   (staking balance short of the fee), and the grouping's schema checks (after the 422 prefix);
 - malformed signature objects (`hip3.sim.signatures`: `signature.r must be ...`);
 - a bug inside the simulator: `INTERNAL_ERROR`;
+- transfers (`hip3.sim.transfers`): `TRANSFER_AMOUNT`, `TRANSFER_INSUFFICIENT`,
+  `NOT_COLLATERAL` (the rule is documented, its text is not), `SAME_PLACE`,
+  `SUB_ACCOUNT_UNKNOWN` (sub-accounts are not simulated), `ABSTRACTION_UNKNOWN`;
 - info requests (`hip3.sim.info`): unknown type, bad `user`, unknown dex or coin, l2Book
   parameters (each after the 422 prefix over HTTP);
 - websocket post framing (`hip3.sim.server`): id, request, type and payload checks, frame size;
@@ -78,6 +86,13 @@ ADDRESS_BUDGET = (
     "${volume}. Place taker orders to free up 1 request per USDC traded."
 )
 
+INVALID_PERP_DEX = "Invalid perp DEX"
+UNKNOWN_TOKEN = "Unknown token {token}"
+MUST_DEPOSIT = "Must deposit before performing actions. User: {user}"
+UNIFIED_ACCOUNT_ACTIVE = "Action disabled when unified account is active."
+NONCE_MISMATCH = "Nonce mismatch."
+WRONG_CHAIN = "Mainnet and testnet require different signature."
+
 # --- invented ---------------------------------------------------------------------------
 
 INJECTED_REJECT = "Order rejected: injected fault."
@@ -94,6 +109,18 @@ VAULT_UNKNOWN = "Vault or sub-account {vault} does not exist."
 EXPIRES_AFTER_USER_SIGNED = "expiresAfter is not supported for user-signed actions."
 VAULT_ON_APPROVE_AGENT = "vaultAddress is not supported for approveAgent."
 INTERNAL_ERROR = "Internal simulator error; action not applied."
+TRANSFER_AMOUNT = "Invalid amount {amount!r}: must be a positive decimal of at most 8 decimals."
+TRANSFER_INSUFFICIENT = (
+    "Insufficient balance for transfer: {available} {token} available on {place}."
+)
+NOT_COLLATERAL = (
+    "Token {token} cannot move in or out of perp dex {dex}: its collateral is {collateral}."
+)
+SAME_PLACE = "Source and destination are the same."
+SUB_ACCOUNT_UNKNOWN = "Sub-account {sub} does not exist."
+ABSTRACTION_UNKNOWN = (
+    "Unknown abstraction {abstraction!r}: one of disabled, unifiedAccount, portfolioMargin."
+)
 
 
 def with_asset(text: str, asset: int) -> str:

@@ -226,7 +226,7 @@ async def test_gtc_crossing_fills_then_rests_remainder(sim: SimHarness, client: 
 async def test_two_users_trade_with_maker_and_taker_sides(
     sim: SimHarness, client: DocClient
 ) -> None:
-    other_address, other_key = sim.exchange.new_account(Decimal(10000))
+    other_address, other_key = sim.exchange.new_account(Decimal(10000), every_dex=True)
     [resting] = statuses(await client.order(limit_order(AAA, False, "25.05", "4")))
     async with await DocClient.connect(sim.ws_url, other_key) as other:
         await other.subscribe({"type": "trades", "coin": "xyz:AAA"})

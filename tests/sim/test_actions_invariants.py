@@ -37,7 +37,7 @@ def test_book_uncrossed_positions_net_zero_and_cash_conserved(steps: list[tuple]
     events: list[object] = []
     exchange = Exchange(Universe.default(), clock_ms=lambda: NOW, emit=events.append)
     seed_book(exchange, "xyz:AAA", [("24.5", "30")], [("25.5", "30")])
-    users = [exchange.new_account(Decimal(5000)) for _ in range(2)]
+    users = [exchange.new_account(Decimal(5000), every_dex=True) for _ in range(2)]
     clients = [DocClient(None, key) for _, key in users]
     nonce = NOW
     for who, is_buy, tenths, size, tif, reduce_only, cancel in steps:

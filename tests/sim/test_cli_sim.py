@@ -62,7 +62,7 @@ async def test_prints_three_lines_serves_and_stops_on_sigterm():
                             "payload": {
                                 "type": "clearinghouseState",
                                 "user": "0x" + "12" * 20,
-                                "dex": "xyz",
+                                "dex": "",  # --fund deposits on the first perp dex only
                             },
                         },
                     }

@@ -50,7 +50,7 @@ async def test_user_fills_snapshot_first_then_streaming_without_the_field(sim):
 
 
 async def test_user_streams_are_per_user(sim):
-    other_address, _ = sim.new_account(Decimal(1000))
+    other_address, _ = sim.new_account(Decimal(1000), every_dex=True)
     seed_book(sim.exchange, "xyz:AAA", [("24.9", "100")], [("25.1", "100")])
     async with await _trader(sim) as trader, await DocClient.connect(sim.ws_url) as watcher:
         await watcher.subscribe({"type": "orderUpdates", "user": other_address})

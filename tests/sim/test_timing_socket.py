@@ -78,7 +78,7 @@ async def test_a_cancel_sent_after_an_ioc_in_the_same_block_executes_first(
     timing = TimingConfig(block_ms=1000, mempool=MempoolRules(order_wait_ms=0), latency=NO_LATENCY)
     sim = await make_sim(timing=timing)
     maker_key = sim.account[1]
-    _, taker_key = sim.new_account(USDC)
+    _, taker_key = sim.new_account(USDC, every_dex=True)
     async with await client_for(sim, maker_key) as maker, await client_for(sim, taker_key) as taker:
         rest = await maker.order(limit_order(AAA, False, "25.1", "2", "Gtc"))
         [resting] = statuses(rest)
@@ -113,8 +113,8 @@ async def test_a_higher_priority_ioc_beats_an_earlier_one_without_priority(
 ) -> None:
     sim = await make_sim(timing=TimingConfig(latency=NO_LATENCY))
     seed_book(sim.exchange, "xyz:AAA", [("20", "1")], [("25.1", "2")])
-    _, early_key = sim.new_account(USDC)
-    rich, rich_key = sim.new_account(USDC)
+    _, early_key = sim.new_account(USDC, every_dex=True)
+    rich, rich_key = sim.new_account(USDC, every_dex=True)
     sim.exchange.staking.fund(rich, Decimal(10))
     async with await client_for(sim, early_key) as early, await client_for(sim, rich_key) as late:
         take = limit_order(AAA, True, "25.1", "2", "Ioc")
@@ -277,7 +277,7 @@ async def test_a_grouping_with_extra_keys_is_refused(priced: SimHarness) -> None
 async def test_priority_beyond_the_staking_balance_is_refused_before_anything_executes(
     priced: SimHarness,
 ) -> None:
-    poor, poor_key = priced.new_account(USDC)
+    poor, poor_key = priced.new_account(USDC, every_dex=True)
     priced.exchange.staking.fund(poor, Decimal("0.0001"))
     async with await client_for(priced, poor_key) as client:
         response = await client.action(
@@ -321,8 +321,8 @@ async def test_over_http_a_higher_priority_ioc_beats_an_earlier_one(
 ) -> None:
     sim = await make_sim(timing=TimingConfig(latency=NO_LATENCY))
     seed_book(sim.exchange, "xyz:AAA", [("20", "1")], [("25.1", "2")])
-    _, early_key = sim.new_account(USDC)
-    rich, rich_key = sim.new_account(USDC)
+    _, early_key = sim.new_account(USDC, every_dex=True)
+    rich, rich_key = sim.new_account(USDC, every_dex=True)
     sim.exchange.staking.fund(rich, Decimal(10))
     take = limit_order(AAA, True, "25.1", "2", "Ioc")
     early = asyncio.create_task(
@@ -380,8 +380,8 @@ async def test_an_ioc_whose_expiry_passes_in_the_mempool_dies_there(
 async def _alo_race(sim: SimHarness, pause_s: float) -> tuple[list, list]:
     """A rests an ALO without priority, B one at 1 bp `pause_s` later at the same price; a
     taker then buys one order's worth. Returns (A's open orders, B's open orders)."""
-    b, b_key = sim.new_account(USDC)
-    _, taker_key = sim.new_account(USDC)
+    b, b_key = sim.new_account(USDC, every_dex=True)
+    _, taker_key = sim.new_account(USDC, every_dex=True)
     sim.exchange.staking.fund(b, Decimal(1))
     ask = limit_order(AAA, False, "26", "1", "Alo")
     async with (
