@@ -17,6 +17,10 @@ from hip3.sim.book import Order
 from hip3.sim.nonces import NonceSet
 
 ZERO = Decimal(0)
+# userAbstraction modes: "disabled" is standard (a balance per perp dex and one on spot); the
+# unified and portfolio-margin modes keep one balance per token, on spot.
+STANDARD = "disabled"
+ABSTRACTIONS = (STANDARD, "unifiedAccount", "portfolioMargin")
 MAX_FILLS_KEPT = 10_000  # the exchange serves at most the 10,000 most recent fills
 
 
@@ -42,7 +46,7 @@ class Account:
     internal: bool = False  # simulated makers: no margin checks, no user streams
     balances: dict[str, Decimal] = field(default_factory=dict)  # perp dex -> its collateral
     spot: dict[str, Decimal] = field(default_factory=dict)  # token name -> spot balance
-    abstraction: str = "disabled"  # userAbstraction: "disabled" is standard (per-dex) mode
+    abstraction: str = STANDARD  # userAbstraction of this account
     positions: dict[str, Position] = field(default_factory=dict)
     leverage: dict[str, Leverage] = field(default_factory=dict)
     open_orders: dict[int, Order] = field(default_factory=dict)

@@ -1,8 +1,20 @@
 """Margin: leverage settings, equity, used and available margin per dex, leverage changes.
 
-Each dex is margined on its own (standard account abstraction). Equity of a dex = balance +
-unrealized PnL of that dex's positions at mark; a position uses |szi| * mark / leverage, a
-resting order reserves its increasing notional / leverage at its own limit price.
+In standard mode (userAbstraction "disabled") each perp dex is margined on its own, in its
+collateral token. In unified and portfolio-margin modes the dexes that share a collateral
+token share one balance, the account's spot balance of that token (plus the PnL already
+realized on those dexes): https://hyperliquid.gitbook.io/hyperliquid-docs/trading/
+account-abstraction-modes. Portfolio margin's extra collateral (HYPE, BTC) is not simulated.
+
+Margin per position follows its leverage setting (https://hyperliquid.gitbook.io/
+hyperliquid-docs/trading/margining):
+- cross: the position uses |szi| * mark / leverage of the shared balance, and its unrealized
+  PnL counts for (or against) every other order and position of the pool;
+- isolated (the only choice where the asset's `marginMode` is strictIsolated or noCross): the
+  margin set aside when it opened, |szi| * entry / leverage, is all it takes from the pool, and
+  its unrealized PnL stays with it until it closes.
+A resting order reserves its increasing notional / leverage at its own limit price.
+Equity (accountValue) = balance + unrealized PnL of every position of the pool at mark.
 """
 
 from __future__ import annotations
@@ -10,7 +22,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from hip3.sim import texts
-from hip3.sim.accounts import ZERO, Account, Leverage
+from hip3.sim.accounts import STANDARD, ZERO, Account, Leverage
 from hip3.sim.market import Markets
 from hip3.sim.universe import Asset, Universe
 from hip3.sim.wire import ActionError
@@ -22,6 +34,18 @@ class Margin:
     def __init__(self, universe: Universe, markets: Markets) -> None:
         self._universe = universe
         self._markets = markets
+        self._token_dexes: dict[str, tuple[str, ...]] = {}  # collateral -> dexes it margins
+        for dex in universe.dexes:
+            token = dex.collateral.name
+            self._token_dexes[token] = (*self._token_dexes.get(token, ()), dex.name)
+
+    def pool(self, account: Account, dex: str) -> tuple[tuple[str, ...], Decimal]:
+        """(the dexes margined together with `dex`, their shared balance)."""
+        if account.abstraction == STANDARD:
+            return (dex,), account.balance(dex)
+        token = self._universe.by_dex_name[dex].collateral.name
+        dexes = self._token_dexes[token]
+        return dexes, account.spot.get(token, ZERO) + sum(account.balance(d) for d in dexes)
 
     def leverage_of(self, account: Account, asset: Asset) -> Leverage:
         setting = account.leverage.get(asset.coin)
@@ -43,9 +67,9 @@ class Margin:
 
     def equity(self, account: Account, dex: str) -> Decimal:
         mark_px = self._markets.mark_px
-        value = account.balance(dex)
+        dexes, value = self.pool(account, dex)
         for position in account.positions.values():
-            if position.dex == dex:
+            if position.dex in dexes:
                 value += position.szi * (mark_px(position.coin) - position.entry_px)
         return value
 
@@ -59,11 +83,23 @@ class Margin:
         return used
 
     def available(self, account: Account, dex: str) -> Decimal:
-        return (
-            self.equity(account, dex)
-            - self.position_margin(account, dex)
-            - account.order_margin.get(dex, ZERO)
-        )
+        """What is left for new orders and for transfers out (the dex's `withdrawable`)."""
+        mark_px = self._markets.mark_px
+        by_coin = self._universe.by_coin
+        dexes, free = self.pool(account, dex)
+        for position in account.positions.values():
+            if position.dex not in dexes:
+                continue
+            leverage = self.leverage_of(account, by_coin[position.coin])
+            if leverage.is_cross:
+                mark = mark_px(position.coin)
+                free += position.szi * (mark - position.entry_px)
+                free -= abs(position.szi) * mark / leverage.value
+            else:
+                free -= abs(position.szi) * position.entry_px / leverage.value
+        for pooled in dexes:
+            free -= account.order_margin.get(pooled, ZERO)
+        return free
 
     def update_leverage(self, account: Account, asset: Asset, is_cross: bool, value: int) -> None:
         """Apply a new leverage, or refuse it (and keep the old one) if margin would not fit."""

@@ -28,7 +28,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from hip3.sim import rules, texts
-from hip3.sim.accounts import ZERO, Account
+from hip3.sim.accounts import STANDARD, ZERO, Account
 from hip3.sim.collateral import USDC, Token, parse_token
 from hip3.sim.signatures import (
     SEND_ASSET_TYPES,
@@ -40,7 +40,6 @@ from hip3.sim.universe import Universe
 from hip3.sim.wire import ActionError, address, malformed, require, require_int
 
 SPOT = "spot"
-STANDARD = "disabled"
 _MAX_DECIMALS = 8
 
 
