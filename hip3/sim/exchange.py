@@ -31,7 +31,8 @@ from typing import Any
 from eth_account import Account as EthAccount
 
 from hip3.sim import info as info_requests
-from hip3.sim.accounts import Account, Leverage
+from hip3.sim import texts
+from hip3.sim.accounts import ABSTRACTIONS, STANDARD, Account, Leverage
 from hip3.sim.actions import Actions
 from hip3.sim.address_budget import AddressBudget
 from hip3.sim.agents import AgentRegistry
@@ -126,6 +127,7 @@ class Exchange:
         self.day_base_vlm: dict[str, Decimal] = markets.day_base_vlm
         self.halted: set[str] = markets.halted
         self.agents: dict[str, tuple[str, str, int | None]] = self.agent_registry.agents
+        self.disabled_dexes: set[str] = set()
         self._scheduled: dict[str, int] = self.scheduled.deadlines
 
     # ----------------------------------------------------------------- entry points
@@ -268,6 +270,35 @@ class Exchange:
     def halt_market(self, coin: str) -> None:
         """Deployer halt: cancel every order on `coin`, settle positions at mark, refuse orders."""
         self.matcher.halt(coin)
+
+    def disable_dex(self, name: str) -> None:
+        """The deployer's disableDex. The docs say nothing of its effects; here every market of
+        the dex is halted (orders canceled, positions settled at mark, orders refused, meta
+        lists it isDelisted) and the dex keeps its perpDexs slot, so no asset id shifts."""
+        dex = self.universe.dex(name)
+        if not dex.index:
+            raise ValueError("the first perp dex cannot be disabled")
+        for asset in dex.assets:
+            if asset.coin not in self.halted:
+                self.matcher.halt(asset.coin)
+        self.disabled_dexes.add(name)
+
+    def set_abstraction(self, user: str, mode: str) -> None:
+        """Switch `user`'s account abstraction. Entering a unified mode moves each perp dex's
+        balance onto spot in its collateral token (one balance per token); leaving it keeps
+        the balances on spot, where a standard account moves them with transfers."""
+        if mode not in ABSTRACTIONS:
+            raise ValueError(texts.ABSTRACTION_UNKNOWN.format(abstraction=mode))
+        account = self.accounts.get(address(user, "user"))
+        if account is None or account.internal:
+            raise ValueError(f"{user} is not a user account")
+        if mode != STANDARD and account.abstraction == STANDARD:
+            for dex in self.universe.dexes:
+                moved = account.balances.pop(dex.name, None)
+                if moved:
+                    token = dex.collateral.name
+                    account.spot[token] = account.spot.get(token, Decimal(0)) + moved
+        account.abstraction = mode
 
     def resume_market(self, coin: str) -> None:
         self.universe.asset(coin)

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 from hip3.sim.blocks import CANCEL_SLOT
 from hip3.sim.faults import FaultController, FaultSpec, parse_faults
 from hip3.sim.feeds import Feeds
-from hip3.sim.scenario import Scenario, load_scenario
+from hip3.sim.scenario import Scenario, ScenarioEvent, load_scenario
 from hip3.sim.server import ConnectionLimits, SimServer
 from hip3.sim.timing import LoopClock, Sequencer, TimedGateway, TimingConfig
 
@@ -98,6 +98,8 @@ class SimHarness:
         self.account: tuple[str, str] = self.exchange.new_account(
             self.scenario.account_usdc if account_usdc is None else account_usdc, every_dex=True
         )
+        if self.scenario.account_abstraction != "disabled":
+            self.exchange.set_abstraction(self.account[0], self.scenario.account_abstraction)
         # Undelegated staking HYPE pays priority fees, converted at the scenario's HYPE price.
         self.exchange.staking.hype_usd = self.scenario.hype_usd
         self.exchange.staking.fund(self.account[0], self.scenario.account_staking_hype)
@@ -133,6 +135,8 @@ class SimHarness:
             self.feeds.step(direct=True)  # books exist before the first client can look
             self._tasks.append(asyncio.create_task(self.feeds.run(), name="sim-feeds"))
         self._tasks.append(asyncio.create_task(self._clock(), name="sim-clock"))
+        for event in self.scenario.events:
+            self._tasks.append(asyncio.create_task(self._event_later(event), name="sim-event"))
         self.faults.start()
         return self
 
@@ -166,6 +170,13 @@ class SimHarness:
         while True:
             self.exchange.tick(wall_clock_ms())
             await asyncio.sleep(CLOCK_TICK_S)
+
+    async def _event_later(self, event: ScenarioEvent) -> None:
+        await asyncio.sleep(float(event.at_s))
+        if event.kind == "disable_dex":
+            self.exchange.disable_dex(event.target)
+        else:  # "delist": one market goes at a rediscovery; it keeps its slot and asset id
+            self.exchange.halt_market(event.target)
 
     def new_account(self, usdc: Decimal, *, every_dex: bool = False) -> tuple[str, str]:
         """Another test account (address, private key hex), funded on the first perp dex

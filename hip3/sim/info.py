@@ -228,9 +228,13 @@ def _clearinghouse_state(ex: Exchange, payload: dict[str, Any]) -> dict[str, Any
     margin_used = Decimal(0)
     balance = Decimal(0)
     account_value = Decimal(0)
+    # In unified and portfolio-margin modes per-dex states "are not meaningful" (the docs send
+    # readers to spotClearinghouseState): positions are listed, balances read zero.
+    pooled = account is not None and account.abstraction != "disabled"
     if account is not None:
-        balance = account.balance(dex)
-        account_value = ex.equity(account, dex)
+        if not pooled:
+            balance = account.balance(dex)
+            account_value = ex.equity(account, dex)
         for position in account.positions.values():
             if position.dex != dex:
                 continue
@@ -278,7 +282,7 @@ def _clearinghouse_state(ex: Exchange, payload: dict[str, Any]) -> dict[str, Any
         "totalMarginUsed": _approx(margin_used),
     }
     withdrawable = Decimal(0)
-    if account is not None:
+    if account is not None and not pooled:
         withdrawable = max(Decimal(0), ex.available_margin(account, dex))
     return {
         "assetPositions": positions,
@@ -394,20 +398,32 @@ def _spot_meta(ex: Exchange, payload: dict[str, Any]) -> dict[str, Any]:
     return {"tokens": [token.spot_meta_entry() for token in TOKENS.values()], "universe": []}
 
 
+def _user_abstraction(ex: Exchange, payload: dict[str, Any]) -> str:
+    account = ex.accounts.get(_user(payload))
+    return account.abstraction if account is not None else "disabled"
+
+
 def _spot_clearinghouse_state(ex: Exchange, payload: dict[str, Any]) -> dict[str, Any]:
-    """Spot balances: collateral moved to spot (usdClassTransfer, sendAsset), or the whole
-    balance of each token in a unified or portfolio-margin account."""
+    """Spot balances: collateral moved to spot (usdClassTransfer, sendAsset), or in a unified
+    or portfolio-margin account each token's one balance, with what margin holds of it."""
     account = ex.accounts.get(_user(payload))
     balances = []
     if account is not None:
+        pooled = account.abstraction != "disabled"
         for token in TOKENS.values():
-            total = account.spot.get(token.name)
+            total = account.spot.get(token.name, Decimal(0))
+            hold = Decimal(0)
+            dexes = [d for d in ex.universe.dexes if d.collateral == token]
+            if pooled and dexes:
+                dexes_pooled, total = ex.margin.pool(account, dexes[0].name)
+                free = ex.available_margin(account, dexes_pooled[0])
+                hold = total - max(Decimal(0), min(total, free))
             if total:
                 balances.append(
                     {
                         "coin": token.name,
                         "token": token.index,
-                        "hold": "0.0",
+                        "hold": rules.wire(hold) if hold else "0.0",
                         "total": rules.wire(total),
                         "entryNtl": "0.0",
                     }
@@ -504,6 +520,7 @@ _HANDLERS = {
     "userRateLimit": _user_rate_limit,
     "spotMeta": _spot_meta,
     "spotClearinghouseState": _spot_clearinghouse_state,
+    "userAbstraction": _user_abstraction,
     "delegatorSummary": _delegator_summary,
     "perpDexs": _perp_dexs,
     "meta": _meta_handler,

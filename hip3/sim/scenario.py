@@ -7,6 +7,8 @@ A scenario file (see `hip3/sim/scenarios/default.toml` for a commented example):
     account_usdc = "100000"      # funding of the printed test account, per dex
     account_staking_hype = "1000"  # its undelegated staking HYPE (pays priority fees)
     hype_usd = "40"              # HYPE's price for converting priority fees (no spot market)
+    account_abstraction = "disabled"  # its userAbstraction: disabled (standard: a balance per
+                                 # dex), unifiedAccount or portfolioMargin (one per token)
 
     [oracle]                     # random walk with occasional jumps, per market
     volatility_bps = 3           # standard deviation of one tick's move, basis points
@@ -24,7 +26,25 @@ A scenario file (see `hip3/sim/scenarios/default.toml` for a commented example):
     [markets."xyz:BBB"]          # per-market overrides of any [oracle] / [makers] key
     volatility_bps = 6
 
-    [[dexes]]                    # optional: replace the default markets (Universe.from_spec)
+    [[dexes]]                    # optional: replace the default markets (Universe.from_spec):
+    name = "abc"                 # 2-4 lower-case letters; the first [[dexes]] is name = ""
+    collateral = "USDT"          # USDC (default), USDH, USDe or USDT
+    deployer_fee_scale = "1.0"   # [0, 3], or [0, 10) when every asset is in growth mode
+    [[dexes.assets]]
+    name = "AAA"
+    sz_decimals = 2
+    max_leverage = 10
+    start_px = "25"
+    margin_mode = "noCross"      # normal (cross allowed), strictIsolated or noCross (HIP-3
+                                 # default: strictIsolated)
+    growth_mode = true           # fees and volume contributions cut by 90 %
+    delisted = false             # listed as isDelisted from the start, in its slot
+
+    [[events]]                   # things that happen at a time after start; repeatable
+    at_s = 30
+    disable_dex = "abc"          # the deployer's disableDex: orders canceled, positions settled
+                                 # at mark, every market delisted; the dex keeps its slot
+    # delist = "xyz:BBB"         # or one market delisted at a rediscovery, in its slot
 
     [timing]                     # the exchange's timing model (hip3/sim/timing.py), used by
     block_ms = 70                # `hip3 sim` unless --no-timing; the test harness runs
@@ -55,6 +75,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
+from hip3.sim.accounts import ABSTRACTIONS, STANDARD
 from hip3.sim.blocks import MAX_RATE, RATE_PER_BP, MempoolRules
 from hip3.sim.latency import LatencySpec, LatencySpecError
 from hip3.sim.timing import TimingConfig
@@ -65,6 +86,18 @@ SCENARIO_DIR = Path(__file__).with_name("scenarios")
 
 class ScenarioError(ValueError):
     """A scenario file that cannot be used; the message names the file and the key."""
+
+
+EVENT_KINDS = ("disable_dex", "delist")
+
+
+@dataclass(frozen=True)
+class ScenarioEvent:
+    """Something the scenario makes happen `at_s` seconds after the simulator starts."""
+
+    at_s: Decimal
+    kind: str  # one of EVENT_KINDS
+    target: str  # the dex (disable_dex) or the coin (delist)
 
 
 @dataclass(frozen=True)
@@ -123,6 +156,8 @@ _COMPETITOR_KEYS = {
 _TOP_KEYS = {
     "account_staking_hype",
     "hype_usd",
+    "account_abstraction",
+    "events",
     "timing",
     "competitors",
     "name",
@@ -150,6 +185,8 @@ class Scenario:
     competitors: tuple[CompetitorParams, ...] = ()
     account_staking_hype: Decimal = Decimal(1000)
     hype_usd: Decimal = Decimal(40)
+    account_abstraction: str = STANDARD
+    events: tuple[ScenarioEvent, ...] = ()
 
     def universe(self) -> Universe:
         if self.markets_spec is None:
@@ -232,7 +269,41 @@ def parse_scenario(text: str, *, origin: str = "<scenario>") -> Scenario:
             raw.get("account_staking_hype", "1000"), origin, "account_staking_hype"
         ),
         hype_usd=_positive(raw.get("hype_usd", "40"), origin, "hype_usd"),
+        account_abstraction=_abstraction(raw.get("account_abstraction", STANDARD), origin),
+        events=_events(raw.get("events", []), universe, origin),
     )
+
+
+def _abstraction(value: Any, origin: str) -> str:
+    if value not in ABSTRACTIONS:
+        raise ScenarioError(
+            f"{origin}: account_abstraction must be one of {', '.join(ABSTRACTIONS)}, got {value!r}"
+        )
+    return value
+
+
+def _events(tables: Any, universe: Universe, origin: str) -> tuple[ScenarioEvent, ...]:
+    if not isinstance(tables, list):
+        raise ScenarioError(f"{origin}: events must be an array of tables [[events]]")
+    result = []
+    for i, table in enumerate(tables):
+        where = f"[[events]] #{i + 1}"
+        table = _table(table, origin, where)
+        _no_unknown(table, {"at_s", *EVENT_KINDS}, origin, where)
+        kinds = [kind for kind in EVENT_KINDS if kind in table]
+        if len(kinds) != 1:
+            raise ScenarioError(f"{origin}: {where} needs exactly one of {', '.join(EVENT_KINDS)}")
+        kind = kinds[0]
+        target = table[kind]
+        if kind == "disable_dex" and (
+            not isinstance(target, str) or not target or target not in universe.by_dex_name
+        ):
+            raise ScenarioError(f"{origin}: {where} disable_dex {target!r} is not a HIP-3 dex")
+        if kind == "delist" and (not isinstance(target, str) or target not in universe.by_coin):
+            raise ScenarioError(f"{origin}: {where} delist {target!r} is not a market")
+        at_s = _decimal(table.get("at_s"), origin, f"{where} at_s")
+        result.append(ScenarioEvent(at_s, kind, target))
+    return tuple(sorted(result, key=lambda event: event.at_s))
 
 
 def _positive(value: Any, origin: str, what: str) -> Decimal:
