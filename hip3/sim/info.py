@@ -182,6 +182,11 @@ def _meta_handler(ex: Exchange, payload: dict[str, Any]) -> dict[str, Any]:
     return _meta(ex, _dex(ex, payload))
 
 
+def _all_perp_metas(ex: Exchange, payload: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every dex's meta in perpDexs order (a disabled dex keeps its place)."""
+    return [_meta(ex, dex.name) for dex in ex.universe.dexes]
+
+
 def _meta_and_ctxs(ex: Exchange, payload: dict[str, Any]) -> list[Any]:
     dex = _dex(ex, payload)
     return [_meta(ex, dex), [ex.markets.perp_ctx(a.coin) for a in ex.universe.dex(dex).assets]]
@@ -524,6 +529,7 @@ _HANDLERS = {
     "delegatorSummary": _delegator_summary,
     "perpDexs": _perp_dexs,
     "meta": _meta_handler,
+    "allPerpMetas": _all_perp_metas,
     "metaAndAssetCtxs": _meta_and_ctxs,
     "allMids": _all_mids,
     "perpDexLimits": _perp_dex_limits,

@@ -198,7 +198,7 @@ class Scenario:
 
 
 def load_scenario(source: Scenario | str | Path | None) -> Scenario:
-    """A Scenario from an object, a file path, or a bundled name (default, calm, jumpy, contested)."""
+    """A Scenario from an object, a file path, or a bundled name (default, calm, jumpy, contested, many_dexes)."""
     if isinstance(source, Scenario):
         return source
     if source is None:

@@ -2,7 +2,8 @@
 
 Index 0 is the validator-operated perp dex (name ""), later indexes are HIP-3 builder dexes
 whose coins carry the `dex:` prefix. Asset ids follow the exchange: meta index on dex 0,
-`100000 + dex_index * 10000 + index_in_meta` on builder dexes (protocol.md §9.2).
+`100000 + dex_index * 10000 + index_in_meta` on builder dexes
+(https://hyperliquid.gitbook.io/hyperliquid-docs/for-developers/api/asset-ids).
 """
 
 from __future__ import annotations

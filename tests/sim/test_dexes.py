@@ -52,6 +52,9 @@ async def test_meta_carries_collateral_margin_mode_and_growth_mode(make_sim) -> 
         total += len(meta["universe"])
     assert collateral == {"": "USDC", "xyz": "USDC", "flx": "USDH", "hyna": "USDe", "cash": "USDT"}
     assert total == 300
+    every = await info(sim, {"type": "allPerpMetas"})
+    assert [token_names[meta["collateralToken"]] for meta in every] == list(collateral.values())
+    assert sum(len(meta["universe"]) for meta in every) == 300
     xyz = (await info(sim, {"type": "meta", "dex": "xyz"}))["universe"]
     assert {a["marginMode"] for a in xyz} == {"strictIsolated"}
     flx = (await info(sim, {"type": "meta", "dex": "flx"}))["universe"]
