@@ -22,6 +22,7 @@ ZERO = Decimal(0)
 STANDARD = "disabled"
 ABSTRACTIONS = (STANDARD, "unifiedAccount", "portfolioMargin")
 MAX_FILLS_KEPT = 10_000  # the exchange serves at most the 10,000 most recent fills
+MAX_LEDGER_KEPT = 10_000  # funding payments and other ledger updates kept per account
 
 
 @dataclass(slots=True)
@@ -32,6 +33,9 @@ class Position:
     entry_px: Decimal = ZERO
     cum_funding_all_time: Decimal = ZERO
     cum_funding_since_open: Decimal = ZERO
+    # Margin added to an isolated position beyond what its leverage requires
+    # (updateIsolatedMargin); it is part of the position's margin until the position closes.
+    isolated_extra: Decimal = ZERO
 
 
 @dataclass(slots=True)
@@ -53,6 +57,12 @@ class Account:
     open_cloids: dict[str, int] = field(default_factory=dict)
     order_margin: dict[str, Decimal] = field(default_factory=dict)  # per dex
     fills: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=MAX_FILLS_KEPT))
+    # userFundings items {time, coin, usdc, szi, fundingRate, nSamples}, oldest first
+    fundings: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=MAX_LEDGER_KEPT))
+    # userNonFundingLedgerUpdates items {time, hash, delta}, oldest first
+    ledger_updates: deque[dict[str, Any]] = field(
+        default_factory=lambda: deque(maxlen=MAX_LEDGER_KEPT)
+    )
     nonces: NonceSet = field(default_factory=NonceSet)
     scheduled_cancel_ms: int | None = None
     scheduled_cancel_triggers: dict[int, int] = field(default_factory=dict)  # utc day -> count

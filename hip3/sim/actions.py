@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 from hip3.sim import texts
 from hip3.sim.accounts import Account
 from hip3.sim.address_budget import EXPIRED_COST, AddressBudget, requests_of
 from hip3.sim.agents import AgentRegistry
-from hip3.sim.events import PendingEvents
+from hip3.sim.events import AccountChanged, PendingEvents
 from hip3.sim.ledger import OrderLedger
 from hip3.sim.margin import Margin
 from hip3.sim.matching import Matcher
@@ -52,6 +53,7 @@ _CANCEL_BY_CLOID_KEYS = frozenset({"asset", "cloid"})
 _MODIFY_KEYS = frozenset({"oid", "order"})
 
 INTERNAL_ERROR = texts.INTERNAL_ERROR
+MAX_NTLI = 1 << 62  # updateIsolatedMargin's signed micro-USD amount
 ENVELOPE_KEYS = frozenset({"action", "nonce", "signature", "vaultAddress", "expiresAfter"})
 # The fields each action type may carry; anything else does not deserialize on the exchange.
 ACTION_KEYS = {
@@ -62,6 +64,7 @@ ACTION_KEYS = {
     "modify": frozenset({"type", "oid", "order", "a"}),
     "scheduleCancel": frozenset({"type", "time"}),
     "updateLeverage": frozenset({"type", "asset", "isCross", "leverage"}),
+    "updateIsolatedMargin": frozenset({"type", "asset", "isBuy", "ntli"}),
     "noop": frozenset({"type"}),
     "approveAgent": frozenset(
         {"type", "signatureChainId", "hyperliquidChain", "agentAddress", "agentName", "nonce"}
@@ -124,6 +127,10 @@ class Actions:
             "modify": (self._parse_modify, self._modify_one),
             "scheduleCancel": (_parse_schedule_cancel, self._schedule_cancel),
             "updateLeverage": (self._parse_update_leverage, self._update_leverage),
+            "updateIsolatedMargin": (
+                self._parse_update_isolated_margin,
+                self._update_isolated_margin,
+            ),
             "noop": (_parse_noop, _noop),
         }
 
@@ -395,6 +402,36 @@ class Actions:
     ) -> dict[str, Any]:
         asset, is_cross, value = parsed
         self._margin.update_leverage(account, asset, is_cross, value)
+        self._emit(AccountChanged(account.address))
+        return default_ok()
+
+    # --- updateIsolatedMargin
+
+    def _parse_update_isolated_margin(self, action: dict[str, Any]) -> tuple[Asset, Decimal]:
+        asset_id = require_int(action, "asset", "action")
+        # isBuy is carried for a future hedge mode and has no effect (exchange docs).
+        require(action, "isBuy", bool, "action")
+        ntli = require_int(action, "ntli", "action", minimum=-MAX_NTLI)
+        if ntli > MAX_NTLI:
+            raise malformed("action.ntli", f"must be at most {MAX_NTLI}")
+        if ntli == 0:
+            raise malformed("action.ntli", "must not be 0")
+        asset = self._universe.by_asset_id.get(asset_id)
+        if asset is None:
+            raise ActionError(texts.UNKNOWN_ASSET.format(asset=asset_id))
+        return asset, Decimal(ntli).scaleb(-6)  # ntli is USD * 1e6
+
+    def _update_isolated_margin(
+        self,
+        account: Account,
+        parsed: tuple[Asset, Decimal],
+        now: int,
+        pending: PendingEvents,
+        _hash: str,
+    ) -> dict[str, Any]:
+        asset, amount = parsed
+        self._margin.update_isolated_margin(account, asset, amount)
+        self._emit(AccountChanged(account.address))
         return default_ok()
 
 

@@ -58,7 +58,41 @@ class CtxChanged:
     coin: str
 
 
-Event = OrderUpdates | UserFills | UserEvent | BookChanged | Trades | CtxChanged
+@dataclass(frozen=True, slots=True)
+class LedgerUpdate:
+    """Channel `userNonFundingLedgerUpdates`: one `{time, hash, delta}` of `user`."""
+
+    user: str
+    update: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class AccountChanged:
+    """Margin or leverage of `user` changed without an order, fill or funding payment
+    (updateLeverage, updateIsolatedMargin): state feeds read the account again."""
+
+    user: str
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    """Channel `notification`: a one-line message to `user`."""
+
+    user: str
+    text: str
+
+
+Event = (
+    OrderUpdates
+    | UserFills
+    | UserEvent
+    | BookChanged
+    | Trades
+    | CtxChanged
+    | LedgerUpdate
+    | AccountChanged
+    | Notification
+)
 
 
 class PendingEvents:

@@ -41,6 +41,7 @@ from hip3.sim.collateral import USDC
 from hip3.sim.events import CtxChanged
 from hip3.sim.funding import Funding
 from hip3.sim.ledger import OrderLedger
+from hip3.sim.ledger_updates import LedgerUpdates
 from hip3.sim.margin import Margin
 from hip3.sim.market import Markets
 from hip3.sim.matching import DEFAULT_REJECT_MESSAGE, Matcher
@@ -99,8 +100,13 @@ class Exchange:
         self.request_budget = AddressBudget()
         self.funding = Funding(self.markets, self.accounts, emit=emit, enabled=funding)
         self.staking = StakingLedger()  # undelegated HYPE that pays priority fees
+        self.ledger_updates = LedgerUpdates(clock_ms=clock_ms, emit=emit)
         self.transfers = Transfers(
-            universe, self.accounts, withdrawable=self.margin.available, network=self.network
+            universe,
+            self.accounts,
+            withdrawable=self.margin.available,
+            network=self.network,
+            on_ledger=self.ledger_updates.record,
         )
         self.actions = Actions(
             universe,

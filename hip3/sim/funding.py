@@ -1,8 +1,14 @@
-"""Hourly funding: every open position pays or receives `szi * oracle * rate` on the hour."""
+"""Hourly funding: every open position pays or receives `szi * oracle * rate` on the hour.
+
+Each payment is kept on the account (info userFunding, the `userFundings` feed) and each
+hour's rate per coin in `history` (info fundingHistory).
+"""
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
+from decimal import Decimal
 
 from hip3.sim import rules
 from hip3.sim.accounts import Account
@@ -10,6 +16,7 @@ from hip3.sim.events import UserEvent
 from hip3.sim.market import Markets
 
 HOUR_MS = 3600 * 1000
+MAX_RATES_KEPT = 24 * 366  # a year of hourly rates per coin
 
 
 class Funding:
@@ -26,6 +33,8 @@ class Funding:
         self._emit = emit
         self.enabled = enabled
         self._last_hour: int | None = None
+        # coin -> (time, rate, premium) of each hour paid, oldest first
+        self.history: dict[str, deque[tuple[int, Decimal, Decimal]]] = {}
 
     def tick(self, now_ms: int) -> None:
         """Pay funding once when the clock crosses into a new hour (never for the first hour)."""
@@ -40,11 +49,16 @@ class Funding:
 
     def pay(self, at_ms: int) -> None:
         markets = self._markets
-        rates = {
-            coin: markets.funding_rate(coin)[0]
-            for coin in markets.books
-            if coin not in markets.halted
-        }
+        rates = {}
+        for coin in markets.books:
+            if coin in markets.halted:
+                continue
+            rate, premium = markets.funding_rate(coin)
+            rates[coin] = rate
+            kept = self.history.get(coin)
+            if kept is None:
+                kept = self.history[coin] = deque(maxlen=MAX_RATES_KEPT)
+            kept.append((at_ms, rate, premium))
         for account in self._accounts.values():
             for position in list(account.positions.values()):
                 rate = rates.get(position.coin)
@@ -63,4 +77,5 @@ class Funding:
                         "fundingRate": rules.wire(rate),
                         "nSamples": None,
                     }
+                    account.fundings.append(funding)
                     self._emit(UserEvent(account.address, {"funding": funding}))

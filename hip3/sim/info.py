@@ -10,8 +10,9 @@ import re
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from hip3.sim import rules
+from hip3.sim import rules, user_views
 from hip3.sim.book import Order
+from hip3.sim.candles import INTERVALS
 from hip3.sim.collateral import TOKENS
 from hip3.sim.market import aggregate_book
 from hip3.sim.universe import Asset, UniverseError
@@ -248,6 +249,8 @@ def _clearinghouse_state(ex: Exchange, payload: dict[str, Any]) -> dict[str, Any
             mark = ex.mark_px(position.coin)
             value = abs(position.szi) * mark
             used = value / leverage.value
+            if not leverage.is_cross:
+                used += position.isolated_extra  # added by updateIsolatedMargin
             pnl = position.szi * (mark - position.entry_px)
             total_ntl += value
             margin_used += used
@@ -519,7 +522,61 @@ def _extra_agents(ex: Exchange, payload: dict[str, Any]) -> list[dict[str, Any]]
     return ex.agent_registry.extra_agents(_user(payload), ex._clock())
 
 
+def _candle_snapshot(ex: Exchange, payload: dict[str, Any]) -> list[dict[str, Any]]:
+    """Candles from the trades the simulator executed (hip3.sim.candles)."""
+    req = payload.get("req")
+    if not isinstance(req, dict):
+        raise InfoError("info candleSnapshot: 'req' must be an object {coin, interval, startTime}")
+    fields = {"type": "candleSnapshot", **req}
+    coin = _coin(ex, fields).coin
+    interval = req.get("interval")
+    if interval not in INTERVALS:
+        raise InfoError(
+            f"info candleSnapshot: 'interval' must be one of {', '.join(INTERVALS)}, "
+            f"got {interval!r}"
+        )
+    start = _time_field(fields, "startTime", required=True)
+    end = _time_field(fields, "endTime", required=False)
+    assert start is not None
+    return ex.markets.candles.snapshot(coin, interval, start, ex.now_ms() if end is None else end)
+
+
+def _funding_history(ex: Exchange, payload: dict[str, Any]) -> list[dict[str, Any]]:
+    coin = _coin(ex, payload).coin
+    start = _time_field(payload, "startTime", required=True)
+    assert start is not None
+    return user_views.funding_history(
+        ex, coin, start, _time_field(payload, "endTime", required=False)
+    )
+
+
+def _user_funding(ex: Exchange, payload: dict[str, Any]) -> list[dict[str, Any]]:
+    account = ex.accounts.get(_user(payload))
+    start = _time_field(payload, "startTime", required=True)
+    assert start is not None
+    end = _time_field(payload, "endTime", required=False)
+    return user_views.user_funding(account, start, end)
+
+
+def _user_non_funding_ledger_updates(ex: Exchange, payload: dict[str, Any]) -> list[Any]:
+    account = ex.accounts.get(_user(payload))
+    start = _time_field(payload, "startTime", required=True)
+    assert start is not None
+    end = _time_field(payload, "endTime", required=False)
+    return user_views.ledger_updates(account, start, end)
+
+
+def _active_asset_data(ex: Exchange, payload: dict[str, Any]) -> dict[str, Any]:
+    user = _user(payload)
+    return user_views.active_asset_data(ex, user, _coin(ex, payload))
+
+
 _HANDLERS = {
+    "candleSnapshot": _candle_snapshot,
+    "fundingHistory": _funding_history,
+    "userFunding": _user_funding,
+    "userNonFundingLedgerUpdates": _user_non_funding_ledger_updates,
+    "activeAssetData": _active_asset_data,
     "userFillsByTime": _user_fills_by_time,
     "historicalOrders": _historical_orders,
     "userRateLimit": _user_rate_limit,

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from hip3.sim import texts
+from hip3.sim import rules, texts
 from hip3.sim.accounts import STANDARD, ZERO, Account, Leverage
 from hip3.sim.market import Markets
 from hip3.sim.universe import Asset, Universe
@@ -78,8 +78,10 @@ class Margin:
         for position in account.positions.values():
             if position.dex == dex:
                 asset = self._universe.by_coin[position.coin]
-                lev = self.leverage_of(account, asset).value
-                used += abs(position.szi) * self._markets.mark_px(position.coin) / lev
+                leverage = self.leverage_of(account, asset)
+                used += abs(position.szi) * self._markets.mark_px(position.coin) / leverage.value
+                if not leverage.is_cross:
+                    used += position.isolated_extra
         return used
 
     def available(self, account: Account, dex: str) -> Decimal:
@@ -95,11 +97,37 @@ class Margin:
                 mark = mark_px(position.coin)
                 free += position.szi * (mark - position.entry_px)
                 free -= abs(position.szi) * mark / leverage.value
-            else:
+            else:  # and what updateIsolatedMargin added to it
                 free -= abs(position.szi) * position.entry_px / leverage.value
+                free -= position.isolated_extra
         for pooled in dexes:
             free -= account.order_margin.get(pooled, ZERO)
         return free
+
+    def update_isolated_margin(self, account: Account, asset: Asset, amount: Decimal) -> None:
+        """Add (amount > 0) or remove (amount < 0) margin of an isolated position.
+
+        Added margin stays with the position until it closes; only added margin can be
+        removed (never below what the leverage requires), and none on a strictIsolated asset.
+        """
+        position = account.positions.get(asset.coin)
+        if position is None or not position.szi:
+            raise ActionError(texts.ISOLATED_NO_POSITION.format(coin=asset.coin))
+        if self.leverage_of(account, asset).is_cross:
+            raise ActionError(texts.ISOLATED_NOT_ISOLATED.format(coin=asset.coin))
+        if amount > 0:
+            if amount > self.available(account, asset.dex):
+                raise ActionError(texts.ISOLATED_ADD_MARGIN)
+        elif amount < 0:
+            if asset.margin_mode == "strictIsolated":
+                raise ActionError(texts.ISOLATED_STRICT.format(coin=asset.coin))
+            if -amount > position.isolated_extra:
+                raise ActionError(
+                    texts.ISOLATED_REMOVE_MARGIN.format(
+                        removable=rules.wire(rules.usdc(position.isolated_extra))
+                    )
+                )
+        position.isolated_extra += amount
 
     def update_leverage(self, account: Account, asset: Asset, is_cross: bool, value: int) -> None:
         """Apply a new leverage, or refuse it (and keep the old one) if margin would not fit."""

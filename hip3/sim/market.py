@@ -13,6 +13,7 @@ from typing import Any
 from hip3.sim import rules
 from hip3.sim.accounts import ZERO
 from hip3.sim.book import Book
+from hip3.sim.candles import Candles
 from hip3.sim.events import CtxChanged
 from hip3.sim.universe import Universe
 
@@ -41,6 +42,7 @@ class Markets:
         self.day_ntl_vlm: dict[str, Decimal] = {a.coin: ZERO for a in assets}
         self.day_base_vlm: dict[str, Decimal] = {a.coin: ZERO for a in assets}
         self.halted: set[str] = set()
+        self.candles = Candles()  # from the trades executed here
         # One lot of each coin (10^-szDecimals), to quantize maker sizes without recomputing.
         self.lots = {a.coin: Decimal(1).scaleb(-a.sz_decimals) for a in assets}
         self.fee_multipliers = {
@@ -61,6 +63,7 @@ class Markets:
         self.last_trade_px[coin] = px
         self.day_ntl_vlm[coin] += px * sz
         self.day_base_vlm[coin] += sz
+        self.candles.record(coin, self._clock(), px, sz)
 
     def mark_px(self, coin: str) -> Decimal:
         """Median of oracle, best bid and best ask: the oracle clamped into the spread."""

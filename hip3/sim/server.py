@@ -32,12 +32,23 @@ from websockets.http11 import SERVER, Request, Response
 from websockets.protocol import State
 from websockets.server import ServerProtocol
 
-from hip3.sim.events import BookChanged, CtxChanged, OrderUpdates, Trades, UserEvent, UserFills
+from hip3.sim.events import (
+    AccountChanged,
+    BookChanged,
+    CtxChanged,
+    LedgerUpdate,
+    Notification,
+    OrderUpdates,
+    Trades,
+    UserEvent,
+    UserFills,
+)
 from hip3.sim.faults import FaultController
 from hip3.sim.http import FrontDoor
 from hip3.sim.ip_limits import DEFAULT_WEIGHT_PER_WINDOW, DEFAULT_WINDOW_S, IpLimiter
 from hip3.sim.market import aggregate_book
 from hip3.sim.requests import KINDS, Answer, RequestGateway, post_error
+from hip3.sim.state_feeds import STATE_TYPES, StateFeeds
 from hip3.sim.subscriptions import (
     CHANNEL_OF,
     REFUSED_TYPES,
@@ -297,6 +308,8 @@ class SimServer:
         # (type, target) -> sessions subscribed; l2Book adds its variant to the key
         self._routes: dict[tuple[Any, ...], set[ClientSession]] = {}
         self._book_variants: dict[str, set[tuple[Any, ...]]] = {}
+        self._candle_intervals: dict[str, set[str]] = {}  # coin -> intervals subscribed
+        self._states = StateFeeds()
         self._coins: set[str] = set()
         self._dexes: set[str] = set()
         self._dirty_books: set[str] = set()
@@ -539,6 +552,10 @@ class SimServer:
                 session.send(_frame("userFills", data))
 
             self._hold_back(send_snapshot, self.faults.park_snapshot, self.faults.delay_snapshot_ms)
+        elif kind in ("userFundings", "userNonFundingLedgerUpdates"):
+            self._send_history(session, sub)
+        elif kind in STATE_TYPES:
+            session.send(self._states.frame(exchange, _route_key(sub)))  # type: ignore[arg-type]
         elif kind == "bbo":
             session.send(_frame("bbo", exchange.bbo(sub.target)))
         elif kind == "l2Book":
@@ -548,11 +565,33 @@ class SimServer:
         elif kind == "allMids":
             session.send(_frame("allMids", {"mids": self._mids(sub.target)}))
 
+    def _send_history(self, session: ClientSession, sub: Subscription) -> None:
+        """The snapshot of a time-series user feed: everything kept, `isSnapshot: true`."""
+        key = sub.key
+
+        def send_snapshot() -> None:
+            if session.subs.get(key) is not sub:
+                return
+            account = self.exchange.accounts.get(sub.target)
+            if sub.type == "userFundings":
+                items = list(account.fundings) if account is not None else []
+                data = {"isSnapshot": True, "user": sub.target, "fundings": items}
+            else:
+                items = list(account.ledger_updates) if account is not None else []
+                data = {"isSnapshot": True, "user": sub.target, "nonFundingLedgerUpdates": items}
+            session.send(_frame(sub.type, data))
+
+        self._hold_back(send_snapshot, self.faults.park_snapshot, self.faults.delay_snapshot_ms)
+
     def _route(self, session: ClientSession, sub: Subscription) -> None:
         key = _route_key(sub)
         self._routes.setdefault(key, set()).add(session)
         if sub.type == "l2Book":
             self._book_variants.setdefault(sub.target, set()).add(_variant(sub))
+        elif sub.type == "candle":
+            self._candle_intervals.setdefault(sub.target, set()).add(sub.detail)
+        elif sub.type in STATE_TYPES:
+            self._states.add(key)  # type: ignore[arg-type]
 
     def _unroute(self, session: ClientSession, sub: Subscription) -> None:
         key = _route_key(sub)
@@ -561,6 +600,10 @@ class SimServer:
             subscribers.discard(session)
             if not subscribers:
                 del self._routes[key]
+                if sub.type == "candle":
+                    self._candle_intervals.get(sub.target, set()).discard(sub.detail)
+                elif sub.type in STATE_TYPES:
+                    self._states.remove(key)  # type: ignore[arg-type]
 
     # --- post requests ------------------------------------------------------------------
     def _post(self, session: ClientSession, message: dict[str, Any]) -> None:
@@ -622,16 +665,55 @@ class SimServer:
         elif isinstance(event, Trades):
             if event.trades:
                 self._fan_out(("trades", event.coin), "trades", event.trades)
+                if self._candle_intervals.get(event.coin):
+                    self._publish_candles(event.coin)
         elif isinstance(event, OrderUpdates):
             self._fan_out(("orderUpdates", event.user.lower()), "orderUpdates", event.orders)
+            self._user_changed(event.user)
         elif isinstance(event, UserFills):
             user = event.user.lower()
             self._fan_out(("userFills", user), "userFills", {"user": user, "fills": event.fills})
+            self._user_changed(user)
         elif isinstance(event, UserEvent):
-            self._fan_out(("userEvents", event.user.lower()), "user", event.event)
+            user = event.user.lower()
+            self._fan_out(("userEvents", user), "user", event.event)
+            funding = event.event.get("funding")
+            if funding is not None:
+                data = {"user": user, "fundings": [funding]}
+                self._fan_out(("userFundings", user), "userFundings", data)
+                self._user_changed(user)
+        elif isinstance(event, LedgerUpdate):
+            user = event.user.lower()
+            data = {"user": user, "nonFundingLedgerUpdates": [event.update]}
+            self._fan_out(
+                ("userNonFundingLedgerUpdates", user), "userNonFundingLedgerUpdates", data
+            )
+            self._user_changed(user)
+        elif isinstance(event, AccountChanged):
+            self._user_changed(event.user)
+        elif isinstance(event, Notification):
+            data = {"notification": event.text}
+            self._fan_out(("notification", event.user.lower()), "notification", data)
+
+    def _user_changed(self, user: str) -> None:
+        if self._states.mark_user(user.lower()):
+            self._schedule_flush()
+
+    def _publish_candles(self, coin: str) -> None:
+        candles = self.exchange.markets.candles
+        now = self.exchange.now_ms()
+        for interval in tuple(self._candle_intervals[coin]):
+            candle = candles.current(coin, interval, now)
+            if candle is not None:
+                self._fan_out(("candle", coin, interval), "candle", candle)
 
     def _mark_dirty(self, dirty: set[str], coin: str) -> None:
         dirty.add(coin)
+        if self._states:
+            self._states.mark_all()  # marks move every position's value and margin
+        self._schedule_flush()
+
+    def _schedule_flush(self) -> None:
         if not self._flush_scheduled and self.loop is not None:
             self._flush_scheduled = True
             self.loop.call_soon(self.flush)
@@ -675,6 +757,11 @@ class SimServer:
                 if mids != self._last_mids.get(dex):
                     self._last_mids[dex] = mids
                     self._fan_out_to(subscribers, _frame("allMids", {"mids": mids}))
+        if self._states:
+            for key, frame in self._states.changed(exchange):
+                subscribers = routes.get(key)
+                if subscribers:
+                    self._fan_out_to(subscribers, frame)
 
     def _fan_out(self, key: tuple[Any, ...], channel: str, data: Any) -> None:
         subscribers = self._routes.get(key)
@@ -705,6 +792,8 @@ def _variant(sub: Subscription) -> tuple[Any, ...]:
 def _route_key(sub: Subscription) -> tuple[Any, ...]:
     if sub.type == "l2Book":
         return ("l2Book", sub.target, _variant(sub))
+    if sub.type == "candle" or sub.type in STATE_TYPES:
+        return (sub.type, sub.target, sub.detail)
     return (sub.type, sub.target)
 
 

@@ -15,13 +15,33 @@ from typing import Any
 
 import msgspec
 
+from hip3.sim.candles import INTERVALS
+
 _ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 _N_SIG_FIGS = (2, 3, 4, 5)
 _MANTISSAS = (1, 2, 5)
 
 COIN_FEEDS = ("l2Book", "bbo", "trades", "activeAssetCtx")
-USER_FEEDS = ("orderUpdates", "userFills", "userEvents")
-SUPPORTED_TYPES = ("allMids", *COIN_FEEDS, *USER_FEEDS)
+USER_FEEDS = (
+    "orderUpdates",
+    "userFills",
+    "userEvents",
+    "userFundings",
+    "userNonFundingLedgerUpdates",
+    "notification",
+    "webData3",
+)
+# State of one user on one dex (`dex` optional, "" = the first perp dex) or one coin.
+USER_DEX_FEEDS = ("clearinghouseState", "openOrders")
+USER_COIN_FEEDS = ("activeAssetData",)
+SUPPORTED_TYPES = (
+    "allMids",
+    "candle",
+    *COIN_FEEDS,
+    *USER_FEEDS,
+    *USER_DEX_FEEDS,
+    *USER_COIN_FEEDS,
+)
 
 # Types the exchange no longer serves and refuses as an unparseable request, echoing the frame
 # (webData2 since 2026-08; its info request still answers).
@@ -44,6 +64,9 @@ class Subscription:
     n_sig_figs: int | None = None
     mantissa: int | None = None
     fast: bool = False
+    # The second half of the subscription's identity: dex (clearinghouseState, openOrders),
+    # coin (activeAssetData) or interval (candle); "" where there is none.
+    detail: str = ""
 
     @property
     def key(self) -> str:
@@ -80,11 +103,27 @@ def parse_subscription(
         if kind != "l2Book":
             return Subscription(kind, coin, {"type": kind, "coin": coin})
         return _l2_book(raw, coin, problem)
-    if kind in USER_FEEDS:
-        user = raw.get("user")
-        if not isinstance(user, str) or not _ADDRESS.match(user):
+    if kind == "candle":
+        coin, interval = raw.get("coin"), raw.get("interval")
+        if not isinstance(coin, str) or not is_coin(coin) or interval not in INTERVALS:
             raise problem
-        user = user.lower()
+        return Subscription(kind, coin, {"type": kind, "coin": coin, "interval": interval},
+                            detail=interval)  # fmt: skip
+    if kind in USER_DEX_FEEDS or kind in USER_COIN_FEEDS:
+        user = _user(raw, problem)
+        if kind in USER_COIN_FEEDS:
+            coin = raw.get("coin")
+            if not isinstance(coin, str) or not is_coin(coin):
+                raise problem
+            return Subscription(kind, user, {"type": kind, "user": user, "coin": coin}, detail=coin)
+        dex = raw.get("dex")
+        if dex is None:
+            dex = ""
+        if not isinstance(dex, str) or dex not in dexes:
+            raise problem
+        return Subscription(kind, user, {"type": kind, "user": user, "dex": dex}, detail=dex)
+    if kind in USER_FEEDS:
+        user = _user(raw, problem)
         echo: dict[str, Any] = {"type": kind, "user": user}
         if kind == "userFills" and "aggregateByTime" in raw:
             # Aggregated fills are not simulated; say so rather than send unaggregated ones.
@@ -118,6 +157,13 @@ def _l2_book(raw: dict[str, Any], coin: str, problem: InvalidSubscription) -> Su
     if fast:
         echo["fast"] = True
     return Subscription("l2Book", coin, echo, n_sig_figs, mantissa, fast)
+
+
+def _user(raw: dict[str, Any], problem: InvalidSubscription) -> str:
+    user = raw.get("user")
+    if not isinstance(user, str) or not _ADDRESS.match(user):
+        raise problem
+    return user.lower()
 
 
 def _is_bool(value: Any) -> bool:

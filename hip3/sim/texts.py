@@ -38,6 +38,8 @@ Invented texts (constants below unless a module is named):
 - per order: `INJECTED_REJECT` (fault injection), `UNKNOWN_ASSET`, `TRIGGER_UNSUPPORTED`,
   `MARKET_HALTED`, `DUPLICATE_CLOID`;
 - scheduleCancel: `SCHEDULE_TOO_EARLY`, `SCHEDULE_TOO_MANY` (live rules, texts unknown);
+- updateIsolatedMargin: `ISOLATED_NO_POSITION`, `ISOLATED_NOT_ISOLATED`, `ISOLATED_ADD_MARGIN`,
+  `ISOLATED_REMOVE_MARGIN`, `ISOLATED_STRICT` (live rules, texts unknown);
 - leverage: `LEVERAGE_OUT_OF_RANGE` (a low-confidence live capture says `Invalid leverage
   value`), `CROSS_NOT_ALLOWED`, `LEVERAGE_MARGIN`;
 - envelope: `VAULT_UNKNOWN` (a low-confidence capture says `Vault not registered: 0x..`),
@@ -108,6 +110,14 @@ LEVERAGE_MARGIN = "Insufficient margin to change leverage."
 VAULT_UNKNOWN = "Vault or sub-account {vault} does not exist."
 EXPIRES_AFTER_USER_SIGNED = "expiresAfter is not supported for user-signed actions."
 VAULT_ON_APPROVE_AGENT = "vaultAddress is not supported for approveAgent."
+ISOLATED_NO_POSITION = "No open position on {coin} to update isolated margin for."
+ISOLATED_NOT_ISOLATED = "The position on {coin} uses cross margin, not isolated margin."
+ISOLATED_ADD_MARGIN = "Insufficient margin to add to the isolated position."
+ISOLATED_REMOVE_MARGIN = (
+    "Cannot remove more isolated margin than was added beyond the leverage requirement "
+    "(removable: ${removable})."
+)
+ISOLATED_STRICT = "Margin cannot be removed from {coin}: the asset is strictIsolated."
 INTERNAL_ERROR = "Internal simulator error; action not applied."
 TRANSFER_AMOUNT = "Invalid amount {amount!r}: must be a positive decimal of at most 8 decimals."
 TRANSFER_INSUFFICIENT = (

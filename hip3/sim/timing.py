@@ -42,13 +42,20 @@ from functools import partial
 from typing import Any, Protocol
 
 from hip3.sim.blocks import Admitted, MempoolRules, Slot, execution_order, slot_for
-from hip3.sim.events import OrderUpdates, UserEvent, UserFills
+from hip3.sim.events import (
+    AccountChanged,
+    LedgerUpdate,
+    Notification,
+    OrderUpdates,
+    UserEvent,
+    UserFills,
+)
 from hip3.sim.latency import Latency, LatencySpec
 from hip3.sim.requests import Answer, post_error
 
 log = logging.getLogger(__name__)
 
-USER_EVENTS = (OrderUpdates, UserFills, UserEvent)
+USER_EVENTS = (OrderUpdates, UserFills, UserEvent, LedgerUpdate, AccountChanged, Notification)
 
 
 @dataclass(frozen=True)

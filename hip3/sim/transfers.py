@@ -51,8 +51,10 @@ class Transfers:
         *,
         withdrawable: Callable[[Account, str], Decimal],
         network: str,
+        on_ledger: Callable[[Account, dict[str, Any]], None] | None = None,
     ) -> None:
         self._universe = universe
+        self._on_ledger = on_ledger or _ignore  # records each move as a ledger update
         self._accounts = accounts
         self._withdrawable = withdrawable  # free margin of (account, perp dex)
         self._network = network  # "Mainnet" or "Testnet": what hyperliquidChain must say
@@ -73,6 +75,8 @@ class Transfers:
             raise ActionError(texts.UNIFIED_ACCOUNT_ACTIVE)
         source, destination = (SPOT, "") if to_perp else ("", SPOT)
         self.move(account, account, source, destination, USDC, amount)
+        delta = {"type": "accountClassTransfer", "usdc": rules.wire(amount), "toPerp": to_perp}
+        self._on_ledger(account, delta)
         return _ok()
 
     def send_asset(
@@ -102,6 +106,19 @@ class Transfers:
         if receiver is account and source == destination:
             raise ActionError(texts.SAME_PLACE)
         self.move(account, receiver, source, destination, token, amount)
+        delta = {
+            "type": "send",
+            "user": account.address,
+            "destination": receiver.address,
+            "sourceDex": source,
+            "destinationDex": destination,
+            "token": token.name,
+            "amount": rules.wire(amount),
+            "fee": "0.0",
+        }
+        self._on_ledger(account, delta)
+        if receiver is not account:
+            self._on_ledger(receiver, dict(delta))
         return _ok()
 
     # ----------------------------------------------------------------- the move itself
@@ -148,6 +165,8 @@ class Transfers:
         validator perp dex, other tokens on spot. Creates the account."""
         account = self._receiver(user)
         self._credit(account, place, token, amount)
+        if amount:
+            self._on_ledger(account, {"type": "deposit", "usdc": rules.wire(amount)})
         return account
 
     def _credit(self, account: Account, place: str, token: Token, amount: Decimal) -> None:
@@ -217,6 +236,10 @@ def _place_name(place: str) -> str:
     if place == SPOT:
         return "spot"
     return f"perp dex {place}" if place else "the first perp dex"
+
+
+def _ignore(account: Account, delta: dict[str, Any]) -> None:
+    return None
 
 
 def _ok() -> dict[str, Any]:
