@@ -727,6 +727,7 @@ class Dispatcher(OrderFlowSteps, ReconciliationSteps, SafetySteps):
             self.readiness.send("tick", now_ms=now)
         for p in self.wire.posts.expired(now):
             self._post_failed(p, "post timed out", now, definite=False)
+        self._retry_due_info(now)
         if self.conn.state == "live":
             for info, m in self.orders.unknown_orders():
                 if not any(

@@ -25,6 +25,17 @@ from hip3.runtime.common import FatalError, log
 from hip3.transport.posts import PendingPost
 
 OI_CAP_POLL_MS = 30_000
+# A failed reconciliation request (refused, timed out, or answered with something its schema
+# refuses) is asked again after a delay that doubles from the first bound to the second: an
+# answer that is always refused must not become a flood that spends the connection's message
+# budget, and the longest delay still leaves several tries inside the handshake deadline.
+INFO_RETRY_MIN_MS = 250
+INFO_RETRY_MAX_MS = 2_000
+
+
+def info_retry_delay_ms(failures: int) -> int:
+    """The wait before asking again after the `failures`-th failure in a row (1, 2, ...)."""
+    return min(INFO_RETRY_MAX_MS, INFO_RETRY_MIN_MS << min(failures - 1, 16))
 
 
 class DiscoveryError(RuntimeError):
@@ -38,9 +49,22 @@ class ReconcilePlan:
     epoch: int
     outstanding: dict[str, dict] = field(default_factory=dict)  # part key -> info payload
     done: set[str] = field(default_factory=set)
+    failures: dict[str, int] = field(default_factory=dict)  # part key -> failures in a row
+    retry_at: dict[str, int] = field(default_factory=dict)  # part key -> when to ask again (ms)
 
     def complete(self) -> bool:
         return not self.outstanding
+
+    def schedule_retry(self, key: str, now_ms: int) -> None:
+        n = self.failures[key] = self.failures.get(key, 0) + 1
+        self.retry_at[key] = now_ms + info_retry_delay_ms(n)
+
+    def due_retries(self, now_ms: int) -> list[str]:
+        """Keys whose backoff has passed and that are still unanswered (taken off the list)."""
+        due = [k for k, at in self.retry_at.items() if at <= now_ms]
+        for k in due:
+            del self.retry_at[k]
+        return [k for k in due if k in self.outstanding]
 
 
 def plan_requests(epoch: int, *, user: str | None, dexes: list[str]) -> ReconcilePlan:
@@ -343,7 +367,16 @@ class ReconciliationSteps:
             return  # the stranger's next update asks again; the next epoch lists it anyway
         plan = self._plan
         if plan is not None and epoch == plan.epoch == self.conn.epoch and key in plan.outstanding:
-            self._post_info(plan.outstanding[key], key)  # retry within the handshake deadline
+            plan.schedule_retry(key, now)  # asked again by `_retry_due_info` after the backoff
+
+    def _retry_due_info(self, now: int) -> None:
+        """Ask again the reconciliation requests whose backoff has passed (on every tick)."""
+        plan = self._plan
+        if plan is None or not plan.retry_at or plan.epoch != self.conn.epoch:
+            return
+        for key in plan.due_retries(now):
+            self.counters["info_retries"] += 1
+            self._post_info(plan.outstanding[key], key)
 
     def _read_open_orders_again(self, coin: str) -> None:
         """An order of this account the bot does not know: list the dex's open orders, so it

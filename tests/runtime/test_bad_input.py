@@ -9,6 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from hip3.runtime.reconciliation import INFO_RETRY_MIN_MS
+
 from .fakes import Harness
 
 
@@ -116,6 +118,8 @@ def test_a_garbage_reconciliation_answer_fails_its_step_which_asks_again(step: s
         h.frame(json.dumps({"channel": "post", "data": {"id": post.post_id, "response": answer}}))
     assert h.d.decode_errors["bad_answer"] == 1
     assert any(info_type in r.getMessage() for r in caplog.records)
+    assert [p for p in h.d.wire.posts.pending() if p.kind == f"info:{step}"] == []
+    h.tick(INFO_RETRY_MIN_MS)  # asked again after the backoff, not at once
     asked_again = [p for p in h.d.wire.posts.pending() if p.kind == f"info:{step}"]
     assert len(asked_again) == 1 and asked_again[0].post_id != post.post_id
     assert h.d.counters["internal_errors"] == 0 and h.d.hardstop.is_armed
