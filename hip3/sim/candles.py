@@ -63,9 +63,14 @@ class _Bucket:
 class Candles:
     def __init__(self) -> None:
         self._minutes: dict[str, OrderedDict[int, _Bucket]] = {}
+        self._last: dict[str, tuple[int, _Bucket]] = {}  # each coin's latest bucket
 
     def record(self, coin: str, time_ms: int, px: Decimal, sz: Decimal) -> None:
         start = time_ms - time_ms % MINUTE_MS
+        last = self._last.get(coin)
+        if last is not None and last[0] == start:  # most trades land in the current minute
+            last[1].add(px, sz)
+            return
         minutes = self._minutes.get(coin)
         if minutes is None:
             minutes = self._minutes[coin] = OrderedDict()
@@ -74,15 +79,15 @@ class Candles:
             bucket = minutes[start] = _Bucket(px)
             if len(minutes) > MAX_MINUTES:
                 minutes.popitem(last=False)
+        self._last[coin] = (start, bucket)
         bucket.add(px, sz)
 
     def snapshot(self, coin: str, interval: str, start_ms: int, end_ms: int) -> list[dict]:
         """Candles of `coin` that overlap [start_ms, end_ms], oldest first."""
         merged: dict[int, list[Any]] = {}
+        first = bucket_start(interval, start_ms)  # the whole candle that holds start_ms
         for minute, bucket in self._minutes.get(coin, {}).items():
-            if minute > end_ms:
-                break
-            if minute + MINUTE_MS <= start_ms:
+            if minute < first or minute > end_ms:  # (a clock may step back: no early exit)
                 continue
             start = bucket_start(interval, minute)
             entry = merged.get(start)
@@ -95,7 +100,7 @@ class Candles:
             entry[3] = bucket.close
             entry[4] += bucket.volume
             entry[5] += bucket.trades
-        candles = [_wire(coin, interval, start, entry) for start, entry in merged.items()]
+        candles = [_wire(coin, interval, start, merged[start]) for start in sorted(merged)]
         return candles[-MAX_CANDLES:]
 
     def current(self, coin: str, interval: str, now_ms: int) -> dict[str, Any] | None:

@@ -58,12 +58,14 @@ class Markets:
         self.oracle[coin] = rules.round_price(asset, value)
         self._emit(CtxChanged(coin))
 
-    def record_trade(self, coin: str, px: Decimal, sz: Decimal, oi_change: Decimal) -> None:
+    def record_trade(
+        self, coin: str, px: Decimal, sz: Decimal, oi_change: Decimal, now_ms: int
+    ) -> None:
         self.open_interest[coin] += oi_change
         self.last_trade_px[coin] = px
         self.day_ntl_vlm[coin] += px * sz
         self.day_base_vlm[coin] += sz
-        self.candles.record(coin, self._clock(), px, sz)
+        self.candles.record(coin, now_ms, px, sz)
 
     def mark_px(self, coin: str) -> Decimal:
         """Median of oracle, best bid and best ask: the oracle clamped into the spread."""

@@ -342,7 +342,7 @@ class Matcher:
                 maker.open_cloids.pop(maker_order.cloid, None)
             self._ledger.record(maker, maker_order, "filled", now, pending)
         long_after = _long(taker, asset.coin) + _long(maker, asset.coin)
-        self._markets.record_trade(asset.coin, px, sz, long_after - long_before)
+        self._markets.record_trade(asset.coin, px, sz, long_after - long_before, now)
         buyer, seller = (taker, maker) if taker_order.is_buy else (maker, taker)
         pending.trades.setdefault(asset.coin, []).append(
             {

@@ -48,6 +48,13 @@ async def test_candle_snapshot_is_built_from_executed_trades(
     assert day["t"] % (1440 * MINUTE_MS) == 0 and day["T"] == day["t"] + 1440 * MINUTE_MS - 1
     assert (day["o"], day["h"], day["l"], day["c"]) == ("25.1", "25.2", "25.1", "25.2")
     assert Decimal(day["v"]) == Decimal("3.5") and day["n"] == 3
+    # A range that starts a minute after the trades, within the same day, gets the whole day
+    # (unless the trades fell in the day's last minute, 1 run in 1440).
+    last_time = max(f["time"] for f in fills)
+    next_minute = last_time - last_time % MINUTE_MS + MINUTE_MS
+    if next_minute <= day["T"]:
+        tail = {**req, "interval": "1d", "startTime": next_minute}
+        assert await client.info({"type": "candleSnapshot", "req": tail}) == merged
     later = await client.info({"type": "candleSnapshot", "req": {**req, "startTime": day["T"] + 1}})
     assert later == []
 
