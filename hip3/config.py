@@ -12,6 +12,7 @@ reach the wire.
 
 from __future__ import annotations
 
+import copy
 import difflib
 import math
 import re
@@ -391,14 +392,55 @@ def load_config(
     moved = list(_moved_key_problems(raw))
     if moved:
         raise _config_error(moved, path)
-    try:
-        cfg = msgspec.convert(raw, Config, strict=True)
-    except msgspec.ValidationError as exc:
-        raise _config_error([_translate(str(exc), raw)], path) from None
-    problems = list(_problems(cfg))
+    cfg, problems = _convert_collecting(raw)
+    if cfg is not None:
+        problems.extend(_problems(cfg))
     if problems:
         raise _config_error(problems, path)
     return _normalised(cfg)
+
+
+def _convert_collecting(raw: dict[str, Any]) -> tuple[Config | None, list[str]]:
+    """Convert `raw`, collecting every type problem rather than the first: msgspec stops at
+    the first, so each offending key is noted, dropped from a copy (its default applies) and
+    the conversion retried. A file with several mistakes is then fixed in one pass."""
+    raw = copy.deepcopy(raw)
+    problems: list[str] = []
+    dropped: set[PathParts] = set()
+    for _ in range(_MAX_REPORTED_PROBLEMS):
+        try:
+            return msgspec.convert(raw, Config, strict=True), problems
+        except msgspec.ValidationError as exc:
+            message = str(exc)
+            match = _AT.match(message)
+            assert match is not None  # the pattern accepts any string
+            where = _parse_path(match["path"] or "")
+            text = match["msg"]
+            if unknown := _UNKNOWN.fullmatch(text):
+                where = (*where, unknown["field"])
+            elif missing := _MISSING.fullmatch(text):
+                full = (*where, missing["field"])
+                if full in dropped:  # a required key already reported as wrong
+                    return None, problems
+                problems.append(_translate(message, raw))
+                return None, problems
+            problems.append(_translate(message, raw))
+            if where in dropped or not _drop_at(raw, where):
+                return None, problems
+            dropped.add(where)
+    return None, problems
+
+
+def _drop_at(raw: Any, path: PathParts) -> bool:
+    """Remove the value at `path` from `raw`; False when there is nothing to remove."""
+    if not path:
+        return False
+    parent = _value_at(raw, path[:-1])
+    try:
+        del parent[path[-1]]
+    except (KeyError, IndexError, TypeError):
+        return False
+    return True
 
 
 def _config_error(problems: list[str], path: str | Path | None) -> ConfigError:
@@ -497,6 +539,8 @@ _ABSENT = object()
 _SECRET_WORDS = ("private", "secret", "password", "mnemonic", "seed_phrase")
 
 PathParts = tuple[str | int, ...]
+# a file this wrong is rewritten, not fixed line by line; the cap also bounds the retries
+_MAX_REPORTED_PROBLEMS = 50
 
 
 def _translate(message: str, raw: Mapping[str, Any]) -> str:

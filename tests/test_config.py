@@ -255,6 +255,41 @@ def test_all_semantic_problems_are_reported_at_once():
         assert path in message
 
 
+def test_every_type_problem_in_a_file_is_reported_at_once(tmp_path):
+    """A file with several wrong types and unknown keys lists them all in one error, so it
+    is fixed in one pass instead of one run per mistake."""
+    path = tmp_path / "bot.toml"
+    path.write_text(
+        'mode = "tradin"\n'
+        "[websocket]\n"
+        'ping_after_s = "x"\n'
+        "bogus = 1\n"
+        "[risk]\n"
+        "loss_limit_usd = -5\n"
+        'max_consecutive_rejections = "five"\n'
+    )
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert len(info.value.problems) == 5, info.value.problems
+    message = str(info.value)
+    for named in (
+        "mode = 'tradin'",
+        "websocket.ping_after_s = 'x'",
+        "unknown key 'websocket.bogus'",
+        "risk.loss_limit_usd = -5",
+        "risk.max_consecutive_rejections = 'five'",
+    ):
+        assert named in message
+
+
+def test_a_wrong_type_and_a_semantic_problem_are_reported_together():
+    with pytest.raises(ConfigError) as info:
+        load_config(overrides={"websocket": {"backoff_min_s": 100.0, "ping_after_s": "soon"}})
+    message = str(info.value)
+    assert "websocket.ping_after_s = 'soon'" in message
+    assert "websocket.backoff_min_s" in message
+
+
 def test_file_errors_name_the_file_and_the_dotted_path(tmp_path):
     path = tmp_path / "bot.toml"
     path.write_text(
