@@ -12,6 +12,7 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 # subcommand -> (owning module, one-line help, the part it belongs to)
 SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
@@ -39,10 +40,18 @@ def _load(module_name: str):
         raise
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a command-line mistake is one line (what is wrong and where to look), not
+    the usage block followed by the error."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from hip3 import __version__
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="hip3",
         description="Trade oracle/book dislocations on Hyperliquid HIP-3 markets.",
     )

@@ -145,6 +145,9 @@ class OutboundConfig(_Section):
 class ReadyConfig(_Section):
     first_data_timeout_s: Seconds = 10.0
     exclude_on_timeout: bool = True
+    # A run not READY this long after it started ends (exit code 5) naming the URL and the
+    # last connection error, instead of retrying an unreachable endpoint forever.
+    startup_timeout_s: Seconds = 30.0
 
 
 class FreshnessConfig(_Section):
@@ -280,6 +283,8 @@ class JournalConfig(_Section):
 
 class MetricsConfig(_Section):
     enabled: bool = False
+    # Log every machine state change at INFO (else DEBUG); `hip3 bot --log-transitions` too.
+    log_transitions: bool = False
     host: Annotated[str, msgspec.Meta(min_length=1)] = "127.0.0.1"
     # 0 asks the OS for a free port (useful in tests).
     port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 9090

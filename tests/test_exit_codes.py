@@ -75,6 +75,32 @@ def summary(**changes):
             3,
         ),
         ({"account_refused": "agent expired", "fatal": "x", "actions_sent": 9}, 1),
+        # never ready and nothing sent: the final check could not run, which is not exposure
+        (
+            {
+                "never_ready": "never ready: ...",
+                "fatal": "never ready: ...",
+                "reconciled": False,
+                "exchange_positions": None,
+                "exchange_open_orders": None,
+            },
+            ExitCode.NEVER_READY,
+        ),
+        # a risk HardStop that ended flat and reconciled
+        ({"hardstop": {"state": "halted", "reasons": ["loss limit"]}}, ExitCode.HARDSTOP),
+        # ... and one that left a position: exposure first
+        (
+            {
+                "hardstop": {"state": "halted", "reasons": ["loss limit"]},
+                "exchange_positions": {"xyz:AAA": "1"},
+            },
+            3,
+        ),
+        # the stop's own trip and an operator's are not risk triggers
+        ({"hardstop": {"state": "halted", "reasons": ["shutdown with flatten"]}}, 0),
+        ({"hardstop": {"state": "halted", "reasons": ["operator: signal SIGUSR1"]}}, 0),
+        # a forced exit
+        ({"interrupted": True, "reconciled": False}, ExitCode.INTERRUPTED),
     ],
 )
 def test_code_for_summary(changes, expected):
@@ -104,6 +130,9 @@ def test_cli_exits_with_the_exposure_code_and_writes_reconciled_false(
         stop_timed_out=True,
         signals=0,
         orders_submitted=0,
+        entries_submitted=0,
+        exits_submitted=0,
+        stop="stopped",
         orders={},
         gate_blocks={},
         fills=0,

@@ -11,6 +11,7 @@ import signal
 from decimal import Decimal
 from typing import Any
 
+from hip3.app.startup import StartupWatch, StopKeys, stop_after
 from hip3.app.summary import build_summary, exchange_state
 from hip3.config import Config
 from hip3.events import OperatorCommand
@@ -38,12 +39,15 @@ async def run_bot(
     on_dispatcher: Any = None,
     key: SigningKey | None = None,
     status_stream: Any = None,
+    log_transitions: bool | None = None,
 ) -> dict:
     """Run until shutdown; returns the summary dict.
 
     `key` lets an embedding program (or a test) hand over a key it already holds; otherwise
     the key comes from `key_env`, the configured key sources, or the built-in simulator.
     """
+    if log_transitions is None:
+        log_transitions = cfg.metrics.log_transitions
     sim = None
     url = cfg.endpoints.ws_url
     if key is not None:
@@ -89,15 +93,21 @@ async def run_bot(
             signer = FastSigner(key.secret_bytes())
         dispatcher: Dispatcher | None = None
 
+        startup = StartupWatch(url, cfg.ready.startup_timeout_s, trading=trading)
+
         def put(event: Any) -> None:
             assert dispatcher is not None
+            startup.observe(event)
             dispatcher.put(event)
 
         journal = None
         if cfg.journal.enabled:
-            from hip3.journal import Journal
+            from hip3.journal import Journal, JournalError
 
-            journal = Journal(cfg.journal.path, mode=cfg.mode, network=cfg.network)
+            try:
+                journal = Journal(cfg.journal.path, mode=cfg.mode, network=cfg.network)
+            except JournalError as exc:
+                raise BotError(f"journal: {exc}") from None
         transport = WsTransport(
             url, put, decode_frame, connect_timeout_s=cfg.websocket.connect_timeout_s
         )
@@ -118,11 +128,15 @@ async def run_bot(
                 nonces=NonceSource(),
                 user=user,
                 journal=journal,
-                transition_log=TransitionLogger(),
+                transition_log=TransitionLogger(
+                    level=logging.INFO if log_transitions else logging.DEBUG
+                ),
                 latency=LATENCY,
                 account_check=account_check,
             )
         except FatalError as exc:
+            if journal is not None:
+                journal.close()
             raise BotError(str(exc)) from None
         if on_dispatcher is not None:
             on_dispatcher(dispatcher, sim)
@@ -131,16 +145,22 @@ async def run_bot(
         if cfg.metrics.enabled:
             from hip3.metrics.exporter import start_metrics
 
-            metrics_server = start_metrics(dispatcher, cfg.metrics.host, cfg.metrics.port)
+            try:
+                metrics_server = start_metrics(dispatcher, cfg.metrics.host, cfg.metrics.port)
+            except OSError as exc:
+                dispatcher.recorder.close()
+                raise BotError(f"{exc.strerror or exc} (set [metrics] port)") from None
         status_task = None
         if status_stream is not None:
             from hip3.metrics.status import run_status
 
             status_task = loop.create_task(run_status(dispatcher, status_stream), name="status")
+        keys = StopKeys(dispatcher, startup)
+        handled = (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2, signal.SIGHUP)
         if install_signals:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, keys.press, sig.name)
             for sig, cmd in (
-                (signal.SIGINT, "shutdown"),
-                (signal.SIGTERM, "shutdown"),
                 (signal.SIGUSR1, "hardstop"),
                 (signal.SIGUSR2, "reset"),
                 (signal.SIGHUP, "accept_params"),
@@ -150,9 +170,8 @@ async def run_bot(
                 )
         stopper = None
         if duration_s is not None:
-            stopper = loop.call_later(
-                duration_s, dispatcher.put, OperatorCommand("shutdown", "duration elapsed")
-            )
+            stopper = stop_after(dispatcher, startup, duration_s)
+        watcher = loop.create_task(startup.watch(dispatcher), name="startup-deadline")
         # Everything built so far (modules, config, machines, caches) lives for the whole run:
         # move it out of the collector's reach, so a full collection walks only what the run
         # itself allocates. Measured: a full collection on the order path took 23 ms before.
@@ -163,23 +182,31 @@ async def run_bot(
         finally:
             if stopper is not None:
                 stopper.cancel()
+            watcher.cancel()
             if status_task is not None:
                 status_task.cancel()
             if metrics_server is not None:
                 metrics_server.close()
             if install_signals:
-                for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2):
+                for sig in handled:
                     loop.remove_signal_handler(sig)
             await transport.aclose()
             dispatcher.recorder.close()
             gc.unfreeze()
         exchange, error = None, None
-        if user is not None:
+        if keys.forced:
+            error = "not checked: forced exit"
+        elif startup.never_ready is not None:
+            error = "not checked: the run never became ready"
+        elif user is not None:
             try:
                 exchange = await exchange_state(url, user, list(dispatcher.dexes))
             except Exception as exc:  # the summary still prints, saying why it could not check
                 error = f"{type(exc).__name__}: {exc}"
-        return build_summary(dispatcher, exchange=exchange, check_error=error)
+        summary = build_summary(dispatcher, exchange=exchange, check_error=error)
+        summary["never_ready"] = startup.never_ready
+        summary["interrupted"] = keys.forced
+        return summary
     finally:
         if sim is not None:
             with contextlib.suppress(Exception):

@@ -8,7 +8,7 @@ import json
 import sys
 from pathlib import Path
 
-from hip3.app.exit_codes import ExitCode, code_for_summary
+from hip3.app.exit_codes import ExitCode, code_for_summary, exposure_line, risk_trips
 from hip3.config import ConfigError, load_config
 from hip3.keys import SigningKeyError
 
@@ -45,6 +45,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
     p.add_argument(
         "--log-json", action="store_true", help="log as JSON lines instead of key=value text"
+    )
+    p.add_argument(
+        "--log-transitions",
+        action="store_true",
+        help="log every state machine transition at INFO (default: DEBUG)",
     )
     p.add_argument(
         "--no-status",
@@ -84,6 +89,7 @@ def run(args: argparse.Namespace) -> int:
                 duration_s=args.duration,
                 key_env=args.key_env,
                 status_stream=sys.stdout if live_view else None,
+                log_transitions=True if args.log_transitions else None,
             )
         )
     except (BotError, ConfigError, SigningKeyError) as exc:
@@ -98,9 +104,20 @@ def run(args: argparse.Namespace) -> int:
     code = code_for_summary(summary)
     if code is ExitCode.ACCOUNT_REFUSED:
         print(f"hip3 bot: {summary['fatal']}", file=sys.stderr)
+    elif code is ExitCode.NEVER_READY:
+        print(f"hip3 bot: {summary['never_ready']}; nothing was sent", file=sys.stderr)
     elif code is ExitCode.EXPOSED:
         print(
-            "hip3 bot: ended with exposure or unreconciled; check the account on the exchange",
+            f"hip3 bot: ended with exposure or unreconciled ({exposure_line(summary)}); "
+            "check the account on the exchange",
             file=sys.stderr,
         )
+    elif code is ExitCode.HARDSTOP:
+        print(
+            f"hip3 bot: HardStop tripped: {'; '.join(risk_trips(summary))}; ended flat and "
+            "reconciled",
+            file=sys.stderr,
+        )
+    elif code is ExitCode.FATAL:
+        print(f"hip3 bot: fatal: {summary['fatal']}", file=sys.stderr)
     return code

@@ -25,23 +25,48 @@ class ExitCode(IntEnum):
     # the signing key may not trade the configured account (not the account, not an approved
     # unexpired agent of it, or the account does not exist or has no margin); nothing was sent
     ACCOUNT_REFUSED = 4
+    # never READY: the endpoint could not be reached, or the run was not READY within
+    # `ready.startup_timeout_s` (or stopped before it was); no order was sent
+    NEVER_READY = 5
+    # the HardStop was tripped by a risk trigger (loss limit, rejections, flatten failures,
+    # disconnection while exposed, an internal error) and the run ended halted, flat and
+    # reconciled; a clean stop and an operator's SIGUSR1 are not risk triggers
+    HARDSTOP = 6
     # stopped by a second Ctrl-C before the graceful stop finished
     INTERRUPTED = 130
 
 
+# HardStop reasons that are not risk triggers: the graceful stop runs its cancel and flatten
+# through the HardStop, and an operator may trip it on purpose.
+_NOT_RISK_PREFIXES = ("shutdown", "operator")
+
+
 def code_for_summary(summary: dict[str, Any]) -> ExitCode:
-    """The code of a run that produced a summary. A refused account check before anything was
-    sent is its own case (whatever the account holds, this run did not touch it). Otherwise
-    exposure outranks a fatal error: an open position is what the operator must act on first."""
+    """The code of a run that produced a summary. A refused account check, or a run that never
+    became ready, before anything was sent is its own case (whatever the account holds, this
+    run did not touch it). Otherwise exposure outranks a risk HardStop and a fatal error: an
+    open position is what the operator must act on first."""
+    if summary.get("interrupted"):
+        return ExitCode.INTERRUPTED
     if summary.get("account_refused") and not summary.get("actions_sent"):
         return ExitCode.ACCOUNT_REFUSED
+    if summary.get("never_ready") and not summary.get("actions_sent"):
+        return ExitCode.NEVER_READY
     if summary.get("mode") == "trading" and (
         not summary.get("reconciled") or has_exposure(summary)
     ):
         return ExitCode.EXPOSED
+    if risk_trips(summary):
+        return ExitCode.HARDSTOP
     if summary.get("fatal"):
         return ExitCode.FATAL
     return ExitCode.OK
+
+
+def risk_trips(summary: dict[str, Any]) -> list[str]:
+    """The HardStop reasons that were risk triggers (not the stop's own, not an operator's)."""
+    reasons = (summary.get("hardstop") or {}).get("reasons") or []
+    return [r for r in reasons if not r.startswith(_NOT_RISK_PREFIXES)]
 
 
 def has_exposure(summary: dict[str, Any]) -> bool:
@@ -54,3 +79,16 @@ def has_exposure(summary: dict[str, Any]) -> bool:
     if orders is None:
         orders = summary.get("open_orders") or []
     return bool(positions) or bool(orders)
+
+
+def exposure_line(summary: dict[str, Any]) -> str:
+    """What may be open and whether the exchange confirmed it, for the one-line exit message."""
+    checked = summary.get("exchange_positions") is not None
+    positions = summary.get("exchange_positions") if checked else summary.get("positions")
+    orders = summary.get("exchange_open_orders") if checked else summary.get("open_orders")
+    shown = ", ".join(f"{c} {s}" for c, s in sorted((positions or {}).items())) or "none"
+    source = "the exchange's final check" if checked else "last known: the final check failed"
+    line = f"positions {shown}; {len(orders or [])} open order(s), {source}"
+    if not summary.get("reconciled"):
+        line += "; not reconciled"
+    return line

@@ -15,6 +15,7 @@ import msgspec
 import websockets
 
 from hip3.protocol import frames as F
+from hip3.runtime.safety import STOP_REASON
 
 
 async def exchange_state(
@@ -107,14 +108,25 @@ def build_summary(
         and not divergences
         and not stop_timed_out
     )
+    trading = d.cfg.mode == "trading"
+    if not trading:
+        # observation sends nothing and reads no account: there is nothing to reconcile, and
+        # saying False (or True) would claim a check that was never made
+        reconciled = None
+    entries = d.executor.entries_sent
     return {
         "mode": d.cfg.mode,
         "signals": d.signals_seen,
+        # every order written: entries, plus exits (reduce-only flattens and time stops)
         "orders_submitted": d.executor.submitted,
+        "entries_submitted": entries,
+        "exits_submitted": d.executor.submitted - entries,
         "orders": dict(sorted(orders.items())),
         "gate_blocks": dict(sorted(d.executor.blocked.items())),
         "fills": d.positions.fills_applied,
-        "duplicate_fills_ignored": d.positions.duplicates,
+        # fills delivered again (reconciliation re-reads fills the stream already applied),
+        # ignored by trade id; normal, so kept out of the printed summary
+        "fill_repeats_ignored": d.positions.duplicates,
         "positions": positions,
         "open_orders": open_orders,
         "exchange_positions": exchange_positions,
@@ -129,10 +141,23 @@ def build_summary(
         "epochs": d.conn.epoch,
         "reconnects": d.reconnects,
         "hardstop": {"state": d.hardstop.state, "reasons": list(d.hardstop.reasons)},
+        "stop": stop_outcome(d),
         "fatal": d.fatal,
         "account_refused": d.account_refused,
         "actions_sent": d.wire.actions_sent,
     }
+
+
+def stop_outcome(d: Any) -> str:
+    """How the run ended, in the operator's words. The graceful stop runs its cancel and
+    flatten through the HardStop machine, so `halted` with only the stop's own reason is a
+    normal stop, not a HardStop."""
+    reasons = [r for r in d.hardstop.reasons if r != STOP_REASON]
+    if reasons:
+        return f"HardStop {d.hardstop.state}: {'; '.join(reasons)}"
+    if d.fatal:
+        return "stopped on a fatal error"
+    return "stopped"
 
 
 def render(summary: dict) -> str:
@@ -140,7 +165,8 @@ def render(summary: dict) -> str:
     for key in (
         "mode",
         "signals",
-        "orders_submitted",
+        "entries_submitted",
+        "exits_submitted",
         "orders",
         "gate_blocks",
         "fills",
@@ -153,11 +179,13 @@ def render(summary: dict) -> str:
         "ready_latency_ms",
         "epochs",
         "reconnects",
-        "hardstop",
+        "stop",
         "position_divergences",
         "reconciled",
     ):
         value = summary[key]
+        if key == "reconciled" and value is None:
+            value = "not checked (observation mode: nothing sent, no account read)"
         lines.append(f"{key}: {json.dumps(value) if isinstance(value, dict | list) else value}")
     if summary.get("stop_timed_out"):
         lines.append("stop_timed_out: True (the stop could not finish cancelling/flattening)")

@@ -56,7 +56,7 @@ from hip3.runtime.reconciliation import (
     dexes_of,
 )
 from hip3.runtime.recorder import Recorder
-from hip3.runtime.safety import SafetySteps
+from hip3.runtime.safety import STOP_REASON, SafetySteps
 from hip3.runtime.wire import Wire
 from hip3.strategy.basic import BasicDetector, DetectorParams
 from hip3.strategy.detector import Detector
@@ -374,6 +374,11 @@ class Dispatcher(OrderFlowSteps, ReconciliationSteps, SafetySteps):
             except Exception:
                 log.exception("dispatcher failed while tripping HardStop")
 
+    def abort(self, message: str) -> None:
+        """End the run at once on something its owner decided outside the loop (a start-up
+        deadline, a forced exit): logged and reported as the run's fatal error."""
+        self._fail(message)
+
     def _fail(self, message: str) -> None:
         log.error("fatal: %s", message)
         self.fatal = message
@@ -683,7 +688,10 @@ class Dispatcher(OrderFlowSteps, ReconciliationSteps, SafetySteps):
         elif t is C.OrderTerminal:
             self._flatten_order_ended(cmd.cloid, cmd.state, cmd.reason)
         elif t is C.BlockEntries:
-            log.error("HardStop: entries blocked: %s", cmd.reason)
+            if cmd.reason == STOP_REASON:
+                log.info("stopping: entries blocked")
+            else:
+                log.error("HardStop: entries blocked: %s", cmd.reason)
             self.recorder.hardstop("tripped", cmd.reason, wall_ms=self.clock.wall_ms())
             if self.readiness is not None and not self.readiness.is_final:
                 self.readiness.send("hardstop_armed", armed=False)
@@ -695,7 +703,10 @@ class Dispatcher(OrderFlowSteps, ReconciliationSteps, SafetySteps):
             else:
                 self.counters["hardstop_stale_step"] += 1
         elif t is C.HardStopHalted:
-            log.error("HardStop halted: %s", "; ".join(cmd.reasons))
+            if list(cmd.reasons) == [STOP_REASON]:
+                log.info("stopped: orders cancelled, positions flattened and verified")
+            else:
+                log.error("HardStop halted: %s", "; ".join(cmd.reasons))
             if self.hardstop.given_up:
                 log.error(
                     "HardStop: flatten gave up on %s; positions adopted from the exchange: %s",

@@ -22,6 +22,8 @@ from hip3.transport.posts import PendingPost
 from machines.flatten import FlattenMachine
 
 PX_LOOKUP_MAX_AGE_MS = 5_000
+# The HardStop reason of a graceful stop that flattens: a routine stop, logged at INFO.
+STOP_REASON = "shutdown with flatten"
 
 
 class SafetySteps:
@@ -32,7 +34,10 @@ class SafetySteps:
 
     def _trip(self, reason: str) -> None:
         if self.hardstop.is_armed:
-            log.error("HardStop tripped: %s", reason)
+            if reason == STOP_REASON:
+                log.info("stopping: cancel and flatten through the HardStop steps")
+            else:
+                log.error("HardStop tripped: %s", reason)
         self.hardstop.send("trip", reason=reason, now_ms=self.clock.now_ms())
 
     def _flatten_machine(self, coin: str) -> FlattenMachine:
@@ -349,7 +354,7 @@ class SafetySteps:
             self._shutdown_flatten = flatten
             self._shutdown_cancel = not flatten
             if flatten:
-                self._trip("shutdown with flatten")
+                self._trip(STOP_REASON)
         self._shutdown_progress(self.clock.now_ms())
 
     _shutdown_flatten = False

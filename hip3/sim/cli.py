@@ -55,9 +55,20 @@ def _volume_arg(text: str) -> Decimal:
     return usd
 
 
+def _port(text: str) -> int:
+    """A TCP port number, refused by argparse (one line, exit 2) when out of range."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a port number (0-65535)")
+    return port
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="interface to listen on")
-    parser.add_argument("--port", type=int, default=8765, help="port (0 picks a free one)")
+    parser.add_argument("--port", type=_port, default=8765, help="port (0 picks a free one)")
     parser.add_argument("--seed", type=int, default=7, help="seed for feeds and test accounts")
     parser.add_argument(
         "--scenario",
@@ -166,9 +177,10 @@ async def _serve(
         await harness.start()
     except OSError as exc:
         print(
-            f"hip3 sim: cannot listen on {args.host}:{args.port}: {exc.strerror}", file=sys.stderr
+            f"hip3 sim: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}",
+            file=sys.stderr,
         )
-        return 1
+        return 2
     address, private_key = harness.account
     key = private_key if private_key.startswith("0x") else "0x" + private_key
     print(f"ws_url={harness.ws_url}")  # HTTP /info and /exchange on the same host:port

@@ -1,0 +1,224 @@
+"""`hip3 bot` and `hip3 sim` as an operator runs them: a real process, its exit code and its
+stderr. Each run talks to the built-in simulator over real sockets, or to a port where nothing
+listens. Exit codes are in `hip3/app/exit_codes.py` and the README."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from hip3.app.exit_codes import ExitCode
+from hip3.journal import Journal
+
+pytestmark = pytest.mark.e2e
+
+# a throwaway key for runs against a port where nothing listens (nothing can be signed for)
+UNUSED_KEY = "0x" + "11" * 32
+
+
+def hip3(*args: str, config: str | None = None, tmp: Path, timeout: float = 90) -> tuple:
+    """Run `python -m hip3 ARGS` (with `config` as a TOML file); (code, stdout, stderr)."""
+    argv = [sys.executable, "-m", "hip3", *args]
+    if config is not None:
+        path = tmp / "bot.toml"
+        path.write_text(config)
+        argv += ["--config", str(path)]
+    env = {**os.environ, "HIP3_TEST_KEY": UNUSED_KEY}
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, cwd=tmp, env=env)
+    return done.returncode, done.stdout, done.stderr
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on (bound, then released)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def last_line(stderr: str) -> str:
+    return stderr.strip().splitlines()[-1]
+
+
+def assert_one_clear_line(code: int, stderr: str, *needles: str) -> None:
+    assert code == ExitCode.USAGE == 2, stderr
+    assert "Traceback" not in stderr, stderr
+    line = last_line(stderr)
+    for needle in needles:
+        assert needle in line, line
+
+
+NO_JOURNAL = "[journal]\nenabled = false\n"
+
+
+# --- never ready ---------------------------------------------------------------------------
+
+
+def test_unreachable_endpoint_ends_never_ready_naming_url_and_error(tmp_path):
+    url = f"ws://127.0.0.1:{closed_port()}/ws"
+    code, _out, err = hip3(
+        "bot", "--no-status", "--ws-url", url, "--key-env", "HIP3_TEST_KEY", "--duration", "2",
+        config=NO_JOURNAL, tmp=tmp_path,
+    )  # fmt: skip
+    assert code == ExitCode.NEVER_READY == 5, err
+    line = last_line(err)
+    assert line.startswith("hip3 bot: never ready"), line
+    assert url in line and "connect failed" in line and "nothing was sent" in line, line
+    assert "Traceback" not in err
+
+
+def test_startup_deadline_ends_a_run_that_never_gets_ready(tmp_path):
+    url = f"ws://127.0.0.1:{closed_port()}/ws"
+    code, _out, err = hip3(
+        "bot", "--no-status", "--ws-url", url, "--key-env", "HIP3_TEST_KEY",
+        config=NO_JOURNAL + "[ready]\nstartup_timeout_s = 1.0\n", tmp=tmp_path,
+    )  # fmt: skip
+    assert code == ExitCode.NEVER_READY, err
+    line = last_line(err)
+    assert "not READY 1 s after start" in line and url in line, line
+    assert "ConnectionRefusedError" in line, line
+
+
+# --- outcomes of runs against the simulator -------------------------------------------------
+
+
+def test_clean_run_exits_0_and_its_stop_is_not_an_error(tmp_path):
+    code, out, err = hip3("bot", "--no-status", "--duration", "3", config=NO_JOURNAL, tmp=tmp_path)
+    assert code == ExitCode.OK, err
+    assert "stop: stopped" in out and "reconciled: True" in out
+    assert "HardStop" not in out
+    # a routine stop logs nothing above INFO, and machine transitions stay at DEBUG
+    assert "level=ERROR" not in err and "level=WARNING" not in err, err
+    assert " -> " not in err, err
+
+
+def test_hardstop_tripped_by_rejections_exits_6(tmp_path):
+    config = (
+        NO_JOURNAL + '[sim]\nfaults = "reject_next=50"\n[risk]\nmax_consecutive_rejections = 2\n'
+    )
+    code, out, err = hip3("bot", "--no-status", "--duration", "4", config=config, tmp=tmp_path)
+    assert code == ExitCode.HARDSTOP == 6, err
+    assert "stop: HardStop halted: 2 consecutive order rejections" in out
+    assert last_line(err).startswith("hip3 bot: HardStop tripped: 2 consecutive"), err
+
+
+def test_a_stop_that_leaves_positions_open_exits_3(tmp_path):
+    config = (
+        NO_JOURNAL + "[shutdown]\nflatten_on_exit = false\n"
+        "[exits]\ntime_stop_s = 600\nmin_hold_s = 599\n"
+    )
+    code, out, err = hip3("bot", "--no-status", "--duration", "5", config=config, tmp=tmp_path)
+    assert "entries_submitted: 0" not in out, "the run sent no order: nothing to leave open"
+    assert code == ExitCode.EXPOSED == 3, err
+    line = last_line(err)
+    assert "ended with exposure" in line and "positions xyz:" in line, line
+
+
+def test_observation_exits_0_without_claiming_a_reconciliation(tmp_path):
+    code, out, err = hip3(
+        "bot", "--no-status", "--mode", "observation", "--duration", "2",
+        config=NO_JOURNAL, tmp=tmp_path,
+    )  # fmt: skip
+    assert code == ExitCode.OK, err
+    assert "reconciled: not checked" in out
+    assert "reconciled: False" not in out
+
+
+def test_second_ctrl_c_forces_the_exit_saying_what_may_be_open(tmp_path):
+    """The first SIGINT starts the graceful stop (slowed here: every post waits 1.5 s); the
+    second ends the process at once, naming what may still be open, with code 130."""
+    path = tmp_path / "bot.toml"
+    path.write_text(NO_JOURNAL + '[sim]\nfaults = "delay_post_ms=1500"\n')
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hip3", "bot", "--no-status", "--config", str(path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+    )
+    lines: list[str] = []
+    ready = threading.Event()
+
+    def read_stderr() -> None:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            lines.append(line)
+            if "READY-TRADING=True" in line:
+                ready.set()
+
+    reader = threading.Thread(target=read_stderr, daemon=True)
+    reader.start()
+    try:
+        assert ready.wait(60), "".join(lines)
+        proc.send_signal(signal.SIGINT)
+        threading.Event().wait(0.2)
+        proc.send_signal(signal.SIGINT)
+        code = proc.wait(60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    reader.join(10)
+    err = "".join(lines)
+    assert code == ExitCode.INTERRUPTED == 130, err
+    assert "press Ctrl-C again to exit at once" in err
+    assert "hip3 bot: forced exit; " in err
+    assert "Traceback" not in err
+
+
+# --- runtime failures a user can cause: one line, exit 2 ------------------------------------
+
+
+def test_metrics_port_in_use_is_one_line(tmp_path):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        code, _out, err = hip3(
+            "bot", "--no-status", "--duration", "1",
+            config=NO_JOURNAL + f"[metrics]\nenabled = true\nport = {port}\n", tmp=tmp_path,
+        )  # fmt: skip
+    assert_one_clear_line(code, err, "metrics: cannot listen on", str(port))
+
+
+def test_journal_locked_by_another_bot_is_one_line(tmp_path):
+    path = tmp_path / "journal.sqlite"
+    holder = Journal(path, mode="trading", network="sim")
+    try:
+        code, _out, err = hip3(
+            "bot", "--no-status", "--duration", "1",
+            config=f'[journal]\npath = "{path}"\n', tmp=tmp_path,
+        )  # fmt: skip
+    finally:
+        holder.close()
+    assert_one_clear_line(code, err, "journal:", str(path))
+
+
+def test_journal_directory_that_cannot_be_created_is_one_line(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    target = blocker / "sub" / "journal.sqlite"
+    code, _out, err = hip3(
+        "bot", "--no-status", "--duration", "1",
+        config=f'[journal]\npath = "{target}"\n', tmp=tmp_path,
+    )  # fmt: skip
+    assert_one_clear_line(code, err, "journal:", "cannot create its directory")
+
+
+def test_sim_port_out_of_range_is_one_line(tmp_path):
+    code, _out, err = hip3("sim", "--port", "99999", tmp=tmp_path)
+    assert_one_clear_line(code, err, "--port", "99999")
+    assert len(err.strip().splitlines()) == 1, err
+
+
+def test_all_configuration_errors_at_once(tmp_path):
+    config = 'mode = "tradin"\n[websocket]\nping_after_s = "x"\n[risk]\nloss_limit_usd = -5\n'
+    code, _out, err = hip3("bot", "--no-status", config=config, tmp=tmp_path)
+    assert code == ExitCode.USAGE and "Traceback" not in err
+    for named in ("mode = 'tradin'", "websocket.ping_after_s", "risk.loss_limit_usd"):
+        assert named in err
