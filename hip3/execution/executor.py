@@ -232,8 +232,8 @@ class Executor:
         )
         self.orders.add(info)
         if self.journal is not None:
+            # stamped with the journal's Unix clock: now_ms here is the monotonic clock
             self.journal.order(
-                ts_ms=now_ms,
                 cloid=cloid,
                 coin=spec.coin,
                 is_buy=is_buy,

@@ -11,6 +11,8 @@ DEFAULT_PATH = Path("data/journal.sqlite")  # the default of config `journal.pat
 
 EXIT_OK = 0
 EXIT_ERROR = 2
+# the file opened but SQLite's integrity check found damage
+EXIT_CORRUPT = 3
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -42,7 +44,7 @@ def _resolve_path(args: argparse.Namespace) -> Path:
 
 def run(args: argparse.Namespace) -> int:
     from hip3.config import ConfigError
-    from hip3.journal.report import export_csv, load_summary, render
+    from hip3.journal.report import JournalCorrupt, export_csv, load_summary, render
     from hip3.journal.store import JournalError
 
     try:
@@ -59,6 +61,9 @@ def run(args: argparse.Namespace) -> int:
             print(f"exported {len(written)} tables to {args.csv}:")
             for f in written:
                 print(f"  {f}")
+    except JournalCorrupt as exc:
+        print(f"hip3 journal: {exc}", file=sys.stderr)
+        return EXIT_CORRUPT
     except JournalError as exc:
         print(f"hip3 journal: {exc}", file=sys.stderr)
         return EXIT_ERROR

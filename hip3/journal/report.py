@@ -29,6 +29,9 @@ class SessionRow:
     mode: str | None
     network: str | None
     signals: int
+    # 'closed' (the bot stopped), 'killed' (found unclosed by a later bot), None (still open,
+    # or a version 1 journal not yet reopened by a bot)
+    end_reason: str | None = None
 
 
 @dataclass
@@ -90,6 +93,10 @@ class Summary:
     markets: dict[str, MarketStats]
     followups: list[FollowupStats]
     hardstops: list[HardStopRow]
+    # the exchange's refusal texts: reason -> (count, benign count)
+    rejections: dict[str, tuple[int, int]] = field(default_factory=dict)
+    schema_version: int = 0
+    integrity: str = "not checked"
 
     @property
     def total(self) -> MarketStats:
@@ -130,10 +137,28 @@ def open_existing(path: str | Path) -> sqlite3.Connection:
     return conn
 
 
+class JournalCorrupt(JournalError):
+    """`PRAGMA integrity_check` found damage; the message lists the first problems."""
+
+
+def check_integrity(conn: sqlite3.Connection, path: Path) -> str:
+    """SQLite's own full check of the file: pages, indexes, constraints. 'ok' or raises."""
+    try:
+        problems = [row[0] for row in conn.execute("PRAGMA integrity_check(20)")]
+    except sqlite3.DatabaseError as exc:
+        raise JournalCorrupt(f"{path}: integrity check failed: {exc}") from exc
+    if problems != ["ok"]:
+        raise JournalCorrupt(f"{path}: integrity check failed: {'; '.join(problems[:5])}")
+    return "ok"
+
+
 def load_summary(path: str | Path) -> Summary:
     conn = open_existing(path)
     try:
-        return _summarise(conn, Path(path))
+        integrity = check_integrity(conn, Path(path))
+        summary = _summarise(conn, Path(path))
+        summary.integrity = integrity
+        return summary
     except sqlite3.DatabaseError as exc:
         raise JournalError(f"{path}: journal is damaged ({exc})") from exc
     finally:
@@ -183,14 +208,23 @@ def _summarise(conn: sqlite3.Connection, path: Path) -> Summary:
         m.realized_pnl += Decimal(closed_pnl)
         m.fees += Decimal(fee)
 
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    end_reason = "s.end_reason" if version >= 2 else "NULL"
     sessions = [
         SessionRow(*row)
         for row in conn.execute(
             "SELECT s.id, s.started_ms, s.ended_ms, s.pid, s.mode, s.network,"
-            " (SELECT COUNT(*) FROM signals g WHERE g.session_id = s.id)"
-            " FROM sessions s ORDER BY s.started_ms, s.rowid"
+            " (SELECT COUNT(*) FROM signals g WHERE g.session_id = s.id),"
+            f" {end_reason} FROM sessions s ORDER BY s.started_ms, s.rowid"
         )
     ]
+    rejections: dict[str, tuple[int, int]] = {}
+    if version >= 2:
+        for reason, n, benign in conn.execute(
+            "SELECT reason, COUNT(*), SUM(benign) FROM rejections GROUP BY reason"
+            " ORDER BY COUNT(*) DESC, reason"
+        ):
+            rejections[reason] = (n, benign)
     hardstops = [
         HardStopRow(*row)
         for row in conn.execute(
@@ -203,6 +237,8 @@ def _summarise(conn: sqlite3.Connection, path: Path) -> Summary:
         markets=dict(sorted(markets.items())),
         followups=_followups(conn),
         hardstops=hardstops,
+        rejections=rejections,
+        schema_version=version,
     )
 
 
@@ -255,6 +291,12 @@ def _when(ms: int | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ms / 1000)) + "Z"
 
 
+def _ended(s: SessionRow) -> str:
+    if s.ended_ms is None:
+        return "(open, or killed)"
+    return _when(s.ended_ms) + (" (killed)" if s.end_reason == "killed" else "")
+
+
 def _num(x: float | None, fmt: str) -> str:
     return "-" if x is None else format(x, fmt)
 
@@ -271,7 +313,11 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
 
 
 def render(summary: Summary) -> str:
-    lines = [f"journal {summary.path}", ""]
+    lines = [
+        f"journal {summary.path} (schema {summary.schema_version}, opened read-only)",
+        f"integrity: {summary.integrity} (PRAGMA integrity_check)",
+        "",
+    ]
     lines.append(f"sessions: {len(summary.sessions)}")
     if summary.sessions:
         lines += [
@@ -282,7 +328,7 @@ def render(summary: Summary) -> str:
                     [
                         s.id,
                         _when(s.started_ms),
-                        _when(s.ended_ms) if s.ended_ms else "(open or killed)",
+                        _ended(s),
                         str(s.pid),
                         s.mode or "-",
                         s.network or "-",
@@ -376,6 +422,10 @@ def render(summary: Summary) -> str:
     else:
         lines.append("  (none)")
 
+    total_rejections = sum(n for n, _benign in summary.rejections.values())
+    lines += ["", f"rejections: {total_rejections}"]
+    for reason, (n, benign) in summary.rejections.items():
+        lines.append(f"  {n:>6}  {reason}" + (f"  ({benign} benign)" if benign else ""))
     lines += ["", f"HardStop events: {len(summary.hardstops)}"]
     for h in summary.hardstops:
         reason = f" ({h.reason})" if h.reason else ""

@@ -7,7 +7,13 @@ committed, and never leaves a corrupt file. A restarted bot appends a new sessio
 already written is ever rewritten.
 
 Prices, sizes, fees and PnL are stored as TEXT holding the exact decimal the caller gave;
-times are INTEGER milliseconds.
+times are INTEGER Unix milliseconds in every table.
+
+Schema versions: 1 stamped `orders.ts_ms` with the bot's monotonic clock and had no rejections
+table nor a session end reason. A writer opening a version 1 file migrates it in one
+transaction: each order takes the Unix time of its first journaled transition (the same
+moment: the order is recorded as it is sent), or its session's start when it has none; the
+new table and column are added. Readers accept both versions.
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ except ImportError:  # pragma: no cover - non-POSIX
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # Rows buffered while flushes keep failing (disk full, file locked). Beyond this the oldest
 # rows are dropped and counted, so a broken disk cannot grow the bot's memory without bound.
@@ -43,7 +49,8 @@ CREATE TABLE IF NOT EXISTS sessions (
     pid INTEGER NOT NULL,
     mode TEXT,
     network TEXT,
-    label TEXT
+    label TEXT,
+    end_reason TEXT
 ) STRICT;
 CREATE TABLE IF NOT EXISTS signals (
     id INTEGER PRIMARY KEY,
@@ -124,6 +131,15 @@ CREATE TABLE IF NOT EXISTS positions (
     entry_px TEXT NOT NULL,
     PRIMARY KEY (snapshot_id, coin)
 ) STRICT;
+CREATE TABLE IF NOT EXISTS rejections (
+    id INTEGER PRIMARY KEY,
+    session_id TEXT NOT NULL,
+    ts_ms INTEGER NOT NULL,
+    cloid TEXT NOT NULL,
+    coin TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    benign INTEGER NOT NULL
+) STRICT;
 CREATE TABLE IF NOT EXISTS hardstops (
     id INTEGER PRIMARY KEY,
     session_id TEXT NOT NULL,
@@ -143,7 +159,10 @@ TABLES = (
     "position_snapshots",
     "positions",
     "hardstops",
+    "rejections",
 )
+# tables a version 1 journal lacks (its readers see them as empty)
+_ADDED_IN_2 = ("rejections",)
 
 # One statement per buffer; a flush runs them in this order inside one transaction.
 _INSERTS: dict[str, str] = {
@@ -162,6 +181,8 @@ _INSERTS: dict[str, str] = {
     " VALUES (?,?,?,?)",
     "positions": "INSERT INTO positions (snapshot_id, coin, size, entry_px) VALUES (?,?,?,?)",
     "hardstops": "INSERT INTO hardstops (session_id, ts_ms, state, reason) VALUES (?,?,?,?)",
+    "rejections": "INSERT INTO rejections (session_id, ts_ms, cloid, coin, reason, benign)"
+    " VALUES (?,?,?,?,?,?)",
 }
 
 
@@ -245,7 +266,12 @@ def connect(path: Path, *, read_only: bool) -> sqlite3.Connection:
     """Open the database; explicit BEGIN/COMMIT (isolation_level=None) so a flush is exactly
     one transaction whatever Python's implicit-transaction rules are."""
     if read_only:
-        uri = f"{path.resolve().as_uri()}?mode=ro"
+        # mode=ro never writes the journal. When no -wal file exists no bot is writing it (a
+        # writer in WAL mode keeps its -wal for as long as it is open), so the file is read
+        # as immutable: SQLite then creates no -wal/-shm beside a journal it only reads.
+        wal = path.with_name(path.name + "-wal")
+        flags = "mode=ro" if wal.exists() else "mode=ro&immutable=1"
+        uri = f"{path.resolve().as_uri()}?{flags}"
         return sqlite3.connect(uri, uri=True, isolation_level=None)
     return sqlite3.connect(str(path), isolation_level=None)
 
@@ -263,13 +289,51 @@ def check_schema(conn: sqlite3.Connection, path: Path, *, existing: bool = False
             f"{path}: journal schema version {version} is newer than this hip3 "
             f"understands ({SCHEMA_VERSION})"
         )
-    missing = [t for t in TABLES if t not in names]
-    if version == SCHEMA_VERSION and missing:
+    expected = TABLES if version >= 2 else [t for t in TABLES if t not in _ADDED_IN_2]
+    missing = [t for t in expected if t not in names]
+    if version >= 1 and missing:
         raise JournalError(f"{path}: not a hip3 journal (missing tables: {', '.join(missing)})")
     if existing and missing:
         raise JournalError(f"{path}: not a hip3 journal (no journal tables)")
     if version == 0 and names and missing:
         raise JournalError(f"{path}: an SQLite file, but not a hip3 journal")
+
+
+def _migrate_from_1(conn: sqlite3.Connection) -> None:
+    """Version 1 -> 2, inside the opener's transaction (see the module docstring)."""
+    conn.execute("ALTER TABLE sessions ADD COLUMN end_reason TEXT")
+    conn.execute(
+        "UPDATE orders SET ts_ms = COALESCE("
+        " (SELECT MIN(t.ts_ms) FROM order_transitions t"
+        "  WHERE t.session_id = orders.session_id AND t.cloid = orders.cloid),"
+        " (SELECT s.started_ms FROM sessions s WHERE s.id = orders.session_id),"
+        " ts_ms)"
+    )
+
+
+# The last row a session wrote, over every table that carries its id and a time.
+_LAST_ROW_MS = " ".join(
+    f"UNION ALL SELECT MAX(ts_ms) FROM {table} WHERE session_id = sessions.id"
+    for table in (
+        "signals",
+        "orders",
+        "order_transitions",
+        "fills",
+        "position_snapshots",
+        "hardstops",
+        "rejections",
+    )
+)
+
+
+def _close_killed_sessions(conn: sqlite3.Connection) -> int:
+    """Sessions without an end were killed: the caller holds the writer lock, so no process is
+    still writing them. Each is ended at its last journaled row (or its start) and marked."""
+    cur = conn.execute(
+        "UPDATE sessions SET end_reason = 'killed', ended_ms = (SELECT MAX(t) FROM ("
+        f" SELECT started_ms AS t {_LAST_ROW_MS})) WHERE ended_ms IS NULL"
+    )
+    return cur.rowcount
 
 
 class Journal:
@@ -351,9 +415,20 @@ class Journal:
             # OS crash or power loss can lose the last few, and never corrupts the file.
             conn.execute("PRAGMA synchronous = NORMAL")
             conn.execute("BEGIN IMMEDIATE")
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
             self._create_schema(conn)
+            if version == 1:
+                _migrate_from_1(conn)
+            killed = _close_killed_sessions(conn)
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             conn.execute("COMMIT")
+            if killed:
+                log.warning(
+                    "journal %s: %d earlier session(s) never closed (killed): marked ended "
+                    "at their last journaled row",
+                    self.path,
+                    killed,
+                )
         except JournalError:
             conn.close()
             raise
@@ -459,7 +534,6 @@ class Journal:
     def order(
         self,
         *,
-        ts_ms: int,
         cloid: str,
         coin: str,
         is_buy: bool,
@@ -467,12 +541,15 @@ class Journal:
         sz: str,
         reduce_only: bool,
         purpose: str,
+        ts_ms: int | None = None,
     ) -> None:
+        """An order as it is sent. Stamped with the journal's Unix clock unless `ts_ms` (Unix
+        ms) is given: the sender's own clock is monotonic, which no other table uses."""
         self._check_open()
         self._buffers["orders"].append(
             (
                 self.session_id,
-                _int(ts_ms, "ts_ms"),
+                self._clock_ms() if ts_ms is None else _int(ts_ms, "ts_ms"),
                 _label(cloid, "cloid"),
                 _label(coin, "coin"),
                 _bool(is_buy, "is_buy"),
@@ -553,6 +630,21 @@ class Journal:
         self._buffers["position_snapshots"].append((sid, self.session_id, ts, len(rows)))
         self._buffers["positions"].extend((sid, *r) for r in rows)
 
+    def rejection(self, *, ts_ms: int, cloid: str, coin: str, reason: str, benign: bool) -> None:
+        """An order the exchange refused, with its text; `benign` ones do not count towards
+        the consecutive-rejection HardStop."""
+        self._check_open()
+        self._buffers["rejections"].append(
+            (
+                self.session_id,
+                _int(ts_ms, "ts_ms"),
+                _label(cloid, "cloid"),
+                _label(coin, "coin"),
+                _label(reason, "reason", allow_empty=True),
+                _bool(benign, "benign"),
+            )
+        )
+
     def hardstop(self, *, ts_ms: int, state: str, reason: str) -> None:
         self._check_open()
         self._buffers["hardstops"].append(
@@ -625,7 +717,8 @@ class Journal:
         unwritten = self.pending
         try:
             self._conn.execute(
-                "UPDATE sessions SET ended_ms = ? WHERE id = ?", (self._clock_ms(), self.session_id)
+                "UPDATE sessions SET ended_ms = ?, end_reason = 'closed' WHERE id = ?",
+                (self._clock_ms(), self.session_id),
             )
         except sqlite3.Error as exc:
             log.error("journal %s: cannot record the session end (%s)", self.path, exc)

@@ -6,6 +6,7 @@ it runs inside the dispatcher's task and uses its state.
 
 from __future__ import annotations
 
+import logging
 from decimal import Decimal
 from typing import Any
 
@@ -170,6 +171,16 @@ class OrderFlowSteps:
             text, reduce_only=bool(info and info.reduce_only), position_flat=flat
         )
         self.counters["rejections_benign" if benign else "rejections"] += 1
+        coin = info.coin if info is not None else "?"
+        log.log(
+            logging.INFO if benign else logging.WARNING,
+            "order %s on %s rejected%s: %s",
+            cloid,
+            coin,
+            " (benign)" if benign else "",
+            text,
+        )
+        self.recorder.rejection(cloid, coin, text, benign=benign, wall_ms=self.clock.wall_ms())
         reason = self.risk.on_rejection(text, benign)
         if reason:
             self._trip(reason)

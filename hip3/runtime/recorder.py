@@ -74,6 +74,12 @@ class Recorder:
                 snapshot=snapshot,
             )
 
+    def rejection(self, cloid: str, coin: str, reason: str, *, benign: bool, wall_ms: int) -> None:
+        if self.journal is not None:
+            self.journal.rejection(
+                ts_ms=wall_ms, cloid=cloid, coin=coin, reason=reason, benign=benign
+            )
+
     def hardstop(self, state: str, reason: str, *, wall_ms: int) -> None:
         if self.journal is not None:
             self.journal.hardstop(ts_ms=wall_ms, state=state, reason=reason)

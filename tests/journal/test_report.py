@@ -223,6 +223,7 @@ def test_csv_export_writes_every_table_exactly(journal: Path, tmp_path: Path) ->
             "position_snapshots",
             "positions",
             "hardstops",
+            "rejections",
         )
     )
 
@@ -286,7 +287,7 @@ def test_cli_prints_summary_and_exports(journal: Path, tmp_path: Path, capsys) -
     captured = capsys.readouterr()
     assert f"journal {journal}" in captured.out
     assert "66.7%" in captured.out
-    assert f"exported 9 tables to {out}" in captured.out
+    assert f"exported 10 tables to {out}" in captured.out
     assert (out / "fills.csv").is_file()
     assert captured.err == ""
 
