@@ -69,7 +69,7 @@ from machines import commands as C
 from machines.connection import ConnectionMachine
 from machines.flatten import FlattenMachine
 from machines.hardstop import HardStopMachine
-from machines.readiness import PENDING, ReadinessMachine
+from machines.readiness import PENDING, READY, ReadinessMachine
 
 # Connection states in which the current epoch's socket is open and its frames count.
 _FRAME_STATES = frozenset({"subscribing", "reconciling", "live"})
@@ -248,7 +248,6 @@ class Dispatcher(OrderFlowSteps, ReconciliationSteps, SafetySteps):
             transition_log.attach(self.hardstop)
         self.exits = exits if exits is not None else ExitPolicy(ExitParams.from_config(cfg.exits))
         self.readiness: ReadinessMachine | None = None
-        self._first_data: set[str] = set()
         self._plan: ReconcilePlan | None = None
         self._plan_metas: dict[str, Any] = {}
         self._plan_perp_dexs: Any = None
@@ -436,15 +435,16 @@ class Dispatcher(OrderFlowSteps, ReconciliationSteps, SafetySteps):
             self.counters[f"ignored:{t.__name__}"] += 1
 
     def _first(self, key: str, *, snapshot: bool = False) -> None:
-        """First data of a subscription this epoch: the only market-data fact a machine sees."""
-        if key in self._first_data:
+        """First data of a subscription this epoch: the only market-data fact a machine sees.
+        The epoch's ReadinessMachine holds each subscription's status; data for one it already
+        counts as ready (or does not wait for) tells it nothing."""
+        m = self.readiness
+        if m is None or m.keys.get(key, READY) == READY:
             return
         if key == "userFills" and not snapshot:
             return
-        self._first_data.add(key)
-        if self.readiness is not None and key in self.readiness.keys:
-            self.readiness.send("data", key=key, snapshot=snapshot)
-            self._after_readiness()
+        m.send("data", key=key, snapshot=snapshot)
+        self._after_readiness()
 
     def _on_bbo(self, b: Any, recv_ns: int) -> None:
         st = self.markets.get(b.coin)
@@ -599,7 +599,6 @@ class Dispatcher(OrderFlowSteps, ReconciliationSteps, SafetySteps):
     def _begin_epoch(self, epoch: int) -> None:
         now = self.clock.now_ms()
         self._epoch_started_ms = now
-        self._first_data = set()
         self.wire.epoch = epoch
         self.readiness = ReadinessMachine(
             epoch=epoch,

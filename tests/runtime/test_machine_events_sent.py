@@ -171,7 +171,11 @@ def test_the_runtime_sends_only_declared_events() -> None:
 
 # A machine's state lives in the machine. A container named after what a machine owns (a set
 # of markets "waiting" to flatten, a dict of "armed" flags...) is a second copy that drifts.
-_MACHINE_CONCEPTS = re.compile(r"flatten|hardstop|halt|armed|readiness|ready(?!_latency)", re.I)
+# A set of subscriptions that have had their "first data" (or acks) is the ReadinessMachine's
+# per-subscription status again.
+_MACHINE_CONCEPTS = re.compile(
+    r"flatten|hardstop|halt|armed|readiness|ready(?!_latency)|first_data|acked|subscri", re.I
+)
 
 
 def _container(value: ast.expr | None) -> bool:
