@@ -1,11 +1,11 @@
 """hip3's declarative state machines: pure, synchronous, driven by events, emitting commands."""
 
-from machines.base import HipChart
-from machines.connection import ConnectionMachine
-from machines.flatten import FlattenMachine
-from machines.hardstop import HardStopMachine
-from machines.order import OrderMachine
-from machines.readiness import ReadinessMachine
+from .base import HipChart
+from .connection import ConnectionMachine
+from .flatten import FlattenMachine
+from .hardstop import HardStopMachine
+from .order import OrderMachine
+from .readiness import ReadinessMachine
 
 # Every concrete machine, in the order the diagrams are listed.
 MACHINES: list[type[HipChart]] = [

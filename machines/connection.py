@@ -32,8 +32,8 @@ import random
 
 from statemachine import Event, State
 
-from machines.base import HipChart, require_non_negative_int, stay
-from machines.commands import (
+from .base import HipChart, require_non_negative_int, stay
+from .commands import (
     CloseSocket,
     EpochEnded,
     OpenSocket,

@@ -33,8 +33,8 @@ from __future__ import annotations
 
 from statemachine import Event, State
 
-from machines.base import HipChart, require_non_negative_int, require_text, stay
-from machines.commands import FlattenAttemptFailed, FlattenFailed, SendFlattenOrder
+from .base import HipChart, require_non_negative_int, require_text, stay
+from .commands import FlattenAttemptFailed, FlattenFailed, SendFlattenOrder
 
 # `no_position`: rejected because the exchange holds no position this order could reduce.
 DONE_OUTCOMES = ("filled", "rejected", "cancelled", "no_position")

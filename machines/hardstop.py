@@ -26,8 +26,8 @@ from __future__ import annotations
 
 from statemachine import State
 
-from machines.base import HipChart, require_non_negative_int, require_text, stay
-from machines.commands import (
+from .base import HipChart, require_non_negative_int, require_text, stay
+from .commands import (
     BlockEntries,
     CancelAllOrders,
     FlattenAllPositions,

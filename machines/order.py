@@ -28,14 +28,14 @@ from decimal import Decimal
 
 from statemachine import Event, State
 
-from machines.base import (
+from .base import (
     HipChart,
     parse_positive_decimal,
     require_non_negative_int,
     require_text,
     stay,
 )
-from machines.commands import OrderTerminal, ReconcileOrder
+from .commands import OrderTerminal, ReconcileOrder
 
 OUTCOMES = ("filled", "cancelled", "rejected", "resting", "absent")
 

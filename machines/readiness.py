@@ -28,8 +28,8 @@ from collections import Counter
 
 from statemachine import State
 
-from machines.base import HipChart, require_non_negative_int, require_text, stay
-from machines.commands import MarketExcluded, ReadyChanged
+from .base import HipChart, require_non_negative_int, require_text, stay
+from .commands import MarketExcluded, ReadyChanged
 
 PENDING = "pending"
 ACKED = "acked"

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from machines.order import OrderMachine
+from hip3.machines.order import OrderMachine
 
 log = logging.getLogger(__name__)
 

@@ -38,6 +38,11 @@ from hip3.execution.executor import Executor, RiskLimits
 from hip3.execution.orders import OrderRegistry
 from hip3.execution.positions import PositionTracker
 from hip3.execution.risk import RiskMonitor
+from hip3.machines import commands as C
+from hip3.machines.connection import ConnectionMachine
+from hip3.machines.flatten import FlattenMachine
+from hip3.machines.hardstop import HardStopMachine
+from hip3.machines.readiness import PENDING, READY, ReadinessMachine
 from hip3.market.gates import GateParams, MarketGates
 from hip3.market.spread import SpreadEwma
 from hip3.market.state import Freshness, MarketSpec, MarketState
@@ -65,11 +70,6 @@ from hip3.strategy.exits import ExitParams, ExitPolicy
 from hip3.strategy.fees import FeeTable
 from hip3.transport.limits import TokenBucket
 from hip3.transport.posts import post_id_in_error
-from machines import commands as C
-from machines.connection import ConnectionMachine
-from machines.flatten import FlattenMachine
-from machines.hardstop import HardStopMachine
-from machines.readiness import PENDING, READY, ReadinessMachine
 
 # Connection states in which the current epoch's socket is open and its frames count.
 _FRAME_STATES = frozenset({"subscribing", "reconciling", "live"})

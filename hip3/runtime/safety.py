@@ -10,6 +10,7 @@ from typing import Any
 
 from hip3.events import OperatorCommand
 from hip3.execution.risk import is_no_position_rejection
+from hip3.machines.flatten import FlattenMachine
 from hip3.market.gates import accept_changed_params
 from hip3.protocol.actions import cancel_action, cancel_by_cloid_action, schedule_cancel_action
 from hip3.protocol.numbers import PriceError, Rounding, SizeError, format_price, format_size
@@ -19,7 +20,6 @@ from hip3.runtime.common import log
 from hip3.runtime.common import ms as _ms
 from hip3.runtime.reconciliation import positions_from_state
 from hip3.transport.posts import PendingPost
-from machines.flatten import FlattenMachine
 
 PX_LOOKUP_MAX_AGE_MS = 5_000
 # The HardStop reason of a graceful stop that flattens: a routine stop, logged at INFO.

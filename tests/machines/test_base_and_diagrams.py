@@ -8,12 +8,12 @@ import stat
 from pathlib import Path
 
 import pytest
+from hip3.machines import MACHINES
+from hip3.machines.base import HipChart, stay
 from statemachine import State
 from statemachine.exceptions import TransitionNotAllowed
 
 from hip3 import diagrams
-from machines import MACHINES
-from machines.base import HipChart, stay
 
 
 class Boom(HipChart):

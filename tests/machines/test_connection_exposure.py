@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import random
 
+from hip3.machines.commands import CloseSocket, EpochEnded, OpenSocket, SendPing
+from hip3.machines.connection import HEARTBEAT_TIMEOUT, ConnectionMachine
 from hypothesis import given
 from hypothesis import strategies as st
-
-from machines.commands import CloseSocket, EpochEnded, OpenSocket, SendPing
-from machines.connection import HEARTBEAT_TIMEOUT, ConnectionMachine
 
 PARAMS = dict(
     backoff_min_ms=1_000,

@@ -6,11 +6,7 @@ from __future__ import annotations
 import random
 
 import pytest
-from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
-from statemachine.exceptions import TransitionNotAllowed
-
-from machines.commands import (
+from hip3.machines.commands import (
     CloseSocket,
     EpochEnded,
     OpenSocket,
@@ -18,7 +14,10 @@ from machines.commands import (
     SendSubscriptions,
     StartReconciliation,
 )
-from machines.connection import ConnectionMachine
+from hip3.machines.connection import ConnectionMachine
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
+from statemachine.exceptions import TransitionNotAllowed
 
 PARAMS = dict(
     backoff_min_ms=100,

@@ -5,12 +5,11 @@ a hypothesis check that never two flatten orders are outstanding."""
 from __future__ import annotations
 
 import pytest
+from hip3.machines.commands import FlattenAttemptFailed, FlattenFailed, SendFlattenOrder
+from hip3.machines.flatten import FlattenMachine
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 from statemachine.exceptions import TransitionNotAllowed
-
-from machines.commands import FlattenAttemptFailed, FlattenFailed, SendFlattenOrder
-from machines.flatten import FlattenMachine
 
 
 def make(max_attempts: int = 3) -> FlattenMachine:

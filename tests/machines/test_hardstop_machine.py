@@ -4,11 +4,7 @@ hypothesis check that it never re-arms without an operator reset and halts only 
 from __future__ import annotations
 
 import pytest
-from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
-from statemachine.exceptions import TransitionNotAllowed
-
-from machines.commands import (
+from hip3.machines.commands import (
     BlockEntries,
     CancelAllOrders,
     FlattenAllPositions,
@@ -16,7 +12,10 @@ from machines.commands import (
     HardStopRearmed,
     VerifyFlat,
 )
-from machines.hardstop import HardStopMachine
+from hip3.machines.hardstop import HardStopMachine
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
+from statemachine.exceptions import TransitionNotAllowed
 
 
 def tripped() -> HardStopMachine:

@@ -6,13 +6,12 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from hip3.machines.commands import OrderTerminal, ReconcileOrder
+from hip3.machines.order import OUTCOMES, OrderMachine
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 from statemachine.exceptions import TransitionNotAllowed
-
-from machines.commands import OrderTerminal, ReconcileOrder
-from machines.order import OUTCOMES, OrderMachine
 
 
 def make(size: str = "1.0") -> OrderMachine:

@@ -4,12 +4,11 @@ that READY-TRADING holds iff every requirement holds, whatever the arrival order
 from __future__ import annotations
 
 import pytest
+from hip3.machines.commands import MarketExcluded, ReadyChanged
+from hip3.machines.readiness import RECONCILIATION_PARTS, ReadinessMachine
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 from statemachine.exceptions import TransitionNotAllowed
-
-from machines.commands import MarketExcluded, ReadyChanged
-from machines.readiness import RECONCILIATION_PARTS, ReadinessMachine
 
 MARKETS = ["xyz:AAA", "xyz:BBB"]
 

@@ -9,13 +9,13 @@ import random
 
 import pytest
 from e2e.support import bot_config
+from hip3.machines.connection import ConnectionMachine
+from hip3.machines.hardstop import HardStopMachine
 
 from hip3.app.bot import run_bot
 from hip3.keys import SigningKey
 from hip3.metrics.logs import REDACTED, TransitionLogger, configure_logging, redact
 from hip3.sim.harness import SimHarness
-from machines.connection import ConnectionMachine
-from machines.hardstop import HardStopMachine
 
 KEY = "4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318"
 ADDRESS = "0x2c7536e3605d9c16a7a3d7b1898e529396a65c23"

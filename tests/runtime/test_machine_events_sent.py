@@ -18,7 +18,7 @@ import inspect
 import re
 from pathlib import Path
 
-from machines.base import HipChart
+from hip3.machines.base import HipChart
 
 ROOT = Path(__file__).resolve().parents[2]
 RUNTIME_SOURCES = [
@@ -39,7 +39,7 @@ RECEIVERS = (
 def declared_machines() -> dict[str, type[HipChart]]:
     found: dict[str, type[HipChart]] = {}
     for path in sorted((ROOT / "machines").glob("*.py")):
-        module = importlib.import_module(f"machines.{path.stem}")
+        module = importlib.import_module(f"hip3.machines.{path.stem}")
         for name, obj in vars(module).items():
             if (
                 inspect.isclass(obj)

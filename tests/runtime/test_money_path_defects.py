@@ -8,8 +8,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from hip3.machines.order import OrderMachine
 
-from machines.order import OrderMachine
 from tests.runtime.fakes import MAKER, Harness, order_wires
 
 
