@@ -31,6 +31,7 @@ from hip3.sim.priority import (
 from hip3.sim.scheduled import ScheduledCancels
 from hip3.sim.signatures import L1Verifier, SignatureError, action_hash
 from hip3.sim.transfers import Transfers
+from hip3.sim.triggers import Triggers, is_trigger
 from hip3.sim.universe import Asset, Universe
 from hip3.sim.wire import (
     ActionError,
@@ -106,7 +107,9 @@ class Actions:
         emit: Callable[[object], None],
         staking: StakingLedger | None = None,
         transfers: Transfers | None = None,
+        triggers: Triggers,
     ) -> None:
+        self._triggers = triggers
         self._universe = universe
         self._transfers = transfers
         self._staking = staking if staking is not None else StakingLedger()
@@ -207,13 +210,18 @@ class Actions:
 
     # --- order
 
-    def _parse_order(self, action: dict[str, Any]) -> tuple[list[OrderWire], int | None]:
+    def _parse_order(self, action: dict[str, Any]) -> tuple[list[OrderWire], int | str | None]:
         orders = [
             order_wire(raw, f"action.orders[{i}]") for i, raw in enumerate(batch(action, "orders"))
         ]
-        rate = parse_grouping(action.get("grouping", "na"))
-        if rate is not None:
-            check_eligible(orders)
+        grouping = action.get("grouping", "na")
+        rate: int | str | None
+        if grouping in ("normalTpsl", "positionTpsl"):
+            rate = grouping  # TP/SL groupings (hip3.sim.triggers); whole-action checks there
+        else:
+            rate = parse_grouping(grouping)
+            if rate is not None:
+                check_eligible(orders)
         if "builder" in action:
             builder = require(action, "builder", dict, "action")
             address(require(builder, "b", str, "action.builder"), "action.builder.b")
@@ -223,15 +231,17 @@ class Actions:
     def _order(
         self,
         account: Account,
-        parsed: tuple[list[OrderWire], int | None],
+        parsed: tuple[list[OrderWire], int | str | None],
         now: int,
         pending: PendingEvents,
         tx_hash: str,
     ) -> dict[str, Any]:
         orders, rate = parsed
         place = self._matcher.place
-        if not rate:
-            statuses = [place(account, wire, now, pending, tx_hash) for wire in orders]
+        if isinstance(rate, str):
+            statuses = self._triggers.place_orders(account, orders, rate, now, pending, tx_hash)
+        elif not rate:
+            statuses = self._triggers.place_orders(account, orders, "na", now, pending, tx_hash)
         else:  # paid from the staking balance, order by order, as each fills or rests
             staking, user = self._staking, account.address
             staking.require(user, rate, orders)
@@ -245,7 +255,7 @@ class Actions:
 
     # --- cancel, cancelByCloid
 
-    def _parse_cancel(self, action: dict[str, Any]) -> list[tuple[int, int]]:
+    def _parse_cancel(self, action: dict[str, Any]) -> tuple[list[tuple[int, int]], bool]:
         items = batch(action, "cancels")
         parsed = []
         for i, raw in enumerate(items):
@@ -255,9 +265,9 @@ class Actions:
             _no_unknown_fields(raw, _CANCEL_KEYS, where)
             parsed.append((require_int(raw, "a", where), require_int(raw, "o", where)))
         _check_fast_flag(action, "f")
-        return parsed
+        return parsed, "f" in action
 
-    def _parse_cancel_by_cloid(self, action: dict[str, Any]) -> list[tuple[int, str]]:
+    def _parse_cancel_by_cloid(self, action: dict[str, Any]) -> tuple[list[tuple[int, str]], bool]:
         items = batch(action, "cancels")
         parsed = []
         for i, raw in enumerate(items):
@@ -268,18 +278,19 @@ class Actions:
             asset = require_int(raw, "asset", where)
             parsed.append((asset, parse_cloid(require(raw, "cloid", str, where), f"{where}.cloid")))
         _check_fast_flag(action, "f")
-        return parsed
+        return parsed, "f" in action
 
     def _cancel(
         self,
         account: Account,
-        cancels: list[tuple[int, int]],
+        parsed: tuple[list[tuple[int, int]], bool],
         now: int,
         pending: PendingEvents,
         _hash: str,
     ) -> dict[str, Any]:
+        cancels, fast = parsed
         statuses = [
-            self._cancel_one(account, a, account.open_orders.get(o), now, pending)
+            self._cancel_one(account, a, account.open_orders.get(o), now, pending, fast)
             for a, o in cancels
         ]
         return {"status": "ok", "response": {"type": "cancel", "data": {"statuses": statuses}}}
@@ -287,26 +298,35 @@ class Actions:
     def _cancel_by_cloid(
         self,
         account: Account,
-        cancels: list[tuple[int, str]],
+        parsed: tuple[list[tuple[int, str]], bool],
         now: int,
         pending: PendingEvents,
         _hash: str,
     ) -> dict[str, Any]:
+        cancels, fast = parsed
         statuses = []
         for asset_id, order_cloid in cancels:
             oid = account.open_cloids.get(order_cloid)
             order = account.open_orders.get(oid) if oid is not None else None
-            statuses.append(self._cancel_one(account, asset_id, order, now, pending))
+            statuses.append(self._cancel_one(account, asset_id, order, now, pending, fast))
         return {"status": "ok", "response": {"type": "cancel", "data": {"statuses": statuses}}}
 
     def _cancel_one(
-        self, account: Account, asset_id: int, order: Any, now: int, pending: PendingEvents
+        self,
+        account: Account,
+        asset_id: int,
+        order: Any,
+        now: int,
+        pending: PendingEvents,
+        fast: bool = False,
     ) -> str | dict[str, str]:
         asset = self._universe.by_asset_id.get(asset_id)
         if asset is None:
             return {"error": texts.UNKNOWN_ASSET.format(asset=asset_id)}
         if order is None or order.coin != asset.coin:
             return {"error": texts.with_asset(texts.CANCEL_MISSING, asset_id)}
+        if fast and is_trigger(order):  # documented: fast cancels may not touch triggers
+            return {"error": texts.FAST_CANCEL_TRIGGER}
         self._ledger.cancel(account, order, "canceled", now, pending)
         return "success"
 
@@ -344,7 +364,7 @@ class Actions:
                 statuses.append({"error": texts.MODIFY_GONE})
                 continue
             self._ledger.cancel(account, order, "canceled", now, pending)
-            statuses.append(self._matcher.place(account, wire, now, pending, tx_hash))
+            statuses.append(self._triggers.place_one(account, wire, now, pending, tx_hash))
         return {"status": "ok", "response": {"type": "order", "data": {"statuses": statuses}}}
 
     def _modify_one(

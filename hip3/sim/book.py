@@ -15,6 +15,10 @@ from __future__ import annotations
 import bisect
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from hip3.sim.wire import Trigger
 
 PRIORITY_WINDOW_MS = 400
 
@@ -34,6 +38,10 @@ class Order:
     cloid: str | None = None
     margin: Decimal = Decimal(0)  # margin reserved while resting (0 for reduce-only, makers)
     priority: int = 0  # the priority fee rate it paid to rest ahead (1e-8 of notional)
+    # Trigger orders (hip3.sim.triggers): off the book until the mark reaches the trigger.
+    trigger: Trigger | None = None
+    triggered: bool = False
+    position_tpsl: bool = False  # sized to the position when it fires; dies with it
 
     @property
     def side(self) -> str:

@@ -38,7 +38,7 @@ from hip3.sim.address_budget import AddressBudget
 from hip3.sim.agents import AgentRegistry
 from hip3.sim.book import Book, Order
 from hip3.sim.collateral import USDC
-from hip3.sim.events import CtxChanged
+from hip3.sim.events import BookChanged, CtxChanged
 from hip3.sim.funding import Funding
 from hip3.sim.ledger import OrderLedger
 from hip3.sim.ledger_updates import LedgerUpdates
@@ -49,10 +49,12 @@ from hip3.sim.priority import StakingLedger
 from hip3.sim.scheduled import MIN_VOLUME_USD, ScheduledCancels
 from hip3.sim.signatures import L1Verifier
 from hip3.sim.transfers import SPOT, Transfers
+from hip3.sim.triggers import Triggers
 from hip3.sim.universe import Asset, Universe
 from hip3.sim.wire import address
 
 InfoError = info_requests.InfoError
+_MARK_EVENTS = (BookChanged, CtxChanged)  # what can move a mark price
 
 
 class Exchange:
@@ -73,6 +75,10 @@ class Exchange:
         self.seed = seed
         self.network = "Mainnet" if source == "a" else "Testnet"
         self._clock = clock_ms
+        self._sink = emit
+        # Every collaborator emits through the watch: a book or mark change of a coin with
+        # waiting trigger orders is checked against them before anything else happens.
+        emit = self._emit_watched
         self._emit = emit
         self._accounts_made = 0
         self.accounts: dict[str, Account] = {}
@@ -89,6 +95,9 @@ class Exchange:
             self.margin,
             emit=emit,
             clock_ms=clock_ms,
+        )
+        self.triggers = Triggers(
+            universe, self.markets, self.ledger, self.matcher, emit=emit, clock_ms=clock_ms
         )
         self.agent_registry = AgentRegistry(self.accounts, network=self.network)
         self.scheduled = ScheduledCancels(
@@ -121,6 +130,7 @@ class Exchange:
             emit=emit,
             staking=self.staking,
             transfers=self.transfers,
+            triggers=self.triggers,
         )
         # The same objects the collaborators hold, under the names info and tests read.
         markets = self.markets
@@ -137,6 +147,13 @@ class Exchange:
         self._scheduled: dict[str, int] = self.scheduled.deadlines
 
     # ----------------------------------------------------------------- entry points
+
+    def _emit_watched(self, event: object) -> None:
+        self._sink(event)
+        if type(event) in _MARK_EVENTS:
+            coin = event.coin  # type: ignore[attr-defined]
+            if self.triggers.watches(coin):
+                self.triggers.check(coin)
 
     def info(self, payload: dict[str, Any]) -> object:
         """The bare /info result; raises InfoError for a bad request."""

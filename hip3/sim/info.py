@@ -10,7 +10,7 @@ import re
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from hip3.sim import rules, user_views
+from hip3.sim import rules, triggers, user_views
 from hip3.sim.book import Order
 from hip3.sim.candles import INTERVALS
 from hip3.sim.collateral import TOKENS
@@ -98,7 +98,7 @@ def open_order_wire(order: Order) -> dict[str, Any]:
 
 
 def frontend_order_wire(order: Order) -> dict[str, Any]:
-    return {
+    wire = {
         "coin": order.coin,
         "side": order.side,
         "limitPx": rules.wire(order.limit_px),
@@ -116,6 +116,15 @@ def frontend_order_wire(order: Order) -> dict[str, Any]:
         "tif": order.tif,
         "cloid": order.cloid,
     }
+    if order.trigger is not None:  # the trigger fields are described in hip3.sim.triggers
+        wire["isTrigger"] = True
+        wire["triggerPx"] = rules.wire(order.trigger.trigger_px)
+        wire["triggerCondition"] = triggers.trigger_condition(order)
+        wire["isPositionTpsl"] = order.position_tpsl
+        wire["orderType"] = triggers.order_type_name(order)
+        if not order.triggered:
+            wire["tif"] = None
+    return wire
 
 
 def _meta(ex: Exchange, dex: str) -> dict[str, Any]:

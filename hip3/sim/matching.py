@@ -91,6 +91,19 @@ class Matcher:
             now,
             priority,
         )
+        return self.execute(account, asset, order, now, pending, tx_hash)
+
+    def execute(
+        self,
+        account: Account,
+        asset: Asset,
+        order: Order,
+        now: int,
+        pending: PendingEvents,
+        tx_hash: str,
+    ) -> dict[str, Any]:
+        """Check, match and rest or finish a new order (placed, or a trigger that fired)."""
+        px = order.limit_px
         rejection = self._pre_trade_check(account, asset, order)
         if rejection is not None:
             text, status = rejection
@@ -356,6 +369,10 @@ class Matcher:
                 "users": [buyer.address, seller.address],
             }
         )
+
+    def internal_hash(self) -> str:
+        """A made-up transaction hash for trades no signed action caused (makers, triggers)."""
+        return self._internal_hash()
 
     def _internal_hash(self) -> str:
         self._internal_hashes += 1

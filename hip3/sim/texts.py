@@ -13,7 +13,7 @@ Live texts (constants below, and in the modules named):
 - per order: tick, minimum value, margin, reduce-only, IOC, ALO, cancel of a missing order
   (all with ` asset=<id>`); `Order has invalid size.` (no suffix seen live);
   `Order has zero size.` (whether live adds ` asset=` is unknown: none here);
-  `Cannot modify canceled or filled order`;
+  `Cannot modify canceled or filled order`; `Invalid TP/SL price.` (with ` asset=`);
 - whole action: nonces (`hip3.sim.nonces`), `User or API Wallet 0x.. does not exist.`
   (`hip3.sim.agents`, with the older `L1 error: ` prefix), `Unable to recover signer.`,
   `Action already expired` (the nonce is consumed), the scheduleCancel volume gate,
@@ -35,8 +35,11 @@ Live texts (constants below, and in the modules named):
   `too many pending post requests id=<id>`, `Cannot send more than <n> messages per minute.`
 
 Invented texts (constants below unless a module is named):
-- per order: `INJECTED_REJECT` (fault injection), `UNKNOWN_ASSET`, `TRIGGER_UNSUPPORTED`,
-  `MARKET_HALTED`, `DUPLICATE_CLOID`;
+- per order: `INJECTED_REJECT` (fault injection), `UNKNOWN_ASSET`, `TRIGGER_UNSUPPORTED` (never
+  answered: a guard inside the simulator), `MARKET_HALTED`, `DUPLICATE_CLOID`,
+  `FAST_CANCEL_TRIGGER` (the rule is documented, its text is not);
+- trigger orders (`hip3.sim.triggers`): `TPSL_GROUPING`, `TPSL_NOT_REDUCE_ONLY` (whole action),
+  and the `notification` sent when a trigger fires, `TRIGGERED`;
 - scheduleCancel: `SCHEDULE_TOO_EARLY`, `SCHEDULE_TOO_MANY` (live rules, texts unknown);
 - updateIsolatedMargin: `ISOLATED_NO_POSITION`, `ISOLATED_NOT_ISOLATED`, `ISOLATED_ADD_MARGIN`,
   `ISOLATED_REMOVE_MARGIN`, `ISOLATED_STRICT` (live rules, texts unknown);
@@ -76,6 +79,7 @@ IOC_NO_MATCH = "Order could not immediately match against any resting orders."
 ALO_WOULD_CROSS = "Post only order would have immediately matched, bbo was {bbo}."
 CANCEL_MISSING = "Order was never placed, already canceled, or filled."
 MODIFY_GONE = "Cannot modify canceled or filled order"
+INVALID_TPSL = "Invalid TP/SL price."
 ACTION_EXPIRED = "Action already expired"
 SCHEDULE_VOLUME = (
     "Cannot set scheduled cancel time until enough volume traded. "
@@ -99,7 +103,14 @@ WRONG_CHAIN = "Mainnet and testnet require different signature."
 
 INJECTED_REJECT = "Order rejected: injected fault."
 UNKNOWN_ASSET = "Asset {asset} does not exist on this exchange."
-TRIGGER_UNSUPPORTED = "Trigger orders are not supported by the simulator."
+TRIGGER_UNSUPPORTED = "Trigger orders are placed through the trigger book, not the matcher."
+TPSL_GROUPING = (
+    "Invalid TP/SL grouping: at most two reduce-only trigger orders on one coin and side "
+    "(opposite the parent order's side in normalTpsl)."
+)
+TPSL_NOT_REDUCE_ONLY = "TP/SL orders of a normalTpsl or positionTpsl grouping must be reduce-only."
+FAST_CANCEL_TRIGGER = "Fast cancel is not allowed for trigger orders."
+TRIGGERED = "Triggered {order_type} order for {coin} at mark price {mark}."
 MARKET_HALTED = "Trading is halted for {coin}."
 DUPLICATE_CLOID = "Duplicate cloid: an open order already uses {cloid}."
 SCHEDULE_TOO_EARLY = "Scheduled cancel time too early, must be at least 5 seconds from now."

@@ -35,14 +35,24 @@ def malformed(where: str, problem: str) -> SchemaError:
 
 
 @dataclass(frozen=True, slots=True)
+class Trigger:
+    """`t: {"trigger": {isMarket, triggerPx, tpsl}}` of a trigger order."""
+
+    is_market: bool
+    trigger_px: Decimal  # zero is a tick error of that order
+    tpsl: str  # "tp" | "sl"
+
+
+@dataclass(frozen=True, slots=True)
 class OrderWire:
     asset: int
     is_buy: bool
     px: Decimal  # zero is a tick error of that order
     sz: Decimal  # zero is a zero-size error of that order
     reduce_only: bool
-    tif: str | None  # None for trigger orders (unsupported, rejected per order)
+    tif: str | None  # None for trigger orders
     cloid: str | None  # lowercased
+    trigger: Trigger | None = None
 
 
 def require(obj: dict[str, Any], key: str, kind: type | tuple[type, ...], where: str) -> Any:
@@ -105,13 +115,14 @@ def order_wire(raw: Any, where: str) -> OrderWire:
     reduce_only = require(raw, "r", bool, where)
     order_type = require(raw, "t", dict, where)
     tif: str | None
+    trigger = None
     if "limit" in order_type:
         limit = require(order_type, "limit", dict, f"{where}.t")
         tif = require(limit, "tif", str, f"{where}.t.limit")
         if tif not in _TIFS:
             raise malformed(f"{where}.t.limit.tif", f"must be one of Gtc, Ioc, Alo, got {tif!r}")
     elif "trigger" in order_type:
-        require(order_type, "trigger", dict, f"{where}.t")
+        trigger = _trigger(require(order_type, "trigger", dict, f"{where}.t"), f"{where}.t")
         tif = None
     else:
         raise malformed(f"{where}.t", 'must be {"limit": {...}} or {"trigger": {...}}')
@@ -127,7 +138,21 @@ def order_wire(raw: Any, where: str) -> OrderWire:
         reduce_only=reduce_only,
         tif=tif,
         cloid=order_cloid,
+        trigger=trigger,
     )
+
+
+def _trigger(raw: dict[str, Any], where: str) -> Trigger:
+    where = f"{where}.trigger"
+    is_market = require(raw, "isMarket", bool, where)
+    trigger_px = _number(require(raw, "triggerPx", str, where), f"{where}.triggerPx")
+    tpsl = require(raw, "tpsl", str, where)
+    if tpsl not in ("tp", "sl"):
+        raise malformed(f"{where}.tpsl", f'must be "tp" or "sl", got {tpsl!r}')
+    unknown = set(raw) - {"isMarket", "triggerPx", "tpsl"}
+    if unknown:
+        raise malformed(where, f"has unknown field(s) {sorted(unknown)}")
+    return Trigger(is_market, trigger_px, tpsl)
 
 
 def _number(text: str, where: str) -> Decimal:
