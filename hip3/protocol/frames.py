@@ -40,7 +40,6 @@ from hip3.protocol.wire_values import (
     TimeMs,
     describe_constraint,
     is_cloid,
-    is_non_negative_decimal,
     is_oid,
     is_positive_decimal,
     joined_pattern,
@@ -247,7 +246,7 @@ class WsBasicOrder(_Data):
     sz: NonNegativeDecimal  # remaining size, not the filled size
     oid: Oid
     timestamp: TimeMs
-    orig_sz: NonNegativeDecimal
+    orig_sz: PositiveDecimal  # an order of nothing is not an order
     cloid: Cloid | None = None
     reduce_only: bool | None = None
 
@@ -588,7 +587,8 @@ def _status_from_element(element: Any) -> OrderStatus:
         if key == "filled" and isinstance(body, dict) and is_oid(body.get("oid")):
             ok, cloid = _optional_cloid(body)
             total_sz, avg_px = body.get("totalSz"), body.get("avgPx")
-            if ok and is_non_negative_decimal(total_sz) and is_positive_decimal(avg_px):
+            # a fill of nothing is no fill: "filled" needs a total above zero
+            if ok and is_positive_decimal(total_sz) and is_positive_decimal(avg_px):
                 return OrderStatus(
                     kind="filled", oid=body["oid"], cloid=cloid, total_sz=total_sz, avg_px=avg_px
                 )

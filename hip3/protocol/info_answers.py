@@ -90,7 +90,7 @@ class _OpenOrder(_Answer):
     sz: NonNegativeDecimal
     oid: Oid
     timestamp: TimeMs
-    orig_sz: NonNegativeDecimal | None = None
+    orig_sz: PositiveDecimal | None = None
     cloid: Cloid | None = None
     reduce_only: bool | None = None
 

@@ -160,6 +160,7 @@ BAD_FRAMES = [
     (FILLS, ("data", "fills", 0, "liquidation"), {"markPx": "NaN", "method": "market"}, "liq"),
     (ORDER_UPDATES, ("data", 0, "order", "limitPx"), "abc", "limitPx"),
     (ORDER_UPDATES, ("data", 0, "order", "origSz"), "-1", "origSz"),
+    (ORDER_UPDATES, ("data", 0, "order", "origSz"), "0", "origSz"),
     (ORDER_UPDATES, ("data", 0, "order", "oid"), True, "oid"),
     (ORDER_UPDATES, ("data", 0, "statusTimestamp"), -1, "statusTimestamp"),
     (USER_EVENT, ("data", "fills", 0, "sz"), "abc", "sz"),
@@ -217,6 +218,7 @@ def test_post_frame_with_a_bad_id_is_a_decode_error() -> None:
         {"filled": {"oid": 4, "totalSz": "abc", "avgPx": "1"}},
         {"filled": {"oid": 4, "totalSz": "1", "avgPx": "NaN"}},
         {"filled": {"oid": 4, "totalSz": "1", "avgPx": "0"}},
+        {"filled": {"oid": 4, "totalSz": "0", "avgPx": "2"}},
         {"filled": {"oid": 4.5, "totalSz": "1", "avgPx": "2"}},
     ],
 )

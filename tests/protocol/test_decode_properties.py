@@ -31,11 +31,9 @@ from .test_bad_numbers import (
 )
 
 # Field names (snake_case, as the structs hold them) by what their value may be.
-POSITIVE = {"px", "oracle_px", "mark_px", "mid_px", "limit_px", "avg_px"}
+POSITIVE = {"px", "oracle_px", "mark_px", "mid_px", "limit_px", "avg_px", "orig_sz", "total_sz"}
 NON_NEGATIVE = {
     "sz",
-    "orig_sz",
-    "total_sz",
     "open_interest",
     "prev_day_px",
     "day_ntl_vlm",

@@ -118,7 +118,7 @@ order_status_elements = st.one_of(
     st.fixed_dictionaries(
         {
             "filled": st.fixed_dictionaries(
-                {"totalSz": sizes, "avgPx": prices, "oid": ints}, optional={"cloid": hexes}
+                {"totalSz": prices, "avgPx": prices, "oid": ints}, optional={"cloid": hexes}
             )
         }
     ),
@@ -249,7 +249,7 @@ frames = st.one_of(
                             "sz": sizes,
                             "oid": ints,
                             "timestamp": ms,
-                            "origSz": sizes,
+                            "origSz": prices,
                         },
                         optional={"cloid": hexes, "reduceOnly": st.booleans()},
                     ),
