@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -89,6 +90,7 @@ class Executor:
         wire: Any,
         cloids: Any,
         trading: bool,
+        order_post: Callable[[list[str]], Any],
     ) -> None:
         self.limits = limits
         self.budget = action_budget
@@ -106,6 +108,8 @@ class Executor:
         # the idle time between triggers), a tenth of everything before signing.
         self._next_cloid: str = cloids.next()
         self.trading = trading
+        # makes the owner of an order post: what handles its answer and its failure
+        self.order_post = order_post
         self.blocked: Counter[str] = Counter()
         self.build_errors: Counter[str] = Counter()
         self.submitted = 0
@@ -217,7 +221,9 @@ class Executor:
             tif="Ioc",
             cloid=cloid,
         )
-        pending = self.wire.post_action(order_action([wire]), kind="order", owner=[cloid])
+        pending = self.wire.post_action(
+            order_action([wire]), kind="order", owner=self.order_post([cloid])
+        )
         self._next_cloid = self.cloids.next()  # whether sent or refused: a cloid is used once
         if pending is None:
             self.blocked["outbound_limit"] += 1

@@ -21,6 +21,7 @@ import random
 import time
 from collections import Counter
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 import msgspec
@@ -54,11 +55,13 @@ from hip3.runtime.common import FatalError, log
 from hip3.runtime.common import dec as _dec
 from hip3.runtime.common import ms as _ms
 from hip3.runtime.order_flow import OrderFlowSteps
+from hip3.runtime.post_owners import CancelPost
 from hip3.runtime.ready import Ready
 from hip3.runtime.reconciliation import (
     ReconcilePlan,
     ReconciliationSteps,
     dexes_of,
+    order_status_key,
 )
 from hip3.runtime.recorder import Recorder
 from hip3.runtime.safety import STOP_REASON, SafetySteps
@@ -229,6 +232,7 @@ class Dispatcher(OrderFlowSteps, ReconciliationSteps, SafetySteps):
             wire=self.wire,
             cloids=self.cloids,
             trading=self.trading,
+            order_post=self._order_post,
         )
         self.risk = RiskMonitor(
             loss_limit=_dec(r.loss_limit_usd),
@@ -253,7 +257,7 @@ class Dispatcher(OrderFlowSteps, ReconciliationSteps, SafetySteps):
         self._plan_perp_dexs: Any = None
         self._last_rx_ms = now
         self._epoch_started_ms = now
-        self._cancel_posts: set[int] = set()
+        self._cancel_posts: set[CancelPost] = set()
         self._verify: dict[str, Any] | None = None
         self._dms_next_ms = 0
         self._oi_next_ms = 0
@@ -621,10 +625,10 @@ class Dispatcher(OrderFlowSteps, ReconciliationSteps, SafetySteps):
         if check is None or plan is None:
             return
         for key, payload in check.begin(epoch).items():
-            plan.outstanding[key] = payload
-            self._post_info(payload, key)
+            plan.add(key, payload, partial(self._on_account_answer, epoch, key))
+            self._ask_plan_part(plan, key)
 
-    def _on_account_answer(self, epoch: int, key: str, data: Any) -> None:
+    def _on_account_answer(self, epoch: int, key: str, data: Any, now: int) -> None:
         check = self.account_check
         if check is None or not check.answer(epoch, key, data):
             return
@@ -740,9 +744,7 @@ class Dispatcher(OrderFlowSteps, ReconciliationSteps, SafetySteps):
         self._retry_due_info(now)
         if self.conn.state == "live":
             for info, m in self.orders.unknown_orders():
-                if not any(
-                    q.kind == f"info:orderStatus:{info.cloid}" for q in self.wire.posts.pending()
-                ):
+                if not self._asking(order_status_key(info.cloid)):
                     self._query_order(info, m.oid)
             if self.positions.needs_state:
                 self._read_positions_again()

@@ -14,8 +14,8 @@ from hip3.events import WriteFailed
 from hip3.execution.orders import classify_update_status
 from hip3.execution.positions import FillRecord
 from hip3.execution.risk import is_benign_rejection
-from hip3.protocol import frames as F
 from hip3.runtime.common import log
+from hip3.runtime.post_owners import OrderPost
 from hip3.transport.posts import PendingPost
 
 
@@ -123,23 +123,22 @@ class OrderFlowSteps:
             return
         if self.latency is not None:
             self.latency.observe_post_latency(p.kind, (self.clock.now_ns() - p.sent_ns) / 1e9)
-        err = F.action_error(frame)
-        kind = p.kind
-        if kind == "order":
-            if err is not None:
-                self._orders_rejected(p.owner, err)
-            else:
-                self._order_statuses(p.owner, F.order_statuses(frame))
-        elif kind == "cancel":
-            self._cancel_post_done(p)
-        elif kind.startswith("info:"):
-            if err is not None:
-                self._post_failed(p, err, now, definite=True)
-            else:
-                self._on_info(p, data.response.payload.data, now)
-        elif kind == "schedule_cancel" and err is not None:
-            log.warning("dead man's switch refused: %s", err)
-            self.counters["dms_refused"] += 1
+        p.owner.answered(frame, now)  # the post's owner handles its answer
+
+    def _order_post(self, cloids: list[str]) -> OrderPost:
+        """The owner of an order post (the executor makes one per order it sends)."""
+        return OrderPost(cloids, self)
+
+    def order_statuses(self, cloids: list[str], statuses: list) -> None:
+        self._order_statuses(cloids, statuses)
+
+    def orders_rejected(self, cloids: list[str], text: str) -> None:
+        for cloid in cloids:
+            self._order_rejected(cloid, text)
+
+    def orders_lost(self, cloids: list[str], reason: str) -> None:
+        for cloid in cloids:
+            self.orders.send(cloid, "lost", reason=reason)
 
     def _order_statuses(self, cloids: list[str], statuses: list) -> None:
         if len(statuses) < len(cloids) and len(statuses) == 1 and statuses[0].kind == "error":
@@ -158,10 +157,6 @@ class OrderFlowSteps:
                 self._order_rejected(cloid, st.error or "error")
             else:
                 self.orders.send(cloid, "lost", reason=f"status {st.kind}: {st.error}")
-
-    def _orders_rejected(self, cloids: list[str], text: str) -> None:
-        for cloid in cloids:
-            self._order_rejected(cloid, text)
 
     def _order_rejected(self, cloid: str, text: str) -> None:
         info = self.orders.info.get(cloid)
@@ -187,16 +182,7 @@ class OrderFlowSteps:
 
     def _post_failed(self, p: PendingPost, reason: str, now: int, *, definite: bool) -> None:
         """A post ended without a usable response. Definite failures were not executed."""
-        if p.kind == "order":
-            for cloid in p.owner:
-                if definite:
-                    self._order_rejected(cloid, reason)
-                else:
-                    self.orders.send(cloid, "lost", reason=reason)
-        elif p.kind == "cancel":
-            self._cancel_post_done(p)
-        elif p.kind.startswith("info:"):
-            self._info_failed(p, reason, now)
+        p.owner.failed(reason, now, definite=definite)
 
     def _on_write_failed(self, ev: WriteFailed) -> None:
         if ev.post_id is None:

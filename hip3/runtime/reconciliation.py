@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 import msgspec
@@ -20,9 +21,9 @@ from hip3.execution.orders import OrderInfo, classify_update_status
 from hip3.market.state import MarketSpec
 from hip3.protocol import frames as F
 from hip3.protocol.ids import perp_asset_id, split_coin
-from hip3.protocol.info_answers import BadAnswer, check_info_answer
+from hip3.protocol.info_answers import BadAnswer
 from hip3.runtime.common import FatalError, log
-from hip3.transport.posts import PendingPost
+from hip3.runtime.post_owners import AnswerHandler, FailureHandler, InfoQuery
 
 OI_CAP_POLL_MS = 30_000
 # A failed reconciliation request (refused, timed out, or answered with something its schema
@@ -44,16 +45,31 @@ class DiscoveryError(RuntimeError):
 
 @dataclass
 class ReconcilePlan:
-    """The requests of one epoch and which are still unanswered."""
+    """The requests of one epoch, which are still unanswered, and what each answer is for."""
 
     epoch: int
-    outstanding: dict[str, dict] = field(default_factory=dict)  # part key -> info payload
-    done: set[str] = field(default_factory=set)
-    failures: dict[str, int] = field(default_factory=dict)  # part key -> failures in a row
-    retry_at: dict[str, int] = field(default_factory=dict)  # part key -> when to ask again (ms)
+    outstanding: dict[str, dict] = field(default_factory=dict)  # request key -> info payload
+    # request key -> the READY-TRADING part it settles (positions, open_orders, fills)
+    parts: dict[str, str] = field(default_factory=dict)
+    handlers: dict[str, AnswerHandler] = field(default_factory=dict)  # key -> its continuation
+    failures: dict[str, int] = field(default_factory=dict)  # request key -> failures in a row
+    retry_at: dict[str, int] = field(default_factory=dict)  # request key -> when to ask again
+
+    def add(
+        self, key: str, payload: dict, handler: AnswerHandler | None = None, part: str = ""
+    ) -> None:
+        self.outstanding[key] = payload
+        if handler is not None:
+            self.handlers[key] = handler
+        if part:
+            self.parts[key] = part
 
     def complete(self) -> bool:
         return not self.outstanding
+
+    def part_done(self, part: str) -> bool:
+        """Every request that settles `part` is answered."""
+        return all(self.parts.get(k) != part for k in self.outstanding)
 
     def schedule_retry(self, key: str, now_ms: int) -> None:
         n = self.failures[key] = self.failures.get(key, 0) + 1
@@ -68,25 +84,39 @@ class ReconcilePlan:
 
 
 def plan_requests(epoch: int, *, user: str | None, dexes: list[str]) -> ReconcilePlan:
+    """The epoch's requests without their continuations (the dispatcher adds them)."""
     plan = ReconcilePlan(epoch)
-    plan.outstanding["perpDexs"] = {"type": "perpDexs"}
+    plan.add("perpDexs", {"type": "perpDexs"})
     for dex in dexes:
-        plan.outstanding[f"meta:{dex}"] = {"type": "meta", "dex": dex}
+        plan.add(f"meta:{dex}", {"type": "meta", "dex": dex})
     if user is not None:
         for dex in dexes:
-            plan.outstanding[f"positions:{dex}"] = {
-                "type": "clearinghouseState",
-                "user": user,
-                "dex": dex,
-            }
-            plan.outstanding[f"open_orders:{dex}"] = {
-                "type": "openOrders",
-                "user": user,
-                "dex": dex,
-            }
-        plan.outstanding["fills"] = {"type": "userFills", "user": user}
-        plan.outstanding["fees"] = {"type": "userFees", "user": user}
+            plan.add(
+                f"positions:{dex}",
+                {"type": "clearinghouseState", "user": user, "dex": dex},
+                part="positions",
+            )
+            plan.add(
+                f"open_orders:{dex}",
+                {"type": "openOrders", "user": user, "dex": dex},
+                part="open_orders",
+            )
+        plan.add("fills", {"type": "userFills", "user": user}, part="fills")
+        plan.add("fees", {"type": "userFees", "user": user})
     return plan
+
+
+# An order adopted from openOrders without a cloid is tracked under this prefix and its oid.
+ADOPTED_BY_OID = "oid:"
+
+
+def has_cloid(info: OrderInfo) -> bool:
+    """The order is tracked under a real cloid (not one adopted by its oid alone)."""
+    return not info.cloid.startswith(ADOPTED_BY_OID)
+
+
+def order_status_key(cloid: str) -> str:
+    return f"orderStatus:{cloid}"
 
 
 def dexes_of(coins: list[str]) -> list[str]:
@@ -171,19 +201,65 @@ class ReconciliationSteps:
     def _start_reconciliation(self, epoch: int) -> None:
         plan = plan_requests(epoch, user=self.user if self.trading else None, dexes=self.dexes)
         self._plan, self._plan_metas, self._plan_perp_dexs = plan, {}, None
-        for key, payload in plan.outstanding.items():
-            self._post_info(payload, key)
+        for key, payload in list(plan.outstanding.items()):
+            plan.handlers[key] = self._plan_handler(payload)
+            self._ask_plan_part(plan, key)
         for info, m in self.orders.unknown_orders():
             self._query_order(info, m.oid)
 
-    def _post_info(self, payload: dict, key: str) -> None:
+    def _plan_handler(self, payload: dict) -> AnswerHandler:
+        """What the answer to one of the plan's own requests changes, by its info type."""
+        typ = payload["type"]
+        if typ == "perpDexs":
+            return self._set_perp_dexs
+        if typ == "meta":
+            return partial(self._set_meta, payload["dex"])
+        if typ == "clearinghouseState":
+            return partial(self._on_positions, f"positions:{payload['dex']}", payload["dex"])
+        if typ == "openOrders":
+            return partial(self._open_orders_answer, payload["dex"])
+        if typ == "userFills":
+            return self._fills_answer
+        if typ == "userFees":
+            return self._fees_answer
+        raise ValueError(f"no handler for reconciliation request {typ!r}")
+
+    def _ask_plan_part(self, plan: ReconcilePlan, key: str) -> None:
+        self._post_info(
+            plan.outstanding[key],
+            key,
+            on_answer=partial(self._plan_answer, plan.epoch, key),
+            on_failure=partial(self._plan_part_failed, plan.epoch, key),
+        )
+
+    def _post_info(
+        self,
+        payload: dict,
+        key: str,
+        *,
+        on_answer: AnswerHandler,
+        on_failure: FailureHandler | None = None,
+    ) -> None:
+        """Send one info request whose answer goes to `on_answer` once its schema accepts it;
+        a failed, refused or malformed one goes to `on_failure` (None: nothing to undo)."""
         if payload.get("type") == "clearinghouseState":
             self.positions.state_requested(key)
-        p = self.wire.post_info(payload, kind=f"info:{key}", owner=(self.conn.epoch, key))
-        if p is None:
+        query = InfoQuery(
+            key,
+            payload["type"],
+            self.conn.epoch,
+            on_answer=on_answer,
+            on_failure=on_failure,
+            report_bad=self._bad_info_answer,
+        )
+        if self.wire.post_info(payload, kind=f"info:{key}", owner=query) is None:
             self.counters["info_refused"] += 1
-        else:
-            p.meta["info_type"] = payload["type"]  # the checked schema its answer must pass
+
+    def _asking(self, key: str) -> bool:
+        """An info request named `key` is in flight."""
+        return any(
+            isinstance(q.owner, InfoQuery) and q.owner.key == key for q in self.wire.posts.pending()
+        )
 
     def _read_positions_again(self) -> None:
         """Ask the exchange for the positions of every dex holding a coin whose size the bot
@@ -191,16 +267,18 @@ class ReconciliationSteps:
         if self.user is None:
             return
         dexes = {dexes_of([c])[0] for c in self.positions.needs_state}
-        pending = {q.kind for q in self.wire.posts.pending()}
         plan = self._plan
         for dex in sorted(dexes):
             key = f"positions_again:{dex}"
-            if f"info:{key}" in pending or (
-                plan is not None and f"positions:{dex}" in plan.outstanding
-            ):
+            if self._asking(key) or (plan is not None and f"positions:{dex}" in plan.outstanding):
                 continue
             self.counters["positions_read_again"] += 1
-            self._post_info({"type": "clearinghouseState", "user": self.user, "dex": dex}, key)
+            self._post_info(
+                {"type": "clearinghouseState", "user": self.user, "dex": dex},
+                key,
+                # on failure the coins stay unsettled; the next fill or tick asks again
+                on_answer=partial(self._on_positions, key, dex),
+            )
 
     def _reconcile_order(self, cloid: str, oid: int | None) -> None:
         """An order's outcome became unknown: ask the exchange now if the connection is live
@@ -208,7 +286,7 @@ class ReconciliationSteps:
         info = self.orders.info.get(cloid)
         if info is None or self.conn.state != "live":
             return
-        if any(q.kind == f"info:orderStatus:{cloid}" for q in self.wire.posts.pending()):
+        if self._asking(order_status_key(cloid)):
             return  # already asked
         self._query_order(info, oid)
 
@@ -218,61 +296,45 @@ class ReconciliationSteps:
             "user": self.user,
             "oid": oid if oid is not None else info.cloid,
         }
-        self._post_info(payload, f"orderStatus:{info.cloid}")
+        # on failure the order stays unknown; the next epoch's reconciliation asks again
+        self._post_info(
+            payload,
+            order_status_key(info.cloid),
+            on_answer=partial(self._resolve_order_status, info.cloid),
+        )
 
-    def _on_info(self, p: PendingPost, raw: Any, now: int) -> None:
-        epoch, key = p.owner
-        data = check_info_answer(p.meta.get("info_type", ""), raw)
-        if isinstance(data, BadAnswer):
-            self._bad_info_answer(p, data, now)
-            return
-        if key.startswith("orderStatus:"):
-            self._resolve_order_status(key.split(":", 1)[1], data)
-            return
-        if key.startswith("verify:"):
-            self._on_verify(key, data)
-            return
-        if key.startswith("oi_cap:"):
-            self._on_oi_caps(key.split(":", 1)[1], data)
-            return
-        if key.startswith("px:"):
-            self._on_px_lookup(key.split(":", 1)[1], data)
-            return
-        if key.startswith("positions_again:"):
-            self._on_positions(key, data)
-            return
-        if key.startswith("open_orders_again:"):
-            self._reconcile_open_orders(data or [], key.split(":", 1)[1])
-            return
+    def _plan_answer(self, epoch: int, key: str, data: Any, now: int) -> None:
+        """An answer to one of the epoch plan's requests: applied once, in its own epoch."""
         plan = self._plan
         if plan is None or epoch != plan.epoch or key not in plan.outstanding:
             self.counters["stale_info"] += 1
             return
-        del plan.outstanding[key]
-        if key == "perpDexs":
-            self._plan_perp_dexs = data
-        elif key.startswith("meta:"):
-            self._plan_metas[key.split(":", 1)[1]] = data
-        elif key.startswith("positions:"):
-            self._on_positions(key, data)
-        elif key.startswith("open_orders:"):
-            self._reconcile_open_orders(data or [], key.split(":", 1)[1])
-        elif key == "fees":
-            if isinstance(data, dict) and data.get("userCrossRate") is not None:
-                self.fees.set_user_rates(
-                    Decimal(str(data["userCrossRate"])),
-                    Decimal(str(data.get("activeReferralDiscount") or "0")),
-                )
-        elif key.startswith("account:"):
-            self._on_account_answer(epoch, key, data)
-        elif key == "fills":
-            self._apply_fills(msgspec.convert(data or [], list[F.WsFill]), snapshot=True)
-        self._after_info(plan, key, now)
+        payload = plan.outstanding.pop(key)
+        plan.handlers[key](data, now)
+        self._after_info(plan, payload["type"] in ("perpDexs", "meta"), now)
 
-    def _on_positions(self, key: str, data: Any) -> None:
+    def _set_perp_dexs(self, data: Any, now: int) -> None:
+        self._plan_perp_dexs = data
+
+    def _set_meta(self, dex: str, data: Any, now: int) -> None:
+        self._plan_metas[dex] = data
+
+    def _open_orders_answer(self, dex: str, data: Any, now: int) -> None:
+        self._reconcile_open_orders(data or [], dex)
+
+    def _fills_answer(self, data: Any, now: int) -> None:
+        self._apply_fills(msgspec.convert(data or [], list[F.WsFill]), snapshot=True)
+
+    def _fees_answer(self, data: Any, now: int) -> None:
+        if isinstance(data, dict) and data.get("userCrossRate") is not None:
+            self.fees.set_user_rates(
+                Decimal(str(data["userCrossRate"])),
+                Decimal(str(data.get("activeReferralDiscount") or "0")),
+            )
+
+    def _on_positions(self, key: str, dex: str, data: Any, now: int) -> None:
         """A clearinghouseState answer for one dex: the exchange's sizes, unless the answer is
         behind fills that reached the bot while it was out (see hip3.execution.positions)."""
-        dex = key.split(":", 1)[1]
         sizes = positions_from_state(data)
         scope = {c for c, s in self.specs.items() if s.dex == dex} | {
             c for c in self.coins if dexes_of([c]) == [dex]
@@ -280,11 +342,11 @@ class ReconciliationSteps:
         for d in self.positions.reconcile(sizes, scope | set(sizes), request_key=key):
             log.warning("position reconciled to exchange: %s", d)
 
-    def _after_info(self, plan: ReconcilePlan, key: str, now: int) -> None:
+    def _after_info(self, plan: ReconcilePlan, discovery: bool, now: int) -> None:
         if (
-            self._plan_perp_dexs is not None
+            discovery
+            and self._plan_perp_dexs is not None
             and len(self._plan_metas) == len(self.dexes)
-            and (key == "perpDexs" or key.startswith("meta:"))
         ):
             try:
                 fresh = build_specs(self._plan_perp_dexs, self._plan_metas, self.coins)
@@ -293,14 +355,9 @@ class ReconciliationSteps:
             self._apply_specs(fresh)
         m = self.readiness
         if m is not None and m.epoch == plan.epoch and self.trading:
-            for part in ("positions", "open_orders"):
-                if (
-                    not any(k.startswith(part + ":") for k in plan.outstanding)
-                    and part not in m.reconciled_parts
-                ):
+            for part in ("positions", "open_orders", "fills"):
+                if plan.part_done(part) and part not in m.reconciled_parts:
                     m.send("reconciled", part=part)
-            if "fills" not in plan.outstanding and "fills" not in m.reconciled_parts:
-                m.send("reconciled", part="fills")
         if plan.complete() and self.conn.state == "reconciling" and plan.epoch == self.conn.epoch:
             self.conn.send("reconciled", now_ms=now)
             if self.readiness is not None:
@@ -316,9 +373,18 @@ class ReconciliationSteps:
         self._oi_next_ms = now + OI_CAP_POLL_MS
         for dex in self.dexes:
             if dex:  # caps are a HIP-3 dex facility
-                self._post_info({"type": "perpsAtOpenInterestCap", "dex": dex}, f"oi_cap:{dex}")
+                self._post_info(
+                    {"type": "perpsAtOpenInterestCap", "dex": dex},
+                    f"oi_cap:{dex}",
+                    on_answer=partial(self._on_oi_caps, dex),
+                    on_failure=self._oi_caps_failed,
+                )
 
-    def _on_oi_caps(self, dex: str, data: Any) -> None:
+    def _oi_caps_failed(self, reason: str, now: int) -> None:
+        self.counters["oi_cap_query_failed"] += 1  # the gates keep the last known state; the
+        # next poll asks again
+
+    def _on_oi_caps(self, dex: str, data: Any, now: int) -> None:
         if not isinstance(data, list):
             self.counters["oi_cap_bad_answer"] += 1
             return
@@ -338,33 +404,14 @@ class ReconciliationSteps:
         self.specs.clear()
         self.specs.update(fresh)
 
-    def _bad_info_answer(self, p: PendingPost, bad: BadAnswer, now: int) -> None:
-        """Counted and logged sparsely like a bad frame, never adopted: the step fails as if
-        the post had failed, so reconciliation asks again and never trips the HardStop."""
+    def _bad_info_answer(self, query: InfoQuery, bad: BadAnswer) -> None:
+        """Counted and logged sparsely like a bad frame, never adopted: the request fails as
+        if its post had failed (reconciliation asks again) and never trips the HardStop."""
         n = self.decode_errors["bad_answer"] = self.decode_errors["bad_answer"] + 1
         if n & (n - 1) == 0:
-            log.warning("bad info answer #%d to %s: %s", n, p.owner[1], bad.reason)
-        self._info_failed(p, bad.reason, now, logged=True)
+            log.warning("bad info answer #%d to %s: %s", n, query.key, bad.reason)
 
-    def _info_failed(self, p: PendingPost, reason: str, now: int, *, logged: bool = False) -> None:
-        epoch, key = p.owner
-        if not logged:
-            log.warning("info request %s failed: %s", key, reason)
-        if key.startswith("orderStatus:"):
-            return  # the order stays unknown; the next epoch's reconciliation asks again
-        if key.startswith("verify:"):
-            self._verify = None  # the HardStop tick asks again
-            return
-        if key.startswith("px:"):
-            self._px_pending.discard(key.split(":", 1)[1])
-            return  # the flatten retry on the next tick asks again
-        if key.startswith("oi_cap:"):
-            self.counters["oi_cap_query_failed"] += 1
-            return  # the gates keep the last known state; the next poll asks again
-        if key.startswith("positions_again:"):
-            return  # the coins stay unsettled; the next fill or tick asks again
-        if key.startswith("open_orders_again:"):
-            return  # the stranger's next update asks again; the next epoch lists it anyway
+    def _plan_part_failed(self, epoch: int, key: str, reason: str, now: int) -> None:
         plan = self._plan
         if plan is not None and epoch == plan.epoch == self.conn.epoch and key in plan.outstanding:
             plan.schedule_retry(key, now)  # asked again by `_retry_due_info` after the backoff
@@ -376,7 +423,7 @@ class ReconciliationSteps:
             return
         for key in plan.due_retries(now):
             self.counters["info_retries"] += 1
-            self._post_info(plan.outstanding[key], key)
+            self._ask_plan_part(plan, key)
 
     def _read_open_orders_again(self, coin: str) -> None:
         """An order of this account the bot does not know: list the dex's open orders, so it
@@ -385,10 +432,15 @@ class ReconciliationSteps:
             return
         dex = dexes_of([coin])[0]
         key = f"open_orders_again:{dex}"
-        if any(q.kind == f"info:{key}" for q in self.wire.posts.pending()):
+        if self._asking(key):
             return
         self.counters["open_orders_read_again"] += 1
-        self._post_info({"type": "openOrders", "user": self.user, "dex": dex}, key)
+        # on failure the stranger's next update asks again; the next epoch lists it anyway
+        self._post_info(
+            {"type": "openOrders", "user": self.user, "dex": dex},
+            key,
+            on_answer=partial(self._open_orders_answer, dex),
+        )
 
     def _reconcile_open_orders(self, rows: list, dex: str | None = None) -> None:
         """Adopt what the exchange lists and settle what it no longer lists (of `dex` only,
@@ -400,7 +452,7 @@ class ReconciliationSteps:
             if known is None:
                 # resting on the exchange but not ours this session: adopt it so cancel-all covers
                 # it, with the sizes the exchange lists (never made up)
-                key = cloid or f"oid:{oid}"
+                key = cloid or f"{ADOPTED_BY_OID}{oid}"
                 sizes = _listed_sizes(row)
                 if sizes is None:
                     self.counters["adopt_refused_no_size"] += 1
@@ -435,7 +487,7 @@ class ReconciliationSteps:
             if info.cloid not in listed and m.state in ("resting", "partially_filled", "unknown"):
                 self._query_order(info, m.oid)
 
-    def _resolve_order_status(self, cloid: str, data: Any) -> None:
+    def _resolve_order_status(self, cloid: str, data: Any, now: int) -> None:
         m = self.orders.machines.get(cloid)
         if m is None:
             return

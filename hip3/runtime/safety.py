@@ -6,6 +6,7 @@ FlattenMachine); these steps carry out their commands. Part of the one dispatche
 from __future__ import annotations
 
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 from hip3.events import OperatorCommand
@@ -18,8 +19,8 @@ from hip3.runtime.common import BPS as _BPS
 from hip3.runtime.common import dec as _dec
 from hip3.runtime.common import log
 from hip3.runtime.common import ms as _ms
-from hip3.runtime.reconciliation import positions_from_state
-from hip3.transport.posts import PendingPost
+from hip3.runtime.post_owners import CancelPost, ScheduleCancelPost
+from hip3.runtime.reconciliation import has_cloid, positions_from_state
 
 PX_LOOKUP_MAX_AGE_MS = 5_000
 # The HardStop reason of a graceful stop that flattens: a routine stop, logged at INFO.
@@ -147,10 +148,18 @@ class SafetySteps:
             return cached[0]
         if coin not in self._px_pending and self.ready.can_reduce():
             self._px_pending.add(coin)
-            self._post_info({"type": "l2Book", "coin": coin}, f"px:{coin}")
+            self._post_info(
+                {"type": "l2Book", "coin": coin},
+                f"px:{coin}",
+                on_answer=partial(self._on_px_lookup, coin),
+                on_failure=partial(self._px_lookup_failed, coin),
+            )
         return None
 
-    def _on_px_lookup(self, coin: str, data: Any) -> None:
+    def _px_lookup_failed(self, coin: str, reason: str, now: int) -> None:
+        self._px_pending.discard(coin)  # the flatten retry on the next tick asks again
+
+    def _on_px_lookup(self, coin: str, data: Any, now: int) -> None:
         self._px_pending.discard(coin)
         levels = data.get("levels") if isinstance(data, dict) else None
         if not isinstance(levels, list) or len(levels) != 2:
@@ -193,16 +202,16 @@ class SafetySteps:
                 continue
             if m.oid is not None:
                 by_asset_oid.append((info.asset, m.oid))
-            elif not info.cloid.startswith("oid:"):
+            elif has_cloid(info):
                 by_cloid.append((info.asset, info.cloid))
         actions = ([cancel_action(by_asset_oid)] if by_asset_oid else []) + (
             [cancel_by_cloid_action(by_cloid)] if by_cloid else []
         )
         posted = 0
         for action in actions:
-            p = self.wire.post_action(action, kind="cancel", owner=None)
-            if p is not None:
-                self._cancel_posts.add(p.post_id)
+            owner = CancelPost(self._cancel_post_done)
+            if self.wire.post_action(action, kind="cancel", owner=owner) is not None:
+                self._cancel_posts.add(owner)
                 posted += 1
         return len(by_asset_oid) + len(by_cloid), posted
 
@@ -218,8 +227,8 @@ class SafetySteps:
 
     _cancel_attempt = 0
 
-    def _cancel_post_done(self, p: PendingPost) -> None:
-        self._cancel_posts.discard(p.post_id)
+    def _cancel_post_done(self, post: CancelPost) -> None:
+        self._cancel_posts.discard(post)
         if not self._cancel_posts and self.hardstop.state == "cancelling":
             self.hardstop.send("orders_cancelled", attempt=self._cancel_attempt)
 
@@ -254,15 +263,23 @@ class SafetySteps:
             for part, info_type in parts:
                 key = f"verify:{part}:{dex}"
                 self._verify["outstanding"].add(key)
-                self._post_info({"type": info_type, "user": self.user, "dex": dex}, key)
+                self._post_info(
+                    {"type": info_type, "user": self.user, "dex": dex},
+                    key,
+                    on_answer=partial(self._on_verify, key, part, dex),
+                    on_failure=self._verify_failed,
+                )
         return True
 
-    def _on_verify(self, key: str, data: Any) -> None:
+    def _verify_failed(self, reason: str, now: int) -> None:
+        self._verify = None  # the HardStop tick asks again
+
+    def _on_verify(self, key: str, part: str, dex: str, data: Any, now: int) -> None:
         v = self._verify
         if v is None or key not in v["outstanding"]:
             return
         v["outstanding"].discard(key)
-        if key.startswith("verify:positions:"):
+        if part == "positions":
             sizes = positions_from_state(data)
             v["positions"].update({c: s for c, (s, _e) in sizes.items() if s != 0})
             self.positions.reconcile(
@@ -271,7 +288,7 @@ class SafetySteps:
                 | {
                     c
                     for c in self.positions.open_coins()
-                    if self.specs.get(c) and self.specs[c].dex == key.rsplit(":", 1)[1]
+                    if self.specs.get(c) and self.specs[c].dex == dex
                 },
                 request_key=key,
             )
@@ -323,7 +340,15 @@ class SafetySteps:
             return
         self._dms_next_ms = now + _ms(dms.interval_s)
         deadline = self.clock.wall_ms() + _ms(dms.lead_s)
-        self.wire.post_action(schedule_cancel_action(deadline), kind="schedule_cancel")
+        self.wire.post_action(
+            schedule_cancel_action(deadline),
+            kind="schedule_cancel",
+            owner=ScheduleCancelPost(self._schedule_cancel_refused),
+        )
+
+    def _schedule_cancel_refused(self, err: str) -> None:
+        log.warning("dead man's switch refused: %s", err)
+        self.counters["dms_refused"] += 1
 
     # ------------------------------------------------------------------------------------
     # operator
@@ -369,7 +394,7 @@ class SafetySteps:
         the cancel follows."""
         if not self.ready.can_reduce():
             return
-        if any(p.kind == "cancel" for p in self.wire.posts.pending()):
+        if any(isinstance(p.owner, CancelPost) for p in self.wire.posts.pending()):
             return
         self._cancel_everything()
 
