@@ -307,3 +307,25 @@ async def test_isolated_margin_zero_amount_is_malformed(client: DocClient) -> No
     response = await client.post("action", client.signed_payload(isolated_margin(AAA, "0")))
     assert response["type"] == "action"
     assert response["payload"]["status"] == "err" and "ntli" in response["payload"]["response"]
+
+
+async def test_clearinghouse_state_feed_pushes_when_the_mark_moves_a_position(
+    sim: SimHarness, client: DocClient
+) -> None:
+    seed_book(sim.exchange, "xyz:AAA", [("24.9", "10")], [("25.1", "10")])
+    await buy_ioc(client, AAA, "25.1", "2")
+    await client.subscribe({"type": "clearinghouseState", "user": client.address, "dex": "xyz"})
+    first = await client.wait_for(lambda f: f["channel"] == "clearinghouseState")
+    [held] = first["data"]["clearinghouseState"]["assetPositions"]
+    # No action of the user: the market moves, and the position's value with it.
+    sim.exchange.set_oracle("xyz:AAA", Decimal("26"))
+    seed_book(sim.exchange, "xyz:AAA", [("25.9", "10")], [("26.1", "10")])
+    moved = await client.wait_for(
+        lambda f: (
+            f["channel"] == "clearinghouseState"
+            and f["data"]["clearinghouseState"]["assetPositions"][0]["position"]["unrealizedPnl"]
+            != held["position"]["unrealizedPnl"]
+        )
+    )
+    [position] = moved["data"]["clearinghouseState"]["assetPositions"]
+    assert Decimal(position["position"]["unrealizedPnl"]) == 2 * (Decimal(26) - Decimal("25.1"))
