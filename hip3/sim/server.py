@@ -75,7 +75,8 @@ OPEN_TIMEOUT_S = 10.0
 
 @dataclass(frozen=True)
 class ConnectionLimits:
-    """Per-connection rules of the exchange (protocol.md §1.2, §1.4); small values in tests."""
+    """Per-connection rules of the exchange (its websocket docs: heartbeat, limits); small values
+    in tests."""
 
     idle_timeout_s: float = 60.0  # close a connection that has sent nothing for this long
     messages_per_window: int = 2000

@@ -1,9 +1,16 @@
 """Subscription requests: validation and the normalised form the exchange echoes back.
 
 The exchange answers a subscribe with the subscription as *it* understands it: optional
-fields filled with their defaults, unknown fields dropped, addresses lower-cased
-(protocol.md §1.3). The normalised form is also the identity of a subscription on a
-connection (`Already subscribed: <json>`).
+fields filled with their defaults, unknown fields dropped, addresses lower-cased. The
+normalised form is also the identity of a subscription on a connection
+(`Already subscribed: <json>`).
+
+What follows the ack (https://hyperliquid.gitbook.io/hyperliquid-docs/for-developers/api/
+websocket/subscriptions): a snapshot tagged `isSnapshot: true` for the time series userFills,
+userFundings and userNonFundingLedgerUpdates; the current state for the state feeds (allMids,
+l2Book, bbo, activeAssetCtx, clearinghouseState, openOrders, activeAssetData, webData3);
+nothing for orderUpdates, userEvents, trades, notification and candle (the docs are silent on
+candle; the simulator sends the current candle only after a trade).
 """
 
 from __future__ import annotations
@@ -47,7 +54,7 @@ SUPPORTED_TYPES = (
 # (webData2 since 2026-08; its info request still answers).
 REFUSED_TYPES = frozenset({"webData2"})
 
-# userEvents is the one feed whose channel differs from its type (protocol.md §2.1).
+# userEvents is the one feed whose channel differs from its type (the docs' subscription list).
 CHANNEL_OF = {t: t for t in SUPPORTED_TYPES} | {"userEvents": "user"}
 
 
