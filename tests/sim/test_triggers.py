@@ -356,3 +356,25 @@ async def test_the_official_sdk_places_tpsl_and_updates_isolated_margin(
         "Stop Market",
         "Take Profit Limit",
     ]
+
+
+async def test_modify_replaces_a_trigger_order(sim: SimHarness, client: DocClient) -> None:
+    await open_long(sim, client, "2")
+    [status] = statuses(await client.order(trigger_order(False, "20", "2", "24", "sl")))
+    oid = status["resting"]["oid"]
+    modify = {"type": "modify", "oid": oid, "order": trigger_order(False, "21", "2", "23", "sl")}
+    assert (await client.action(modify))["status"] == "ok"
+    await update_for(client, oid, "canceled")
+    [listed] = await front(client)
+    assert listed["oid"] != oid and listed["triggerPx"] == "23" and listed["limitPx"] == "21"
+    move_mark(sim, "23.5")  # past the old trigger, short of the new one
+    assert await position(client) == "2"
+
+
+async def test_a_halt_cancels_waiting_triggers(sim: SimHarness, client: DocClient) -> None:
+    await open_long(sim, client, "2")
+    [status] = statuses(await client.order(trigger_order(False, "20", "2", "24", "sl")))
+    oid = status["resting"]["oid"]
+    sim.exchange.halt_market("xyz:AAA")
+    await update_for(client, oid, "canceled")
+    assert await front(client) == []
