@@ -154,7 +154,10 @@ async def run_bot(
         if status_stream is not None:
             from hip3.metrics.status import run_status
 
-            status_task = loop.create_task(run_status(dispatcher, status_stream), name="status")
+            status_task = loop.create_task(
+                run_status(dispatcher, status_stream, last_error=lambda: startup.last_error),
+                name="status",
+            )
         keys = StopKeys(dispatcher, startup)
         handled = (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2, signal.SIGHUP)
         if install_signals:

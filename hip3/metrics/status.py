@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any, TextIO
 
@@ -62,8 +63,10 @@ def _table(rows: list[list[str]]) -> list[str]:
     return ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
 
 
-def render_status(d: Any, now_ns: int) -> str:
-    """A snapshot of the bot as text; `now_ns` is the perf_counter_ns clock the reader uses."""
+def render_status(d: Any, now_ns: int, last_error: Callable[[], str | None] | None = None) -> str:
+    """A snapshot of the bot as text; `now_ns` is the perf_counter_ns clock the reader uses.
+    `last_error` gives the last connection error, shown while the connection is not live
+    (a view that says only `backoff` does not say why)."""
     ready_trading = d.ready.trading(now_ns)
     hs = d.hardstop
     lines = [
@@ -72,6 +75,10 @@ def render_status(d: Any, now_ns: int) -> str:
         f"  HardStop {hs.state}"
         f"  inbox {len(d.inbox)}  posts in flight {d.wire.posts.inflight.count}",
     ]
+    if d.conn.state != "live" and last_error is not None:
+        error = last_error()
+        if error:
+            lines.append(f"  last connection error: {error}")
     reasons = list(getattr(hs, "reasons", None) or ())
     if reasons:
         lines.append("  HardStop reasons: " + "; ".join(str(r) for r in reasons))
@@ -155,7 +162,8 @@ def render_status(d: Any, now_ns: int) -> str:
     ex = d.executor
     lines.append(
         f"signals {d.signals_seen}  submitted {ex.submitted}"
-        f"  fills {d.positions.fills_applied} (duplicates {d.positions.duplicates})"
+        f" (entries {ex.entries_sent}, exits {ex.submitted - ex.entries_sent})"
+        f"  fills {d.positions.fills_applied}"
         f"  reconnects {d.reconnects}  post timeouts {d.wire.posts.timeouts}"
     )
     final = dict(d.orders.final_counts)
@@ -171,14 +179,19 @@ def render_status(d: Any, now_ns: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-async def run_status(d: Any, stream: TextIO, interval_s: float = 0.5) -> None:
+async def run_status(
+    d: Any,
+    stream: TextIO,
+    interval_s: float = 0.5,
+    last_error: Callable[[], str | None] | None = None,
+) -> None:
     """Redraw the view on `stream` until the dispatcher finishes; no-op unless it is a TTY."""
     isatty = getattr(stream, "isatty", None)
     if isatty is None or not isatty():
         return
     while not d.finished.is_set():
         try:
-            text = render_status(d, time.perf_counter_ns())
+            text = render_status(d, time.perf_counter_ns(), last_error)
             stream.write(_HOME_CLEAR + text)
             stream.flush()
         except (OSError, ValueError):

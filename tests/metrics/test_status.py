@@ -83,3 +83,25 @@ def test_edge_without_oracle_or_book_is_none():
     assert edge_bps(st) == (Decimal("-10.0"), "sell")
     st.on_bbo(2, ("99.9", "1"), ("99.7", "2"), 3, wall_ms=2)
     assert edge_bps(st) == (Decimal("30"), "buy")
+
+
+async def test_the_view_says_why_it_is_not_connected(unused_tcp_port):
+    """Against a port where nothing listens the view shows the last connection error, not
+    only the connection state `backoff`."""
+    from hip3.app.bot import run_bot
+    from hip3.config import load_config
+
+    url = f"ws://127.0.0.1:{unused_tcp_port}/ws"
+    cfg = load_config(
+        overrides={
+            "network": "sim",
+            "ws_url": url,
+            "mode": "observation",
+            "journal": {"enabled": False},
+            "websocket": {"backoff_min_s": 0.2, "backoff_max_s": 0.4},
+        }
+    )
+    tty = Tty()
+    summary = await run_bot(cfg, duration_s=2.0, install_signals=False, status_stream=tty)
+    assert summary["never_ready"] and url in summary["never_ready"]
+    assert "last connection error: connect failed: ConnectionRefusedError" in tty.getvalue()
