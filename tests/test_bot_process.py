@@ -222,3 +222,19 @@ def test_all_configuration_errors_at_once(tmp_path):
     assert code == ExitCode.USAGE and "Traceback" not in err
     for named in ("mode = 'tradin'", "websocket.ping_after_s", "risk.loss_limit_usd"):
         assert named in err
+
+
+def test_summary_json_into_a_missing_folder_is_refused_before_the_run(tmp_path):
+    target = tmp_path / "no-such-folder" / "summary.json"
+    code, out, err = hip3(
+        "bot", "--no-status", "--duration", "1", "--summary-json", str(target),
+        config=NO_JOURNAL, tmp=tmp_path,
+    )  # fmt: skip
+    assert_one_clear_line(code, err, "--summary-json", "does not exist")
+    assert "summary" not in out  # refused before any run
+
+
+def test_a_negative_duration_is_one_line(tmp_path):
+    code, _out, err = hip3("bot", "--no-status", "--duration", "-3", tmp=tmp_path)
+    assert_one_clear_line(code, err, "--duration", "positive")
+    assert len(err.strip().splitlines()) == 1, err

@@ -13,6 +13,17 @@ from hip3.config import ConfigError, load_config
 from hip3.keys import SigningKeyError
 
 
+def _seconds(text: str) -> float:
+    """A positive, finite number of seconds (argparse reports anything else in one line)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text} must be a positive number of seconds")
+    return value
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--config",
@@ -34,7 +45,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--duration",
-        type=float,
+        type=_seconds,
         metavar="SECONDS",
         help="stop (gracefully) after this many seconds",
     )
@@ -74,6 +85,15 @@ def run(args: argparse.Namespace) -> int:
     if args.key_env and not args.ws_url:
         print("hip3 bot: --key-env only applies together with --ws-url", file=sys.stderr)
         return ExitCode.USAGE
+    if args.summary_json is not None and not args.summary_json.parent.is_dir():
+        # found now, before anything is sent, rather than after the run when the summary
+        # has nowhere to go
+        print(
+            f"hip3 bot: --summary-json {args.summary_json}: the folder "
+            f"{args.summary_json.parent} does not exist",
+            file=sys.stderr,
+        )
+        return ExitCode.USAGE
     try:
         cfg = load_config(args.config, overrides)
     except ConfigError as exc:
@@ -100,7 +120,13 @@ def run(args: argparse.Namespace) -> int:
         return ExitCode.INTERRUPTED
     print(render(summary))
     if args.summary_json is not None:
-        args.summary_json.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+        try:
+            args.summary_json.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+        except OSError as exc:  # the run's own exit code below still tells its outcome
+            print(
+                f"hip3 bot: cannot write --summary-json {args.summary_json}: {exc.strerror or exc}",
+                file=sys.stderr,
+            )
     code = code_for_summary(summary)
     if code is ExitCode.ACCOUNT_REFUSED:
         print(f"hip3 bot: {summary['fatal']}", file=sys.stderr)
