@@ -403,6 +403,11 @@ class ReconciliationSteps:
                 gate.on_params(spec)
         self.specs.clear()
         self.specs.update(fresh)
+        # orders adopted before discovery answered (openOrders can come first) get their asset
+        # id now: a cancel needs it
+        for info, _m in self.orders.live_orders():
+            if info.asset < 0 and info.coin in fresh:
+                info.asset = fresh[info.coin].asset
 
     def _bad_info_answer(self, query: InfoQuery, bad: BadAnswer) -> None:
         """Counted and logged sparsely like a bad frame, never adopted: the request fails as

@@ -134,6 +134,26 @@ class DispatcherProperties(RuleBasedStateMachine):
     def market_moves(self, coin: str, dislocated: str | None, depth: str) -> None:
         self.h.market_moves(coin, dislocated=dislocated, depth=depth)
 
+    @rule(
+        coin=st.sampled_from(COINS),
+        dislocated=st.sampled_from(["buy", "sell"]),
+        depth=st.sampled_from(["40", "40", "3"]),
+    )
+    def dislocation_reaches_the_bot(self, coin: str, dislocated: str, depth: str) -> None:
+        """The market moves and its frames arrive at once: what makes the bot send entries."""
+        self.h.market_moves(coin, dislocated=dislocated, depth=depth)
+        for lane in (f"activeAssetCtx:{coin}", f"bbo:{coin}"):
+            heads = [
+                i for i in self.h.delivery.deliverable() if self.h.delivery.frames[i].lane == lane
+            ]
+            while heads:
+                self._deliver(heads[0])
+                heads = [
+                    i
+                    for i in self.h.delivery.deliverable()
+                    if self.h.delivery.frames[i].lane == lane
+                ]
+
     @precondition(lambda self: bool(self.h.delivery.requests))
     @rule(fault=st.sampled_from((None, None, None, *ANSWER_FAULTS)))
     def exchange_executes_next_request(self, fault: str | None) -> None:

@@ -80,3 +80,28 @@ def test_an_order_gone_unknown_is_asked_about_at_once_not_at_the_next_tick():
     assert _pending(h, f"info:orderStatus:{cloid}")
     h.settle()
     assert h.d.orders.was_terminal(cloid) is not None
+
+
+def test_an_order_adopted_before_discovery_answered_is_cancelled_by_the_hardstop():
+    # found by the property test: the open-orders answer came before the metadata, the order
+    # was adopted without its asset id, and every HardStop attempt skipped cancelling it
+    h = Harness()
+    h.other_client_order("xyz:AAA", is_buy=False, resting=True, sz="1")
+    h.start()
+    h.open_socket()
+    while h.acks():
+        h.ack(0)
+    (listing,) = [p for p in h.d.wire.posts.pending() if p.kind == "info:open_orders:xyz"]
+    while h.delivery.requests:
+        h.execute()
+    h.deliver_lane(f"post:{listing.post_id}")  # before perpDexs and meta
+    assert h.d.counters["adopted_orders"] == 1
+    h.settle()
+    h.operator("hardstop")
+    for _ in range(10):
+        h.settle()
+        if h.d.hardstop.state == "halted":
+            break
+        h.tick(1_000)
+    assert h.d.hardstop.state == "halted", (h.d.hardstop.state, h.d.hardstop.attempt)
+    assert h.true_open_orders() == []
