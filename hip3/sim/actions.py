@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from hip3.sim import texts
+from hip3.sim.abstraction import AbstractionModes
 from hip3.sim.accounts import Account
 from hip3.sim.address_budget import EXPIRED_COST, AddressBudget, requests_of
 from hip3.sim.agents import AgentRegistry
@@ -73,6 +74,9 @@ ACTION_KEYS = {
     "usdClassTransfer": frozenset(
         {"type", "signatureChainId", "hyperliquidChain", "amount", "toPerp", "nonce"}
     ),
+    "userSetAbstraction": frozenset(
+        {"type", "signatureChainId", "hyperliquidChain", "user", "abstraction", "nonce"}
+    ),
     "sendAsset": frozenset(
         {
             "type",
@@ -88,7 +92,7 @@ ACTION_KEYS = {
         }
     ),
 }
-_TRANSFERS = frozenset({"usdClassTransfer", "sendAsset"})
+_USER_SIGNED = frozenset({"usdClassTransfer", "sendAsset", "userSetAbstraction"})
 
 
 class Actions:
@@ -108,10 +112,12 @@ class Actions:
         staking: StakingLedger | None = None,
         transfers: Transfers | None = None,
         triggers: Triggers,
+        abstraction: AbstractionModes | None = None,
     ) -> None:
         self._triggers = triggers
         self._universe = universe
         self._transfers = transfers
+        self._abstraction = abstraction
         self._staking = staking if staking is not None else StakingLedger()
         self._verifier = verifier
         self._agents = agents
@@ -173,13 +179,15 @@ class Actions:
         now = self._clock()
         if kind == "approveAgent":
             return self._agents.approve(action, nonce, signature, expires_after, vault, now)
-        if kind in _TRANSFERS and self._transfers is not None:
+        if kind in _USER_SIGNED and self._transfers and self._abstraction:
             if expires_after is not None:
                 raise ActionError(texts.EXPIRES_AFTER_USER_SIGNED)
             if vault is not None:
                 raise ActionError(texts.VAULT_UNKNOWN.format(vault=vault))
             if kind == "sendAsset":
                 return self._transfers.send_asset(action, nonce, signature, now)
+            if kind == "userSetAbstraction":
+                return self._abstraction.user_set_abstraction(action, nonce, signature, now)
             return self._transfers.usd_class_transfer(action, nonce, signature, now)
         handler = self._handlers[kind]
         parsed = handler[0](action)

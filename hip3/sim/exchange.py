@@ -16,6 +16,7 @@ Each rule has one home, and this class only wires them together:
 - `funding.Funding`           hourly funding payments
 - `address_budget.AddressBudget` the per-address request budget of actions
 - `transfers.Transfers`       collateral moves between spot, perp dexes and users
+- `abstraction.AbstractionModes` userSetAbstraction and what a switch does to balances
 - `actions.Actions`           the signed /exchange envelope and one handler per action type
 - `priority.StakingLedger`    staking balances that pay priority fees, and what they burned
 - `info`                      /info requests
@@ -31,8 +32,8 @@ from typing import Any
 from eth_account import Account as EthAccount
 
 from hip3.sim import info as info_requests
-from hip3.sim import texts
-from hip3.sim.accounts import ABSTRACTIONS, STANDARD, Account, Leverage
+from hip3.sim.abstraction import AbstractionModes
+from hip3.sim.accounts import Account, Leverage
 from hip3.sim.actions import Actions
 from hip3.sim.address_budget import AddressBudget
 from hip3.sim.agents import AgentRegistry
@@ -51,7 +52,8 @@ from hip3.sim.signatures import L1Verifier
 from hip3.sim.transfers import SPOT, Transfers
 from hip3.sim.triggers import Triggers
 from hip3.sim.universe import Asset, Universe
-from hip3.sim.wire import address
+from hip3.sim.user_signed import UserSignedEnvelope
+from hip3.sim.wire import ActionError, address
 
 InfoError = info_requests.InfoError
 _MARK_EVENTS = (BookChanged, CtxChanged)  # what can move a mark price
@@ -110,13 +112,15 @@ class Exchange:
         self.funding = Funding(self.markets, self.accounts, emit=emit, enabled=funding)
         self.staking = StakingLedger()  # undelegated HYPE that pays priority fees
         self.ledger_updates = LedgerUpdates(clock_ms=clock_ms, emit=emit)
+        envelope = UserSignedEnvelope(self.accounts, network=self.network)
         self.transfers = Transfers(
             universe,
             self.accounts,
             withdrawable=self.margin.available,
-            network=self.network,
+            envelope=envelope,
             on_ledger=self.ledger_updates.record,
         )
+        self.abstraction = AbstractionModes(universe, envelope)
         self.actions = Actions(
             universe,
             verifier=L1Verifier(source),
@@ -131,6 +135,7 @@ class Exchange:
             staking=self.staking,
             transfers=self.transfers,
             triggers=self.triggers,
+            abstraction=self.abstraction,
         )
         # The same objects the collaborators hold, under the names info and tests read.
         markets = self.markets
@@ -307,21 +312,14 @@ class Exchange:
         self.disabled_dexes.add(name)
 
     def set_abstraction(self, user: str, mode: str) -> None:
-        """Switch `user`'s account abstraction. Entering a unified mode moves each perp dex's
-        balance onto spot in its collateral token (one balance per token); leaving it keeps
-        the balances on spot, where a standard account moves them with transfers."""
-        if mode not in ABSTRACTIONS:
-            raise ValueError(texts.ABSTRACTION_UNKNOWN.format(abstraction=mode))
+        """Switch `user`'s account abstraction (a scenario's `account_abstraction`)."""
         account = self.accounts.get(address(user, "user"))
         if account is None or account.internal:
             raise ValueError(f"{user} is not a user account")
-        if mode != STANDARD and account.abstraction == STANDARD:
-            for dex in self.universe.dexes:
-                moved = account.balances.pop(dex.name, None)
-                if moved:
-                    token = dex.collateral.name
-                    account.spot[token] = account.spot.get(token, Decimal(0)) + moved
-        account.abstraction = mode
+        try:
+            self.abstraction.switch(account, mode)
+        except ActionError as error:
+            raise ValueError(str(error)) from None
 
     def resume_market(self, coin: str) -> None:
         self.universe.asset(coin)

@@ -56,6 +56,14 @@ SEND_ASSET_TYPES = {
         {"name": "nonce", "type": "uint64"},
     ]
 }
+USER_SET_ABSTRACTION_TYPES = {
+    "HyperliquidTransaction:UserSetAbstraction": [
+        {"name": "hyperliquidChain", "type": "string"},
+        {"name": "user", "type": "address"},
+        {"name": "abstraction", "type": "string"},
+        {"name": "nonce", "type": "uint64"},
+    ]
+}
 _SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 
 

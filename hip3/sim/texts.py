@@ -58,7 +58,9 @@ Invented texts (constants below unless a module is named):
 - a bug inside the simulator: `INTERNAL_ERROR`;
 - transfers (`hip3.sim.transfers`): `TRANSFER_AMOUNT`, `TRANSFER_INSUFFICIENT`,
   `NOT_COLLATERAL` (the rule is documented, its text is not), `SAME_PLACE`,
-  `SUB_ACCOUNT_UNKNOWN` (sub-accounts are not simulated), `ABSTRACTION_UNKNOWN`;
+  `SUB_ACCOUNT_UNKNOWN` (sub-accounts are not simulated);
+- userSetAbstraction (`hip3.sim.abstraction`): `ABSTRACTION_UNKNOWN`, `ABSTRACTION_OTHER_USER`,
+  `ABSTRACTION_OPEN_POSITIONS` (the live rule for a switch with open positions is unknown);
 - info requests (`hip3.sim.info`): unknown type, bad `user`, unknown dex or coin, l2Book
   parameters (each after the 422 prefix over HTTP);
 - websocket post framing (`hip3.sim.server`): id, request, type and payload checks, frame size;
@@ -139,6 +141,10 @@ NOT_COLLATERAL = (
 )
 SAME_PLACE = "Source and destination are the same."
 SUB_ACCOUNT_UNKNOWN = "Sub-account {sub} does not exist."
+ABSTRACTION_OTHER_USER = (
+    "userSetAbstraction for {user}: only the signer's own account can be switched."
+)
+ABSTRACTION_OPEN_POSITIONS = "Cannot change account abstraction with open positions or orders."
 ABSTRACTION_UNKNOWN = (
     "Unknown abstraction {abstraction!r}: one of disabled, unifiedAccount, portfolioMargin."
 )

@@ -12,7 +12,8 @@ margined on its own, in its own collateral token, and is funded by transfers
 Both are signed as the official SDKs sign them: EIP-712 in the HyperliquidSignTransaction
 domain over the fields of `HyperliquidTransaction:UsdClassTransfer` / `:SendAsset`
 (`hip3.sim.signatures`). What leaves a perp dex is limited to what its margin leaves free
-(the dex's `withdrawable`). Sub-accounts are not simulated: a non-empty `fromSubAccount` or a
+(the dex's `withdrawable`). The signer, network and nonce are checked by
+`hip3.sim.user_signed`. Sub-accounts are not simulated: a non-empty `fromSubAccount` or a
 `subaccount:` amount is refused.
 
 Unified and portfolio-margin accounts keep one balance per token on spot (`hip3.sim.margin`);
@@ -30,14 +31,10 @@ from typing import Any
 from hip3.sim import rules, texts
 from hip3.sim.accounts import STANDARD, ZERO, Account
 from hip3.sim.collateral import USDC, Token, parse_token
-from hip3.sim.signatures import (
-    SEND_ASSET_TYPES,
-    USD_CLASS_TRANSFER_TYPES,
-    SignatureError,
-    recover_user_signed,
-)
+from hip3.sim.signatures import SEND_ASSET_TYPES, USD_CLASS_TRANSFER_TYPES
 from hip3.sim.universe import Universe
-from hip3.sim.wire import ActionError, address, malformed, require, require_int
+from hip3.sim.user_signed import UserSignedEnvelope
+from hip3.sim.wire import ActionError, address, require
 
 SPOT = "spot"
 _MAX_DECIMALS = 8
@@ -50,14 +47,14 @@ class Transfers:
         accounts: dict[str, Account],
         *,
         withdrawable: Callable[[Account, str], Decimal],
-        network: str,
+        envelope: UserSignedEnvelope,
         on_ledger: Callable[[Account, dict[str, Any]], None] | None = None,
     ) -> None:
         self._universe = universe
         self._on_ledger = on_ledger or _ignore  # records each move as a ledger update
         self._accounts = accounts
         self._withdrawable = withdrawable  # free margin of (account, perp dex)
-        self._network = network  # "Mainnet" or "Testnet": what hyperliquidChain must say
+        self._envelope = envelope
 
     # ----------------------------------------------------------------- signed actions
 
@@ -66,7 +63,7 @@ class Transfers:
     ) -> dict[str, Any]:
         amount_text = require(action, "amount", str, "action")
         to_perp = require(action, "toPerp", bool, "action")
-        account = self._signed_by(action, nonce, signature, USD_CLASS_TRANSFER_TYPES, now)
+        account = self._envelope.signer(action, nonce, signature, USD_CLASS_TRANSFER_TYPES, now)
         if " subaccount:" in amount_text:
             sub = amount_text.partition(" subaccount:")[2]
             raise ActionError(texts.SUB_ACCOUNT_UNKNOWN.format(sub=sub))
@@ -90,7 +87,7 @@ class Transfers:
         token_text = require(action, "token", str, "action")
         amount_text = require(action, "amount", str, "action")
         sub = require(action, "fromSubAccount", str, "action")
-        account = self._signed_by(action, nonce, signature, SEND_ASSET_TYPES, now)
+        account = self._envelope.signer(action, nonce, signature, SEND_ASSET_TYPES, now)
         if sub:
             raise ActionError(texts.SUB_ACCOUNT_UNKNOWN.format(sub=sub))
         for place in (source, destination):
@@ -179,41 +176,6 @@ class Transfers:
         account = self._accounts.get(user)
         if account is None:
             account = self._accounts[user] = Account(address=user)
-        return account
-
-    # ----------------------------------------------------------------- the envelope
-
-    def _signed_by(
-        self,
-        action: dict[str, Any],
-        nonce: int,
-        signature: Any,
-        types: dict[str, Any],
-        now: int,
-    ) -> Account:
-        """The account that signed a user-signed action, its nonce checked and then used."""
-        chain_id = require(action, "signatureChainId", str, "action")
-        try:
-            int(chain_id, 16)
-        except ValueError:
-            raise malformed("action.signatureChainId", "must be a hex chain id") from None
-        chain = require(action, "hyperliquidChain", str, "action")
-        action_nonce = require_int(action, "nonce", "action")
-        try:
-            signer = recover_user_signed(action, types, signature)
-        except SignatureError as error:
-            raise ActionError(str(error)) from None
-        account = self._accounts.get(signer)
-        if account is None or account.internal:
-            raise ActionError(texts.MUST_DEPOSIT.format(user=signer))
-        if chain != self._network:
-            raise ActionError(texts.WRONG_CHAIN)
-        if action_nonce != nonce:
-            raise ActionError(texts.NONCE_MISMATCH)
-        problem = account.nonces.check(nonce, now)
-        if problem:
-            raise ActionError(problem)
-        account.nonces.use(nonce)
         return account
 
 

@@ -4,10 +4,14 @@ delisted at a rediscovery, and the userAbstraction a scenario gives the test acc
 from __future__ import annotations
 
 import asyncio
+import time
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from eth_account import Account
+from hyperliquid.exchange import Exchange as SdkExchange
+from hyperliquid.info import Info
 from hyperliquid.utils.signing import sign_usd_class_transfer_action
 
 from hip3.sim.scenario import ScenarioError, parse_scenario
@@ -145,3 +149,29 @@ def test_bad_event_and_abstraction_keys_name_the_problem() -> None:
         parse_scenario(TWO_DEXES + "\n[[events]]\nat_s = 1\n")
     with pytest.raises(ScenarioError, match="account_abstraction must be one of disabled"):
         parse_scenario('account_abstraction = "dexAbstraction"\n')
+
+
+async def test_user_set_abstraction_from_the_sdk_pools_balances_on_spot(make_sim) -> None:
+    sim = await make_sim(scenario=parse_scenario(TWO_DEXES))
+    user, key = sim.new_account(Decimal(700))
+    base = sim.http_url
+
+    def session() -> list[Any]:
+        sdk = SdkExchange(Account.from_key(key), base, perp_dexs=["", "xyz", "abc"])
+        info = Info(base, skip_ws=True, perp_dexs=["", "xyz", "abc"])
+        answers: list[Any] = [info.query_user_abstraction_state(user)]
+        answers.append(sdk.user_set_abstraction(user, "portfolioMargin"))
+        answers.append(info.query_user_abstraction_state(user))
+        answers.append(info.spot_user_state(user)["balances"])
+        answers.append(info.user_state(user)["withdrawable"])
+        time.sleep(0.003)
+        answers.append(sdk.user_set_abstraction("0x" + "11" * 20, "disabled"))
+        return answers
+
+    before, switched, after, spot, withdrawable, other = await asyncio.to_thread(session)
+    assert before == "disabled"
+    assert switched == {"status": "ok", "response": {"type": "default"}}
+    assert after == "portfolioMargin"
+    assert [(row["coin"], Decimal(row["total"])) for row in spot] == [("USDC", Decimal(700))]
+    assert Decimal(withdrawable) == 0
+    assert other["status"] == "err" and "only the signer's own account" in other["response"]
