@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from hip3.protocol import frames
+from hip3.runtime.post_owners import PostOwner
 from hip3.transport.limits import InflightLimit, TokenBucket
 from hip3.transport.posts import PendingPost, PostBook
 
@@ -89,7 +90,7 @@ class Wire:
             return False
         return True
 
-    def post_info(self, payload: dict, *, kind: str, owner: Any = None) -> PendingPost | None:
+    def post_info(self, payload: dict, *, kind: str, owner: PostOwner) -> PendingPost | None:
         now = self._now_ms()
         if not self._admit(kind, now):
             return None
@@ -99,8 +100,10 @@ class Wire:
         self.sent += 1
         return p
 
-    def post_action(self, action: dict, *, kind: str, owner: Any = None) -> PendingPost | None:
-        """Sign and send one action; the nonce is taken only when the budget allows the send."""
+    def post_action(self, action: dict, *, kind: str, owner: PostOwner) -> PendingPost | None:
+        """Sign and send one action; the nonce is taken only when the budget allows the send.
+        `owner` handles the answer and the failure (`kind` is only a label, for metrics and
+        the refusal counts)."""
         now = self._now_ms()
         if self.signer is None or self.nonces is None:
             raise RuntimeError("no signing key configured: cannot send actions (observation mode?)")

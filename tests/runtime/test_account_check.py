@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from hip3.runtime.account_check import AGENTS, MARGIN, ROLE, AccountCheck, judge, requests
+from hip3.runtime.post_owners import CancelPost, InfoQuery
 from hip3.runtime.wire import Wire
 
 M = "0x" + "a" * 40  # the trading account
@@ -136,9 +137,20 @@ def test_wire_sends_no_action_until_the_signer_is_verified():
         now_ms=lambda: 0,
     )
     wire.signer_verified = False
-    assert wire.post_action({"type": "cancel", "cancels": []}, kind="cancel") is None
+    cancel = CancelPost(lambda post: None)
+    assert wire.post_action({"type": "cancel", "cancels": []}, kind="cancel", owner=cancel) is None
     assert transport.sent == [] and wire.refused == {"cancel:unverified": 1}
-    assert wire.post_info({"type": "userRole", "user": S}, kind="info:account:role") is not None
+    role = InfoQuery(
+        "account:role",
+        "userRole",
+        0,
+        on_answer=lambda data, now: None,
+        on_failure=None,
+        report_bad=lambda query, bad: None,
+    )
+    asked = wire.post_info({"type": "userRole", "user": S}, kind="info:account:role", owner=role)
+    assert asked is not None
     wire.signer_verified = True
-    assert wire.post_action({"type": "cancel", "cancels": []}, kind="cancel") is not None
+    sent = wire.post_action({"type": "cancel", "cancels": []}, kind="cancel", owner=cancel)
+    assert sent is not None
     assert wire.actions_sent == 1 and len(transport.sent) == 2
