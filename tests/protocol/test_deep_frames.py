@@ -14,6 +14,8 @@ import sys
 import textwrap
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from hip3.protocol.frames import DecodeError, decode_frame
 from hip3.protocol.nesting import MAX_DEPTH, nesting_depth, within_depth
@@ -96,3 +98,29 @@ def test_within_depth_takes_bytes_and_text() -> None:
     assert within_depth("[" * 200 + "]" * 200, limit=200)
     # many brackets, shallow: the common shape of a large info answer
     assert within_depth(json.dumps([{"a": [1, 2]} for _ in range(5000)]).encode())
+
+
+def _depth(value: object) -> int:
+    if isinstance(value, dict):
+        return 1 + max(map(_depth, value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max(map(_depth, value), default=0)
+    return 0
+
+
+_json_values = st.recursive(
+    st.none() | st.integers() | st.text(alphabet='ab[]{}"\\:, ', max_size=6),
+    lambda children: (
+        st.lists(children, max_size=3)
+        | st.dictionaries(st.text(alphabet='k[{"\\', max_size=3), children, max_size=3)
+    ),
+    max_leaves=20,
+)
+
+
+@given(_json_values)
+def test_depth_of_any_json_text_is_its_nesting(value: object) -> None:
+    """Brackets and quotes inside strings never count, with escapes (the regex path) or
+    without (the split-at-quotes path)."""
+    raw = json.dumps(value).encode()
+    assert nesting_depth(raw, limit=10_000) == _depth(value)
