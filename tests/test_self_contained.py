@@ -13,9 +13,10 @@ scanned. A finding is one of:
   One that follows an RFC or EIP number ("RFC 6455" then the sign and "5.3") cites a public
   standard and is allowed.
 - `issue-number`: a bare reference to an issue or pull request of this project: the word issue
-  or PR followed by a number, or a `#` directly followed by a number from 1 up that does not
-  follow a word character. A public issue elsewhere is cited as `owner/repo#N` (the `#` follows
-  the repository name) or by its URL, both allowed. `#0` is not an issue number.
+  or PR followed by a number, or `#` and a number from 1 up written as a reference: in
+  parentheses or brackets, or after see, fixes, fixed, closes, closed, resolves, refs, cf.,
+  per or in. An ordinal after a noun ("error frame #1", "key #0") is not a reference. A public issue
+  elsewhere is cited as `owner/repo#N` or by its URL, both allowed.
 - `broken-link`: a relative markdown link, or a reference like docs/<page>.md#<anchor> in any file,
   whose file does not exist or whose anchor is not a heading of that file (GitHub's slugs).
 
@@ -41,7 +42,10 @@ _SHARED_DIR = re.compile(r"(?<![\w-])shared(?=/)")
 _SECTION = "\u00a7"
 _PUBLIC_STANDARD_BEFORE = re.compile(r"\b(?:RFC|EIP)[- ]?\d+,?\s*$")
 _ISSUE_WORD = re.compile(r"\b(?:issues?|PRs?|pull requests?)\s+#?\d+", re.IGNORECASE)
-_BARE_NUMBER = re.compile(r"(?<![\w/#&])#[1-9]\d*\b")
+_BARE_NUMBER = re.compile(
+    r"(?:[(\[]\s*|\b(?:see|fix(?:es|ed)?|close[sd]?|resolve[sd]?|refs?|cf\.?|per|in)\s+)#[1-9]\d*\b",
+    re.IGNORECASE,
+)
 _MD_LINK = re.compile(r"\[[^\]\n]*\]\(([^)\s]+)\)")
 _DOCS_REF = re.compile(r"(?<![\w./-])(docs/[\w./-]+?\.md)(#[\w-]+)?")
 _FENCE = re.compile(r"^\s*(```|~~~)")
@@ -167,7 +171,8 @@ def scan_text(repo: Repository, path: str, text: str) -> list[Finding]:
         for start, end in worded:
             found("issue-number", line[start:end])
         for match in _BARE_NUMBER.finditer(line):
-            if not any(start <= match.start() < end for start, end in worded):
+            at = match.start() + match.group(0).rindex("#")
+            if not any(start <= at < end for start, end in worded):
                 found("issue-number", match.group(0))
         for match in _DOCS_REF.finditer(line):
             problem = _link_problem(repo, "", match.group(1) + (match.group(2) or ""))
@@ -242,6 +247,7 @@ _MD, _SS, _SH, _HASH, _DOCS = ".md", _SECTION, "shared", "#", "docs"
         ("tests/x.py", f'"""Issue {6} at the system level."""', ["issue-number"]),
         (f"{_DOCS}/x.md", f"fixed in PR {_HASH}306", ["issue-number"]),
         (f"{_DOCS}/x.md", f"see {_HASH}12 for details", ["issue-number"]),
+        ("hip3/x.py", f"# a race (fixed in {_HASH}4) and another ({_HASH}5)", ["issue-number"] * 2),
         ("hip3/x.py", f"# {_DOCS}/exchange/actions.md#no-such-anchor", ["broken-link"]),
         ("hip3/x.py", f"# {_DOCS}/exchange/missing.md", ["broken-link"]),
         ("docs/README.md", "[x](exchange/actions.md#nope)", ["broken-link"]),
@@ -258,6 +264,7 @@ _MD, _SS, _SH, _HASH, _DOCS = ".md", _SECTION, "shared", "#", "docs"
             [],
         ),
         ("tests/x.py", "# anvil/hardhat development key #0", []),
+        ("tests/x.py", 'read_until("exchange error frame #1")', []),
         ("hip3/x.py", "# one shared context; buffers are shared between subscribers", []),
         ("hip3/x.py", "x = data[0]  # 2 issues remain: none", []),
     ],
