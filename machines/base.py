@@ -1,7 +1,7 @@
 """The project base class for every hip3 state machine.
 
 python-statemachine's `StateChart` defaults are wrong for money-handling code (see
-/work/shared/statemachine.md §0): they swallow exceptions raised in callbacks, silently ignore
+docs/statemachine.md#defaults): they swallow exceptions raised in callbacks, silently ignore
 events that have no transition, and run `on_enter` for internal self-transitions. `HipChart`
 flips all four options so that bugs surface, unexpected events raise `TransitionNotAllowed`, and
 readers never observe an empty configuration.
@@ -29,8 +29,9 @@ class HipChart(StateChart):
     enable_self_transition_entries = False
     atomic_configuration_update = True
 
-    # Payload names the library would silently replace or trip over (statemachine.md §2, and
-    # `key`, which collides with an internal parameter of the callback registry).
+    # Payload names the library would silently replace or trip over (see
+    # docs/statemachine.md#payload-names), and `key`, which collides with an internal parameter
+    # of the callback registry.
     RESERVED_PAYLOAD_NAMES: ClassVar[frozenset[str]] = frozenset(
         {"state", "source", "target", "model", "machine", "transition", "event_data", "key"}
     )

@@ -1,4 +1,4 @@
-"""HardStopMachine: the one emergency stop (design.md "HardStop").
+"""HardStopMachine: the one emergency stop (docs/design.md#hardstop).
 
 armed → tripped → cancelling → flattening → verifying → halted; halted → armed ONLY on
 `operator_reset()`. A trip blocks entries, cancels every open order, flattens every position

@@ -1,4 +1,4 @@
-"""ReadinessMachine: READY for ONE connection epoch (the one definition, design.md "READY").
+"""ReadinessMachine: READY for ONE connection epoch (the one definition, docs/design.md#ready).
 
 A new epoch builds a new instance, so nothing delivered to an old epoch can make a new one
 ready. Each required subscription key moves pending → acked → ready in plain bookkeeping driven

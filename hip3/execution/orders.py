@@ -19,7 +19,8 @@ from hip3.machines.order import OrderMachine
 
 log = logging.getLogger(__name__)
 
-# orderUpdates statuses (protocol.md §2.3) and what they mean for an order machine
+# orderUpdates statuses and what they mean for an order machine
+# (docs/exchange/websocket.md#order-statuses)
 _CANCELLED = frozenset(
     {
         "canceled",

@@ -7,7 +7,8 @@ so a private key that slipped into a message, an argument or an exception never 
 terminal or a file. "Looks like a key" means 64 hex digits standing alone (with or without
 0x): addresses (40) and cloids (32) stay readable.
 
-`TransitionLogger` is a python-statemachine listener (statemachine.md §7): attach it with
+`TransitionLogger` is a python-statemachine listener (see docs/statemachine.md#listeners).
+Attach it with
 `machine.add_listener(logger)` or `listeners=[logger]` and each taken transition becomes one
 log line. Its only convention-named method is `after_transition`, so it can never act as a
 guard by accident. Attaching costs about as much as creating a machine, so per-order machines

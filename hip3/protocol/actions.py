@@ -1,4 +1,7 @@
-"""Exchange actions as plain dicts in the exchange's exact key order (protocol.md §4, §5.4).
+"""Exchange actions as plain dicts in the exchange's exact key order.
+
+Shapes and answers: docs/exchange/actions.md; user-signed actions:
+docs/exchange/signing.md#user-signed-actions.
 
 The L1 signature hashes the msgpack encoding of these dicts, and msgpack writes keys in
 insertion order, so every builder below inserts keys in the order the official SDKs use.
@@ -270,7 +273,7 @@ def noop_action() -> dict:
 def approve_agent_action(
     *, agent_address: str, agent_name: str | None, nonce: int, mainnet: bool
 ) -> dict:
-    """User-signed `approveAgent` (must be signed by the master key, §5.4).
+    """User-signed `approveAgent`, signed by the master key (docs/exchange/signing.md#approveagent).
 
     An unnamed agent is signed with agentName "" but posted without the key, as the
     official SDK does; `signing.sign_user_action` signs the missing name as "".

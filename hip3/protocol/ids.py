@@ -1,4 +1,5 @@
-"""Asset ids, coin names and client order ids (protocol.md §9.2, §5.5)."""
+"""Asset ids, coin names and client order ids (docs/exchange/hip3.md#asset-ids,
+docs/exchange/signing.md#cloids)."""
 
 from __future__ import annotations
 
@@ -55,7 +56,8 @@ def spot_asset_id(spot_index: int) -> int:
 def is_perp_asset(asset: int) -> bool:
     """True for validator perps and HIP-3 perps; false for spot and outcome assets.
 
-    (The Python SDK's `asset >= 10000` spot test misclassifies HIP-3 assets, §6.)"""
+    (The Python SDK's `asset >= 10000` spot test misclassifies HIP-3 assets; see
+    docs/exchange/rules.md#prices.)"""
     if isinstance(asset, bool) or not isinstance(asset, int) or asset < 0:
         raise ValueError(f"asset must be an int >= 0, got {asset!r}")
     return asset < SPOT_ASSET_BASE or HIP3_ASSET_BASE <= asset < OUTCOME_ASSET_BASE

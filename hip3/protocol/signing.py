@@ -1,4 +1,4 @@
-"""Signing of exchange actions (protocol.md §5).
+"""Signing of exchange actions (docs/exchange/signing.md).
 
 L1 actions (orders, cancels, ...) are signed as an EIP-712 `Agent{source, connectionId}` in
 the `Exchange` domain, where connectionId is keccak256 of the msgpack-encoded action, the
@@ -256,7 +256,7 @@ def _action_preimage(
     else:
         parts.append(b"\x01" + _address_bytes(vault_address, "vault_address"))
     if expires_after is not None:
-        # The expiry marker is 0x00, not 0x01 (protocol.md §5.1 step 4).
+        # The expiry marker is 0x00, not 0x01 (docs/exchange/signing.md#l1-action-hash, step 4).
         parts.append(b"\x00" + _check_uint64(expires_after, "expires_after").to_bytes(8, "big"))
     return b"".join(parts)
 

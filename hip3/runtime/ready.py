@@ -1,4 +1,4 @@
-"""READY — the one definition (design.md), asked by the executor and the write path alike.
+"""READY — the one definition (docs/design.md#ready), asked by executor and write path alike.
 
 - READY-MD(market): the epoch's ReadinessMachine has first bbo and ctx data for the market (and
   has not excluded it by the logged timeout policy) and that data is fresh now, by the market

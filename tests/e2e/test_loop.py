@@ -1,4 +1,5 @@
-"""The trading loop closes, and stays closed through faults (issue 5 item 9)."""
+"""The trading loop closes, and stays closed through faults (seed bot review item 1:
+docs/design.md#the-seed-bot)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Issue 6 at the system level: observation journals signals with follow-ups; trading exits
+"""The strategy at the system level: observation journals signals with follow-ups; trading exits
 through the time stop and mark regression without duplicate flatten orders; a killed and
 restarted bot keeps its journal consistent."""
 

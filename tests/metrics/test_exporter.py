@@ -1,4 +1,4 @@
-"""Metrics over HTTP from a real bot run against the simulator (issue 7 item 1)."""
+"""Metrics over HTTP from a real bot run against the simulator."""
 
 from __future__ import annotations
 

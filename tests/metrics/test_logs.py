@@ -1,4 +1,4 @@
-"""Structured logs, the transition listener, and the key never reaching a log (issue 7 item 2)."""
+"""Structured logs, the transition listener, and the key never reaching a log."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The live status view (issue 7 item 3): rendered from a real run's dispatcher."""
+"""The live status view: rendered from a real run's dispatcher."""
 
 from __future__ import annotations
 

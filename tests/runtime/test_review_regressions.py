@@ -1,4 +1,4 @@
-"""One plain regression test per review item of the seed bot (design.md's table), each
+"""One plain regression test per review item of the seed bot (docs/design.md#the-seed-bot), each
 replaying the sequence of events that broke the original, through the dispatcher and the
 simulator's exchange core behind the delivery layer (tests/runtime/fakes.py)."""
 

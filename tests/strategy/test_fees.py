@@ -1,4 +1,5 @@
-"""HIP-3 taker fee model: protocol.md §9.5 worked numbers, input checks, the per-coin table."""
+"""HIP-3 taker fee model: the worked numbers of docs/exchange/hip3.md#fees, input checks, the
+per-coin table."""
 
 from __future__ import annotations
 
