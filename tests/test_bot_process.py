@@ -132,7 +132,8 @@ def test_observation_exits_0_without_claiming_a_reconciliation(tmp_path):
 
 def test_second_ctrl_c_forces_the_exit_saying_what_may_be_open(tmp_path):
     """The first SIGINT starts the graceful stop (slowed here: every post waits 1.5 s); the
-    second ends the process at once, naming what may still be open, with code 130."""
+    second ends the process at once, naming what may still be open, with code 130 and the
+    summary printed; a third changes nothing."""
     path = tmp_path / "bot.toml"
     path.write_text(NO_JOURNAL + '[sim]\nfaults = "delay_post_ms=1500"\n')
     proc = subprocess.Popen(
@@ -156,10 +157,11 @@ def test_second_ctrl_c_forces_the_exit_saying_what_may_be_open(tmp_path):
     reader.start()
     try:
         assert ready.wait(60), "".join(lines)
-        proc.send_signal(signal.SIGINT)
-        threading.Event().wait(0.2)
-        proc.send_signal(signal.SIGINT)
+        for _press in range(3):  # an impatient operator: the third must not cut the exit
+            proc.send_signal(signal.SIGINT)
+            threading.Event().wait(0.1)
         code = proc.wait(60)
+        out = proc.stdout.read() if proc.stdout is not None else ""
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -169,6 +171,7 @@ def test_second_ctrl_c_forces_the_exit_saying_what_may_be_open(tmp_path):
     assert "press Ctrl-C again to exit at once" in err
     assert "hip3 bot: forced exit; " in err
     assert "Traceback" not in err
+    assert "=== hip3 bot summary ===" in out
 
 
 # --- runtime failures a user can cause: one line, exit 2 ------------------------------------

@@ -193,6 +193,11 @@ async def run_bot(
             if install_signals:
                 for sig in handled:
                     loop.remove_signal_handler(sig)
+                if keys.forced:
+                    # the exit is already forced and quick (no final check): further Ctrl-Cs
+                    # must not cut it short before the summary and the exit code are out
+                    for sig in (signal.SIGINT, signal.SIGTERM):
+                        signal.signal(sig, signal.SIG_IGN)
             await transport.aclose()
             dispatcher.recorder.close()
             gc.unfreeze()
