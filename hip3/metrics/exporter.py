@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import bisect
 import logging
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -359,7 +360,8 @@ class MetricsServer:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}/metrics"
+        host = f"[{self.host}]" if ":" in self.host else self.host  # an IPv6 literal
+        return f"http://{host}:{self.port}/metrics"
 
     def close(self) -> None:
         self._httpd.shutdown()
@@ -423,6 +425,13 @@ def _handler(
     return Handler
 
 
+def _server_class(host: str, port: int) -> type[ThreadingHTTPServer]:
+    """The standard server listens on IPv4 only; take the family the host resolves to, so
+    `::1` or an IPv6 address works too. A host that does not resolve raises OSError."""
+    family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+    return type("MetricsHTTPServer", (ThreadingHTTPServer,), {"address_family": family})
+
+
 def start_metrics(
     dispatcher: Any, host: str, port: int, *, latency: LatencyRecorder | None = None
 ) -> MetricsServer:
@@ -434,7 +443,7 @@ def start_metrics(
     registry = build_registry(dispatcher, latency)
     handler = _handler(registry, lambda: _is_ready(dispatcher))
     try:
-        httpd = ThreadingHTTPServer((host, port), handler)
+        httpd = _server_class(host, port)((host, port), handler)
     except OSError as exc:
         raise OSError(
             exc.errno, f"metrics: cannot listen on {host}:{port}: {exc.strerror}"

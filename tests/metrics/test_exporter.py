@@ -221,6 +221,20 @@ async def test_health_ready_and_unknown_paths_after_a_run():
     assert "process_resident_memory_bytes" in families
 
 
+def test_serves_on_ipv6_loopback_and_names_an_unknown_host():
+    class Nothing:
+        pass
+
+    server = start_metrics(Nothing(), "::1", 0)
+    try:
+        assert server.url.startswith("http://[::1]:")
+        assert fetch(server.url.removesuffix("/metrics") + "/healthz")[0] == 200
+    finally:
+        server.close()
+    with pytest.raises(OSError, match=r"metrics: cannot listen on no-such-host.invalid:0"):
+        start_metrics(Nothing(), "no-such-host.invalid", 0)
+
+
 def test_port_in_use_is_a_clear_error():
     class Nothing:
         pass
