@@ -20,7 +20,6 @@ import collections
 import random
 import time
 from collections import Counter
-from decimal import Decimal
 from functools import partial
 from typing import Any
 
@@ -56,6 +55,7 @@ from hip3.runtime.common import dec as _dec
 from hip3.runtime.common import ms as _ms
 from hip3.runtime.order_flow import OrderFlowSteps
 from hip3.runtime.post_owners import CancelPost
+from hip3.runtime.price_lookup import PriceLookup
 from hip3.runtime.ready import Ready
 from hip3.runtime.reconciliation import (
     ReconcilePlan,
@@ -261,13 +261,18 @@ class Dispatcher(OrderFlowSteps, ReconciliationSteps, SafetySteps):
         self._verify: dict[str, Any] | None = None
         self._dms_next_ms = 0
         self._oi_next_ms = 0
-        self._px_lookup: dict[str, tuple[Decimal, int]] = {}  # coin -> (price, at ms)
-        self._px_pending: set[str] = set()
         self._shutdown_started_ms: int | None = None
         self.finished = asyncio.Event()
         self.fatal: str | None = None
         # observability
         self.counters: Counter[str] = Counter()
+        # a price for a position in a coin the bot does not stream (HardStop flattens it too)
+        self.price_lookup = PriceLookup(
+            ask=self._post_info,
+            can_ask=self.ready.can_reduce,
+            now_ms=self.clock.now_ms,
+            counters=self.counters,
+        )
         self.ready_latency_ms: dict[int, int] = {}
         self.reconnects = 0
         self.signals_seen = 0

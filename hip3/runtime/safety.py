@@ -22,7 +22,6 @@ from hip3.runtime.common import ms as _ms
 from hip3.runtime.post_owners import CancelPost, ScheduleCancelPost
 from hip3.runtime.reconciliation import has_cloid, positions_from_state
 
-PX_LOOKUP_MAX_AGE_MS = 5_000
 # The HardStop reason of a graceful stop that flattens: a routine stop, logged at INFO.
 STOP_REASON = "shutdown with flatten"
 
@@ -81,11 +80,11 @@ class SafetySteps:
             return
         spec = self.specs.get(coin)
         st = self.markets.get(coin)
-        ref = st.reference_px() if st is not None else self._looked_up_px(coin)
+        ref = st.reference_px() if st is not None else self.price_lookup.price(coin)
         if spec is None or ref is None:
             missing = "market metadata" if spec is None else "reference price"
             # a price lookup still in flight is a wait, not a failure
-            asked = spec is not None and coin in self._px_pending
+            asked = spec is not None and self.price_lookup.waiting(coin)
             fm.send("not_sent", reason=f"no {missing} for {coin}", now_ms=now, failure=not asked)
             return
         try:
@@ -138,36 +137,6 @@ class SafetySteps:
         if self.hardstop.is_armed:
             self._trip(f"flatten failures: gave up on {market} after {failures} ({outcome})")
         self._check_flatten_progress()
-
-    def _looked_up_px(self, coin: str) -> Decimal | None:
-        """A price for a position in a coin the bot does not stream (the account traded it
-        elsewhere): HardStop must flatten it too. Asks the book once and caches it briefly."""
-        now = self.clock.now_ms()
-        cached = self._px_lookup.get(coin)
-        if cached is not None and now - cached[1] <= PX_LOOKUP_MAX_AGE_MS:
-            return cached[0]
-        if coin not in self._px_pending and self.ready.can_reduce():
-            self._px_pending.add(coin)
-            self._post_info(
-                {"type": "l2Book", "coin": coin},
-                f"px:{coin}",
-                on_answer=partial(self._on_px_lookup, coin),
-                on_failure=partial(self._px_lookup_failed, coin),
-            )
-        return None
-
-    def _px_lookup_failed(self, coin: str, reason: str, now: int) -> None:
-        self._px_pending.discard(coin)  # the flatten retry on the next tick asks again
-
-    def _on_px_lookup(self, coin: str, data: Any, now: int) -> None:
-        self._px_pending.discard(coin)
-        levels = data.get("levels") if isinstance(data, dict) else None
-        if not isinstance(levels, list) or len(levels) != 2:
-            self.counters["px_lookup_bad_answer"] += 1
-            return
-        tops = [Decimal(side[0]["px"]) for side in levels if side]
-        if tops:
-            self._px_lookup[coin] = (sum(tops) / len(tops), self.clock.now_ms())
 
     def _check_flatten_progress(self) -> None:
         """HardStop's flattening step ends when every position is closed, or when every one
