@@ -7,19 +7,21 @@ error value; nothing raises into a loop.
 
 Each rule has one home, and this class only wires them together:
 
-- `market.Markets`            books, oracle, marks, mids, funding rate, volumes, halts
+- `market.Markets`            books, oracle, marks, mids, funding rate, volumes, halts, candles
 - `ledger.OrderLedger`        oids, resting orders, status history, orderUpdates
 - `margin.Margin`             leverage, equity, used and available margin
 - `matching.Matcher`          pre-trade rules, matching, fills and fees, maker quotes, halts
+- `triggers.Triggers`         TP/SL trigger orders, checked on every book or mark change
 - `agents.AgentRegistry`      users' API wallets, signer resolution, approveAgent
 - `scheduled.ScheduledCancels` the dead man's switch
-- `funding.Funding`           hourly funding payments
+- `funding.Funding`           hourly funding payments and each hour's rates
 - `address_budget.AddressBudget` the per-address request budget of actions
 - `transfers.Transfers`       collateral moves between spot, perp dexes and users
 - `abstraction.AbstractionModes` userSetAbstraction and what a switch does to balances
+- `ledger_updates.LedgerUpdates` deposits and transfers as non-funding ledger updates
 - `actions.Actions`           the signed /exchange envelope and one handler per action type
 - `priority.StakingLedger`    staking balances that pay priority fees, and what they burned
-- `info`                      /info requests
+- `info`, `user_views`        /info requests, and the per-user answers feeds share
 """
 
 from __future__ import annotations
