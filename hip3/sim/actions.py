@@ -245,6 +245,9 @@ class Actions:
         tx_hash: str,
     ) -> dict[str, Any]:
         orders, rate = parsed
+        problem = self._matcher.reference_price_problem(orders)
+        if problem:
+            raise ActionError(problem)
         place = self._matcher.place
         if isinstance(rate, str):
             statuses = self._triggers.place_orders(account, orders, rate, now, pending, tx_hash)

@@ -28,7 +28,7 @@ from enum import IntEnum
 from typing import Any
 
 # The priority rate `p` is in 1e-8 of notional: 1 bp is 10_000 (the order action's
-# `grouping: {"p": n}`, https://hyperliquid.gitbook.io/hyperliquid-docs/trading/priority-fees).
+# `grouping: {"p": n}`, https://hyperliquid.gitbook.io/hyperliquid-docs/for-developers/api/priority-fees).
 RATE_PER_BP = 10_000
 MAX_RATE = 100_000_000
 

@@ -6,7 +6,7 @@ its level; the sorted price lists only change when a level appears or empties.
 An order that paid a priority fee to rest (an ALO with `grouping: {"p": n}`) is placed ahead
 of the orders of its level that arrived in the last `PRIORITY_WINDOW_MS` and paid less: each
 level's recent tail is kept sorted by decreasing rate, time order among equal rates
-(https://hyperliquid.gitbook.io/hyperliquid-docs/trading/priority-fees: "the tail of orders
+(https://hyperliquid.gitbook.io/hyperliquid-docs/for-developers/api/priority-fees: "the tail of orders
 placed in the last 400 ms is re-sorted", a continuous window).
 """
 

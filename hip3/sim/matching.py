@@ -24,6 +24,9 @@ from hip3.sim.universe import Asset, Universe
 from hip3.sim.wire import OrderWire
 
 DEFAULT_REJECT_MESSAGE = texts.INJECTED_REJECT
+# The reference-price band as a ratio of the oracle (see reference_price_problem).
+BAND_LOW = Decimal("0.2")
+BAND_HIGH = Decimal(5)
 
 
 class Matcher:
@@ -59,6 +62,21 @@ class Matcher:
         self._reject_message = message
 
     # ------------------------------------------------------------------ user orders
+
+    def reference_price_problem(self, wires: list[OrderWire]) -> str | None:
+        """The whole-batch refusal of an order priced too far from its market's reference.
+
+        The exchange refuses such a batch before executing any of it, with one answer and no
+        asset suffix. The band is not published for perps; the simulator takes the one measured
+        on testnet (0.2x < price <= 5x the reference) and the oracle as the reference."""
+        for wire in wires:
+            asset = self._universe.by_asset_id.get(wire.asset)
+            if asset is None or wire.px <= 0:
+                continue  # answered per order: unknown asset, tick
+            reference = self._markets.oracle[asset.coin]
+            if not (reference * BAND_LOW < wire.px <= reference * BAND_HIGH):
+                return texts.REFERENCE_PRICE
+        return None
 
     def place(
         self,

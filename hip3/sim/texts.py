@@ -17,7 +17,10 @@ Live texts (constants below, and in the modules named):
 - whole action: nonces (`hip3.sim.nonces`), `User or API Wallet 0x.. does not exist.`
   (`hip3.sim.agents`, with the older `L1 error: ` prefix), `Unable to recover signer.`,
   `Action already expired` (the nonce is consumed), the scheduleCancel volume gate,
-  `Signed action over weight limit of 200.`, `Orders are empty.`, the address budget's
+  `Signed action over weight limit of 200.`, `Orders are empty.`, the reference-price band
+  `Order price cannot be more than 80% away from the reference price` (testnet's wording; the
+  band, 0.2x < px <= 5x the oracle, is the one measured on testnet spot: the perp band is not
+  published, see `hip3.sim.matching`), the address budget's
   `Too many cumulative requests sent (...)` (`hip3.sim.address_budget`; the numbers and the
   volume's format are the simulator's reading of the live template);
 - transfers (`hip3.sim.transfers`): `Invalid perp DEX`, `Unknown token <token>`, `Must deposit
@@ -89,6 +92,8 @@ SCHEDULE_VOLUME = (
 )
 OVER_WEIGHT_LIMIT = "Signed action over weight limit of {limit}."
 ORDERS_EMPTY = "Orders are empty."
+# Testnet's wording (mainnet perps show "95%"); one answer for the whole batch, no asset suffix.
+REFERENCE_PRICE = "Order price cannot be more than 80% away from the reference price"
 ADDRESS_BUDGET = (
     "Too many cumulative requests sent ({used} > {cap}) for cumulative volume traded "
     "${volume}. Place taker orders to free up 1 request per USDC traded."

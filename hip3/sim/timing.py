@@ -7,7 +7,7 @@ once. With it (`Sequencer`), every action, from a client or from a simulated tra
    batches for `order_wait_ms` minus what their priority fee buys;
 2. joins the block of the 70 ms unix-time bucket holding its effective time ("each 70ms unix
    time bucket (usually corresponding to 1 block)",
-   https://hyperliquid.gitbook.io/hyperliquid-docs/trading/priority-fees) and executes when
+   https://hyperliquid.gitbook.io/hyperliquid-docs/for-developers/api/priority-fees) and executes when
    that bucket closes, in the block's order, with the block's time as the exchange clock;
 3. is answered once its block is committed, `commit_blocks` (2) blocks later ("usually 2
    blocks in pipelined HyperBFT consensus", .../for-developers/api/optimizing-latency; the

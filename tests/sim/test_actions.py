@@ -551,3 +551,22 @@ async def test_halt_market_cancels_orders_and_settles_at_mark(
     refused = statuses(await client.order(limit_order(AAA, True, "24", "1")))
     assert "halted" in refused[0]["error"]
     assert MAKER not in [o["oid"] for o in sim.exchange.open_orders(MAKER)]
+
+
+async def test_a_price_outside_the_reference_band_refuses_the_whole_batch(
+    sim: SimHarness, client: DocClient
+) -> None:
+    oracle = sim.exchange.oracle["xyz:AAA"]
+    assert oracle == Decimal(25)  # the band below is 0.2x..5x of it
+    batch = [limit_order(AAA, True, "24.5", "1"), limit_order(AAA, False, "125.1", "1")]
+    refused = await client.action({"type": "order", "orders": batch, "grouping": "na"})
+    assert refused == {
+        "status": "err",
+        "response": "Order price cannot be more than 80% away from the reference price",
+    }
+    assert sim.exchange.open_orders(client.address) == []  # nothing of the batch executed
+    too_low = await client.order(limit_order(AAA, True, "5", "3"))
+    assert too_low["status"] == "err" and "reference price" in too_low["response"]
+    # The edges of the band are inside it.
+    assert "resting" in statuses(await client.order(limit_order(AAA, False, "125", "1")))[0]
+    assert "resting" in statuses(await client.order(limit_order(AAA, True, "5.01", "3")))[0]
