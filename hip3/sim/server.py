@@ -63,7 +63,6 @@ log = logging.getLogger(__name__)
 
 WS_PATH = "/ws"
 PARSE_ERROR = "Error parsing JSON into valid websocket request: "
-_METHODS = ("subscribe", "unsubscribe", "post", "ping")
 _PONG = b'{"channel":"pong"}'
 _encode = msgspec.json.encode
 _decode = msgspec.json.decode
@@ -458,10 +457,11 @@ class SimServer:
         try:
             message = _decode(raw)
         except (msgspec.DecodeError, UnicodeDecodeError) as exc:
-            session.send(_error_frame(f"{PARSE_ERROR}malformed JSON ({exc}): {_preview(raw)}"))
+            log.debug("client frame is not JSON: %s", exc)
+            session.send(_echo_error(raw))
             return
         if not isinstance(message, dict):
-            session.send(_error_frame(f"{PARSE_ERROR}expected a JSON object: {_preview(raw)}"))
+            session.send(_echo_error(raw))
             return
         method = message.get("method")
         if method == "ping":
@@ -470,7 +470,7 @@ class SimServer:
         elif method in ("subscribe", "unsubscribe"):
             subscription = message.get("subscription")
             if isinstance(subscription, dict) and subscription.get("type") in REFUSED_TYPES:
-                session.send(_error_frame(PARSE_ERROR + raw.decode("utf-8", "replace")))
+                session.send(_echo_error(raw))
             elif method == "subscribe":
                 self._subscribe(session, message)
             else:
@@ -478,12 +478,7 @@ class SimServer:
         elif method == "post":
             self._post(session, message)
         else:
-            session.send(
-                _error_frame(
-                    f"{PARSE_ERROR}unknown method {_show(method)}; expected one of "
-                    f"{', '.join(_METHODS)}"
-                )
-            )
+            session.send(_echo_error(raw))
 
     # --- subscriptions ------------------------------------------------------------------
     def _parse_sub(self, session: ClientSession, message: dict[str, Any]) -> Subscription | None:
@@ -809,9 +804,10 @@ def _show(value: Any) -> str:
         return repr(value)
 
 
-def _preview(raw: str | bytes, limit: int = 120) -> str:
-    text = raw if isinstance(raw, str) else raw.decode("utf-8", "replace")
-    return text if len(text) <= limit else text[:limit] + "..."
+def _echo_error(raw: bytes) -> bytes:
+    """The live answer to a frame that is not JSON, not an object, has an unknown method or
+    subscribes to a refused type: the prefix followed by the frame exactly as sent."""
+    return _error_frame(PARSE_ERROR + raw.decode("utf-8", "replace"))
 
 
 def _only_ws_path(protocol: ServerProtocol, request: Request) -> Response:

@@ -32,9 +32,10 @@ Live texts (constants below, and in the modules named):
   ``Expected request with `Content-Type: application/json` `` (415),
   `Failed to deserialize the JSON body into the target type` (422; the simulator appends
   `: <what was wrong>` where the live answer has no detail), `null` bodies of 429 and 500;
-- websocket (`hip3.sim.server`): `Error parsing JSON into valid websocket request: ` (the
-  simulator adds what was wrong; for a webData2 subscription it echoes the raw frame, as
-  live), `Already subscribed: `, `Already unsubscribed: `, `Invalid subscription `,
+- websocket (`hip3.sim.server`): `Error parsing JSON into valid websocket request: ` followed
+  by the frame exactly as sent (a frame that is not JSON or not an object, an unknown method,
+  a webData2 subscription; as live; over the frame size limit the simulator says the size
+  instead, and an unknown subscription type answers `Invalid subscription `), `Already subscribed: `, `Already unsubscribed: `, `Invalid subscription `,
   `too many pending post requests id=<id>`, `Cannot send more than <n> messages per minute.`
 
 Invented texts (constants below unless a module is named):
