@@ -225,12 +225,14 @@ class ReconciliationSteps:
         raise ValueError(f"no handler for reconciliation request {typ!r}")
 
     def _ask_plan_part(self, plan: ReconcilePlan, key: str) -> None:
-        self._post_info(
+        sent = self._post_info(
             plan.outstanding[key],
             key,
             on_answer=partial(self._plan_answer, plan.epoch, key),
             on_failure=partial(self._plan_part_failed, plan.epoch, key),
         )
+        if not sent:  # no room on the wire: ask again after the backoff, like a failed answer
+            plan.schedule_retry(key, self.clock.now_ms())
 
     def _post_info(
         self,
@@ -239,9 +241,10 @@ class ReconciliationSteps:
         *,
         on_answer: AnswerHandler,
         on_failure: FailureHandler | None = None,
-    ) -> None:
+    ) -> bool:
         """Send one info request whose answer goes to `on_answer` once its schema accepts it;
-        a failed, refused or malformed one goes to `on_failure` (None: nothing to undo)."""
+        a failed or malformed answer goes to `on_failure` (None: nothing to undo). False when
+        the wire refused to send it (the caller decides whether to ask again)."""
         if payload.get("type") == "clearinghouseState":
             self.positions.state_requested(key)
         query = InfoQuery(
@@ -254,6 +257,8 @@ class ReconciliationSteps:
         )
         if self.wire.post_info(payload, kind=f"info:{key}", owner=query) is None:
             self.counters["info_refused"] += 1
+            return False
+        return True
 
     def _asking(self, key: str) -> bool:
         """An info request named `key` is in flight."""

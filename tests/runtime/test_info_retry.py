@@ -85,3 +85,32 @@ def test_a_retry_is_not_sent_into_the_next_epoch() -> None:
     h.bring_up()
     assert h.d.ready.trading()
     assert h.d.counters["info_retries"] == 0
+
+
+def test_a_request_the_wire_refuses_at_send_is_asked_again_after_the_backoff() -> None:
+    """A refusal at send time (no outbound room, no message token) is a failure like any
+    other: the part is asked again after the backoff, not left to the handshake deadline."""
+    h = _reconciling()
+    (post,) = _pending_fees(h)
+    _answer_garbage(h, post.post_id)
+    real_post_info = h.d.wire.post_info
+    refused: list[int] = []
+
+    def refuse_the_next_fees_question(payload, *, kind, owner):
+        if kind == "info:fees" and not refused:
+            refused.append(h.clock.now_ms())
+            return None  # what the wire answers when it has no room
+        return real_post_info(payload, kind=kind, owner=owner)
+
+    h.d.wire.post_info = refuse_the_next_fees_question
+    h.tick(INFO_RETRY_MIN_MS)  # the retry is due, and the wire refuses it
+    assert refused and _pending_fees(h) == []
+    for _ in range(40):  # 2 s, far inside the 15 s handshake deadline
+        h.tick(50)
+        if _pending_fees(h):
+            break
+    assert len(_pending_fees(h)) == 1
+    assert h.d.counters["info_refused"] == 1
+    h.bring_up()
+    assert h.d.ready.trading()
+    assert h.bot_positions() == h.true_positions()
