@@ -38,8 +38,13 @@ import msgspec
 
 from hip3.sim.events import BookChanged, CtxChanged, OrderUpdates, UserEvent, UserFills
 from hip3.sim.requests import KINDS, RequestGateway, post_error
-from hip3.sim.server import _frame, _post_frame
-from hip3.sim.subscriptions import CHANNEL_OF, InvalidSubscription, parse_subscription
+from hip3.sim.server import PARSE_ERROR, _frame, _post_frame
+from hip3.sim.subscriptions import (
+    CHANNEL_OF,
+    InvalidSubscription,
+    UnparsableSubscription,
+    parse_subscription,
+)
 
 USER_STREAMS = ("orderUpdates", "userFills", "userEvents")
 
@@ -159,6 +164,10 @@ class Delivery:
             sub = parse_subscription(
                 raw, is_coin=ex.universe.by_coin.__contains__, dexes=self._dexes()
             )
+        except UnparsableSubscription:
+            text = msgspec.json.encode({"method": "subscribe", "subscription": raw}).decode()
+            self._add("error", _frame("error", PARSE_ERROR + text))
+            return
         except InvalidSubscription as exc:
             self._add("error", _frame("error", str(exc)))
             return

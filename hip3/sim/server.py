@@ -54,6 +54,7 @@ from hip3.sim.subscriptions import (
     REFUSED_TYPES,
     InvalidSubscription,
     Subscription,
+    UnparsableSubscription,
     encode_compact,
     parse_subscription,
 )
@@ -472,26 +473,30 @@ class SimServer:
             if isinstance(subscription, dict) and subscription.get("type") in REFUSED_TYPES:
                 session.send(_echo_error(raw))
             elif method == "subscribe":
-                self._subscribe(session, message)
+                self._subscribe(session, message, raw)
             else:
-                self._unsubscribe(session, message)
+                self._unsubscribe(session, message, raw)
         elif method == "post":
             self._post(session, message)
         else:
             session.send(_echo_error(raw))
 
     # --- subscriptions ------------------------------------------------------------------
-    def _parse_sub(self, session: ClientSession, message: dict[str, Any]) -> Subscription | None:
+    def _parse_sub(
+        self, session: ClientSession, message: dict[str, Any], raw: bytes
+    ) -> Subscription | None:
         try:
             return parse_subscription(
                 message.get("subscription"), is_coin=self._coins.__contains__, dexes=self._dexes
             )
+        except UnparsableSubscription:
+            session.send(_echo_error(raw))
         except InvalidSubscription as exc:
             session.send(_error_frame(str(exc)))
-            return None
+        return None
 
-    def _subscribe(self, session: ClientSession, message: dict[str, Any]) -> None:
-        sub = self._parse_sub(session, message)
+    def _subscribe(self, session: ClientSession, message: dict[str, Any], raw: bytes) -> None:
+        sub = self._parse_sub(session, message, raw)
         if sub is None:
             return
         key = sub.key
@@ -510,8 +515,8 @@ class SimServer:
 
         self._hold_back(send_ack, self.faults.park_ack, self.faults.delay_ack_ms)
 
-    def _unsubscribe(self, session: ClientSession, message: dict[str, Any]) -> None:
-        sub = self._parse_sub(session, message)
+    def _unsubscribe(self, session: ClientSession, message: dict[str, Any], raw: bytes) -> None:
+        sub = self._parse_sub(session, message, raw)
         if sub is None:
             return
         existing = session.subs.pop(sub.key, None)

@@ -59,7 +59,19 @@ CHANNEL_OF = {t: t for t in SUPPORTED_TYPES} | {"userEvents": "user"}
 
 
 class InvalidSubscription(ValueError):
-    """Not a subscription this exchange serves; str() is the error-channel text."""
+    """A well-formed subscription naming something this exchange does not serve (an unknown
+    coin, dex or address, an unsupported aggregation); str() is the error-channel text."""
+
+
+class UnparsableSubscription(ValueError):
+    """A subscription of the wrong shape: not an object, an unknown `type`, a required field
+    missing or of the wrong JSON type, an interval that is not one of the exchange's.
+
+    The exchange parses the whole frame into its request type before it looks at any value, so
+    such a frame is answered like any frame it cannot parse: the parse-error prefix followed by
+    the frame exactly as sent (the official order book server does this, see
+    https://github.com/hyperliquid-dex/order_book_server, `server/src/servers/websocket_server.rs`).
+    """
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,9 +103,14 @@ def parse_subscription(
     is_coin: Callable[[str], bool],
     dexes: Collection[str],
 ) -> Subscription:
-    """Validate a `subscription` object; raise InvalidSubscription with the exchange's text."""
-    if not isinstance(raw, dict) or not isinstance(raw.get("type"), str):
-        raise InvalidSubscription(f"Invalid subscription {_show(raw)}")
+    """Validate a `subscription` object.
+
+    Raises UnparsableSubscription when its shape is wrong and InvalidSubscription (with the
+    exchange's text) when a value names something not served.
+    """
+    if not isinstance(raw, dict) or raw.get("type") not in SUPPORTED_TYPES:
+        raise UnparsableSubscription(raw)
+    _check_shape(raw)
     kind = raw["type"]
     problem = _invalid(raw)
     if kind == "allMids":
@@ -112,7 +129,7 @@ def parse_subscription(
         return _l2_book(raw, coin, problem)
     if kind == "candle":
         coin, interval = raw.get("coin"), raw.get("interval")
-        if not isinstance(coin, str) or not is_coin(coin) or interval not in INTERVALS:
+        if not is_coin(coin):
             raise problem
         return Subscription(kind, coin, {"type": kind, "coin": coin, "interval": interval},
                             detail=interval)  # fmt: skip
@@ -171,6 +188,48 @@ def _user(raw: dict[str, Any], problem: InvalidSubscription) -> str:
     if not isinstance(user, str) or not _ADDRESS.match(user):
         raise problem
     return user.lower()
+
+
+# The JSON type each field must have when present; None (null) stands for "absent" where the
+# field is optional. Required fields per type are below.
+_FIELD_TYPES: dict[str, tuple[type, ...]] = {
+    "coin": (str,),
+    "user": (str,),
+    "dex": (str, type(None)),
+    "interval": (str,),
+    "nSigFigs": (int, type(None)),
+    "mantissa": (int, type(None)),
+    "fast": (bool, type(None)),
+    "aggregateByTime": (bool, type(None)),
+}
+
+
+def _required(kind: str) -> tuple[str, ...]:
+    if kind in COIN_FEEDS:
+        return ("coin",)
+    if kind == "candle":
+        return ("coin", "interval")
+    if kind in USER_COIN_FEEDS:
+        return ("user", "coin")
+    if kind in USER_FEEDS or kind in USER_DEX_FEEDS:
+        return ("user",)
+    return ()
+
+
+def _check_shape(raw: dict[str, Any]) -> None:
+    kind = raw["type"]
+    for name in _required(kind):
+        if name not in raw:
+            raise UnparsableSubscription(raw)
+    for name, types in _FIELD_TYPES.items():
+        if name not in raw:
+            continue
+        value = raw[name]
+        # JSON has no separate boolean for integers: true is not a number of levels.
+        if not isinstance(value, types) or (bool not in types and isinstance(value, bool)):
+            raise UnparsableSubscription(raw)
+    if kind == "candle" and raw["interval"] not in INTERVALS:
+        raise UnparsableSubscription(raw)  # the interval is an enumeration on the exchange
 
 
 def _is_bool(value: Any) -> bool:

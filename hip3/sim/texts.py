@@ -34,8 +34,9 @@ Live texts (constants below, and in the modules named):
   `: <what was wrong>` where the live answer has no detail), `null` bodies of 429 and 500;
 - websocket (`hip3.sim.server`): `Error parsing JSON into valid websocket request: ` followed
   by the frame exactly as sent (a frame that is not JSON or not an object, an unknown method,
-  a webData2 subscription; as live; over the frame size limit the simulator says the size
-  instead, and an unknown subscription type answers `Invalid subscription `), `Already subscribed: `, `Already unsubscribed: `, `Invalid subscription `,
+  a webData2 subscription, a subscription of the wrong shape; as live; over the frame size
+  limit the simulator says the size instead), `Already subscribed: `, `Already unsubscribed: `,
+  `Invalid subscription ` (a well-formed subscription naming what is not served),
   `too many pending post requests id=<id>`, `Cannot send more than <n> messages per minute.`
 
 Invented texts (constants below unless a module is named):

@@ -224,7 +224,6 @@ async def test_web_data3_and_notification_subscriptions(client: DocClient) -> No
 @pytest.mark.parametrize(
     "subscription",
     [
-        {"type": "candle", "coin": "xyz:AAA", "interval": "7m"},
         {"type": "candle", "coin": "xyz:NOPE", "interval": "1m"},
         {"type": "clearinghouseState", "user": "0x12", "dex": ""},
         {"type": "openOrders", "user": "0x" + "11" * 20, "dex": "nope"},

@@ -68,14 +68,11 @@ async def test_unsubscribe_acks_then_reports_already_unsubscribed(sim, connect):
 @pytest.mark.parametrize(
     "subscription",
     [
-        {"type": "nope", "coin": "xyz:AAA"},
         {"type": "bbo", "coin": "xyz:NOPE"},
-        {"type": "bbo"},
         {"type": "userFills", "user": "0x123"},
         {"type": "l2Book", "coin": "BTC", "nSigFigs": 7},
         {"type": "l2Book", "coin": "BTC", "nSigFigs": 4, "mantissa": 2},
         {"type": "allMids", "dex": "zzz"},
-        {"coin": "BTC"},
     ],
 )
 async def test_invalid_subscription_names_it(sim, connect, subscription):
