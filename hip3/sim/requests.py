@@ -85,12 +85,14 @@ class RequestGateway:
 
     def _action(self, payload: Any) -> Answer:
         status, result = self.exchange.actions.answer(payload)
-        ws = {"type": "action", "payload": result}
         if status == 200:
-            return Answer(200, result, ws)
+            return Answer(200, result, {"type": "action", "payload": result})
+        # A request the server cannot take (over HTTP a 422 or 500 without a JSON answer) comes
+        # back on a websocket post as an `error` response, not as an action answer (the API's
+        # post-request page; its exact text is not documented, so the HTTP text is reused).
         if status == 422:
-            return Answer(422, result["response"], ws)
-        return Answer(500, None, ws)
+            return Answer(422, result["response"], post_error(result["response"]))
+        return Answer(500, None, post_error(result["response"]))
 
     def _info(self, payload: Any) -> Answer:
         try:

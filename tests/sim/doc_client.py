@@ -209,6 +209,14 @@ class DocClient:
         assert response["type"] == "action", response
         return response["payload"]
 
+    async def unparsable(self, payload: dict[str, Any]) -> str:
+        """Post an /exchange body the exchange cannot deserialize (HTTP 422); over the
+        websocket that is a post `error` response whose payload is the text."""
+        response = await self.post("action", payload)
+        assert response["type"] == "error", response
+        assert isinstance(response["payload"], str), response
+        return response["payload"]
+
     async def order(self, *orders: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
         return await self.action(
             {"type": "order", "orders": list(orders), "grouping": "na"}, **kwargs
