@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from hip3.sim import texts
 from hip3.sim.abstraction import AbstractionModes
@@ -52,6 +52,7 @@ log = logging.getLogger(__name__)
 
 _CANCEL_KEYS = frozenset({"a", "o"})
 _CANCEL_BY_CLOID_KEYS = frozenset({"asset", "cloid"})
+_Target = TypeVar("_Target")
 _MODIFY_KEYS = frozenset({"oid", "order"})
 
 INTERNAL_ERROR = texts.INTERNAL_ERROR
@@ -267,29 +268,17 @@ class Actions:
     # --- cancel, cancelByCloid
 
     def _parse_cancel(self, action: dict[str, Any]) -> tuple[list[tuple[int, int]], bool]:
-        items = batch(action, "cancels")
-        parsed = []
-        for i, raw in enumerate(items):
-            where = f"action.cancels[{i}]"
-            if not isinstance(raw, dict):
-                raise malformed(where, "must be an object {a, o}")
-            _no_unknown_fields(raw, _CANCEL_KEYS, where)
-            parsed.append((require_int(raw, "a", where), require_int(raw, "o", where)))
-        _check_fast_flag(action, "f")
-        return parsed, "f" in action
+        def entry(raw: dict[str, Any], where: str) -> tuple[int, int]:
+            return require_int(raw, "a", where), require_int(raw, "o", where)
+
+        return _parse_cancels(action, _CANCEL_KEYS, "{a, o}", entry)
 
     def _parse_cancel_by_cloid(self, action: dict[str, Any]) -> tuple[list[tuple[int, str]], bool]:
-        items = batch(action, "cancels")
-        parsed = []
-        for i, raw in enumerate(items):
-            where = f"action.cancels[{i}]"
-            if not isinstance(raw, dict):
-                raise malformed(where, "must be an object {asset, cloid}")
-            _no_unknown_fields(raw, _CANCEL_BY_CLOID_KEYS, where)
+        def entry(raw: dict[str, Any], where: str) -> tuple[int, str]:
             asset = require_int(raw, "asset", where)
-            parsed.append((asset, parse_cloid(require(raw, "cloid", str, where), f"{where}.cloid")))
-        _check_fast_flag(action, "f")
-        return parsed, "f" in action
+            return asset, parse_cloid(require(raw, "cloid", str, where), f"{where}.cloid")
+
+        return _parse_cancels(action, _CANCEL_BY_CLOID_KEYS, "{asset, cloid}", entry)
 
     def _cancel(
         self,
@@ -508,3 +497,21 @@ def _check_fast_flag(action: dict[str, Any], key: str) -> None:
 
 def default_ok() -> dict[str, Any]:
     return {"status": "ok", "response": {"type": "default"}}
+
+
+def _parse_cancels(
+    action: dict[str, Any],
+    keys: frozenset[str],
+    shape: str,
+    entry: Callable[[dict[str, Any], str], _Target],
+) -> tuple[list[_Target], bool]:
+    """The entries of a cancel or cancelByCloid action and whether it asks for a fast cancel."""
+    parsed = []
+    for i, raw in enumerate(batch(action, "cancels")):
+        where = f"action.cancels[{i}]"
+        if not isinstance(raw, dict):
+            raise malformed(where, f"must be an object {shape}")
+        _no_unknown_fields(raw, keys, where)
+        parsed.append(entry(raw, where))
+    _check_fast_flag(action, "f")
+    return parsed, "f" in action

@@ -48,6 +48,7 @@ from hip3.sim.ledger_updates import LedgerUpdates
 from hip3.sim.margin import Margin
 from hip3.sim.market import Markets
 from hip3.sim.matching import DEFAULT_REJECT_MESSAGE, Matcher
+from hip3.sim.order_wires import open_order_wire
 from hip3.sim.priority import StakingLedger
 from hip3.sim.scheduled import MIN_VOLUME_USD, ScheduledCancels
 from hip3.sim.signatures import L1Verifier
@@ -250,7 +251,7 @@ class Exchange:
         account = self.accounts.get(user.lower())
         if account is None:
             return []
-        return [info_requests.open_order_wire(o) for o in account.open_orders.values()]
+        return [open_order_wire(o) for o in account.open_orders.values()]
 
     def user_fills(self, user: str, limit: int = 2000) -> list[dict[str, Any]]:
         """Most recent fills, newest first (as info userFills)."""

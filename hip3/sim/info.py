@@ -15,6 +15,7 @@ from hip3.sim.book import Order
 from hip3.sim.candles import INTERVALS
 from hip3.sim.collateral import TOKENS
 from hip3.sim.market import aggregate_book
+from hip3.sim.order_wires import open_order_wire
 from hip3.sim.universe import Asset, UniverseError
 
 if TYPE_CHECKING:
@@ -78,23 +79,6 @@ def _coin(ex: Exchange, payload: dict[str, Any]) -> Asset:
 
 
 # ------------------------------------------------------------------------ shared wire shapes
-
-
-def open_order_wire(order: Order) -> dict[str, Any]:
-    wire: dict[str, Any] = {
-        "coin": order.coin,
-        "limitPx": rules.wire(order.limit_px),
-        "oid": order.oid,
-        "side": order.side,
-        "sz": rules.wire(order.sz),
-        "timestamp": order.timestamp,
-        "origSz": rules.wire(order.orig_sz),
-    }
-    if order.cloid is not None:
-        wire["cloid"] = order.cloid
-    if order.reduce_only:
-        wire["reduceOnly"] = True
-    return wire
 
 
 def frontend_order_wire(order: Order) -> dict[str, Any]:

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from decimal import Decimal
-from typing import Any
 
-from hip3.sim import rules
 from hip3.sim.accounts import ZERO, Account
 from hip3.sim.book import Order
 from hip3.sim.events import PendingEvents
 from hip3.sim.market import Markets
+from hip3.sim.order_wires import basic_order_wire
 from hip3.sim.universe import Asset, Universe
 
 MAX_STATUS_HISTORY = 200_000
@@ -147,21 +146,3 @@ class OrderLedger:
         if entry is None or entry[0].user != user:
             return None
         return entry
-
-
-def basic_order_wire(order: Order) -> dict[str, Any]:
-    """The order as orderUpdates carries it."""
-    wire: dict[str, Any] = {
-        "coin": order.coin,
-        "side": order.side,
-        "limitPx": rules.wire(order.limit_px),
-        "sz": rules.wire(order.sz),
-        "oid": order.oid,
-        "timestamp": order.timestamp,
-        "origSz": rules.wire(order.orig_sz),
-    }
-    if order.cloid is not None:
-        wire["cloid"] = order.cloid
-    if order.reduce_only:
-        wire["reduceOnly"] = True
-    return wire
