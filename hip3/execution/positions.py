@@ -51,12 +51,16 @@ class Correction:
     """A size taken from a state answer that no fill the bot had explained (yet).
 
     `cursor` walks along the fills that later arrive starting from it: fills the state
-    already held. When it reaches `adopted`, the state was merely ahead of them."""
+    already held. When it reaches `adopted`, the state was merely ahead of them.
+
+    A size adopted at the session's first look at a coin is not `reported`: left unexplained it
+    is a position held before the session, but fills on their way may still walk up to it."""
 
     before: Decimal
     adopted: Decimal
     cursor: Decimal
     text: str
+    reported: bool = True
 
 
 @dataclass(slots=True)
@@ -265,7 +269,6 @@ class PositionTracker:
             szi, entry = exchange_sizes.get(coin, (ZERO, ZERO))
             p = self.position(coin)
             first_look = coin not in self._looked
-            self._looked.add(coin)
             if p.size != szi and since is not None and self._behind(coin, szi, since):
                 self.states_behind_fills += 1
                 answered.discard(coin)  # still unsettled: asked again
@@ -273,8 +276,7 @@ class PositionTracker:
             if p.size != szi:
                 text = f"{coin}: tracked {p.size} exchange {szi}"
                 diffs.append(text)
-                if not (first_look and p.fills == 0):
-                    self._correct(p, szi, text)
+                self._correct(p, szi, text, reported=not (first_look and p.fills == 0))
                 if p.size == 0 and szi != 0 and p.opened_ms == 0:
                     p.opened_ms = self.session_start_ms
                 p.size = szi
@@ -283,19 +285,27 @@ class PositionTracker:
             else:
                 p.entry_px = ZERO
                 p.opened_ms = 0
+        # An answer looks at every coin it vouches for, listed or not: a coin it left out was
+        # flat, and a later different size is a change to explain, not a first look.
+        self._looked |= scope if coins_in_scope is None else scope | coins_in_scope
         self.needs_state -= answered
         self.discrepancies.extend(diffs)
         return diffs
 
-    def _correct(self, p: Position, szi: Decimal, text: str) -> None:
-        if p.correction is not None:
+    def _correct(self, p: Position, szi: Decimal, text: str, *, reported: bool) -> None:
+        c = p.correction
+        if c is not None and c.reported:
             # the previous correction was never explained by a fill: it was a divergence
-            self.divergences.append(p.correction.text)
-        p.correction = Correction(before=p.size, adopted=szi, cursor=p.size, text=text)
+            self.divergences.append(c.text)
+        p.correction = Correction(p.size, szi, p.size, text, reported)
 
     def divergence_report(self) -> list[str]:
         """Every difference no fill explained, including corrections still unexplained now."""
-        pending = [p.correction.text for p in self.positions.values() if p.correction]
+        pending = [
+            c.text
+            for p in self.positions.values()
+            if (c := p.correction) is not None and c.reported
+        ]
         return [*self.divergences, *pending]
 
     def realized(self) -> Decimal:

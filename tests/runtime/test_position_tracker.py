@@ -122,3 +122,38 @@ def test_a_fill_of_an_order_the_bot_did_not_send_asks_for_the_position_again():
     pt.state_requested("positions_again:xyz")
     pt.reconcile(state("2"), {COIN}, request_key="positions_again:xyz")
     assert COIN not in pt.needs_state and pt.size(COIN) == 2
+
+
+def test_a_flat_answer_counts_as_a_look_so_a_later_answer_ahead_of_fills_walks_up_to_them():
+    # Found by the dispatcher property test: the first answer vouched for the coin as flat
+    # without listing it; a later answer already held three fills still on their way. The
+    # fills then arrived starting from 0 and were reported as a divergence.
+    pt = tracker()
+    pt.state_requested("positions_again:xyz")
+    pt.reconcile(state("-1.6"), {COIN}, request_key="positions_again:xyz")
+    assert pt.size(COIN) == D("-1.6")
+    pt.apply(fill(2, "A", "1", "0", t=T0 + 31), snapshot=False, known_order=False)
+    pt.apply(fill(3, "A", "0.3", "-1", t=T0 + 34), snapshot=False, known_order=True)
+    pt.apply(fill(4, "A", "0.3", "-1.3", t=T0 + 35), snapshot=False, known_order=True)
+    assert pt.size(COIN) == D("-1.6")
+    assert pt.divergence_report() == []
+
+
+def test_a_first_answer_ahead_of_this_sessions_fills_is_not_a_divergence_once_they_arrive():
+    pt = PositionTracker(session_start_ms=T0)
+    pt.state_requested("positions:xyz")
+    pt.reconcile(state("2"), {COIN}, request_key="positions:xyz")
+    pt.apply(fill(1, "B", "1", "0", t=T0 + 10), snapshot=False, known_order=True)
+    pt.apply(fill(2, "B", "1", "1", t=T0 + 20), snapshot=False, known_order=True)
+    assert pt.size(COIN) == 2
+    assert pt.divergence_report() == []
+
+
+def test_a_first_answer_that_no_fill_explains_stays_a_plain_adoption():
+    pt = PositionTracker(session_start_ms=T0)
+    pt.state_requested("positions:xyz")
+    pt.reconcile(state("2"), {COIN}, request_key="positions:xyz")
+    pt.state_requested("positions:xyz")
+    pt.reconcile(state("5"), {COIN}, request_key="positions:xyz")
+    # the first adoption was no divergence; the jump from 2 to 5 with no fill is one
+    assert pt.divergence_report() == ["xyz:AAA: tracked 2 exchange 5"]
