@@ -83,7 +83,10 @@ class OrderRegistry:
         self.machines_built = 0
         self._held: dict[int, list[tuple[str, dict]]] = {}
         self._max_held = 1000
-        self._terminal: OrderedDict[str, str] = OrderedDict()
+        # final state and description of recently retired orders: an answer about an order can
+        # arrive after the stream already ended it (its rejection, say), and must still know
+        # which market and side it was
+        self._terminal: OrderedDict[str, tuple[str, OrderInfo]] = OrderedDict()
         self._remember_terminal = remember_terminal
         self.final_counts: dict[str, int] = {}
         self.late_events = 0
@@ -148,7 +151,20 @@ class OrderRegistry:
         return cloid in self.machines
 
     def was_terminal(self, cloid: str) -> str | None:
-        return self._terminal.get(cloid)
+        ended = self._terminal.get(cloid)
+        return None if ended is None else ended[0]
+
+    def terminal_states(self) -> dict[str, str]:
+        """cloid -> final state of the orders still remembered after they ended."""
+        return {cloid: state for cloid, (state, _info) in self._terminal.items()}
+
+    def describe(self, cloid: str) -> OrderInfo | None:
+        """The order's description while it is live and for a while after it ended."""
+        info = self.info.get(cloid)
+        if info is not None:
+            return info
+        ended = self._terminal.get(cloid)
+        return None if ended is None else ended[1]
 
     def live_orders(self) -> list[tuple[OrderInfo, OrderMachine]]:
         return [(self.info[c], m) for c, m in self.machines.items()]
@@ -217,7 +233,7 @@ class OrderRegistry:
         if m.oid is not None:
             self._by_oid.pop(m.oid, None)
         self._retired.append(m)
-        self._terminal[cloid] = state
+        self._terminal[cloid] = (state, info)
         if len(self._terminal) > self._remember_terminal:
             self._terminal.popitem(last=False)
         self.final_counts[state] = self.final_counts.get(state, 0) + 1

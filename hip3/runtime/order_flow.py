@@ -159,7 +159,7 @@ class OrderFlowSteps:
                 self.orders.send(cloid, "lost", reason=f"status {st.kind}: {st.error}")
 
     def _order_rejected(self, cloid: str, text: str) -> None:
-        info = self.orders.info.get(cloid)
+        info = self.orders.describe(cloid)
         self.orders.send(cloid, "rejected", reason=text)
         flat = info is not None and self.positions.size(info.coin) == 0
         benign = is_benign_rejection(

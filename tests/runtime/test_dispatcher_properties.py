@@ -254,10 +254,15 @@ class DispatcherProperties(RuleBasedStateMachine):
                 # Quiet: let retries go out (flatten, unknown-order queries); a HardStop in
                 # progress gets its retry interval so it can finish against this exchange.
                 busy = not (d.hardstop.is_armed or d.hardstop.is_halted)
-                h.tick(d.hardstop.retry_interval_ms if busy and stop_ticks < 8 else 0)
+                wait_ms = d.hardstop.retry_interval_ms if busy and stop_ticks < 8 else 0
+                lost_answer = bool(d.wire.posts.pending())
+                if lost_answer:
+                    # an answer the exchange lost: only its timeout can settle the post
+                    wait_ms = max(wait_ms, d.wire.posts.timeout_ms + 1)
+                h.tick(wait_ms)
                 stop_ticks += busy
                 quiet_rounds += 1
-                refreshed = refreshed and not busy
+                refreshed = refreshed and not busy and not lost_answer
                 continue
             quiet_rounds = 0
             steps += 1
@@ -309,7 +314,7 @@ class DispatcherProperties(RuleBasedStateMachine):
         if d.conn.state not in ("subscribing", "reconciling", "live"):
             assert inflight == 0, f"{inflight} posts in flight with connection {d.conn.state}"
         # every order in exactly one place; terminal states agree with the exchange
-        terminal = d.orders._terminal
+        terminal = d.orders.terminal_states()
         both = set(d.orders.machines) & set(terminal)
         assert not both, f"orders both live and terminal: {both}"
         assert sum(d.orders.final_counts.values()) == len(terminal)

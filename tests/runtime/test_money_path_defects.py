@@ -105,3 +105,22 @@ def test_an_order_adopted_before_discovery_answered_is_cancelled_by_the_hardstop
         h.tick(1_000)
     assert h.d.hardstop.state == "halted", (h.d.hardstop.state, h.d.hardstop.attempt)
     assert h.true_open_orders() == []
+
+
+def test_a_rejection_streamed_before_its_post_answer_is_still_classified_with_its_order(caplog):
+    # Found by the dispatcher property test: the orderUpdates stream carried the rejection
+    # first and retired the order, so the post answer's rejection no longer knew the order's
+    # market or side: it was logged and journaled "on ?" and a reduce-only refusal on a flat
+    # position could no longer be told benign.
+    h = Harness()
+    h.bring_up()
+    cloid = h.entry("xyz:AAA")
+    h.reject_next_order("Insufficient margin to place order.")
+    post_id = h.execute()
+    h.deliver_lane("orderUpdates")  # the stream first ...
+    assert h.d.orders.was_terminal(cloid) == "rejected"
+    caplog.clear()
+    h.deliver_lane(f"post:{post_id}")  # ... then the post's own answer
+    lines = [r.getMessage() for r in caplog.records if "rejected" in r.getMessage()]
+    assert lines == [f"order {cloid} on xyz:AAA rejected: Insufficient margin to place order."]
+    assert h.d.counters["rejections"] == 1
