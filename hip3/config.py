@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import copy
 import difflib
+import ipaddress
 import math
+import os
 import re
 import tomllib
 from collections.abc import Iterator, Mapping
@@ -31,6 +33,7 @@ __all__ = [
     "AccountConfig",
     "Config",
     "ConfigError",
+    "DashboardConfig",
     "DeadMansSwitchConfig",
     "DetectorConfig",
     "Endpoints",
@@ -290,6 +293,31 @@ class MetricsConfig(_Section):
     port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 9090
 
 
+class DashboardConfig(_Section):
+    enabled: bool = False
+    # Loopback by default; any other address needs the token (checked when the file loads).
+    host: Annotated[str, msgspec.Meta(min_length=1)] = "127.0.0.1"
+    # 0 asks the OS for a free port (useful in tests).
+    port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 8050
+    # The NAME of the environment variable holding the operator token, never the token itself.
+    token_env: str = "HIP3_DASHBOARD_TOKEN"
+
+
+# A token shorter than this is too easy to guess to guard the HardStop and reset buttons.
+DASHBOARD_MIN_TOKEN_CHARS = 16
+
+
+def is_loopback_host(host: str) -> bool:
+    """True for `localhost` and loopback addresses (127.0.0.0/8, ::1); a name that is not
+    `localhost` counts as reachable from elsewhere, since what it resolves to can change."""
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
 class SimConfig(_Section):
     seed: Annotated[int, msgspec.Meta(ge=0)] = 7
     scenario: str | None = None
@@ -335,6 +363,7 @@ class Config(_Section):
     dead_mans_switch: DeadMansSwitchConfig = msgspec.field(default_factory=DeadMansSwitchConfig)
     journal: JournalConfig = msgspec.field(default_factory=JournalConfig)
     metrics: MetricsConfig = msgspec.field(default_factory=MetricsConfig)
+    dashboard: DashboardConfig = msgspec.field(default_factory=DashboardConfig)
     sim: SimConfig = msgspec.field(default_factory=SimConfig)
 
     @property
@@ -695,6 +724,7 @@ def _problems(cfg: Config) -> Iterator[str]:
     yield from _market_problems(cfg.markets)
     yield from _url_problems(cfg)
     yield from _relation_problems(cfg)
+    yield from _dashboard_problems(cfg.dashboard, os.environ)
     if cfg.network == "mainnet" and cfg.mode == "trading" and not cfg.confirm_mainnet:
         yield (
             "mode = 'trading' on network = 'mainnet' needs confirm_mainnet = true "
@@ -772,6 +802,31 @@ def _url_problems(cfg: Config) -> Iterator[str]:
         yield (
             f"ws_url = {_show(url)} is the {owner} endpoint but network = {cfg.network!r}: "
             f"expected network = {owner!r} so orders are signed for that chain"
+        )
+
+
+def _dashboard_problems(dash: DashboardConfig, environ: Mapping[str, str]) -> Iterator[str]:
+    """The token lives in the environment, so it is read here, where a mistake still stops
+    the bot before it connects; its value is never part of a message."""
+    if _HEX_BODY.fullmatch(dash.token_env) or not _ENV_NAME.fullmatch(dash.token_env):
+        yield (
+            f"dashboard.token_env = {_show(dash.token_env)}: expected the NAME of an environment "
+            "variable holding the token (letters, digits, underscore), not the token itself"
+        )
+        return
+    if not dash.enabled:
+        return
+    token = environ.get(dash.token_env, "")
+    if token and len(token) < DASHBOARD_MIN_TOKEN_CHARS:
+        yield (
+            f"dashboard.token_env: the token in {dash.token_env} is {len(token)} characters: "
+            f"expected at least {DASHBOARD_MIN_TOKEN_CHARS}"
+        )
+    elif not token and not is_loopback_host(dash.host):
+        yield (
+            f"dashboard.host = {_show(dash.host)} is not a loopback address: expected a token "
+            f"in the environment variable {dash.token_env} (dashboard.token_env) to serve "
+            "beyond this machine, or host = '127.0.0.1'"
         )
 
 

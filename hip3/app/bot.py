@@ -150,6 +150,17 @@ async def run_bot(
             except OSError as exc:
                 dispatcher.recorder.close()
                 raise BotError(f"{exc.strerror or exc} (set [metrics] port)") from None
+        dashboard = None
+        if cfg.dashboard.enabled:
+            from hip3.dashboard import DashboardError, start_dashboard
+
+            try:
+                dashboard = start_dashboard(dispatcher, cfg.dashboard, latency=LATENCY)
+            except DashboardError as exc:
+                if metrics_server is not None:
+                    metrics_server.close()
+                dispatcher.recorder.close()
+                raise BotError(str(exc)) from None
         status_task = None
         if status_stream is not None:
             from hip3.metrics.status import run_status
@@ -190,6 +201,8 @@ async def run_bot(
                 status_task.cancel()
             if metrics_server is not None:
                 metrics_server.close()
+            if dashboard is not None:
+                dashboard.close()
             if install_signals:
                 for sig in handled:
                     loop.remove_signal_handler(sig)
