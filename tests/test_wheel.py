@@ -82,6 +82,9 @@ def test_wheel_contents_keep_everything_under_hip3(installed):
         "hip3/example_configs/testnet.toml",
         "hip3/example_configs/mainnet.toml",
         "hip3/py.typed",
+        "hip3/dashboard/static/index.html",
+        "hip3/dashboard/static/dashboard.js",
+        "hip3/dashboard/static/dashboard.css",
         "hip3-0.1.0.dist-info/licenses/LICENSE",
     ):
         assert expected in names, expected
@@ -110,6 +113,15 @@ def test_installed_hip3_runs_from_outside_the_repository(installed):
     assert no_top_level, "a top-level `machines` package is importable from the install"
     shown = _run([hip3, "config", "show", "mainnet"], cwd=work)
     assert shown.returncode == 0 and 'mode = "observation"' in shown.stdout, shown
+    # the dashboard's page is read from the installed package
+    page = _run(
+        [str(venv / "bin" / "python"), "-c",
+         "from hip3.dashboard.server import load_assets; a = load_assets();"
+         " print(sorted(a), b'dashboard.js' in a['index.html'])"],
+        cwd=work,
+    )  # fmt: skip
+    assert page.returncode == 0, page.stderr
+    assert page.stdout.strip() == "['dashboard.css', 'dashboard.js', 'index.html'] True"
 
 
 def test_installed_diagrams_refuses_to_write_into_site_packages(installed):

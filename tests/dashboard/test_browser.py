@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import re
+import socket
 from decimal import Decimal
 from pathlib import Path
 
@@ -97,6 +98,10 @@ async def test_page_shows_live_values_and_its_button_trips_the_hardstop(monkeypa
                     box["d"].put(OperatorCommand("shutdown", "test"))
                 summary = await asyncio.wait_for(task, 30)
         assert summary["stop"] == "stopped", summary["stop"]
+        # the run is over: so is its dashboard
+        port = int(urls.urls[-1].rsplit(":", 1)[1].strip("/"))
+        with pytest.raises(OSError):
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
     finally:
         server_log.removeHandler(urls)
 
