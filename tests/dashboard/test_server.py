@@ -12,6 +12,7 @@ import http.client
 import json
 import logging
 import socket
+import threading
 from decimal import Decimal
 
 import pytest
@@ -19,7 +20,7 @@ import pytest
 from hip3.config import ConfigError, DashboardConfig, is_loopback_host, load_config
 from hip3.dashboard import DashboardError, start_dashboard
 from hip3.dashboard.history import History, sample_forever
-from hip3.dashboard.server import Access, _host_name
+from hip3.dashboard.server import Access, _host_name, _on_loop
 from hip3.dashboard.source import MoneySample
 from hip3.events import OperatorCommand
 from tests.runtime.fakes import Harness
@@ -337,6 +338,25 @@ async def test_beyond_loopback_every_read_needs_the_token(rig):
         assert status == 200
     finally:
         server.close()
+
+
+async def test_a_snapshot_is_taken_on_the_loop_thread_between_events():
+    """The server's threads never read the dispatcher themselves: the read runs on the loop."""
+    loop = asyncio.get_running_loop()
+    here = threading.get_ident()
+
+    def read() -> int:
+        return threading.get_ident()
+
+    ran_on = await loop.run_in_executor(None, _on_loop, loop, read, 2.0)
+    assert ran_on == here
+    boom = ZeroDivisionError("from the loop")
+
+    def fails() -> None:
+        raise boom
+
+    with pytest.raises(ZeroDivisionError):
+        await loop.run_in_executor(None, _on_loop, loop, fails, 2.0)
 
 
 def test_access_and_host_parsing():
