@@ -4,8 +4,9 @@ A standard-library threading server, like the metrics exporter's, so a slow or s
 never holds the event loop. Reads hop onto the loop for their snapshot (`_on_loop`): the
 dispatcher handles one event at a time, so a callback queued on the loop sees the state
 between two events, whole; JSON encoding then happens back in the server thread. The
-operator buttons queue the same `OperatorCommand` a signal does, through the dispatcher's
-`put`, also on the loop.
+operator buttons put the same `OperatorCommand` a signal does through the dispatcher's `put`,
+also on the loop, and answer once it is in (409 once the run has finished: nothing would
+handle it).
 
 Security, since the buttons stop trading:
 - loopback by default; another address needs a token (the configuration refuses otherwise),
@@ -223,9 +224,14 @@ def _handler(
                 self._json(401, {"error": "token required"})
                 return
             try:
-                loop.call_soon_threadsafe(source.operator, kind, "dashboard")
-            except RuntimeError:
-                self._json(503, {"error": "the bot is no longer running"})
+                accepted = _on_loop(
+                    loop, lambda: source.operator(kind, "dashboard"), SNAPSHOT_TIMEOUT_S
+                )
+            except (concurrent.futures.TimeoutError, RuntimeError):
+                self._json(503, {"error": "the bot did not answer in time"})
+                return
+            if not accepted:
+                self._json(409, {"error": "the bot has finished its run"})
                 return
             log.warning(
                 "operator %s requested from the dashboard (%s)", kind, self.client_address[0]

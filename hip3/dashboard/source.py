@@ -208,9 +208,13 @@ class BotSource:
 
     # --- operator -------------------------------------------------------------------------
 
-    def operator(self, kind: str, detail: str) -> None:
-        """Put an operator command in the dispatcher's inbox (on the loop, like a signal's)."""
+    def operator(self, kind: str, detail: str) -> bool:
+        """Put an operator command in the dispatcher's inbox (on the loop, like a signal's);
+        False, and nothing put, once the dispatcher has finished and would never handle it."""
+        if self._d.finished.is_set():
+            return False
         self._d.put(OperatorCommand(kind, detail))
+        return True
 
     def finished(self) -> bool:
         return self._d.finished.is_set()

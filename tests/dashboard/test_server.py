@@ -305,6 +305,21 @@ async def test_without_a_token_the_buttons_are_off(rig):
         server.close()
 
 
+async def test_after_the_run_the_buttons_say_so(rig):
+    server = start_dashboard(rig.d, _cfg(), environ={"HIP3_DASHBOARD_TOKEN": TOKEN})
+    try:
+        rig.d.finished.set()
+        status, _, body = await _request(
+            server.port, "POST", "/api/hardstop", {"Authorization": f"Bearer {TOKEN}"}
+        )
+        assert status == 409 and "finished" in json.loads(body)["error"]
+        assert not rig.d.inbox
+        _, _, body = await _request(server.port, "GET", "/api/state")
+        assert json.loads(body)["finished"] is True
+    finally:
+        server.close()
+
+
 async def test_a_foreign_host_header_is_refused(rig):
     """A page elsewhere that rebinds its own name to 127.0.0.1 sends its name as Host."""
     server = start_dashboard(rig.d, _cfg(), environ={"HIP3_DASHBOARD_TOKEN": TOKEN})
