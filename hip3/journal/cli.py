@@ -1,4 +1,5 @@
-"""`hip3 journal [PATH]`: summarise a trading journal, or export its tables as CSV."""
+"""`hip3 journal [PATH]`: summarise a trading journal, export its tables as CSV, or write an
+HTML report of charts."""
 
 from __future__ import annotations
 
@@ -30,6 +31,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         metavar="DIR",
         help="also export every table to DIR/<table>.csv",
     )
+    p.add_argument(
+        "--html",
+        type=Path,
+        metavar="FILE",
+        help="also write a self-contained HTML report (charts and tables) to FILE",
+    )
+    p.add_argument(
+        "--session",
+        metavar="ID",
+        help="summarise (and chart) one session only: its id as listed, or `last`; default: all."
+        " --csv exports every table whole",
+    )
 
 
 def _resolve_path(args: argparse.Namespace) -> Path:
@@ -53,8 +66,18 @@ def run(args: argparse.Namespace) -> int:
         print(f"hip3 journal: configuration error: {exc}", file=sys.stderr)
         return EXIT_ERROR
     try:
-        summary = load_summary(path)
+        if args.html is not None:
+            from hip3.journal.html_report import load_report, write_html
+
+            data = load_report(path, session=args.session)
+            summary = data.summary
+        else:
+            summary = load_summary(path, session=args.session)
         print(render(summary))
+        if args.html is not None:
+            size = write_html(data, args.html)
+            print()
+            print(f"wrote the HTML report to {args.html} ({size / 1024:.0f} KB)")
         if args.csv is not None:
             written = export_csv(path, args.csv)
             print()

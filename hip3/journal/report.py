@@ -11,6 +11,7 @@ import csv
 import sqlite3
 import time
 from collections import defaultdict
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -152,17 +153,74 @@ def check_integrity(conn: sqlite3.Connection, path: Path) -> str:
     return "ok"
 
 
-def load_summary(path: str | Path) -> Summary:
+# Tables whose rows belong to a session, and how: directly by a session_id column, or through
+# the row they hang off.
+_SESSION_SCOPED = {
+    "sessions": "SELECT * FROM main.sessions WHERE id IN (SELECT id FROM temp.chosen)",
+    "signal_followups": "SELECT * FROM main.signal_followups WHERE signal_id IN"
+    " (SELECT id FROM main.signals WHERE session_id IN (SELECT id FROM temp.chosen))",
+    "positions": "SELECT * FROM main.positions WHERE snapshot_id IN (SELECT id FROM"
+    " main.position_snapshots WHERE session_id IN (SELECT id FROM temp.chosen))",
+}
+
+
+def choose_session(conn: sqlite3.Connection, path: Path, session: str) -> str:
+    """Limit every later query on `conn` to one session: `session` is its id or `last` (the
+    session started last). Returns the id.
+
+    Each journal table is shadowed by a TEMP view of the same name holding only that session's
+    rows (SQLite resolves an unqualified name in `temp` before `main`), so every reader, the
+    summary's and the HTML report's alike, reports on the choice without a filter of its own.
+    The views live in this connection's memory: the journal file is not written.
+    """
+    if session == "last":
+        row = conn.execute(
+            "SELECT id FROM sessions ORDER BY started_ms DESC, rowid DESC"
+        ).fetchone()
+        if row is None:
+            raise JournalError(f"{path}: no sessions to choose the last of")
+    else:
+        row = conn.execute("SELECT id FROM sessions WHERE id = ?", (session,)).fetchone()
+        if row is None:
+            raise JournalError(f"{path}: no session {session!r} in this journal")
+    chosen = row[0]
+    conn.execute("CREATE TEMP TABLE chosen (id TEXT)")
+    conn.execute("INSERT INTO temp.chosen VALUES (?)", (chosen,))
+    present = {r[0] for r in conn.execute("SELECT name FROM main.sqlite_master WHERE type='table'")}
+    for table in TABLES:
+        if table not in present:
+            continue
+        query = _SESSION_SCOPED.get(
+            table, f"SELECT * FROM main.{table} WHERE session_id IN (SELECT id FROM temp.chosen)"
+        )
+        conn.execute(f"CREATE TEMP VIEW {table} AS {query}")
+    return chosen
+
+
+@contextlib.contextmanager
+def reading(
+    path: str | Path, *, session: str | None = None
+) -> Iterator[tuple[sqlite3.Connection, str]]:
+    """A read-only connection whose integrity SQLite has checked (yields it with the check's
+    result), limited to `session` when one is given; damage found while reading is a
+    JournalError naming the file."""
     conn = open_existing(path)
     try:
         integrity = check_integrity(conn, Path(path))
-        summary = _summarise(conn, Path(path))
-        summary.integrity = integrity
-        return summary
+        if session is not None:
+            choose_session(conn, Path(path), session)
+        yield conn, integrity
     except sqlite3.DatabaseError as exc:
         raise JournalError(f"{path}: journal is damaged ({exc})") from exc
     finally:
         conn.close()
+
+
+def load_summary(path: str | Path, *, session: str | None = None) -> Summary:
+    with reading(path, session=session) as (conn, integrity):
+        summary = summarise(conn, Path(path))
+        summary.integrity = integrity
+        return summary
 
 
 def _market(markets: dict[str, MarketStats], coin: str) -> MarketStats:
@@ -172,7 +230,7 @@ def _market(markets: dict[str, MarketStats], coin: str) -> MarketStats:
     return m
 
 
-def _summarise(conn: sqlite3.Connection, path: Path) -> Summary:
+def summarise(conn: sqlite3.Connection, path: Path) -> Summary:
     markets: dict[str, MarketStats] = {}
     for coin, outcome, n, edge_sum in conn.execute(
         "SELECT coin, outcome, COUNT(*), SUM(edge_bps) FROM signals GROUP BY coin, outcome"
@@ -248,26 +306,51 @@ def _mid(bid: str | None, ask: str | None) -> Decimal | None:
     return (Decimal(bid) + Decimal(ask)) / 2
 
 
-def _followups(conn: sqlite3.Connection) -> list[FollowupStats]:
-    moves: dict[float, list[float]] = defaultdict(list)
-    closes: dict[float, list[float]] = defaultdict(list)
+@dataclass(frozen=True)
+class FollowupSample:
+    """One follow-up of one observation signal (see FollowupStats for the measures)."""
+
+    coin: str
+    offset_s: float
+    move_bps: float
+    gap_closed: float | None
+
+
+def followup_samples(conn: sqlite3.Connection) -> Iterator[FollowupSample]:
+    """Every measurable follow-up of an observation signal: both sides of the book were known
+    at the signal and at the follow-up."""
     rows = conn.execute(
-        "SELECT s.is_buy, s.bid_px, s.ask_px, s.oracle_px,"
+        "SELECT s.coin, s.is_buy, s.bid_px, s.ask_px, s.oracle_px,"
         " f.offset_s, f.bid_px, f.ask_px, f.oracle_px"
         " FROM signal_followups f JOIN signals s ON s.id = f.signal_id"
         " WHERE s.outcome = 'observation'"
     )
-    for is_buy, bid0, ask0, oracle0, offset_s, bid1, ask1, oracle1 in rows:
+    for coin, is_buy, bid0, ask0, oracle0, offset_s, bid1, ask1, oracle1 in rows:
         mid0, mid1 = _mid(bid0, ask0), _mid(bid1, ask1)
         if mid0 is None or mid1 is None or mid0 <= 0:
             continue  # one side of the book was missing: nothing to measure
-        offset = round(offset_s, 3)
         direction = 1 if is_buy else -1
-        moves[offset].append(float(direction * (mid1 - mid0) / mid0 * _BPS))
+        closed = None
         if oracle0 is not None and oracle1 is not None:
             gap0 = Decimal(oracle0) - mid0
             if gap0 != 0:
-                closes[offset].append(float(1 - (Decimal(oracle1) - mid1) / gap0))
+                closed = float(1 - (Decimal(oracle1) - mid1) / gap0)
+        yield FollowupSample(
+            coin=coin,
+            offset_s=round(offset_s, 3),
+            move_bps=float(direction * (mid1 - mid0) / mid0 * _BPS),
+            gap_closed=closed,
+        )
+
+
+def followup_stats(samples: Iterable[FollowupSample]) -> list[FollowupStats]:
+    """Means per offset, in offset order."""
+    moves: dict[float, list[float]] = defaultdict(list)
+    closes: dict[float, list[float]] = defaultdict(list)
+    for x in samples:
+        moves[x.offset_s].append(x.move_bps)
+        if x.gap_closed is not None:
+            closes[x.offset_s].append(x.gap_closed)
     out = []
     for offset in sorted(moves):
         m, c = moves[offset], closes.get(offset, [])
@@ -280,6 +363,10 @@ def _followups(conn: sqlite3.Connection) -> list[FollowupStats]:
             )
         )
     return out
+
+
+def _followups(conn: sqlite3.Connection) -> list[FollowupStats]:
+    return followup_stats(followup_samples(conn))
 
 
 # ---- rendering ----
