@@ -216,7 +216,9 @@ def _chart(kind: type, **config: object) -> pygal.graph.graph.Graph:
     return kind(**base)
 
 
-# pygal's markup for its tooltip script: the value of a point, and where to draw its tip
+# pygal's markup for its tooltip script: the script's settings, the value of a point, and
+# where to draw its tip
+_SCRIPT = re.compile(r"<script[^>]*>.*?</script>", re.DOTALL)
 _VALUE_DESC = re.compile(r'<desc class="value">(.*?)</desc>')
 _TIP_DESC = re.compile(r'<desc class="[xy][^"]*">[^<]*</desc>')
 _GEOMETRY = re.compile(r' (cx|cy|x|y|d|points|transform|width|height)="([^"]*)"')
@@ -229,11 +231,12 @@ def _shorter(match: re.Match[str]) -> str:
 
 
 def _svg(chart: pygal.graph.graph.Graph) -> str:
-    """The chart's SVG, made smaller for a page without pygal's script: a point's value
-    becomes its <title> (the browser's own tooltip), the tip positions go, and coordinates keep
-    one decimal (a tenth of a pixel). A scatter of 1,000 points shrinks by half."""
+    """The chart's SVG, made smaller for a page without pygal's script: the script's settings
+    go, a point's value becomes its <title> (the browser's own tooltip), the tip positions go,
+    and coordinates keep one decimal (a tenth of a pixel). A scatter of 1,000 points shrinks
+    by half."""
     chart.config.legend_at_bottom_columns = max(1, len(chart.raw_series))  # one legend row
-    svg = chart.render(is_unicode=True)
+    svg = _SCRIPT.sub("", chart.render(is_unicode=True))
     svg = _TIP_DESC.sub("", _VALUE_DESC.sub(r"<title>\1</title>", svg))
     return f'<div class="chart">{_GEOMETRY.sub(_shorter, svg)}</div>'
 

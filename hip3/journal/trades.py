@@ -13,9 +13,10 @@ signal -> entry order -> the entry's fills -> the exit's fills. The journal link
   that entry's position until it is flat again; those are the exit's fills, whatever order
   sent them (time stop, mark regression, HardStop flatten, a restarted bot's flatten).
 
-Post latency is measured from an order's `sent` transition to the first transition after it
-that carries the exchange's word on it (its post answer, or a fill on the stream when that
-came first); `lost` (no answer: timeout, disconnect) is not an answer.
+Post latency is measured from an order's `sent` transition to the next transition of that
+order: the exchange's word on it (its post answer, or a fill on the stream when that came
+first). When the next one is `lost` (timeout, disconnect) the post went unanswered, however
+reconciliation settled the order later; so did one with nothing after `sent`.
 """
 
 from __future__ import annotations
@@ -152,16 +153,16 @@ class PostLatency:
 
 def post_latency(conn: sqlite3.Connection) -> PostLatency:
     sent: dict[tuple[str, str], int] = {}
-    answered: dict[tuple[str, str], int] = {}
+    decided: set[tuple[str, str]] = set()  # the transition after `sent` was seen
+    latencies: list[int] = []
     for session, cloid, ts, event in conn.execute(
         "SELECT session_id, cloid, ts_ms, event FROM order_transitions ORDER BY id"
     ):
         key = (session, cloid)
         if event == "sent":
             sent.setdefault(key, ts)
-        elif event != "lost" and key in sent and key not in answered:
-            answered[key] = ts - sent[key]
-    return PostLatency(
-        latencies_ms=list(answered.values()),
-        unanswered=len(sent) - len(answered),
-    )
+        elif key in sent and key not in decided:
+            decided.add(key)
+            if event != "lost":  # lost: the post went unanswered (reconciliation settled it)
+                latencies.append(ts - sent[key])
+    return PostLatency(latencies_ms=latencies, unanswered=len(sent) - len(latencies))
