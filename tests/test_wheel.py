@@ -89,7 +89,7 @@ def test_wheel_contents_keep_everything_under_hip3(installed):
     ):
         assert expected in names, expected
     metadata = zipfile.ZipFile(installed["wheel"]).read("hip3-0.1.0.dist-info/METADATA").decode()
-    for lib in ("pycryptodome", "eth-keys", "eth-utils", "coincurve", "msgspec"):
+    for lib in ("pycryptodome", "eth-keys", "eth-utils", "coincurve", "msgspec", "pygal"):
         assert f"Requires-Dist: {lib}" in metadata, lib
 
 
@@ -122,6 +122,19 @@ def test_installed_hip3_runs_from_outside_the_repository(installed):
     )  # fmt: skip
     assert page.returncode == 0, page.stderr
     assert page.stdout.strip() == "['dashboard.css', 'dashboard.js', 'index.html'] True"
+
+
+def test_installed_journal_writes_the_html_report(installed):
+    venv, work = installed["venv"], installed["work"]
+    script = (
+        "from hip3.journal import Journal\nwith Journal('j.sqlite') as j: j.fill(ts_ms=1, tid=1,"
+        " coin='x', is_buy=True, px='1', sz='1', fee='0', closed_pnl='0', oid=None, cloid=None,"
+        " snapshot=False)"
+    )
+    made = _run([str(venv / "bin" / "python"), "-c", script], cwd=work)
+    assert made.returncode == 0, made.stderr
+    done = _run([str(venv / "bin" / "hip3"), "journal", "j.sqlite", "--html", "r.html"], cwd=work)
+    assert done.returncode == 0 and "<svg" in (work / "r.html").read_text(), done.stderr
 
 
 def test_installed_diagrams_refuses_to_write_into_site_packages(installed):
