@@ -144,8 +144,9 @@ body { font-family: system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif; co
 h1 { font-size: 1.5em; margin-bottom: .2em; }
 h2 { font-size: 1.2em; margin-top: 2em; border-bottom: 1px solid #ddd; padding-bottom: .2em; }
 .meta { color: #555; font-size: .9em; }
-table { border-collapse: collapse; margin: .6em 0; font-size: .9em; }
-th, td { padding: .25em .7em; border-bottom: 1px solid #eee; }
+.table { overflow-x: auto; }
+table { border-collapse: collapse; margin: .6em 0; font-size: .88em; }
+th, td { padding: .25em .55em; border-bottom: 1px solid #eee; }
 th { text-align: left; background: #f6f6f6; font-weight: 600; }
 td.n { text-align: right; font-variant-numeric: tabular-nums; }
 tr.total td { font-weight: 600; border-top: 1px solid #bbb; }
@@ -179,8 +180,8 @@ def _table(table_id: str, header: list[str], rows: list[list[str]], *, total: bo
         cells = [f"<td>{_e(row[0])}</td>"] + [f'<td class="n">{_e(c)}</td>' for c in row[1:]]
         body.append(f"<tr{cls}>{''.join(cells)}</tr>")
     return (
-        f'<table id="{table_id}"><thead><tr>{head}</tr></thead>'
-        f"<tbody>{''.join(body)}</tbody></table>"
+        f'<div class="table"><table id="{table_id}"><thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(body)}</tbody></table></div>"
     )
 
 
@@ -422,8 +423,9 @@ def _section_edge(data: ReportData) -> str:
         y_title="net result (bps)",
         title=f"{len(closed)} round trips{note}",
         include_x_axis=True,
-        x_value_formatter=lambda v: f"edge {v:.1f} bps",
-        value_formatter=lambda v: f"net {v:+.1f} bps",
+        # axis labels and a point's tooltip (edge: net) alike
+        x_value_formatter=lambda v: f"{round(v, 1):g}",
+        value_formatter=lambda v: f"{round(v, 1):g}",
     )
     by_coin: dict[str, list[tuple[float, float]]] = defaultdict(list)
     for t in shown:
