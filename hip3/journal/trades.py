@@ -155,14 +155,16 @@ def post_latency(conn: sqlite3.Connection) -> PostLatency:
     sent: dict[tuple[str, str], int] = {}
     decided: set[tuple[str, str]] = set()  # the transition after `sent` was seen
     latencies: list[int] = []
-    for session, cloid, ts, event in conn.execute(
-        "SELECT session_id, cloid, ts_ms, event FROM order_transitions ORDER BY id"
+    # By the states entered rather than the event names: only `sent` enters `sent`, and only
+    # `lost` leaves it for `unknown`; a version 1 journal named its events differently.
+    for session, cloid, ts, target in conn.execute(
+        "SELECT session_id, cloid, ts_ms, target FROM order_transitions ORDER BY id"
     ):
         key = (session, cloid)
-        if event == "sent":
+        if target == "sent":
             sent.setdefault(key, ts)
         elif key in sent and key not in decided:
             decided.add(key)
-            if event != "lost":  # lost: the post went unanswered (reconciliation settled it)
+            if target != "unknown":  # lost: unanswered, however reconciliation settled it
                 latencies.append(ts - sent[key])
     return PostLatency(latencies_ms=latencies, unanswered=len(sent) - len(latencies))

@@ -410,3 +410,17 @@ def test_latency_buckets_and_percentiles(journal: Path) -> None:
     buckets = dict(lat.buckets())
     assert buckets["0-1"] == 1 and buckets["50-100"] == 1 and buckets[">=5000"] == 0
     assert sum(buckets.values()) == 5
+
+
+def test_a_version_1_journal_gives_a_page_whole_or_by_session(tmp_path: Path) -> None:
+    from .test_trust import write_v1
+
+    path = tmp_path / "old.sqlite"
+    write_v1(path)
+    for session in (None, "old", "last"):
+        data = load_report(path, session=session)
+        p = parse(render_html(data))
+        assert [r[0] for r in rows(p, "sessions")] == ["old"]
+        # c1 was sent at +900 ms and filled at +1400 ms (its answer: 500 ms)
+        assert data.latency.latencies_ms == [500]
+        assert rows(p, "latency-stats")[0][1:3] == ["1", "0"]
