@@ -16,6 +16,7 @@ What the page shows, and where the figures come from:
 
 from __future__ import annotations
 
+import contextlib
 import html
 import os
 import re
@@ -112,8 +113,10 @@ def write_html(data: ReportData, out: str | Path) -> int:
         partial.write_bytes(page)
         os.replace(partial, target)
     except OSError as exc:
-        partial.unlink(missing_ok=True)
-        raise JournalError(f"{target}: cannot write the HTML report ({exc.strerror})") from exc
+        with contextlib.suppress(OSError):
+            partial.unlink(missing_ok=True)
+        reason = exc.strerror or exc
+        raise JournalError(f"{target}: cannot write the HTML report ({reason})") from exc
     return len(page)
 
 
@@ -242,6 +245,24 @@ def _svg(chart: pygal.graph.graph.Graph) -> str:
     return f'<div class="chart">{_GEOMETRY.sub(_shorter, svg)}</div>'
 
 
+def _count_ticks(top: int) -> list[int]:
+    """Whole-number axis marks from 0 past `top`, about six of them, 1-2-5 steps: counts
+    have no fractions to mark."""
+    step = 1
+    while top / step > 6:
+        for factor in (2, 2.5, 2):  # 1, 2, 5, 10, 20, 50, ...
+            step = int(step * factor)
+            if top / step <= 6:
+                break
+    return list(range(0, top + step, step)) if top > 0 else [0, 1]
+
+
+def _padded(low: float, high: float) -> tuple[float, float]:
+    """A range a little wider than the values, so points at the ends are drawn whole."""
+    pad = (high - low) * 0.05 or 1.0
+    return low - pad, high + pad
+
+
 def _thin(points: list, limit: int) -> list:
     """At most `limit` points spread evenly, the first and the last always among them."""
     if len(points) <= limit:
@@ -331,8 +352,6 @@ def _section_markets(data: ReportData) -> str:
     if not markets:
         out.append(_none("No signals, orders or fills."))
         return "".join(out)
-    chart = _chart(pygal.Bar, y_title="count", print_values=len(markets) <= 12, x_label_rotation=0)
-    chart.x_labels = [m.coin for m in markets]
     series = {
         "signals": [m.signals for m in markets],
         "sent": [m.sent for m in markets],
@@ -340,10 +359,18 @@ def _section_markets(data: ReportData) -> str:
         "observation": [m.observation for m in markets],
         "fills": [m.fills for m in markets],
     }
-    for name, counts in series.items():
-        if any(counts):  # an observation journal has no sent, blocked or fills
+    # only the series with counts: an observation journal has no sent, blocked or fills, and
+    # one with orders but no signals or fills has nothing to draw here
+    drawn = {name: counts for name, counts in series.items() if any(counts)}
+    if drawn:
+        top = max(max(counts) for counts in drawn.values())
+        chart = _chart(
+            pygal.Bar, y_title="count", print_values=len(markets) <= 12, y_labels=_count_ticks(top)
+        )
+        chart.x_labels = [m.coin for m in markets]
+        for name, counts in drawn.items():
             chart.add(name, counts)
-    out.append(_svg(chart))
+        out.append(_svg(chart))
 
     def row(m: MarketStats) -> list[str]:
         return [
@@ -414,6 +441,7 @@ def _section_edge(data: ReportData) -> str:
         out.append(_none(f"No closed round trips. {counts}" if data.trips else "No entries sent."))
         return "".join(out)
     shown = _thin(closed, MAX_SCATTER_POINTS)
+    nets = [t.net_bps for t in shown]
     note = "" if len(shown) == len(closed) else f" (an even sample of {len(shown)})"
     chart = _chart(
         pygal.XY,
@@ -423,6 +451,8 @@ def _section_edge(data: ReportData) -> str:
         y_title="net result (bps)",
         title=f"{len(closed)} round trips{note}",
         include_x_axis=True,
+        xrange=_padded(min(t.edge_bps for t in shown), max(t.edge_bps for t in shown)),
+        range=_padded(min(0.0, *nets), max(0.0, *nets)),
         # axis labels and a point's tooltip (edge: net) alike
         x_value_formatter=lambda v: f"{round(v, 1):g}",
         value_formatter=lambda v: f"{round(v, 1):g}",
@@ -542,6 +572,7 @@ def _section_latency(data: ReportData) -> str:
         print_values=True,
         show_legend=False,
         title=f"{len(lat.latencies_ms)} orders answered",
+        y_labels=_count_ticks(max(n for _label, n in shown)),
     )
     chart.x_labels = [label for label, _n in shown]
     chart.add("orders", [n for _label, n in shown])
