@@ -23,7 +23,7 @@ SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
     ),
     "sim": ("hip3.sim.cli", "run the local Hyperliquid-compatible exchange", "the simulator"),
     "diagrams": ("hip3.diagrams", "generate or check the state-machine diagrams", "the diagrams"),
-    "journal": ("hip3.journal.cli", "summarise or export a trading journal", "the journal"),
+    "journal": ("hip3.journal.cli", "summarise, export or chart a trading journal", "the journal"),
     "config": (
         "hip3.app.config_cli",
         "print (show) or copy (init) an example configuration",
