@@ -122,7 +122,7 @@ def write_html(data: ReportData, out: str | Path) -> int:
 
 # ---- rendering ----
 
-_STYLE = Style(
+_STYLE = dict(
     background="#ffffff",
     plot_background="#ffffff",
     foreground="#333333",
@@ -140,6 +140,14 @@ _STYLE = Style(
     major_guide_stroke_color="#cccccc",
     colors=("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#17becf"),
 )
+# the per-market series keep their colour whichever of them a journal has
+_MARKET_COLORS = {
+    "signals": "#1f77b4",
+    "sent": "#d62728",
+    "blocked": "#2ca02c",
+    "observation": "#ff7f0e",
+    "fills": "#9467bd",
+}
 
 _CSS = """
 body { font-family: system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif; color: #222;
@@ -200,9 +208,12 @@ def _num(x: float | None, fmt: str) -> str:
     return "-" if x is None else format(x, fmt)
 
 
-def _chart(kind: type, **config: object) -> pygal.graph.graph.Graph:
+def _chart(
+    kind: type, *, colors: tuple[str, ...] | None = None, **config: object
+) -> pygal.graph.graph.Graph:
+    style = _STYLE if colors is None else {**_STYLE, "colors": colors}
     base: dict[str, object] = {
-        "style": _STYLE,
+        "style": Style(**style),
         "js": [],  # no tooltip script: it would be loaded from the web
         "disable_xml_declaration": True,
         "width": 1000,
@@ -365,7 +376,11 @@ def _section_markets(data: ReportData) -> str:
     if drawn:
         top = max(max(counts) for counts in drawn.values())
         chart = _chart(
-            pygal.Bar, y_title="count", print_values=len(markets) <= 12, y_labels=_count_ticks(top)
+            pygal.Bar,
+            y_title="count",
+            print_values=len(markets) <= 12,
+            y_labels=_count_ticks(top),
+            colors=tuple(_MARKET_COLORS[name] for name in drawn),
         )
         chart.x_labels = [m.coin for m in markets]
         for name, counts in drawn.items():
