@@ -18,6 +18,11 @@ Deliberately ignored events (internal self-transitions):
 - `fill` in unknown that does not complete the order: recorded, the order stays unknown;
 - `lost` in unknown: re-emits ReconcileOrder (the earlier request may have died with the socket).
 
+A fact whose numbers cannot belong to this order (an oid other than the one it has, a filled
+total above its size, a fill that would take it beyond its size) raises InconsistentFact before
+any transition: the machine is untouched, and the caller decides what the contradiction means
+(the dispatcher sends `lost`, so the exchange is asked).
+
 Event ids `sent`, `resting`, `cancelled` and `rejected` equal state ids, so those events are
 declared under `*_event` attributes; deliver them with `send("sent", ...)` etc.
 """
@@ -38,6 +43,10 @@ from .base import (
 from .commands import OrderTerminal, ReconcileOrder
 
 OUTCOMES = ("filled", "cancelled", "rejected", "resting", "absent")
+
+
+class InconsistentFact(ValueError):
+    """A well-formed fact that contradicts what this order already is."""
 
 
 class OrderMachine(HipChart):
@@ -218,7 +227,9 @@ class OrderMachine(HipChart):
     def _check_oid(self, oid: object) -> None:
         require_non_negative_int(oid, "oid")
         if self.oid is not None and oid != self.oid:
-            raise ValueError(f"order {self.cloid}: oid {oid} conflicts with known oid {self.oid}")
+            raise InconsistentFact(
+                f"order {self.cloid}: oid {oid} conflicts with known oid {self.oid}"
+            )
 
     @sent_event.validators
     def _validate_sent(self, post_id: int, epoch: int) -> None:
@@ -243,7 +254,7 @@ class OrderMachine(HipChart):
         self._check_oid(oid)
         total = parse_positive_decimal(total_sz, "total_sz")
         if total > self.size:
-            raise ValueError(f"order {self.cloid}: total_sz {total} exceeds size {self.size}")
+            raise InconsistentFact(f"order {self.cloid}: total_sz {total} exceeds size {self.size}")
 
     @fill.validators
     def _validate_fill(self, sz: str, tid: int | str) -> None:
@@ -253,7 +264,7 @@ class OrderMachine(HipChart):
             )
         amount = parse_positive_decimal(sz, "fill sz")
         if tid not in self.tids and self.filled_sz + amount > self.size:
-            raise ValueError(
+            raise InconsistentFact(
                 f"order {self.cloid}: fill {amount} (tid {tid}) would take filled size "
                 f"{self.filled_sz} beyond order size {self.size}"
             )

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from hip3.machines.order import OrderMachine
+from hip3.machines.order import InconsistentFact, OrderMachine
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +91,7 @@ class OrderRegistry:
         self.final_counts: dict[str, int] = {}
         self.late_events = 0
         self.refused_events = 0
+        self.inconsistent_facts = 0
         # called as (cloid, source, target, event) on every state change (the journal)
         self.on_transition: Any = None
 
@@ -202,6 +203,16 @@ class OrderRegistry:
             # counted and logged, never allowed to corrupt the order.
             self.refused_events += 1
             log.info("order %s in %s: event %s %s not applicable", cloid, m.state, event, kw)
+            return m.state
+        except InconsistentFact as exc:
+            # A fact that cannot belong to this order (a forged or garbled answer, or our own
+            # view is wrong): neither is trusted; the exchange is asked what the order is.
+            self.inconsistent_facts += 1
+            log.warning("order %s: %s %s contradicts the order: %s", cloid, event, kw, exc)
+            if m.state in ("sent", "resting", "partially_filled", "unknown"):
+                m.send("lost", reason=f"contradicting {event}: {exc}")
+                if self.on_transition is not None and m.state != before:
+                    self.on_transition(cloid, before, m.state, "lost")
             return m.state
         if self.on_transition is not None and m.state != before:
             self.on_transition(cloid, before, m.state, event)

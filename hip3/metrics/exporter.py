@@ -249,6 +249,16 @@ class DispatcherCollector(Collector):
         for state, n in sorted(by_state.items()):
             live.add_metric([state], n)
         yield live
+        ignored = CounterMetricFamily(
+            "hip3_order_facts_ignored",
+            "Facts about orders that changed nothing: late (the order had ended), not applicable "
+            "in its state, or contradicting it (the order was then reconciled)",
+            labels=["kind"],
+        )
+        ignored.add_metric(["late"], d.orders.late_events)
+        ignored.add_metric(["not_applicable"], d.orders.refused_events)
+        ignored.add_metric(["contradicting"], d.orders.inconsistent_facts)
+        yield ignored
         ex = d.executor
         blocks = CounterMetricFamily(
             "hip3_gate_blocks", "Signals refused, by gate", labels=["reason"]

@@ -31,6 +31,7 @@ RECEIVERS = (
     ("self.readiness", "ReadinessMachine"),
     ("self.hardstop", "HardStopMachine"),
     ("self.orders", "OrderMachine"),
+    ("self.machines", "OrderMachine"),  # inside the order registry
     ("self.flatten", "FlattenMachine"),
     ("self._flatten_machine(", "FlattenMachine"),
 )

@@ -5,6 +5,7 @@ outcome became unknown."""
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 
 import pytest
@@ -124,3 +125,39 @@ def test_a_rejection_streamed_before_its_post_answer_is_still_classified_with_it
     lines = [r.getMessage() for r in caplog.records if "rejected" in r.getMessage()]
     assert lines == [f"order {cloid} on xyz:AAA rejected: Insufficient margin to place order."]
     assert h.d.counters["rejections"] == 1
+
+
+def test_an_answer_that_contradicts_its_order_sends_it_to_reconciliation_not_to_the_hardstop():
+    # A well-formed answer whose numbers cannot belong to the order (filled more than was
+    # asked) used to raise inside the order machine: an internal error, a latched HardStop
+    # and a flatten of everything. It is a fact to check with the exchange instead.
+    h = Harness()
+    h.bring_up()
+    cloid = h.entry("xyz:AAA")
+    post = h.delivery.requests.pop(0)  # the exchange never sees it; a forged answer arrives
+    forged = {
+        "channel": "post",
+        "data": {
+            "id": post["id"],
+            "response": {
+                "type": "action",
+                "payload": {
+                    "status": "ok",
+                    "response": {
+                        "type": "order",
+                        "data": {
+                            "statuses": [{"filled": {"totalSz": "999", "avgPx": "25", "oid": 7}}]
+                        },
+                    },
+                },
+            },
+        },
+    }
+    h.frame(json.dumps(forged))
+    assert h.d.counters["internal_errors"] == 0
+    assert h.d.hardstop.is_armed
+    assert h.d.orders.inconsistent_facts == 1
+    assert h.d.orders.is_live(cloid) and h.d.orders.machines[cloid].state == "unknown"
+    h.settle()  # the exchange never had it: reconciliation settles the order
+    assert not h.d.orders.is_live(cloid)
+    assert h.bot_positions() == h.true_positions() == {}
