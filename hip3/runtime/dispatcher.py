@@ -255,6 +255,9 @@ class Dispatcher(OrderFlowSteps, ReconciliationSteps, SafetySteps):
         self._plan: ReconcilePlan | None = None
         self._plan_metas: dict[str, Any] = {}
         self._plan_perp_dexs: Any = None
+        # dexes whose open-order list must be read again once the read in flight answers: a
+        # stranger's order that appeared after that read went out is not in its answer
+        self._open_orders_reask: set[str] = set()
         self._last_rx_ms = now
         self._epoch_started_ms = now
         self._cancel_posts: set[CancelPost] = set()

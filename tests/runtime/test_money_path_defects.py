@@ -161,3 +161,22 @@ def test_an_answer_that_contradicts_its_order_sends_it_to_reconciliation_not_to_
     h.settle()  # the exchange never had it: reconciliation settles the order
     assert not h.d.orders.is_live(cloid)
     assert h.bot_positions() == h.true_positions() == {}
+
+
+def test_a_strangers_order_appearing_while_the_open_orders_read_is_out_is_adopted_too():
+    # Found by the dispatcher property test: a second order of another client appeared after
+    # the open-order read went out; the read's answer could not list it, and no read followed,
+    # so the order rested on the exchange unknown to the bot (and to its cancel-all).
+    h = Harness()
+    h.bring_up()
+    first = h.other_client_order("xyz:AAA", is_buy=True, resting=True, sz="1")
+    h.deliver_lane("orderUpdates")
+    assert _pending(h, "info:open_orders_again:xyz")
+    h.execute()  # the exchange answers the read now: only the first order exists
+    second = h.other_client_order("xyz:AAA", is_buy=True, resting=True, sz="1")
+    h.deliver_lane("orderUpdates")
+    h.settle()
+    live = {m.oid for _i, m in h.d.orders.live_orders()}
+    resting = {o["oid"] for o in h.true_open_orders()}
+    assert len(resting) == 2, (first, second)
+    assert resting <= live, f"resting on the exchange {resting}, known to the bot {live}"
