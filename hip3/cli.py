@@ -21,6 +21,11 @@ SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
         "run the trading bot (default network: the built-in simulator)",
         "the bot",
     ),
+    "guard": (
+        "hip3.guard.cli",
+        "watch the bot's heartbeat; when it stops, cancel, flatten and verify",
+        "the watchdog",
+    ),
     "sim": ("hip3.sim.cli", "run the local Hyperliquid-compatible exchange", "the simulator"),
     "diagrams": ("hip3.diagrams", "generate or check the state-machine diagrams", "the diagrams"),
     "journal": ("hip3.journal.cli", "summarise, export or chart a trading journal", "the journal"),

@@ -41,6 +41,7 @@ __all__ = [
     "FlattenConfig",
     "FreshnessConfig",
     "GatesConfig",
+    "GuardConfig",
     "JournalConfig",
     "MarketConfig",
     "MetricsConfig",
@@ -318,6 +319,40 @@ def is_loopback_host(host: str) -> bool:
         return False
 
 
+class GuardConfig(_Section):
+    """`hip3 guard`, the watchdog beside the bot (hip3/guard), and the heartbeat it watches."""
+
+    # The file the bot rewrites with its heartbeat and the guard watches; unset: the bot
+    # writes none and `hip3 guard` refuses to start.
+    heartbeat_path: str | None = None
+    # The bot rewrites the heartbeat this often, from its event loop.
+    heartbeat_interval_s: Seconds = 1.0
+    # A heartbeat not renewed for this long means the bot is dead or hung.
+    timeout_s: Seconds = 5.0
+    # How often the guard reads the heartbeat.
+    poll_interval_s: Seconds = 0.25
+    # The guard logs "watching pid N, last beat Xs ago" this often.
+    report_interval_s: Seconds = 60.0
+    # With no heartbeat yet, the guard waits this long for one before giving up (it acts on
+    # nothing it has not seen beat).
+    start_deadline_s: Seconds = 60.0
+    # SIGKILL a bot whose heartbeat went stale while its process is still alive on this host.
+    kill_stale_bot: bool = True
+    # Close every position (reduce-only IOC) after cancelling every order; false: cancel only.
+    flatten: bool = True
+    # Rounds of read, cancel and flatten before the guard gives up and exits 3.
+    max_attempts: PositiveInt = 5
+    # Pause between rounds, seconds.
+    retry_backoff_s: Seconds = 0.5
+    # A flatten order's limit lies this far beyond the book level that covers its size, bps.
+    slippage_bps: PositiveBps = 200.0
+    # An info request or action without an answer after this long has failed.
+    request_timeout_s: Seconds = 5.0
+    # The guard pings its quiet connection this often (the exchange closes one it has sent
+    # nothing to for 60 s).
+    ping_interval_s: Seconds = 20.0
+
+
 class SimConfig(_Section):
     seed: Annotated[int, msgspec.Meta(ge=0)] = 7
     scenario: str | None = None
@@ -364,6 +399,7 @@ class Config(_Section):
     journal: JournalConfig = msgspec.field(default_factory=JournalConfig)
     metrics: MetricsConfig = msgspec.field(default_factory=MetricsConfig)
     dashboard: DashboardConfig = msgspec.field(default_factory=DashboardConfig)
+    guard: GuardConfig = msgspec.field(default_factory=GuardConfig)
     sim: SimConfig = msgspec.field(default_factory=SimConfig)
 
     @property
@@ -883,6 +919,18 @@ def _relation_problems(cfg: Config) -> Iterator[str]:
         "flatten.retry_backoff_max_s",
         fl.retry_backoff_max_s,
     )
+    guard = cfg.guard
+    # A beat written every interval must not look stale between two writes.
+    if guard.heartbeat_interval_s * 2 > guard.timeout_s:
+        yield (
+            f"guard.heartbeat_interval_s = {_num(guard.heartbeat_interval_s)}: expected at most "
+            f"half of guard.timeout_s ({_num(guard.timeout_s)}) so a live bot never looks stale"
+        )
+    if guard.heartbeat_path is not None and not guard.heartbeat_path.strip():
+        yield (
+            f"guard.heartbeat_path = {_show(guard.heartbeat_path)}: expected a file path, "
+            "or leave it out"
+        )
     # The switch must be renewed before it fires, or resting orders die between renewals.
     if dms.interval_s >= dms.lead_s:
         yield (
