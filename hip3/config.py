@@ -345,7 +345,7 @@ class GuardConfig(_Section):
     # Pause between rounds, seconds.
     retry_backoff_s: Seconds = 0.5
     # A flatten order's limit lies this far beyond the book level that covers its size, bps.
-    slippage_bps: PositiveBps = 200.0
+    slippage_bps: Annotated[float, msgspec.Meta(gt=0, lt=10_000)] = 200.0
     # An info request or action without an answer after this long has failed.
     request_timeout_s: Seconds = 5.0
     # The guard pings its quiet connection this often (the exchange closes one it has sent

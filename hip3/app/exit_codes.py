@@ -4,6 +4,8 @@ A wrapper script, a supervisor or an operator reads the code before the summary,
 mean exactly "nothing needs attention": the run ended reconciled with the exchange and nothing
 open. Every other outcome has its own code. To add one: a member here (with its meaning, which
 the README table repeats), and its test in `code_for_summary` if a summary can produce it.
+`hip3 guard` (hip3/guard/cli.py) exits with the same codes in the same sense: 0 only when the
+exchange shows nothing open, 3 when something is (or could not be checked).
 """
 
 from __future__ import annotations
