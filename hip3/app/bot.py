@@ -142,25 +142,6 @@ async def run_bot(
         if on_dispatcher is not None:
             on_dispatcher(dispatcher, sim)
         loop = asyncio.get_running_loop()
-        heartbeat = None
-        if trading and cfg.guard.heartbeat_path is not None:
-            from hip3.app.heartbeat import DispatcherExposure, HeartbeatWriter
-
-            assert user is not None
-            heartbeat = HeartbeatWriter(
-                Path(cfg.guard.heartbeat_path),
-                account=user,
-                network=cfg.network,
-                exposure=DispatcherExposure(dispatcher),
-            )
-            try:
-                heartbeat.prepare()
-            except OSError as exc:
-                dispatcher.recorder.close()
-                raise BotError(
-                    f"guard.heartbeat_path {cfg.guard.heartbeat_path}: cannot write the "
-                    f"heartbeat: {exc.strerror or exc}"
-                ) from None
         metrics_server = None
         if cfg.metrics.enabled:
             from hip3.metrics.exporter import start_metrics
@@ -181,6 +162,29 @@ async def run_bot(
                     metrics_server.close()
                 dispatcher.recorder.close()
                 raise BotError(str(exc)) from None
+        heartbeat = None
+        if trading and cfg.guard.heartbeat_path is not None:
+            from hip3.app.heartbeat import DispatcherExposure, HeartbeatWriter
+
+            assert user is not None
+            heartbeat = HeartbeatWriter(
+                Path(cfg.guard.heartbeat_path),
+                account=user,
+                network=cfg.network,
+                exposure=DispatcherExposure(dispatcher),
+            )
+            try:
+                heartbeat.prepare()
+            except OSError as exc:
+                if metrics_server is not None:
+                    metrics_server.close()
+                if dashboard is not None:
+                    dashboard.close()
+                dispatcher.recorder.close()
+                raise BotError(
+                    f"guard.heartbeat_path {cfg.guard.heartbeat_path}: cannot write the "
+                    f"heartbeat: {exc.strerror or exc}"
+                ) from None
         status_task = None
         if status_stream is not None:
             from hip3.metrics.status import run_status

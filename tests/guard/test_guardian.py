@@ -135,3 +135,42 @@ async def test_an_unreachable_exchange_is_not_verified():
         outcome = await g.run()
     assert not outcome.verified and outcome.state is None and not outcome.clean
     assert any(e.startswith("verify: ") for e in outcome.errors), outcome.errors
+
+
+async def test_the_link_reconnects_after_a_drop_and_answers_again():
+    async with SimHarness(seed=3, feeds=False) as sim, guarded(sim) as (_g, link):
+        assert await link.wait_connected(2.0)
+        assert (await link.info({"type": "perpDexs"}))[0] is None
+        sim.faults.drop_all()
+        loop = asyncio.get_running_loop()
+        end = loop.time() + 5
+        while link.connects < 2 and loop.time() < end:
+            await asyncio.sleep(0.02)
+        assert link.connects == 2, link.last_error
+        assert (await link.info({"type": "perpDexs"}))[1]["name"] == "xyz"
+
+
+async def test_the_link_pings_its_quiet_connection():
+    import websockets
+
+    received: list[str] = []
+
+    async def record(ws) -> None:
+        async for message in ws:
+            received.append(message)
+
+    async with websockets.serve(record, "127.0.0.1", 0) as server:
+        port = server.sockets[0].getsockname()[1]
+        link = ExchangeLink(
+            f"ws://127.0.0.1:{port}",
+            signer=None,
+            mainnet=False,
+            request_timeout_s=1.0,
+            ping_interval_s=0.05,
+        )
+        link.start()
+        try:
+            await asyncio.sleep(0.4)
+        finally:
+            await link.close()
+    assert len(received) >= 3 and set(received) == {'{"method":"ping"}'}
