@@ -6,5 +6,6 @@ reaper.py     ending a hung bot before acting
 link.py       the guard's own connection to the exchange
 orders.py     cancel and flatten orders built from the exchange's answers (pure)
 actions.py    cancel, flatten, verify
-cli.py        the command
+session.py    one run: watch, then act and report
+cli.py        the command: configuration, key, then a session
 """
