@@ -25,6 +25,7 @@ from hip3.guard.orders import Market, NoPrice, cancel_actions, flatten_order, ma
 from hip3.protocol import frames as F
 from hip3.protocol.actions import order_action
 from hip3.protocol.numbers import PriceError, SizeError
+from hip3.runtime import account_check
 
 __all__ = ["AccountState", "Guardian", "Outcome"]
 
@@ -79,6 +80,23 @@ class Guardian:
             metas[dex] = await self.link.info({"type": "meta", "dex": dex})
         self.markets = markets_from(perp_dexs, metas)
         return self.markets
+
+    async def signer_problem(self, signer: str, now_wall_ms: int) -> str | None:
+        """Why the key `signer` may not trade the account (it is neither the account nor an
+        approved, unexpired agent of it), or None. The bot's own account check judges the
+        answers (`hip3/runtime/account_check.py`); margin is not asked for: a guard must cancel
+        orders even on an account that holds none."""
+        signer = signer.lower()
+        answers = {}
+        for key, payload in account_check.requests(signer=signer, user=self.user, dexes=[]).items():
+            answers[key] = await self.link.info(payload)
+        return account_check.judge(
+            signer=signer,
+            user=self.user,
+            answers=answers,
+            now_wall_ms=now_wall_ms,
+            expiry_margin_ms=account_check.AGENT_EXPIRY_MARGIN_MS,
+        )
 
     async def read_state(self) -> AccountState:
         positions: dict[str, Decimal] = {}

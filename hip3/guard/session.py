@@ -13,6 +13,7 @@ import contextlib
 import logging
 import signal
 import sys
+import time
 from pathlib import Path
 
 from hip3.app.exit_codes import ExitCode
@@ -76,7 +77,12 @@ async def run_guard(cfg: Config, url: str, key: SigningKey, user: str) -> int:
         loop.add_signal_handler(sig, on_signal, sig.name)
     link.start()
     try:
-        await _connect(link, guardian, g.request_timeout_s, dexes)
+        refused = await _connect(link, guardian, key.address, g.request_timeout_s, dexes)
+        if refused is not None:
+            return _fail(
+                f"the signing key may not trade the account: {refused}; nothing was done",
+                ExitCode.ACCOUNT_REFUSED,
+            )
         watcher = loop.create_task(
             watch(path, g, account=user, network=cfg.network), name="guard-watch"
         )
@@ -111,16 +117,29 @@ async def run_guard(cfg: Config, url: str, key: SigningKey, user: str) -> int:
     return _report(outcome, user=user, dexes=dexes, flatten=g.flatten)
 
 
-async def _connect(link: ExchangeLink, guardian: Guardian, timeout_s: float, dexes: str) -> None:
+async def _connect(
+    link: ExchangeLink, guardian: Guardian, signer: str, timeout_s: float, dexes: str
+) -> str | None:
+    """Connect, check that the key may trade the account, find the markets. Returns why the
+    key may not trade the account, else None. What cannot be asked now (no connection yet) is
+    asked again, or simply tried, when the guard acts."""
     if not await link.wait_connected(timeout_s):
         log.warning("guard: not connected yet (%s); retrying in the background", link.last_error)
-        return
+        return None
+    try:
+        refused = await guardian.signer_problem(signer, time.time_ns() // 1_000_000)
+    except LinkError as exc:
+        log.warning("guard: the account check got no answer (%s)", exc)
+        refused = None
+    if refused is not None:
+        return refused
     try:
         markets = await guardian.discover()
     except (LinkError, ValueError) as exc:
         log.warning("guard: discovery failed (%s); it is asked again before acting", exc)
-        return
+        return None
     log.info("guard: connected; %d markets on dexes %s", len(markets), dexes)
+    return None
 
 
 async def _end_hung_bot(result: WatchResult, kill_stale: bool) -> None:

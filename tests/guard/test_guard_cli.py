@@ -3,6 +3,7 @@ says what happened (nothing was done in any of them)."""
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import socket
@@ -41,6 +42,17 @@ def guard_config(tmp: Path, *, deadline_s: float = 0.3, extra: str = "") -> Path
         f'[guard]\nheartbeat_path = "{tmp / "hb.json"}"\nstart_deadline_s = {deadline_s}\n'
         "request_timeout_s = 0.2\npoll_interval_s = 0.02\n" + extra,
     )
+
+
+@pytest.fixture(autouse=True)
+def restore_logging():
+    """`main` gives the root logger a handler on this test's stderr; the next test must not
+    write to it once pytest has closed that capture."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 @pytest.fixture
@@ -130,3 +142,19 @@ def test_sigterm_while_waiting_ends_the_guard_with_nothing_done(tmp_path):
         "hip3 guard: stopped by SIGTERM while watching; nothing was done"
     )
     assert "11" * 32 not in rest
+
+
+async def test_a_key_that_may_not_trade_the_account_is_refused_at_start(tmp_path, capsys):
+    from hip3.config import load_config
+    from hip3.guard.session import run_guard
+    from hip3.sim.harness import SimHarness
+
+    async with SimHarness(seed=3, feeds=False) as sim:
+        cfg = load_config(
+            overrides={"ws_url": sim.ws_url, "guard.heartbeat_path": str(tmp_path / "hb")}
+        )
+        code = await run_guard(cfg, sim.ws_url, KEY, sim.account[0])
+    assert code == ExitCode.ACCOUNT_REFUSED == 4
+    line = last_err_line(capsys)
+    assert line.startswith("hip3 guard: the signing key may not trade the account: "), line
+    assert KEY.address.lower() in line and line.endswith("nothing was done"), line

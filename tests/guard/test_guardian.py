@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator
 from decimal import Decimal
 
@@ -174,3 +175,12 @@ async def test_the_link_pings_its_quiet_connection():
         finally:
             await link.close()
     assert len(received) >= 3 and set(received) == {'{"method":"ping"}'}
+
+
+async def test_the_signer_check_passes_the_account_key_and_refuses_a_stranger():
+    async with SimHarness(seed=3, feeds=False) as sim, guarded(sim) as (g, _link):
+        now = time.time_ns() // 1_000_000
+        assert await g.signer_problem(sim.account[0], now) is None
+        stranger = "0x" + "77" * 20
+        problem = await g.signer_problem(stranger, now)
+    assert problem is not None and "not an approved agent" in problem and stranger in problem
