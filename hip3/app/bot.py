@@ -212,11 +212,10 @@ async def run_bot(
         watcher = loop.create_task(startup.watch(dispatcher), name="startup-deadline")
         beating = None
         if heartbeat is not None:
-            from hip3.app.heartbeat import beat_every
+            from hip3.app.heartbeat import HeartbeatTask
 
-            beating = loop.create_task(
-                beat_every(heartbeat, cfg.guard.heartbeat_interval_s), name="heartbeat"
-            )
+            beating = HeartbeatTask(heartbeat, cfg.guard.heartbeat_interval_s)
+            beating.start()
         # Everything built so far (modules, config, machines, caches) lives for the whole run:
         # move it out of the collector's reach, so a full collection walks only what the run
         # itself allocates. Measured: a full collection on the order path took 23 ms before.
@@ -229,7 +228,7 @@ async def run_bot(
                 stopper.cancel()
             watcher.cancel()
             if beating is not None:
-                beating.cancel()
+                await beating.stop()
             if status_task is not None:
                 status_task.cancel()
             if metrics_server is not None:

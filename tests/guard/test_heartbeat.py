@@ -130,3 +130,46 @@ async def test_a_bot_whose_heartbeat_cannot_be_written_does_not_start(tmp_path: 
     )
     with pytest.raises(BotError, match=r"guard.heartbeat_path .*: cannot write the heartbeat"):
         await run_bot(cfg, key=SigningKey.from_hex("0x" + "11" * 32), install_signals=False)
+
+
+async def test_the_beat_task_beats_from_the_loop_and_stops_before_the_last_beat(tmp_path: Path):
+    import asyncio
+
+    from hip3.app.heartbeat import HeartbeatTask
+
+    path = tmp_path / "hb.json"
+    writer = HeartbeatWriter(path, account=ACCOUNT, network="sim")
+    writer.prepare()
+    task = HeartbeatTask(writer, 0.02)
+    task.start()
+    loop = asyncio.get_running_loop()
+    end = loop.time() + 5
+    while (beat := read_heartbeat(path)) is not None and beat.seq < 4 and loop.time() < end:
+        await asyncio.sleep(0.01)
+    assert beat is not None and beat.seq >= 4 and beat.state == "running"
+    await task.stop()
+    writer.beat("stopped")
+    await asyncio.sleep(0.1)  # nothing written after the stop lands over the last beat
+    last = read_heartbeat(path)
+    assert last is not None and last.state == "stopped" and last.seq == writer.seq
+
+
+async def test_a_blocked_loop_stops_the_beat(tmp_path: Path):
+    """The beat is made on the event loop: while the loop is blocked no beat is written."""
+    import asyncio
+    import time
+
+    from hip3.app.heartbeat import HeartbeatTask
+
+    path = tmp_path / "hb.json"
+    writer = HeartbeatWriter(path, account=ACCOUNT, network="sim")
+    writer.prepare()
+    task = HeartbeatTask(writer, 0.01)
+    task.start()
+    await asyncio.sleep(0.1)
+    before = read_heartbeat(path)
+    time.sleep(0.3)  # the loop hangs
+    during = read_heartbeat(path)
+    await task.stop()
+    assert before is not None and during is not None
+    assert during.seq <= before.seq + 1  # at most the write that was already in flight
