@@ -85,11 +85,13 @@ class ExchangeLink:
     async def _run(self) -> None:
         backoff = _BACKOFF_MIN_S
         while True:
+            opened = False
             try:
                 async with websockets.connect(
                     self.url, ping_interval=None, open_timeout=self._timeout_s, max_size=2**24
                 ) as ws:
                     self._ws = ws
+                    opened = True
                     self.connects += 1
                     self._up.set()
                     if self.connects > 1:
@@ -111,8 +113,9 @@ class ExchangeLink:
                 self._ws = None
                 self._fail_pending(f"connection lost ({self.last_error})")
             log.warning(
-                "guard: connection to %s lost (%s); retrying in %.2g s",
+                "guard: connection to %s %s (%s); retrying in %.2g s",
                 self.url,
+                "lost" if opened else "failed",
                 self.last_error,
                 backoff,
             )
@@ -139,13 +142,14 @@ class ExchangeLink:
                 future.set_exception(LinkError(why))
 
     async def _post(self, encode: Any, what: str) -> F.PostFrame:
-        if not await self.wait_connected(self._timeout_s):
+        ws = self._ws if await self.wait_connected(self._timeout_s) else None
+        if ws is None:
             raise LinkError(f"{what}: not connected to {self.url} ({self.last_error})")
         post_id = next(self._ids)
         future: asyncio.Future[F.PostFrame] = asyncio.get_running_loop().create_future()
         self._pending[post_id] = future
         try:
-            await self._ws.send(encode(post_id), text=True)
+            await ws.send(encode(post_id), text=True)
             async with asyncio.timeout(self._timeout_s):
                 return await future
         except TimeoutError:

@@ -156,8 +156,13 @@ async def _end_hung_bot(result: WatchResult, kill_stale: bool) -> None:
         beat.open_orders,
         "checking the account" if stopped else "acting",
     )
-    hung_here = result.verdict is Verdict.STALE and beat.host == this_host()
-    if hung_here and kill_stale and not await kill_stale_bot(beat):
+    if result.verdict is not Verdict.STALE or not kill_stale:
+        return
+    if beat.host != this_host():
+        log.warning(
+            "guard: the bot ran on host %s; it cannot be ended from here; acting anyway", beat.host
+        )
+    elif not await kill_stale_bot(beat):
         log.error("guard: the hung bot could not be ended; acting anyway")
 
 
