@@ -116,14 +116,11 @@ class Guardian:
 
     async def run(self) -> Outcome:
         errors: list[str] = []
-        try:
-            await self.discover()
-            log.info("guard: discovered %d markets on dexes %s", len(self.markets), self._dexes())
-        except (LinkError, ValueError) as exc:
-            errors.append(f"discovery: {exc}")
-            log.error("guard: discovery failed (%s); using the start-up discovery", exc)
+        await self._rediscover(errors)
         rounds = 0
         for rounds in range(1, self.cfg.max_attempts + 1):
+            if not self.markets:  # neither the start-up nor an earlier round found them
+                await self._rediscover(errors)
             try:
                 state = await self.read_state()
             except LinkError as exc:
@@ -150,6 +147,16 @@ class Guardian:
             "guard: verify: %s (asked the exchange on dexes %s)", final.describe(), self._dexes()
         )
         return Outcome(verified=True, state=final, rounds=rounds, errors=errors)
+
+    async def _rediscover(self, errors: list[str]) -> None:
+        try:
+            await self.discover()
+        except (LinkError, ValueError) as exc:
+            errors.append(f"discovery: {exc}")
+            known = f"using the {len(self.markets)} known" if self.markets else "none known yet"
+            log.error("guard: discovery failed (%s); %s", exc, known)
+            return
+        log.info("guard: discovered %d markets on dexes %s", len(self.markets), self._dexes())
 
     def _dexes(self) -> str:
         return ", ".join(repr(d) for d in self.dexes)
