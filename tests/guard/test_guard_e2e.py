@@ -134,15 +134,18 @@ async def reap(*procs: asyncio.subprocess.Process) -> None:
 
 @pytest.mark.parametrize("how", ["kill -9", "hung"])
 async def test_guard_cancels_flattens_and_verifies_when_the_bot_dies(tmp_path: Path, how: str):
-    """kill -9: the bot's process is gone. hung: it is stopped (SIGSTOP), so it stays alive
-    but beats no more; the guard must SIGKILL it before acting."""
+    """kill -9: the bot's process is gone; before that, over two timeouts with the bot alive
+    and holding a position and a resting order, the guard sends nothing. hung: the bot is
+    stopped (SIGSTOP), so it stays alive but beats no more; the guard must SIGKILL it first."""
     async with SimHarness(seed=11) as sim:
-        bot, guard, guard_log, _heartbeat = await run_bot_and_guard(tmp_path, sim)
+        bot, guard, guard_log, heartbeat = await run_bot_and_guard(tmp_path, sim)
         try:
             await until(lambda: open_positions(sim), 25, "the bot to hold a position")
             oid = await asyncio.to_thread(place_resting_order, sim)
             positions, orders = await asyncio.to_thread(exchange_view, sim)
             assert positions and oid in [o["oid"] for o in orders]
+            if how == "kill -9":
+                await only_watches(sim, guard, guard_log, heartbeat, oid)
             assert guard.returncode is None, guard_log.read_text()
             if how == "kill -9":
                 os.kill(bot.pid, signal.SIGKILL)
@@ -169,36 +172,56 @@ async def test_guard_cancels_flattens_and_verifies_when_the_bot_dies(tmp_path: P
         assert sim.account[1][2:] not in log  # the key never reaches the guard's output
 
 
-async def test_guard_only_watches_while_the_bot_beats(tmp_path: Path):
-    """Over several timeouts with the bot alive the guard sends nothing: the bot's positions
-    and the resting order stay. When the bot then stops on its own (SIGINT: it cancels and
-    flattens), its last beat says so and the guard verifies at once and exits 0."""
-    async with SimHarness(seed=11) as sim:
-        bot, guard, guard_log, heartbeat = await run_bot_and_guard(tmp_path, sim, timeout_s=0.5)
-        try:
-            await until(lambda: open_positions(sim), 25, "the bot to hold a position")
-            oid = await asyncio.to_thread(place_resting_order, sim)
-            await until(
-                lambda: b'"positions":0' not in heartbeat.read_bytes(),
-                5,
-                "the heartbeat to report the position",
-            )
-            held = open_positions(sim)
-            await asyncio.sleep(1.5)  # three guard timeouts
-            assert guard.returncode is None, guard_log.read_text()
-            positions, orders = await asyncio.to_thread(exchange_view, sim)
-            assert oid in [o["oid"] for o in orders]
-            # the bot may trade on, but nothing it held was closed (its exits are off)
-            assert set(held) <= set(positions), (held, positions)
-            log = guard_log.read_text()
-            assert "guard: watching pid" in log and "acting" not in log, log
-            assert "cancelled" not in log and "flatten" not in log.replace("flatten on", ""), log
-            bot.send_signal(signal.SIGINT)
-            assert await asyncio.wait_for(bot.wait(), 20) == ExitCode.OK
-            out, _ = await asyncio.wait_for(guard.communicate(), 10)
-        finally:
-            await reap(bot, guard)
-        log = guard_log.read_text()
-        assert guard.returncode == ExitCode.OK, log
-        assert f"pid {bot.pid} ended its run" in log, log
-        assert "hip3 guard: verified with the exchange" in out.decode(), log
+async def only_watches(
+    sim: SimHarness, guard: Any, guard_log: Path, heartbeat: Path, oid: int
+) -> None:
+    """While the bot beats the guard sends nothing: the bot's positions and the resting order
+    stay over two timeouts."""
+    await until(
+        lambda: b'"positions":0' not in heartbeat.read_bytes(),
+        5,
+        "the heartbeat to report the position",
+    )
+    held = open_positions(sim)
+    await asyncio.sleep(2.0)  # two guard timeouts
+    assert guard.returncode is None, guard_log.read_text()
+    positions, orders = await asyncio.to_thread(exchange_view, sim)
+    assert oid in [o["oid"] for o in orders]
+    # the bot may trade on, but nothing it held was closed (its exits are off)
+    assert set(held) <= set(positions), (held, positions)
+    log = guard_log.read_text()
+    assert "guard: watching pid" in log and "acting" not in log, log
+    assert "cancelled" not in log and "flatten:" not in log, log
+
+
+async def test_a_bot_that_ends_its_run_says_so_in_its_last_beat(tmp_path: Path):
+    """The bot's heartbeat from start to end, in-process: it beats while it runs and its last
+    beat says `stopped`, which the guard takes at once, without waiting for a timeout."""
+    from hip3.app.bot import run_bot
+    from hip3.config import GuardConfig, load_config
+    from hip3.guard.heartbeat import read_heartbeat
+    from hip3.guard.watcher import Verdict, watch
+    from hip3.keys import SigningKey
+
+    heartbeat = tmp_path / "hb.json"
+    async with SimHarness(seed=3, feeds=False) as sim:
+        cfg = load_config(
+            overrides={
+                "ws_url": sim.ws_url,
+                "journal.enabled": False,
+                "guard.heartbeat_path": str(heartbeat),
+                "guard.heartbeat_interval_s": 0.05,
+            }
+        )
+        summary = await run_bot(
+            cfg, duration_s=1.0, install_signals=False, key=SigningKey.from_hex(sim.account[1])
+        )
+    assert summary["reconciled"] is True
+    last = read_heartbeat(heartbeat)
+    assert last is not None and last.state == "stopped" and last.pid == os.getpid()
+    assert last.seq >= 10  # about 20 beats in one second, and the last one
+    assert last.account == sim.account[0].lower() and last.network == "sim"
+    result = await asyncio.wait_for(
+        watch(heartbeat, GuardConfig(timeout_s=60), account=sim.account[0], network="sim"), 5
+    )
+    assert result.verdict is Verdict.STOPPED

@@ -130,7 +130,7 @@ async def test_an_unreachable_exchange_is_not_verified():
     sim = SimHarness(seed=3, feeds=False)
     await sim.start()
     await sim.stop()  # the port is closed now
-    async with guarded(sim, max_attempts=2, request_timeout_s=0.2) as (g, link):
+    async with guarded(sim, max_attempts=1, request_timeout_s=0.1) as (g, link):
         with pytest.raises(LinkError, match="not connected"):
             await link.info({"type": "perpDexs"})
         outcome = await g.run()

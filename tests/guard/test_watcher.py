@@ -127,19 +127,19 @@ async def test_a_beating_bot_is_watched_until_it_stops_beating(tmp_path: Path):
 
     async def bot() -> None:
         nonlocal beats
-        for seq in range(1, 21):  # 20 beats, 0.05 s apart: 1 s, more than three timeouts
+        for seq in range(1, 21):  # 20 beats, 0.03 s apart: 0.6 s, four timeouts
             write_heartbeat(path, me(seq=seq))
             beats = seq
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(0.03)
 
     loop = asyncio.get_running_loop()
     writer = loop.create_task(bot())
     started = loop.time()
-    result = await watch(path, fast(), account=ACCOUNT, network="sim")
+    result = await watch(path, fast(timeout_s=0.15), account=ACCOUNT, network="sim")
     await writer
     assert result.verdict is Verdict.STALE
     assert beats == 20  # the guard was still watching when the last beat was written
-    assert loop.time() - started >= 1.0 + 0.3 - 0.1
+    assert loop.time() - started >= 0.6 + 0.15 - 0.05
 
 
 async def test_a_dead_process_on_this_host_is_gone_without_waiting_for_the_timeout(
