@@ -333,8 +333,8 @@ class GuardConfig(_Section):
     poll_interval_s: Seconds = 0.25
     # The guard logs "watching pid N, last beat Xs ago" this often.
     report_interval_s: Seconds = 60.0
-    # With no heartbeat yet, the guard waits this long for one before giving up (it acts on
-    # nothing it has not seen beat).
+    # At start, with no heartbeat file (or only an ended run's), the guard waits this long for
+    # a running bot; then it exits (no file) or acts on the ended run.
     start_deadline_s: Seconds = 60.0
     # SIGKILL a bot whose heartbeat went stale while its process is still alive on this host.
     kill_stale_bot: bool = True

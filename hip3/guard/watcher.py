@@ -85,7 +85,13 @@ async def watch(
     alive: Callable[[int, int | None], bool] = pid_alive,
     host: str | None = None,
 ) -> WatchResult:
-    """Poll `path` until the bot is not alive (or no beat came before the start deadline)."""
+    """Poll `path` until the bot is not alive (or no beat came before the start deadline).
+
+    A guard is often started together with the bot, and may read the file before the new run
+    wrote its first beat. So a file that, at the guard's start, holds a run that is already
+    over (stopped, gone or stale, but not a hung process on this host) is waited past: the
+    guard watches the next run that appears. Only when none appears by the start deadline
+    does it act on the earlier one, which may have left exposure behind."""
     host = host if host is not None else this_host()
     started = clock()
     staleness = Staleness()
@@ -93,6 +99,9 @@ async def watch(
     age = 0.0
     reported_at: float | None = None
     bad_file_logged = False
+    first_run: tuple[int, int | None] | None = None
+    first_run_over = False
+    earlier_run_logged = False
     while True:
         try:
             latest = read_heartbeat(path)
@@ -115,15 +124,28 @@ async def watch(
         else:
             age = staleness.observe(beat, now, wall_ms())
             local = beat.host == host
-            verdict = decide(
-                beat,
-                age,
-                cfg.timeout_s,
-                local=local,
-                alive=local and alive(beat.pid, beat.pid_start),
-            )
+            running_here = local and alive(beat.pid, beat.pid_start)
+            verdict = decide(beat, age, cfg.timeout_s, local=local, alive=running_here)
+            if first_run is None:
+                first_run = (beat.pid, beat.pid_start)
+                # a run already over when the guard starts, unless it is a hung process here
+                first_run_over = verdict is not Verdict.ALIVE and not running_here
             if verdict is not Verdict.ALIVE:
-                return WatchResult(verdict, beat, age)
+                earlier_run = first_run_over and (beat.pid, beat.pid_start) == first_run
+                if not earlier_run or now - started > cfg.start_deadline_s:
+                    return WatchResult(verdict, beat, age)
+                if not earlier_run_logged:
+                    log.info(
+                        "guard: the heartbeat at %s is from a run that ended (pid %d, %s); "
+                        "waiting up to %g s for the bot to start before acting on it",
+                        path,
+                        beat.pid,
+                        verdict.value,
+                        cfg.start_deadline_s,
+                    )
+                    earlier_run_logged = True
+                await asyncio.sleep(cfg.poll_interval_s)
+                continue
             if reported_at is None or now - reported_at >= cfg.report_interval_s:
                 log.info(
                     "guard: watching pid %d on %s, last beat %.1fs ago (%d position(s), "

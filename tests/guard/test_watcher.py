@@ -114,11 +114,47 @@ async def test_no_heartbeat_before_the_start_deadline_is_never_seen(tmp_path: Pa
     assert result.verdict is Verdict.NEVER_SEEN and result.beat is None
 
 
-async def test_a_beat_already_older_than_the_timeout_is_stale_at_once(tmp_path: Path):
+async def test_a_hung_bot_here_found_at_start_is_stale_at_once(tmp_path: Path):
     path = tmp_path / "hb.json"
+    # this very process, alive, last beat 10 s ago: hung; no reason to wait for another run
     write_heartbeat(path, me(time_ms=time.time_ns() // 1_000_000 - 10_000))
-    result = await watch(path, fast(), account=ACCOUNT, network="sim", host="here")
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    result = await watch(path, fast(start_deadline_s=5), account=ACCOUNT, network="sim")
     assert result.verdict is Verdict.STALE and result.age_s >= 10
+    assert loop.time() - started < 1
+
+
+async def test_an_ended_run_found_at_start_is_acted_on_after_the_start_deadline(tmp_path: Path):
+    path = tmp_path / "hb.json"
+    # a stale beat from another host: nothing says a new run is coming
+    write_heartbeat(path, me(time_ms=time.time_ns() // 1_000_000 - 10_000))
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    result = await watch(path, fast(), account=ACCOUNT, network="sim", host="elsewhere")
+    assert result.verdict is Verdict.STALE and result.age_s >= 10
+    assert loop.time() - started >= 0.2  # the start deadline
+
+
+async def test_a_new_run_after_an_ended_one_is_the_run_watched(tmp_path: Path):
+    """The guard started before the bot, beside the last run's final beat: it waits for the
+    new run and watches that one, instead of acting on the old beat and leaving."""
+    path = tmp_path / "hb.json"
+    write_heartbeat(path, beat(pid=2**22 + 7, host=this_host(), pid_start=None, state="stopped"))
+
+    async def new_run() -> None:
+        await asyncio.sleep(0.1)
+        for seq in range(1, 11):
+            write_heartbeat(path, me(seq=seq))
+            await asyncio.sleep(0.03)
+
+    writer = asyncio.get_running_loop().create_task(new_run())
+    result = await watch(
+        path, fast(start_deadline_s=5, timeout_s=0.15), account=ACCOUNT, network="sim"
+    )
+    await writer
+    assert result.verdict is Verdict.STALE
+    assert result.beat is not None and result.beat.pid == os.getpid() and result.beat.seq == 10
 
 
 async def test_a_beating_bot_is_watched_until_it_stops_beating(tmp_path: Path):
