@@ -164,7 +164,7 @@ async def run_bot(
                 raise BotError(str(exc)) from None
         heartbeat = None
         if trading and cfg.guard.heartbeat_path is not None:
-            from hip3.app.heartbeat import DispatcherExposure, HeartbeatWriter
+            from hip3.app.heartbeat import DispatcherExposure, HeartbeatInUse, HeartbeatWriter
 
             assert user is not None
             heartbeat = HeartbeatWriter(
@@ -175,12 +175,14 @@ async def run_bot(
             )
             try:
                 heartbeat.prepare()
-            except OSError as exc:
+            except (OSError, HeartbeatInUse) as exc:
                 if metrics_server is not None:
                     metrics_server.close()
                 if dashboard is not None:
                     dashboard.close()
                 dispatcher.recorder.close()
+                if isinstance(exc, HeartbeatInUse):
+                    raise BotError(f"guard.heartbeat_path: {exc}") from None
                 raise BotError(
                     f"guard.heartbeat_path {cfg.guard.heartbeat_path}: cannot write the "
                     f"heartbeat: {exc.strerror or exc}"

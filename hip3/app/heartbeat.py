@@ -26,12 +26,15 @@ from typing import Any
 from hip3.guard.heartbeat import (
     HEARTBEAT_VERSION,
     Heartbeat,
+    HeartbeatError,
+    pid_alive,
     process_start_ticks,
+    read_heartbeat,
     this_host,
     write_heartbeat,
 )
 
-__all__ = ["DispatcherExposure", "HeartbeatTask", "HeartbeatWriter"]
+__all__ = ["DispatcherExposure", "HeartbeatInUse", "HeartbeatTask", "HeartbeatWriter"]
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +51,10 @@ class DispatcherExposure:
 
     def open_orders(self) -> int:
         return len(self._d.orders.open_orders())
+
+
+class HeartbeatInUse(RuntimeError):
+    """Another running bot writes the configured heartbeat file."""
 
 
 class HeartbeatWriter:
@@ -72,9 +79,26 @@ class HeartbeatWriter:
         self.failures = 0
 
     def prepare(self) -> None:
-        """Create the folder and write the first beat; OSError if the path is unusable (the
+        """Create the folder and write the first beat. OSError if the path is unusable, and
+        HeartbeatInUse if another bot that still runs on this host beats into it: two bots
+        overwriting one file would each look alive to a guard watching only one of them. The
         bot then refuses to start, rather than run unguarded while the operator thinks
-        otherwise)."""
+        otherwise."""
+        try:
+            other = read_heartbeat(self.path)
+        except HeartbeatError:
+            other = None  # not a beat anyone can use: replaced by ours
+        if (
+            other is not None
+            and other.state == "running"
+            and other.host == self._host
+            and other.pid != self._pid
+            and pid_alive(other.pid, other.pid_start)
+        ):
+            raise HeartbeatInUse(
+                f"{self.path} is the heartbeat of another running bot (pid {other.pid}); "
+                "give each bot its own guard.heartbeat_path"
+            )
         self.path.parent.mkdir(parents=True, exist_ok=True)
         write_heartbeat(self.path, self.make("running"))
 

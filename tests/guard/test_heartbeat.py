@@ -8,14 +8,16 @@ import sys
 from pathlib import Path
 from types import SimpleNamespace
 
+import msgspec
 import pytest
 
-from hip3.app.heartbeat import DispatcherExposure, HeartbeatWriter
+from hip3.app.heartbeat import DispatcherExposure, HeartbeatInUse, HeartbeatWriter
 from hip3.guard.heartbeat import (
     HeartbeatError,
     pid_alive,
     process_start_ticks,
     read_heartbeat,
+    write_heartbeat,
 )
 
 ACCOUNT = "0x" + "ab" * 20
@@ -173,3 +175,24 @@ async def test_a_blocked_loop_stops_the_beat(tmp_path: Path):
     await task.stop()
     assert before is not None and during is not None
     assert during.seq <= before.seq + 1  # at most the write that was already in flight
+
+
+def test_a_file_another_running_bot_beats_into_is_refused(tmp_path: Path):
+    path = tmp_path / "hb.json"
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        mine = HeartbeatWriter(path, account=ACCOUNT, network="sim").make("running")
+        # the same beat, as the other process would have written it
+        write_heartbeat(
+            path,
+            msgspec.structs.replace(mine, pid=other.pid, pid_start=process_start_ticks(other.pid)),
+        )
+        with pytest.raises(HeartbeatInUse, match=f"another running bot \\(pid {other.pid}\\)"):
+            HeartbeatWriter(path, account=ACCOUNT, network="sim").prepare()
+    finally:
+        other.kill()
+        other.wait()
+    # once that bot is gone (or its last beat says it stopped) the file is free again
+    HeartbeatWriter(path, account=ACCOUNT, network="sim").prepare()
+    beat = read_heartbeat(path)
+    assert beat is not None and beat.pid == os.getpid()
