@@ -105,7 +105,8 @@ async def run_guard(cfg: Config, url: str, key: SigningKey, user: str) -> int:
         if result.verdict is Verdict.NEVER_SEEN:
             return _fail(
                 f"no heartbeat appeared at {path} within {g.start_deadline_s:g} s; "
-                "nothing was done (is the bot running, in trading mode, with guard.heartbeat_path set?)",
+                "nothing was done (is the bot running, in trading mode, with "
+                "guard.heartbeat_path set?)",
                 ExitCode.NEVER_READY,
             )
         await _end_hung_bot(result, g.kill_stale_bot)
