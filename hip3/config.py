@@ -42,9 +42,11 @@ __all__ = [
     "FreshnessConfig",
     "GatesConfig",
     "GuardConfig",
+    "GuardsConfig",
     "JournalConfig",
     "MarketConfig",
     "MetricsConfig",
+    "OracleExitConfig",
     "OutboundConfig",
     "ReadyConfig",
     "RiskConfig",
@@ -257,8 +259,128 @@ class ExitsConfig(_Section):
     min_hold_s: NonNegativeFloat = 1.0
     slippage_bps: PositiveBps = 50.0
     # Exit when the book catches up with the oracle (false: time stop only); stale data
-    # (see [freshness]) never triggers it.
+    # (see [freshness]) never triggers it. The keys below refine this exit.
     mark_regression_enabled: bool = True
+    # Tighten the band with age: x1 until decay_start_s, then linearly down to
+    # min_decay_factor at time_stop_s.
+    time_decay_enabled: bool = False
+    decay_start_s: NonNegativeFloat = 5.0
+    min_decay_factor: Annotated[float, msgspec.Meta(ge=0, le=1)] = 0.2
+    # Skip a mark-regression exit that would lose less than this, bps (0 = off); a profit
+    # always exits, a larger loss too.
+    min_loss_exit_bps: Bps = 0.0
+    # Band = max(mark_regression_bps, entry edge x entry_edge_scale_factor).
+    entry_edge_scaling: bool = False
+    entry_edge_scale_factor: NonNegativeFloat = 0.5
+    # Exit once the exit-side quote is this far in profit against the entry price, bps (0 = off),
+    # after quick_profit_min_hold_s.
+    quick_profit_bps: Bps = 0.0
+    quick_profit_min_hold_s: NonNegativeFloat = 0.5
+    # Exit once the entry side's dislocation against the oracle is down to edge_evaporation_bps,
+    # after edge_evaporation_min_hold_s.
+    edge_evaporation_enabled: bool = False
+    edge_evaporation_min_hold_s: NonNegativeFloat = 0.5
+    edge_evaporation_bps: Bps = 2.0
+
+
+class OracleExitConfig(_Section):
+    # Exit by the oracle's moves since the entry: against_moves in a row against the position
+    # (loss cut), with_moves in a row with it (profit take).
+    enabled: bool = True
+    against_moves: PositiveInt = 2
+    with_moves: PositiveInt = 3
+    # No oracle exit before the position is this old, seconds (moves still count).
+    min_hold_s: NonNegativeFloat = 1.0
+    # Oracle changes smaller than this are wiggles, not moves, bps.
+    min_move_bps: Bps = 2.0
+    # Trailing stop on the oracle's P&L since the entry: armed once its best reaches
+    # trail_activation_bps, fires when it falls trail_bps below that best.
+    trailing_stop: bool = False
+    trail_activation_bps: Bps = 5.0
+    trail_bps: PositiveBps = 3.0
+    # One more against move allowed when the entry edge was at least high_edge_bps.
+    dynamic_thresholds: bool = False
+    high_edge_bps: Bps = 40.0
+
+
+class HourlyDrawdownConfig(_Section):
+    # Refuse entries once the round trips closed in this clock hour lost this much, USD (0 = off).
+    max_loss_usd: NonNegativeFloat = 0.0
+
+
+class TiltConfig(_Section):
+    enabled: bool = False
+    # Losing round trips in a row that start the cooldown.
+    max_consecutive_losses: PositiveInt = 3
+    cooldown_s: Seconds = 300.0
+
+
+class ReEntryConfig(_Section):
+    enabled: bool = False
+    # A market is not entered again this long after its position closed.
+    delay_s: Seconds = 30.0
+
+
+class BurstConfig(_Section):
+    enabled: bool = False
+    # This many entries in one market within window_s start a cooldown of that market.
+    window_s: Seconds = 1800.0
+    max_entries: PositiveInt = 3
+    cooldown_s: Seconds = 300.0
+    # An edge at least this large passes anyway, bps (0 = no bypass).
+    bypass_edge_bps: Bps = 0.0
+
+
+class MarketHealthConfig(_Section):
+    enabled: bool = False
+    # Round trips per market the score is computed over.
+    window: PositiveInt = 20
+    # Score (0.6 x win rate + 0.4 x P&L quality) below which the market is disabled ...
+    disable_below: Annotated[float, msgspec.Meta(ge=0, le=1)] = 0.3
+    # ... and at or above which it is enabled again.
+    re_enable_at: Annotated[float, msgspec.Meta(ge=0, le=1)] = 0.5
+    # Round trips before the score counts.
+    min_samples: PositiveInt = 10
+    # A disabled market is enabled again after this long with a fresh record (0 = never).
+    probation_s: NonNegativeFloat = 1800.0
+
+
+class CorrelationCooldownConfig(_Section):
+    # This many closes (any markets) within window_s start a cooldown of all entries (0 = off).
+    close_threshold: Annotated[int, msgspec.Meta(ge=0)] = 0
+    window_s: Seconds = 30.0
+    cooldown_s: Seconds = 60.0
+
+
+class CorrelationGroupConfig(_Section):
+    name: Annotated[str, msgspec.Meta(min_length=1)]
+    markets: tuple[str, ...]
+    weight: Annotated[float, msgspec.Meta(ge=1)] = 1.5
+
+
+class CorrelationLimitConfig(_Section):
+    enabled: bool = False
+    # The positions' weighted count, with the candidate, may not exceed this.
+    max_weighted_positions: PositiveFloat = 5.0
+    groups: tuple[CorrelationGroupConfig, ...] = ()
+
+
+class GuardsConfig(_Section):
+    """Entry guards: refusals from recent trading and the clock (hip3/execution/guards.py)."""
+
+    # UTC windows "HH:MM-HH:MM" without entries (wrapping past midnight allowed).
+    blackout_windows: tuple[str, ...] = ()
+    hourly_drawdown: HourlyDrawdownConfig = msgspec.field(default_factory=HourlyDrawdownConfig)
+    tilt: TiltConfig = msgspec.field(default_factory=TiltConfig)
+    re_entry: ReEntryConfig = msgspec.field(default_factory=ReEntryConfig)
+    burst: BurstConfig = msgspec.field(default_factory=BurstConfig)
+    market_health: MarketHealthConfig = msgspec.field(default_factory=MarketHealthConfig)
+    correlation_cooldown: CorrelationCooldownConfig = msgspec.field(
+        default_factory=CorrelationCooldownConfig
+    )
+    correlation_limit: CorrelationLimitConfig = msgspec.field(
+        default_factory=CorrelationLimitConfig
+    )
 
 
 class FlattenConfig(_Section):
@@ -393,6 +515,8 @@ class Config(_Section):
     gates: GatesConfig = msgspec.field(default_factory=GatesConfig)
     risk: RiskConfig = msgspec.field(default_factory=RiskConfig)
     exits: ExitsConfig = msgspec.field(default_factory=ExitsConfig)
+    oracle_exit: OracleExitConfig = msgspec.field(default_factory=OracleExitConfig)
+    guards: GuardsConfig = msgspec.field(default_factory=GuardsConfig)
     flatten: FlattenConfig = msgspec.field(default_factory=FlattenConfig)
     shutdown: ShutdownConfig = msgspec.field(default_factory=ShutdownConfig)
     dead_mans_switch: DeadMansSwitchConfig = msgspec.field(default_factory=DeadMansSwitchConfig)
@@ -761,6 +885,7 @@ def _problems(cfg: Config) -> Iterator[str]:
     yield from _url_problems(cfg)
     yield from _relation_problems(cfg)
     yield from _dashboard_problems(cfg.dashboard, os.environ)
+    yield from _guard_problems(cfg)
     if cfg.network == "mainnet" and cfg.mode == "trading" and not cfg.confirm_mainnet:
         yield (
             "mode = 'trading' on network = 'mainnet' needs confirm_mainnet = true "
@@ -913,6 +1038,12 @@ def _relation_problems(cfg: Config) -> Iterator[str]:
         "risk.max_total_notional_usd",
         risk.max_total_notional_usd,
     )
+    ex = cfg.exits
+    if ex.time_decay_enabled and ex.decay_start_s >= ex.time_stop_s:
+        yield (
+            f"exits.decay_start_s = {_num(ex.decay_start_s)}: expected a value < "
+            f"exits.time_stop_s ({_num(ex.time_stop_s)}), where the time decay ends"
+        )
     yield from at_most(
         "flatten.retry_backoff_s",
         fl.retry_backoff_s,
@@ -937,6 +1068,37 @@ def _relation_problems(cfg: Config) -> Iterator[str]:
             f"dead_mans_switch.interval_s = {_num(dms.interval_s)}: expected a value < "
             f"dead_mans_switch.lead_s ({_num(dms.lead_s)}) so it is renewed before it fires"
         )
+
+
+def _guard_problems(cfg: Config) -> Iterator[str]:
+    from hip3.execution.guards import parse_window
+
+    g = cfg.guards
+    for i, text in enumerate(g.blackout_windows):
+        try:
+            parse_window(text)
+        except ValueError as exc:
+            yield f"guards.blackout_windows[{i}] = {_show(text)}: {str(exc).split(': ', 1)[1]}"
+    h = g.market_health
+    if h.re_enable_at < h.disable_below:
+        yield (
+            f"guards.market_health.re_enable_at = {_num(h.re_enable_at)}: expected a value >= "
+            f"guards.market_health.disable_below ({_num(h.disable_below)})"
+        )
+    if h.min_samples > h.window:
+        yield (
+            f"guards.market_health.min_samples = {h.min_samples}: expected a value <= "
+            f"guards.market_health.window ({h.window})"
+        )
+    grouped: dict[str, str] = {}
+    for i, group in enumerate(g.correlation_limit.groups):
+        for coin in group.markets:
+            if coin in grouped:
+                yield (
+                    f"guards.correlation_limit.groups[{i}].markets: {coin!r} is already in group "
+                    f"{grouped[coin]!r}: expected each market in one group at most"
+                )
+            grouped[coin] = group.name
 
 
 def _normalised(cfg: Config) -> Config:

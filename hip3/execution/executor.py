@@ -65,6 +65,16 @@ class Executor:
     GATES = (
         "hardstop",
         "not_ready",
+        "positions_unsettled",
+        # the entry guards (hip3/execution/entry_guards.py), those the configuration turns on
+        "blackout",
+        "hourly_drawdown",
+        "correlation_cooldown",
+        "burst_limit",
+        "tilt_guard",
+        "re_entry_delay",
+        "market_health",
+        "correlation_limit",
         "market_notional",
         "total_notional",
         "concurrent_positions",
@@ -91,6 +101,8 @@ class Executor:
         cloids: Any,
         trading: bool,
         order_post: Callable[[list[str]], Any],
+        guards: Any | None = None,
+        wall_ms: Callable[[], int] | None = None,
     ) -> None:
         self.limits = limits
         self.budget = action_budget
@@ -108,6 +120,12 @@ class Executor:
         # the idle time between triggers), a tenth of everything before signing.
         self._next_cloid: str = cloids.next()
         self.trading = trading
+        # optional EntryGuards (hip3/execution/entry_guards.py): refusals from recent trading
+        # and the time of day, asked on the wall clock `wall_ms`
+        self.guards = guards
+        self.wall_ms = wall_ms
+        if guards is not None and wall_ms is None:
+            raise ValueError("Executor: entry guards need a wall clock (wall_ms)")
         # makes the owner of an order post: what handles its answer and its failure
         self.order_post = order_post
         self.blocked: Counter[str] = Counter()
@@ -126,6 +144,12 @@ class Executor:
             return "not_ready"
         if self.positions.needs_state:
             return "positions_unsettled"  # the exchange moved the account: read it first
+        if self.guards is not None:
+            refusal = self.guards.refusal(
+                coin, is_buy=sig.is_buy, edge_bps=sig.edge_bps, now_ms=self.wall_ms()
+            )
+            if refusal is not None:
+                return refusal
         px = sig.ref_px
         order_notional = sig.size * px
         pos = self.positions.positions.get(coin)
@@ -194,6 +218,8 @@ class Executor:
         self.budget.try_take(now_ms)
         self.last_outcome = "sent"
         self.entries_sent += 1
+        if self.guards is not None:
+            self.guards.on_sent(sig.coin, edge_bps=sig.edge_bps, now_ms=self.wall_ms())
         return cloid
 
     def _refuse(self, reason: str) -> None:

@@ -34,6 +34,7 @@ from hip3.events import (
     Tick,
     WriteFailed,
 )
+from hip3.execution.entry_guards import EntryGuards
 from hip3.execution.executor import Executor, RiskLimits
 from hip3.execution.orders import OrderRegistry
 from hip3.execution.positions import PositionTracker
@@ -212,6 +213,7 @@ class Dispatcher(OrderFlowSteps, ReconciliationSteps, SafetySteps):
         self.fees = FeeTable(_dec(d.taker_fee_bps))
         self.detector = detector or self._make_detector(cfg)
         r = cfg.risk
+        self.guards = EntryGuards.from_config(cfg.guards, positions=self.positions)
         self.executor = Executor(
             limits=RiskLimits(
                 max_notional_per_market=_dec(r.max_notional_per_market_usd),
@@ -233,6 +235,8 @@ class Dispatcher(OrderFlowSteps, ReconciliationSteps, SafetySteps):
             cloids=self.cloids,
             trading=self.trading,
             order_post=self._order_post,
+            guards=self.guards,
+            wall_ms=self.clock.wall_ms,
         )
         self.risk = RiskMonitor(
             loss_limit=_dec(r.loss_limit_usd),
@@ -250,7 +254,14 @@ class Dispatcher(OrderFlowSteps, ReconciliationSteps, SafetySteps):
         if transition_log is not None:
             transition_log.attach(self.conn)
             transition_log.attach(self.hardstop)
-        self.exits = exits if exits is not None else ExitPolicy(ExitParams.from_config(cfg.exits))
+        self.exits = (
+            exits
+            if exits is not None
+            else ExitPolicy(
+                ExitParams.from_config(cfg.exits, cfg.oracle_exit),
+                entry_edge=self.guards.entry_edge,
+            )
+        )
         self.readiness: ReadinessMachine | None = None
         self._plan: ReconcilePlan | None = None
         self._plan_metas: dict[str, Any] = {}
@@ -486,6 +497,8 @@ class Dispatcher(OrderFlowSteps, ReconciliationSteps, SafetySteps):
         )
         self._first("activeAssetCtx:" + a.coin)
         self._evaluate(st, recv_ns)
+        if a.coin in self.positions.positions:
+            self._check_exit(a.coin, recv_ns)  # the oracle exit counts every oracle move
 
     def _evaluate(self, st: MarketState, now_ns: int) -> None:
         sig = self.detector.evaluate(st, now_ns)
@@ -500,7 +513,7 @@ class Dispatcher(OrderFlowSteps, ReconciliationSteps, SafetySteps):
                 )
 
     def _check_exit(self, coin: str, now_ns: int) -> None:
-        """Exit rules for an open position: time stop and mark regression, via the flatten machine."""
+        """Exit rules for an open position (`hip3.strategy.exits`), via the flatten machine."""
         p = self.positions.positions.get(coin)
         if p is None or not p.size or not self.hardstop.is_armed:
             return
