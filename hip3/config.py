@@ -224,6 +224,13 @@ class DetectorConfig(_Section):
     min_confidence: Annotated[float, msgspec.Meta(ge=0, le=1)] = 0.0
     # Scale size by 0.5 + 0.5 * confidence.
     confidence_sizing: bool = False
+    # Around the US session (by the book's exchange time, UTC) require more edge and take less
+    # size: 14:30-16:00 threshold x open mult, size x open mult; 16:00-21:00 the day mults.
+    session_aware: bool = False
+    session_open_threshold_mult: Annotated[float, msgspec.Meta(ge=1)] = 2.0
+    session_open_size_mult: Annotated[float, msgspec.Meta(gt=0, le=1)] = 0.5
+    session_day_threshold_mult: Annotated[float, msgspec.Meta(ge=1)] = 1.5
+    session_day_size_mult: Annotated[float, msgspec.Meta(gt=0, le=1)] = 0.75
 
 
 class GatesConfig(_Section):
@@ -247,6 +254,10 @@ class RiskConfig(_Section):
     max_total_notional_usd: Usd = 300.0
     max_concurrent_positions: PositiveInt = 5
     loss_limit_usd: Usd = 50.0
+    # Dynamic sizing: the per-market notional cap is also at most risk_per_market x the account
+    # value of the market's dex (read with the positions every epoch).
+    dynamic_sizing: bool = False
+    risk_per_market: Annotated[float, msgspec.Meta(gt=0, le=10)] = 0.1
     max_consecutive_rejections: PositiveInt = 5
     max_flatten_failures: PositiveInt = 3
     disconnect_exposure_s: Seconds = 30.0
@@ -370,6 +381,9 @@ class GuardsConfig(_Section):
 
     # UTC windows "HH:MM-HH:MM" without entries (wrapping past midnight allowed).
     blackout_windows: tuple[str, ...] = ()
+    # The market position after an entry may be at most this fraction of the market's open
+    # interest (0 = off).
+    max_oi_fraction: Annotated[float, msgspec.Meta(ge=0, le=1)] = 0.0
     hourly_drawdown: HourlyDrawdownConfig = msgspec.field(default_factory=HourlyDrawdownConfig)
     tilt: TiltConfig = msgspec.field(default_factory=TiltConfig)
     re_entry: ReEntryConfig = msgspec.field(default_factory=ReEntryConfig)

@@ -9,8 +9,8 @@ closing fill's exchange time. Outcomes are read lazily, at each question, so not
 call in when a fill lands.
 
 Order of the questions (the first refusal is the reason counted): blackout window, hourly
-drawdown, correlation cooldown, burst limit, tilt, re-entry delay, market health, correlation
-limit. The burst limiter counts an entry only when `on_sent` says it went out.
+drawdown, correlation cooldown, burst limit, tilt, re-entry delay, market health, open-interest
+share, correlation limit. The burst limiter counts an entry only when `on_sent` says it went out.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from hip3.execution.guards import (
     CorrelationLimit,
     HourlyDrawdown,
     MarketHealth,
+    OpenInterestShare,
     ReEntryDelay,
     TiltGuard,
     parse_window,
@@ -57,6 +58,7 @@ class EntryGuards:
         re_entry: ReEntryDelay | None = None,
         health: MarketHealth | None = None,
         correlation: CorrelationLimit | None = None,
+        oi_share: OpenInterestShare | None = None,
     ) -> None:
         self.positions = positions
         self.blackout = blackout
@@ -67,6 +69,7 @@ class EntryGuards:
         self.re_entry = re_entry
         self.health = health
         self.correlation = correlation
+        self.oi_share = oi_share
         self.outcomes = 0
         self._entry_edge: dict[str, float] = {}
         # coin -> (long?, net P&L when the round trip began); (net P&L, fill count) of coins
@@ -113,6 +116,11 @@ class EntryGuards:
                 if h.enabled
                 else None
             ),
+            oi_share=(
+                OpenInterestShare(Decimal(repr(cfg.max_oi_fraction)))
+                if cfg.max_oi_fraction
+                else None
+            ),
             correlation=(
                 CorrelationLimit(
                     (CorrelationGroup(g.name, g.markets, g.weight) for g in cl.groups),
@@ -125,8 +133,20 @@ class EntryGuards:
 
     # -- the executor's two calls --------------------------------------------------------------
 
-    def refusal(self, coin: str, *, is_buy: bool, edge_bps: float, now_ms: int) -> str | None:
-        """Why an entry in `coin` may not go out at wall time `now_ms`, or None."""
+    def refusal(
+        self,
+        coin: str,
+        *,
+        is_buy: bool,
+        edge_bps: float,
+        now_ms: int,
+        position_notional: Decimal | None = None,
+        open_interest_notional: Decimal | None = None,
+    ) -> str | None:
+        """Why an entry in `coin` may not go out at wall time `now_ms`, or None.
+
+        `position_notional` is the market's position after the entry and
+        `open_interest_notional` the market's open interest, both valued at the entry price."""
         self.observe(now_ms)
         if self.blackout is not None and (r := self.blackout.refusal(now_ms)):
             return r
@@ -141,6 +161,10 @@ class EntryGuards:
         if self.re_entry is not None and (r := self.re_entry.refusal(coin, now_ms)):
             return r
         if self.health is not None and (r := self.health.refusal(coin, now_ms)):
+            return r
+        if self.oi_share is not None and (
+            r := self.oi_share.refusal(position_notional, open_interest_notional)
+        ):
             return r
         if self.correlation is not None:
             held = {c: p.size > 0 for c, p in self.positions.positions.items() if p.size}

@@ -33,6 +33,7 @@ from hip3.protocol.numbers import (
     quantize_size,
     wire_decimal,
 )
+from hip3.strategy.sizing import market_notional_cap
 from hip3.transport.limits import TokenBucket
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,8 @@ class RiskLimits:
     min_order_notional: Decimal
     slippage_bps: Decimal
     max_slippage_bps: Decimal
+    # dynamic sizing: the per-market cap is also at most this x the dex's account value
+    risk_per_market: Decimal | None = None
     # an entry's limit price is the quote times one of these (1 ± the capped allowance)
     buy_factor: Decimal = field(init=False, repr=False, compare=False)
     sell_factor: Decimal = field(init=False, repr=False, compare=False)
@@ -59,6 +62,11 @@ class RiskLimits:
         allowance = min(self.slippage_bps, self.max_slippage_bps) / _BPS
         object.__setattr__(self, "buy_factor", _ONE + allowance)
         object.__setattr__(self, "sell_factor", _ONE - allowance)
+
+
+def _dex_of(coin: str) -> str:
+    dex, sep, _ = coin.partition(":")
+    return dex if sep else ""
 
 
 class Executor:
@@ -128,6 +136,8 @@ class Executor:
             raise ValueError("Executor: entry guards need a wall clock (wall_ms)")
         # makes the owner of an order post: what handles its answer and its failure
         self.order_post = order_post
+        # account value per dex (from the epoch's clearinghouseState), for dynamic sizing
+        self.account_values: dict[str, Decimal] = {}
         self.blocked: Counter[str] = Counter()
         self.build_errors: Counter[str] = Counter()
         self.submitted = 0
@@ -144,18 +154,30 @@ class Executor:
             return "not_ready"
         if self.positions.needs_state:
             return "positions_unsettled"  # the exchange moved the account: read it first
-        if self.guards is not None:
-            refusal = self.guards.refusal(
-                coin, is_buy=sig.is_buy, edge_bps=sig.edge_bps, now_ms=self.wall_ms()
-            )
-            if refusal is not None:
-                return refusal
         px = sig.ref_px
         order_notional = sig.size * px
         pos = self.positions.positions.get(coin)
         market_notional = pos.notional(px) if pos is not None else _ZERO
+        if self.guards is not None:
+            m = self.markets.get(coin)
+            oi = m.open_interest if m is not None else None
+            refusal = self.guards.refusal(
+                coin,
+                is_buy=sig.is_buy,
+                edge_bps=sig.edge_bps,
+                now_ms=self.wall_ms(),
+                position_notional=market_notional + order_notional,
+                open_interest_notional=None if oi is None else oi * px,
+            )
+            if refusal is not None:
+                return refusal
         limits = self.limits
-        if market_notional + order_notional > limits.max_notional_per_market:
+        cap = market_notional_cap(
+            limits.max_notional_per_market,
+            self.account_values.get(_dex_of(coin)),
+            limits.risk_per_market,
+        )
+        if market_notional + order_notional > cap:
             return "market_notional"
         total = _ZERO
         for c, p in self.positions.positions.items():
@@ -177,6 +199,13 @@ class Executor:
         if coin not in self.specs:
             return "unknown_market"
         return None
+
+    def set_account_value(self, dex: str, value: Decimal | None) -> None:
+        """The account value of `dex` ("" the first dex) as the exchange last reported it."""
+        if value is None:
+            self.account_values.pop(dex, None)
+        else:
+            self.account_values[dex] = value
 
     def on_signal(self, sig: Signal, now_ms: int, now_ns: int) -> str | None:
         """Returns the cloid of the order sent, or None (the reason is counted)."""

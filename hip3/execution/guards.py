@@ -19,6 +19,9 @@ decisions go out as a reason string (None: allowed). None reads a clock or does 
   or more positions of that group point the same way, else 1; the weighted count with the
   candidate must not exceed `max_weighted`.
 - `Blackout`: UTC time-of-day windows `[start, end)`, wrapping past midnight.
+- `OpenInterestShare`: the market position after the entry may be at most `max_fraction` of
+  the market's open interest (both valued at the entry's price): a position that is a large part
+  of a thin HIP-3 market cannot be left quickly. An unknown open interest refuses.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ __all__ = [
     "CORRELATION_LIMIT",
     "HOURLY_DRAWDOWN",
     "MARKET_HEALTH",
+    "OI_FRACTION",
     "RE_ENTRY_DELAY",
     "TILT",
     "Blackout",
@@ -45,6 +49,7 @@ __all__ = [
     "CorrelationLimit",
     "HourlyDrawdown",
     "MarketHealth",
+    "OpenInterestShare",
     "ReEntryDelay",
     "TiltGuard",
     "parse_window",
@@ -58,6 +63,7 @@ MARKET_HEALTH = "market_health"
 CORRELATION_COOLDOWN = "correlation_cooldown"
 CORRELATION_LIMIT = "correlation_limit"
 BLACKOUT = "blackout"
+OI_FRACTION = "oi_fraction"
 
 _HOUR_MS = 3_600_000
 _DAY_MIN = 1_440
@@ -330,4 +336,24 @@ class Blackout:
             inside = start <= minute < end if start < end else minute >= start or minute < end
             if inside:
                 return BLACKOUT
+        return None
+
+
+class OpenInterestShare:
+    def __init__(self, max_fraction: Decimal) -> None:
+        if not 0 < max_fraction <= 1:
+            raise ValueError(
+                f"OpenInterestShare max_fraction = {max_fraction}: expected 0 < x <= 1"
+            )
+        self.max_fraction = max_fraction
+
+    def refusal(
+        self, position_notional: Decimal | None, open_interest_notional: Decimal | None
+    ) -> str | None:
+        if position_notional is None:
+            return None  # not an entry with a size to judge
+        if open_interest_notional is None or open_interest_notional <= 0:
+            return OI_FRACTION
+        if position_notional > open_interest_notional * self.max_fraction:
+            return OI_FRACTION
         return None

@@ -222,6 +222,7 @@ class Dispatcher(OrderFlowSteps, ReconciliationSteps, SafetySteps):
                 min_order_notional=_dec(d.min_order_notional_usd),
                 slippage_bps=_dec(d.slippage_bps),
                 max_slippage_bps=_dec(d.max_slippage_bps),
+                risk_per_market=_dec(r.risk_per_market) if r.dynamic_sizing else None,
             ),
             action_budget=TokenBucket(max(1, int(r.max_actions_per_s)), 1.0, now),
             ready=self.ready,

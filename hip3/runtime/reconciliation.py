@@ -24,6 +24,7 @@ from hip3.protocol.ids import perp_asset_id, split_coin
 from hip3.protocol.info_answers import BadAnswer
 from hip3.runtime.common import FatalError, log
 from hip3.runtime.post_owners import AnswerHandler, FailureHandler, InfoQuery
+from hip3.strategy.sizing import account_value_of
 
 OI_CAP_POLL_MS = 30_000
 # A failed reconciliation request (refused, timed out, or answered with something its schema
@@ -346,6 +347,7 @@ class ReconciliationSteps:
         }
         for d in self.positions.reconcile(sizes, scope | set(sizes), request_key=key):
             log.warning("position reconciled to exchange: %s", d)
+        self.executor.set_account_value(dex, account_value_of(data))  # for dynamic sizing
 
     def _after_info(self, plan: ReconcilePlan, discovery: bool, now: int) -> None:
         if (

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING
 from hip3.events import Signal
 from hip3.market.gates import MarketGates
 from hip3.market.state import MarketSpec, MarketState
+from hip3.strategy.sizing import SessionSchedule
 
 if TYPE_CHECKING:
     from hip3.config import DetectorConfig, MarketConfig
@@ -86,6 +87,8 @@ class DetectorParams:
     min_edge_above_baseline_bps: float = 0.0
     min_confidence: float = 0.0
     confidence_sizing: bool = False
+    # more edge and less size around the US session (hip3.strategy.sizing), off by default
+    session: SessionSchedule = field(default_factory=SessionSchedule)
     # derived from the above when the parameters are made: 1 ± the executor's slippage
     # allowance, and the dollar cap less its buffer
     slip_up: Decimal = field(init=False, repr=False, compare=False)
@@ -175,6 +178,7 @@ class DetectorParams:
             min_edge_above_baseline_bps=d.min_edge_above_baseline_bps,
             min_confidence=d.min_confidence,
             confidence_sizing=d.confidence_sizing,
+            session=SessionSchedule.from_config(d),
         )
 
 
@@ -377,6 +381,11 @@ class Detector:
         if fee is None:
             return None
         threshold = self.threshold_bps(coin, fee)
+        if p.session.enabled:
+            # the session by the exchange's own time of this book
+            threshold_mult, session_size = p.session.multipliers(m.bbo_time_ms or 0)
+            threshold = threshold * threshold_mult
+            size_factor = size_factor * session_size
         if raw <= threshold:
             return None
         spread_ewma = m.spread.before  # the market's one spread EWMA, as the gates judge it

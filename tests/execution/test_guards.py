@@ -199,3 +199,17 @@ def test_blackout_windows_are_half_open_and_wrap_past_midnight(hh, mm, blocked):
 def test_bad_blackout_windows_are_refused(text):
     with pytest.raises(ValueError, match="blackout window"):
         parse_window(text)
+
+
+def test_open_interest_share():
+    from hip3.execution.guards import OI_FRACTION, OpenInterestShare
+
+    g = OpenInterestShare(D("0.01"))
+    # open interest 500 coins at 100 = 50 000 USD: 1% is 500 USD
+    assert g.refusal(D(500), D(500) * 100) is None
+    assert g.refusal(D("500.01"), D(500) * 100) == OI_FRACTION
+    assert g.refusal(D(1), None) == OI_FRACTION  # unknown: refused
+    assert g.refusal(D(1), D(0)) == OI_FRACTION
+    assert g.refusal(None, D(1)) is None
+    with pytest.raises(ValueError, match="max_fraction"):
+        OpenInterestShare(D(0))

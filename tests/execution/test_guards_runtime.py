@@ -58,3 +58,21 @@ def test_a_blackout_window_blocks_entries():
     h = ready(guards={"blackout_windows": [window]})
     dislocate(h)
     assert entries_sent(h) == 0 and h.d.executor.blocked["blackout"] >= 1
+
+
+def test_dynamic_sizing_caps_a_market_by_the_dex_account_value():
+    # the harness funds 100 000 USD per dex: 0.0001 of it is a 10 USD cap, under any entry
+    h = ready(risk={"dynamic_sizing": True, "risk_per_market": 0.0001})
+    assert h.d.executor.account_values["xyz"] > 0  # read with the epoch's positions
+    dislocate(h)
+    assert entries_sent(h) == 0 and h.d.executor.blocked["market_notional"] >= 1
+    # the same entry under the static cap alone goes out
+    h2 = ready()
+    dislocate(h2)
+    assert entries_sent(h2) == 1
+
+
+def test_an_entry_larger_than_its_share_of_open_interest_is_refused():
+    h = ready(guards={"max_oi_fraction": 0.000001})
+    dislocate(h)
+    assert entries_sent(h) == 0 and h.d.executor.blocked["oi_fraction"] >= 1
