@@ -82,6 +82,7 @@ class Executor:
         "tilt_guard",
         "re_entry_delay",
         "market_health",
+        "oi_fraction",
         "correlation_limit",
         "market_notional",
         "total_notional",

@@ -7,7 +7,9 @@ A buy signal needs the ask to sit below the oracle by more than the cost thresho
                          fee + slippage,                                 # never below break-even
                          spread EWMA * multiplier)                       # if adaptive
 
-`fee` is the HIP-3 taker fee of `hip3.strategy.fees` for that coin. A signal must then pass,
+`fee` is the HIP-3 taker fee of `hip3.strategy.fees` for that coin. With session-aware sizing
+the threshold and the size are multiplied by the session's factors (`hip3.strategy.sizing`), by
+the exchange time of the book being judged. A signal must then pass,
 in this order: the oracle direction filter (the last counted oracle move points the way of the
 trade), the velocity filter (that move was at least N bps), the consecutive-move filter, the
 quote-lag bounds (time since the oracle last changed), the baseline filter (edge beyond the

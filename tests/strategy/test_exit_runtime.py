@@ -14,8 +14,8 @@ def reduce_only_orders(h: Harness) -> list[dict]:
     return [w for m in h.transport.sent for w in order_wires(m) if w["r"]]
 
 
-def held_long(**overrides) -> Harness:
-    h = Harness(exits={"mark_regression_enabled": False}, **overrides)
+def held_long(exits: dict | None = None, **overrides) -> Harness:
+    h = Harness(exits=exits or {"mark_regression_enabled": False}, **overrides)
     h.start()
     h.bring_up()
     h.entry(COIN)
@@ -49,3 +49,12 @@ def test_the_oracle_exit_switched_off_leaves_the_position_to_the_time_stop():
     for _ in range(4):
         oracle_down(h, 3)
     assert reduce_only_orders(h) == [] and h.d.counters["exit:oracle_reversal"] == 0
+
+
+def test_a_quick_profit_is_taken_when_the_book_moves_up_through_the_dispatcher():
+    h = held_long(exits={"quick_profit_bps": 3.0, "quick_profit_min_hold_s": 0.5})
+    assert h.d.counters["exit:quick_profit"] == 0
+    h.clock.advance(600)
+    h.bbo(COIN)  # the makers requote around the oracle: the bid is ~25 bps over the entry
+    assert h.d.counters["exit:quick_profit"] == 1
+    assert len(reduce_only_orders(h)) == 1
