@@ -70,6 +70,14 @@ class EntryGuards:
         self.health = health
         self.correlation = correlation
         self.oi_share = oi_share
+        # with every guard off (the default) a question costs one attribute read
+        self.active = (
+            any(
+                g is not None
+                for g in (blackout, drawdown, cooldown, burst, tilt, re_entry, health, correlation)
+            )
+            or oi_share is not None
+        )
         self.outcomes = 0
         self._entry_edge: dict[str, float] = {}
         # coin -> (long?, net P&L when the round trip began); (net P&L, fill count) of coins
@@ -147,6 +155,8 @@ class EntryGuards:
 
         `position_notional` is the market's position after the entry and
         `open_interest_notional` the market's open interest, both valued at the entry price."""
+        if not self.active:
+            return None
         self.observe(now_ms)
         if self.blackout is not None and (r := self.blackout.refusal(now_ms)):
             return r

@@ -159,7 +159,7 @@ class Executor:
         order_notional = sig.size * px
         pos = self.positions.positions.get(coin)
         market_notional = pos.notional(px) if pos is not None else _ZERO
-        if self.guards is not None:
+        if self.guards is not None and self.guards.active:
             m = self.markets.get(coin)
             oi = m.open_interest if m is not None else None
             refusal = self.guards.refusal(
