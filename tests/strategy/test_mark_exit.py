@@ -6,6 +6,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from hip3.config import load_config
 from hip3.strategy.exits import ExitParams, ExitPolicy
@@ -224,3 +226,34 @@ def test_the_facade_uses_the_mark_family_with_the_entry_edge():
     )
     assert ExitPolicy(params).check(**args) is None  # 15 bps under: outside the 5 bps band
     assert ExitPolicy(params, entry_edge=lambda c: 30.0).check(**args) == MARK_REGRESSION
+
+
+@given(
+    long=st.booleans(),
+    entry_bps=st.integers(min_value=-60, max_value=60),
+    quote_bps=st.integers(min_value=-60, max_value=60),
+    min_loss=st.integers(min_value=0, max_value=40),
+    held=st.integers(min_value=1_000, max_value=29_000),
+)
+def test_min_loss_only_ever_holds_back_a_small_loss(long, entry_bps, quote_bps, min_loss, held):
+    """Whatever the prices, the minimum-loss rule changes a mark-regression exit only when
+    that exit would realize a loss smaller than the minimum."""
+    oracle = D(100)
+    entry = oracle * (1 + D(entry_bps) / 10_000)
+    quote = oracle * (1 + D(quote_bps) / 10_000)
+    args = dict(
+        is_long=long,
+        entry_px=entry,
+        held_ms=held,
+        bid=quote if long else D(1),
+        ask=D(1000) if long else quote,
+        oracle=oracle,
+    )
+    plain = MarkExit(MarkExitParams(threshold_bps=D(10))).check(**args)
+    guarded = MarkExit(MarkExitParams(threshold_bps=D(10), min_loss_exit_bps=D(min_loss))).check(
+        **args
+    )
+    if plain != guarded:
+        pnl = (quote - entry) / entry * 10_000 * (1 if long else -1)
+        assert plain == MARK_REGRESSION and guarded is None
+        assert 0 < -pnl < min_loss

@@ -6,6 +6,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from hip3.strategy.exits import TIME_STOP, ExitParams, ExitPolicy
 from hip3.strategy.oracle_exit import (
@@ -197,3 +199,39 @@ def test_stale_data_fires_no_oracle_exit():
     assert facade_check(policy, f, "1", 5_000) is None
     f.bbo("99.7", "99.72")  # fresh again: the run counted meanwhile fires
     assert facade_check(policy, f, "1", 5_000) == ORACLE_REVERSAL
+
+
+# -- invariants ---------------------------------------------------------------------------------
+
+
+@given(
+    long=st.booleans(),
+    steps=st.lists(st.integers(min_value=-8, max_value=8), min_size=1, max_size=30),
+    held_ms=st.integers(min_value=0, max_value=5_000),
+)
+def test_a_reversal_needs_the_last_moves_against_and_nothing_fires_in_the_hold(
+    long, steps, held_ms
+):
+    """Oracle steps in bps from the last price; whatever the path, a reversal means the last
+    `against_moves` counted moves went against the position, and nothing fires in the hold."""
+    p = OracleExitParams()
+    x = opened(p, long=long)
+    px = D(100)
+    counted: list[int] = []  # +1 with, -1 against, for each move the exit counted
+    ref = px
+    for bps in steps:
+        px = px * (1 + D(bps) / 10_000)
+        before = (x.run(COIN).with_, x.run(COIN).against)
+        x.on_oracle(COIN, px)
+        after = (x.run(COIN).with_, x.run(COIN).against)
+        if after != before:
+            counted.append(1 if after[0] > before[0] else -1)
+            ref = px
+    assert x.run(COIN).ref_oracle == ref
+    reason = x.check(COIN, held_ms=held_ms, oracle_px=px)
+    if held_ms < p.min_hold_ms:
+        assert reason is None
+    if reason == ORACLE_REVERSAL:
+        assert counted[-p.against_moves :] == [-1] * p.against_moves
+    if reason == ORACLE_CATCHUP:
+        assert counted[-p.with_moves :] == [1] * p.with_moves
