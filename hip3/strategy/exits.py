@@ -112,7 +112,9 @@ class ExitPolicy:
         self, params: ExitParams, *, entry_edge: Callable[[str], float | None] = _no_edge
     ) -> None:
         self.p = params
-        self._time_stop_ms = params.time_stop_s * 1000
+        # whole milliseconds: 2.031 s * 1000 is 2031.0000000000002 in floats, which let a
+        # position held exactly 2031 ms outlive its time stop
+        self._time_stop_ms = round(params.time_stop_s * 1000)
         self.mark = MarkExit(params.mark_params())
         self.oracle = OracleExit(params.oracle)
         self._entry_edge = entry_edge

@@ -78,6 +78,14 @@ def test_stale_data_blocks_mark_regression_but_not_the_time_stop():
     assert check(POLICY, f, "1", 30_000) == TIME_STOP
 
 
+def test_the_time_stop_fires_at_exactly_its_configured_milliseconds():
+    # 2.031 s is 2031.0000000000002 ms in floats: the stop must still fire at 2031 ms
+    policy = ExitPolicy(ExitParams(time_stop_s=2.031, mark_regression_enabled=False))
+    f = book("99.5", "99.6")
+    assert check(policy, f, "1", 2_030) is None
+    assert check(policy, f, "1", 2_031) == TIME_STOP
+
+
 def test_mark_regression_can_be_switched_off():
     policy = ExitPolicy(ExitParams(mark_regression_enabled=False))
     f = book("99.99", "100.1")
