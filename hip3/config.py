@@ -37,12 +37,12 @@ __all__ = [
     "DeadMansSwitchConfig",
     "DetectorConfig",
     "Endpoints",
+    "EntryGuardsConfig",
     "ExitsConfig",
     "FlattenConfig",
     "FreshnessConfig",
     "GatesConfig",
     "GuardConfig",
-    "GuardsConfig",
     "JournalConfig",
     "MarketConfig",
     "MetricsConfig",
@@ -376,7 +376,7 @@ class CorrelationLimitConfig(_Section):
     groups: tuple[CorrelationGroupConfig, ...] = ()
 
 
-class GuardsConfig(_Section):
+class EntryGuardsConfig(_Section):
     """Entry guards: refusals from recent trading and the clock (hip3/execution/guards.py)."""
 
     # UTC windows "HH:MM-HH:MM" without entries (wrapping past midnight allowed).
@@ -530,7 +530,7 @@ class Config(_Section):
     risk: RiskConfig = msgspec.field(default_factory=RiskConfig)
     exits: ExitsConfig = msgspec.field(default_factory=ExitsConfig)
     oracle_exit: OracleExitConfig = msgspec.field(default_factory=OracleExitConfig)
-    guards: GuardsConfig = msgspec.field(default_factory=GuardsConfig)
+    entry_guards: EntryGuardsConfig = msgspec.field(default_factory=EntryGuardsConfig)
     flatten: FlattenConfig = msgspec.field(default_factory=FlattenConfig)
     shutdown: ShutdownConfig = msgspec.field(default_factory=ShutdownConfig)
     dead_mans_switch: DeadMansSwitchConfig = msgspec.field(default_factory=DeadMansSwitchConfig)
@@ -1087,29 +1087,29 @@ def _relation_problems(cfg: Config) -> Iterator[str]:
 def _guard_problems(cfg: Config) -> Iterator[str]:
     from hip3.execution.guards import parse_window
 
-    g = cfg.guards
+    g = cfg.entry_guards
     for i, text in enumerate(g.blackout_windows):
         try:
             parse_window(text)
         except ValueError as exc:
-            yield f"guards.blackout_windows[{i}] = {_show(text)}: {str(exc).split(': ', 1)[1]}"
+            yield f"entry_guards.blackout_windows[{i}] = {_show(text)}: {str(exc).split(': ', 1)[1]}"
     h = g.market_health
     if h.re_enable_at < h.disable_below:
         yield (
-            f"guards.market_health.re_enable_at = {_num(h.re_enable_at)}: expected a value >= "
-            f"guards.market_health.disable_below ({_num(h.disable_below)})"
+            f"entry_guards.market_health.re_enable_at = {_num(h.re_enable_at)}: expected a value >= "
+            f"entry_guards.market_health.disable_below ({_num(h.disable_below)})"
         )
     if h.min_samples > h.window:
         yield (
-            f"guards.market_health.min_samples = {h.min_samples}: expected a value <= "
-            f"guards.market_health.window ({h.window})"
+            f"entry_guards.market_health.min_samples = {h.min_samples}: expected a value <= "
+            f"entry_guards.market_health.window ({h.window})"
         )
     grouped: dict[str, str] = {}
     for i, group in enumerate(g.correlation_limit.groups):
         for coin in group.markets:
             if coin in grouped:
                 yield (
-                    f"guards.correlation_limit.groups[{i}].markets: {coin!r} is already in group "
+                    f"entry_guards.correlation_limit.groups[{i}].markets: {coin!r} is already in group "
                     f"{grouped[coin]!r}: expected each market in one group at most"
                 )
             grouped[coin] = group.name

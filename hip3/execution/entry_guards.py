@@ -34,7 +34,7 @@ from hip3.execution.guards import (
 from hip3.execution.positions import PositionTracker
 
 if TYPE_CHECKING:
-    from hip3.config import GuardsConfig
+    from hip3.config import EntryGuardsConfig
 
 __all__ = ["EntryGuards"]
 
@@ -86,7 +86,7 @@ class EntryGuards:
         self._flat: dict[str, tuple[Decimal, int]] = {}
 
     @classmethod
-    def from_config(cls, cfg: GuardsConfig, *, positions: PositionTracker) -> EntryGuards:
+    def from_config(cls, cfg: EntryGuardsConfig, *, positions: PositionTracker) -> EntryGuards:
         t, r, b, h = cfg.tilt, cfg.re_entry, cfg.burst, cfg.market_health
         cc, cl = cfg.correlation_cooldown, cfg.correlation_limit
         return cls(

@@ -213,7 +213,7 @@ class Dispatcher(OrderFlowSteps, ReconciliationSteps, SafetySteps):
         self.fees = FeeTable(_dec(d.taker_fee_bps))
         self.detector = detector or self._make_detector(cfg)
         r = cfg.risk
-        self.guards = EntryGuards.from_config(cfg.guards, positions=self.positions)
+        self.entry_guards = EntryGuards.from_config(cfg.entry_guards, positions=self.positions)
         self.executor = Executor(
             limits=RiskLimits(
                 max_notional_per_market=_dec(r.max_notional_per_market_usd),
@@ -236,7 +236,7 @@ class Dispatcher(OrderFlowSteps, ReconciliationSteps, SafetySteps):
             cloids=self.cloids,
             trading=self.trading,
             order_post=self._order_post,
-            guards=self.guards,
+            guards=self.entry_guards,
             wall_ms=self.clock.wall_ms,
         )
         self.risk = RiskMonitor(
@@ -260,7 +260,7 @@ class Dispatcher(OrderFlowSteps, ReconciliationSteps, SafetySteps):
             if exits is not None
             else ExitPolicy(
                 ExitParams.from_config(cfg.exits, cfg.oracle_exit),
-                entry_edge=self.guards.entry_edge,
+                entry_edge=self.entry_guards.entry_edge,
             )
         )
         self.readiness: ReadinessMachine | None = None

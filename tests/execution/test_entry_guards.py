@@ -111,7 +111,7 @@ def test_the_entry_edge_is_kept_per_market():
 
 
 def test_defaults_turn_every_guard_off():
-    g = EntryGuards.from_config(load_config().guards, positions=PositionTracker(0))
+    g = EntryGuards.from_config(load_config().entry_guards, positions=PositionTracker(0))
     assert all(
         x is None
         for x in (g.blackout, g.drawdown, g.cooldown, g.burst, g.tilt, g.re_entry, g.health)
@@ -122,7 +122,7 @@ def test_defaults_turn_every_guard_off():
 def test_config_builds_each_guard():
     cfg = load_config(
         overrides={
-            "guards": {
+            "entry_guards": {
                 "blackout_windows": ["09:00-09:15", "14:25-14:40"],
                 "hourly_drawdown": {"max_loss_usd": 10.0},
                 "tilt": {"enabled": True},
@@ -143,7 +143,7 @@ def test_config_builds_each_guard():
             }
         }
     )
-    g = EntryGuards.from_config(cfg.guards, positions=PositionTracker(0))
+    g = EntryGuards.from_config(cfg.entry_guards, positions=PositionTracker(0))
     assert g.blackout.windows == ((540, 555), (865, 880))
     assert g.drawdown.max_loss == D(10) and g.re_entry.delay_ms == 30_000
     assert (g.burst.window_ms, g.burst.max_entries, g.burst.cooldown_ms) == (900_000, 5, 180_000)
@@ -155,14 +155,17 @@ def test_config_builds_each_guard():
 @pytest.mark.parametrize(
     ("guards", "message"),
     [
-        ({"blackout_windows": ["9-10"]}, "guards.blackout_windows[0] = '9-10': expected 'HH:MM"),
+        (
+            {"blackout_windows": ["9-10"]},
+            "entry_guards.blackout_windows[0] = '9-10': expected 'HH:MM",
+        ),
         (
             {"market_health": {"re_enable_at": 0.2}},
-            "guards.market_health.re_enable_at = 0.2: expected a value >= ",
+            "entry_guards.market_health.re_enable_at = 0.2: expected a value >= ",
         ),
         (
             {"market_health": {"min_samples": 30}},
-            "guards.market_health.min_samples = 30: expected a value <= ",
+            "entry_guards.market_health.min_samples = 30: expected a value <= ",
         ),
         (
             {
@@ -173,11 +176,11 @@ def test_config_builds_each_guard():
                     ]
                 }
             },
-            "guards.correlation_limit.groups[1].markets: 'xyz:GOLD' is already in group 'a'",
+            "entry_guards.correlation_limit.groups[1].markets: 'xyz:GOLD' is already in group 'a'",
         ),
     ],
 )
 def test_bad_guard_config_is_one_line_naming_the_key(guards, message):
     with pytest.raises(ConfigError) as exc:
-        load_config(overrides={"guards": guards})
+        load_config(overrides={"entry_guards": guards})
     assert message in str(exc.value) and "\n" not in exc.value.problems[0]

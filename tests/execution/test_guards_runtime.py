@@ -30,7 +30,7 @@ def dislocate(h: Harness, coin: str = COIN) -> None:
 
 
 def test_a_market_just_closed_is_not_entered_again_until_the_delay_passes():
-    h = ready(guards={"re_entry": {"enabled": True, "delay_s": 30.0}})
+    h = ready(entry_guards={"re_entry": {"enabled": True, "delay_s": 30.0}})
     h.entry(COIN)
     h.settle()
     assert h.bot_positions()
@@ -42,7 +42,7 @@ def test_a_market_just_closed_is_not_entered_again_until_the_delay_passes():
     dislocate(h)
     assert entries_sent(h) == before
     assert h.d.executor.blocked["re_entry_delay"] >= 1
-    assert h.d.guards.outcomes == 1
+    assert h.d.entry_guards.outcomes == 1
     dislocate(h, "xyz:BBB")  # another market is not held back
     assert entries_sent(h) == before + 1
     h.settle()
@@ -55,7 +55,7 @@ def test_a_blackout_window_blocks_entries():
     h = Harness(exits={"mark_regression_enabled": False})
     minute = h.clock.wall_ms() % DAY_MS // 60_000
     window = f"{minute // 60:02d}:{minute % 60:02d}-{(minute + 2) // 60 % 24:02d}:{(minute + 2) % 60:02d}"
-    h = ready(guards={"blackout_windows": [window]})
+    h = ready(entry_guards={"blackout_windows": [window]})
     dislocate(h)
     assert entries_sent(h) == 0 and h.d.executor.blocked["blackout"] >= 1
 
@@ -73,6 +73,6 @@ def test_dynamic_sizing_caps_a_market_by_the_dex_account_value():
 
 
 def test_an_entry_larger_than_its_share_of_open_interest_is_refused():
-    h = ready(guards={"max_oi_fraction": 0.000001})
+    h = ready(entry_guards={"max_oi_fraction": 0.000001})
     dislocate(h)
     assert entries_sent(h) == 0 and h.d.executor.blocked["oi_fraction"] >= 1
