@@ -272,7 +272,15 @@ class SafetySteps:
             if v["purpose"] == "shutdown":
                 self._exit_open_listed = v["open_orders"]
                 return
-            flat = not v["positions"] and v["open_orders"] == 0
+            # The answers are snapshots: a fill or an order that reached the bot after one of
+            # them was taken (another client of the account, say) is newer than the answer.
+            flat = (
+                not v["positions"]
+                and v["open_orders"] == 0
+                and not self.positions.open_coins()
+                and not self.positions.needs_state
+                and not self.orders.open_orders()
+            )
             self.last_exchange_positions = {c: str(s) for c, s in v["positions"].items()}
             if self.hardstop.state == "verifying":
                 self.hardstop.send("verified", flat=flat, attempt=v["attempt"])

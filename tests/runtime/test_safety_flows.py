@@ -311,3 +311,25 @@ def test_shutdown_checks_the_exchange_and_cancels_what_it_still_lists() -> None:
     assert h.d.finished.is_set() and h.d.conn.state == "closed"
     # the resting order of _resting_and_unknown was adopted before; the foreign one now
     assert h.d.counters["adopted_orders"] == 2
+
+
+def test_a_fill_that_reaches_the_bot_during_verification_keeps_the_hardstop_from_halting() -> None:
+    # Found by the dispatcher property test: the positions answer said flat, then another
+    # client's fill on this account reached the bot, then the open-orders answer completed the
+    # verification and the HardStop halted holding the short the bot had just been told about.
+    h = Harness()
+    h.bring_up()
+    h.operator("hardstop")
+    assert h.d.hardstop.state == "verifying", h.d.hardstop.state
+    h.execute()  # the positions question: the exchange is flat when it answers
+    h.other_client_order(COIN, is_buy=False, resting=False, sz="1")
+    h.deliver_lanes("post:")  # the flat answer ...
+    h.deliver_lanes("userFills")  # ... then the fill that came after it
+    h.settle()  # the open-orders answer completes the verification
+    assert h.d.hardstop.state != "halted" or _flat(h), (h.d.hardstop.state, h.true_positions())
+    for _ in range(10):  # the next attempt flattens what the fill left
+        if h.d.hardstop.state == "halted":
+            break
+        h.tick(h.d.hardstop.retry_interval_ms)
+        h.settle()
+    assert h.d.hardstop.state == "halted" and _flat(h), (h.d.hardstop.state, h.true_positions())
