@@ -267,8 +267,8 @@ class Dispatcher(OrderFlowSteps, ReconciliationSteps, SafetySteps):
         self._plan: ReconcilePlan | None = None
         self._plan_metas: dict[str, Any] = {}
         self._plan_perp_dexs: Any = None
-        # dexes whose open-order list must be read again once the read in flight answers: a
-        # stranger's order that appeared after that read went out is not in its answer
+        # dexes whose open-order list must be read again: the read in flight may predate a
+        # stranger's order that appeared since, or the read failed
         self._open_orders_reask: set[str] = set()
         self._last_rx_ms = now
         self._epoch_started_ms = now
@@ -770,6 +770,8 @@ class Dispatcher(OrderFlowSteps, ReconciliationSteps, SafetySteps):
                     self._query_order(info, m.oid)
             if self.positions.needs_state:
                 self._read_positions_again()
+            if self._open_orders_reask:
+                self._reask_open_orders()
         if not self.hardstop.is_final:
             self.hardstop.send("tick", now_ms=now)
         for fm in list(self.flatten.values()):

@@ -442,32 +442,36 @@ class ReconciliationSteps:
         is adopted from the exchange's own record (and cancel-all covers it)."""
         if self.user is None:
             return
-        dex = dexes_of([coin])[0]
+        self._ask_open_orders(dexes_of([coin])[0])
+
+    def _ask_open_orders(self, dex: str) -> None:
         key = f"open_orders_again:{dex}"
         if self._asking(key):
-            # the answer in flight may predate this order: read once more when it arrives
+            # the answer in flight may predate the order: read once more when it arrives
             self._open_orders_reask.add(dex)
             return
+        self._open_orders_reask.discard(dex)
         self.counters["open_orders_read_again"] += 1
-        # on failure the stranger's next update asks again; the next epoch lists it anyway
         self._post_info(
             {"type": "openOrders", "user": self.user, "dex": dex},
             key,
-            on_answer=partial(self._open_orders_again_answer, dex, coin),
-            on_failure=partial(self._open_orders_again_failed, dex, coin),
+            on_answer=partial(self._open_orders_again_answer, dex),
+            on_failure=partial(self._open_orders_again_failed, dex),
         )
 
-    def _open_orders_again_answer(self, dex: str, coin: str, data: Any, now: int) -> None:
+    def _open_orders_again_answer(self, dex: str, data: Any, now: int) -> None:
         self._reconcile_open_orders(data or [], dex)
-        self._read_open_orders_if_stale(dex, coin)
-
-    def _open_orders_again_failed(self, dex: str, coin: str, reason: str, now: int) -> None:
-        self._read_open_orders_if_stale(dex, coin)
-
-    def _read_open_orders_if_stale(self, dex: str, coin: str) -> None:
         if dex in self._open_orders_reask:
-            self._open_orders_reask.discard(dex)
-            self._read_open_orders_again(coin)
+            self._ask_open_orders(dex)
+
+    def _open_orders_again_failed(self, dex: str, reason: str, now: int) -> None:
+        self._open_orders_reask.add(dex)  # asked again on a tick while the connection is live
+
+    def _reask_open_orders(self) -> None:
+        """Ask again for the open-order lists that failed or went stale (on a live tick)."""
+        for dex in sorted(self._open_orders_reask):
+            if not self._asking(f"open_orders_again:{dex}"):
+                self._ask_open_orders(dex)
 
     def _reconcile_open_orders(self, rows: list, dex: str | None = None) -> None:
         """Adopt what the exchange lists and settle what it no longer lists (of `dex` only,

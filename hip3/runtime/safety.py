@@ -251,14 +251,11 @@ class SafetySteps:
         if part == "positions":
             sizes = positions_from_state(data)
             v["positions"].update({c: s for c, (s, _e) in sizes.items() if s != 0})
+            # the answer vouches for every coin of its dex, listed or not (flat)
+            on_dex = {c for c, spec in self.specs.items() if spec.dex == dex}
             self.positions.reconcile(
                 sizes,
-                set(sizes)
-                | {
-                    c
-                    for c in self.positions.open_coins()
-                    if self.specs.get(c) and self.specs[c].dex == dex
-                },
+                set(sizes) | on_dex,
                 request_key=key,
             )
         else:

@@ -180,3 +180,21 @@ def test_a_strangers_order_appearing_while_the_open_orders_read_is_out_is_adopte
     resting = {o["oid"] for o in h.true_open_orders()}
     assert len(resting) == 2, (first, second)
     assert resting <= live, f"resting on the exchange {resting}, known to the bot {live}"
+
+
+def test_a_failed_read_of_a_strangers_order_is_asked_again_while_the_connection_lives():
+    # Found by the dispatcher property test: the read's frame was never written, and nothing
+    # asked again while the socket stayed up: the stranger's order rested unknown to the bot.
+    h = Harness()
+    h.bring_up()
+    h.other_client_order("xyz:BBB", is_buy=True, resting=True, sz="1")
+    h.deliver_lane("orderUpdates")
+    post = h.delivery.requests.pop(0)  # never reaches the exchange
+    h.write_failed(post["id"])
+    h.tick(1)
+    h.settle()
+    live = {m.oid for _i, m in h.d.orders.live_orders()}
+    resting = {o["oid"] for o in h.true_open_orders()}
+    assert resting and resting <= live, (
+        f"resting on the exchange {resting}, known to the bot {live}"
+    )
