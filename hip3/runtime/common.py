@@ -1,4 +1,4 @@
-"""Small things the dispatcher and the step modules it is composed of share."""
+"""Small things the dispatcher and its components share."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import msgspec
 
-# one logger for the whole dispatcher, whichever step module a line comes from
+# one logger for the whole runtime, whichever component a line comes from
 log = logging.getLogger("hip3.runtime.dispatcher")
 BPS = Decimal(10_000)
 json_decoder = msgspec.json.Decoder()

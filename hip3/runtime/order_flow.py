@@ -1,78 +1,72 @@
-"""Order flow: orderUpdates, fills and post responses drive the live orders and positions.
+"""Order flow: orderUpdates, fills and post answers drive the live orders and positions.
 
-Part of the one dispatcher (`hip3.runtime.dispatcher.Dispatcher` is composed of these steps);
-it runs inside the dispatcher's task and uses its state.
+Events it takes: orderUpdates, userFills, userEvents frames, post answers (`PostFrame`) and
+write failures. Each post's answer goes to the post's owner (`post_owners.py`); an order
+post's owner hands its statuses, refusal or loss back here (`OrderAnswers`). What it changes:
+the order machines (through the registry), the position tracker, the rejection counts of the
+risk monitor (a run of rejections trips the HardStop). An order or a fill it cannot place asks
+the reconciler to read the exchange's record again.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
 from hip3.events import WriteFailed
-from hip3.execution.orders import classify_update_status
-from hip3.execution.positions import FillRecord
-from hip3.execution.risk import is_benign_rejection
+from hip3.execution.orders import OrderRegistry, classify_update_status
+from hip3.execution.positions import FillRecord, PositionTracker
+from hip3.execution.risk import RiskMonitor, is_benign_rejection
 from hip3.runtime.common import log
 from hip3.runtime.post_owners import OrderPost
-from hip3.transport.posts import PendingPost
+from hip3.runtime.recorder import Recorder
 
 
 def _fill_time(f: Any) -> int:
     return f.time
 
 
-class OrderFlowSteps:
-    """Post responses, orderUpdates and fills → order machines, positions, rejection counts."""
+def fill_record(f: Any) -> FillRecord:
+    return FillRecord(
+        tid=f.tid,
+        coin=f.coin,
+        is_buy=f.side == "B",
+        px=Decimal(f.px),
+        sz=Decimal(f.sz),
+        fee=Decimal(f.fee or "0"),
+        closed_pnl=Decimal(f.closed_pnl or "0"),
+        oid=f.oid,
+        cloid=f.cloid,
+        time_ms=f.time,
+        start_position=None if f.start_position is None else Decimal(f.start_position),
+    )
 
-    # ------------------------------------------------------------------------------------
-    # orders and fills
 
-    def _on_order_update(self, o: Any) -> None:
-        bo = o.order
-        cloid = self.orders.cloid_for(bo.oid, bo.cloid)
-        kind = classify_update_status(o.status)
-        event, kw = self._order_event(kind, o.status, bo)
-        if event is None:
-            return
-        if cloid is None:
-            # not (yet) ours: held until an oid becomes known, e.g. a post response in flight
-            self.orders.hold(bo.oid, event, kw)
-            self.counters["held_updates"] += 1
-            if kind == "open":
-                self._read_open_orders_again(bo.coin)
-            return
-        self.orders.send(cloid, event, **kw)
+def order_event(kind: str, status: str, bo: Any) -> tuple[str | None, dict]:
+    """The order machine's event for an orderUpdates status of the given kind."""
+    if kind == "open":
+        return "resting", {"oid": bo.oid}
+    if kind == "filled":
+        return "filled_at_post", {"oid": bo.oid, "total_sz": bo.orig_sz}
+    if kind == "cancelled":
+        return "cancelled", {"status": status}
+    if kind == "rejected":
+        return "rejected", {"reason": status}
+    return None, {}
 
-    @staticmethod
-    def _order_event(kind: str, status: str, bo: Any) -> tuple[str | None, dict]:
-        if kind == "open":
-            return "resting", {"oid": bo.oid}
-        if kind == "filled":
-            return "filled_at_post", {"oid": bo.oid, "total_sz": bo.orig_sz}
-        if kind == "cancelled":
-            return "cancelled", {"status": status}
-        if kind == "rejected":
-            return "rejected", {"reason": status}
-        return None, {}
 
-    def _fill_record(self, f: Any) -> FillRecord:
-        return FillRecord(
-            tid=f.tid,
-            coin=f.coin,
-            is_buy=f.side == "B",
-            px=Decimal(f.px),
-            sz=Decimal(f.sz),
-            fee=Decimal(f.fee or "0"),
-            closed_pnl=Decimal(f.closed_pnl or "0"),
-            oid=f.oid,
-            cloid=f.cloid,
-            time_ms=f.time,
-            start_position=None if f.start_position is None else Decimal(f.start_position),
-        )
+class Fills:
+    """Fills (streamed, snapshot, or the reconciler's userFills answer) → positions and the
+    order machines of the orders they belong to."""
 
-    def _apply_fills(self, fills: list, *, snapshot: bool) -> None:
+    def __init__(self, *, orders: OrderRegistry, positions: PositionTracker, recorder: Recorder):
+        self.orders = orders
+        self.positions = positions
+        self.recorder = recorder
+
+    def apply(self, fills: list, *, snapshot: bool) -> None:
         if snapshot and len(fills) > 1:
             # snapshots and the info answer list the newest first; a fill's size is judged
             # against the fills before it, so they are applied oldest first
@@ -83,28 +77,85 @@ class OrderFlowSteps:
             self.recorder.fill(f, snapshot=snapshot)
             cloid = self.orders.cloid_for(f.oid, f.cloid)
             known = cloid is not None
-            if (
-                self.positions.apply(self._fill_record(f), snapshot=snapshot, known_order=known)
-                and known
-            ):
+            if self.positions.apply(fill_record(f), snapshot=snapshot, known_order=known) and known:
                 self.orders.send(cloid, "fill", sz=f.sz, tid=f.tid)
             elif known and self.orders.is_live(cloid):
                 # a snapshot fill of a live order (e.g. unknown after a disconnect) still informs it
                 self.orders.send(cloid, "fill", sz=f.sz, tid=f.tid)
-        if self.positions.needs_state:
-            self._read_positions_again()
 
-    def _on_user_fills(self, uf: Any) -> None:
+
+class OrderFlow:
+    """Post answers, orderUpdates and fills → order machines, positions, rejection counts."""
+
+    def __init__(
+        self,
+        *,
+        orders: OrderRegistry,
+        positions: PositionTracker,
+        fills: Fills,
+        risk: RiskMonitor,
+        reconciler: Any,
+        first_data: Callable[..., None],
+        trip: Callable[[str], None],
+        wire: Any,
+        recorder: Recorder,
+        user: str | None,
+        clock: Any,
+        counters: Any,
+        latency: Any | None,
+        transition_log: Any | None,
+    ) -> None:
+        self.orders = orders
+        self.positions = positions
+        self.fills = fills
+        self.risk = risk
+        self.reconciler = reconciler  # reads the exchange's record of what it cannot place
+        self.first_data = first_data  # the epoch's first-data-of-a-subscription fact
+        self.trip = trip
+        self.wire = wire
+        self.recorder = recorder
+        self.user = user
+        self.clock = clock
+        self.counters = counters
+        self.latency = latency  # optional LatencyRecorder: post latencies
+        self.transition_log = transition_log
+
+    # ------------------------------------------------------------------------------------
+    # orders and fills
+
+    def order_update(self, o: Any) -> None:
+        bo = o.order
+        cloid = self.orders.cloid_for(bo.oid, bo.cloid)
+        kind = classify_update_status(o.status)
+        event, kw = order_event(kind, o.status, bo)
+        if event is None:
+            return
+        if cloid is None:
+            # not (yet) ours: held until an oid becomes known, e.g. a post response in flight
+            self.orders.hold(bo.oid, event, kw)
+            self.counters["held_updates"] += 1
+            if kind == "open":
+                self.reconciler.read_open_orders_again(bo.coin)
+            return
+        self.orders.send(cloid, event, **kw)
+
+    def _apply_fills(self, fills: list, *, snapshot: bool) -> None:
+        self.fills.apply(fills, snapshot=snapshot)
+        if self.positions.needs_state:
+            self.reconciler.read_positions_again()
+
+    def user_fills(self, uf: Any) -> bool:
+        """False for another account's fills (counted, not applied)."""
         if self.user is not None and uf.user.lower() != self.user:
             self.counters["foreign_fills"] += 1
-            return
+            return False
         self._apply_fills(uf.fills, snapshot=uf.is_snapshot)
         if uf.is_snapshot:
-            self._first("userFills", snapshot=True)
-        self._check_flatten_progress()
+            self.first_data("userFills", snapshot=True)
+        return True
 
-    def _on_user_event(self, ev: Any) -> None:
-        self._first("userEvents")
+    def user_event(self, ev: Any) -> None:
+        self.first_data("userEvents")
         if ev.fills:
             self._apply_fills(ev.fills, snapshot=False)
         if ev.non_user_cancel:
@@ -113,10 +164,16 @@ class OrderFlowSteps:
                 if cloid is not None:
                     self.orders.send(cloid, "cancelled", status="nonUserCancel")
 
-    # ------------------------------------------------------------------------------------
-    # post responses
+    def order_transition(self, cloid: str, source: str, target: str, event: str) -> None:
+        """Every order machine transition: to the journal and the transition log."""
+        self.recorder.transition(cloid, source, target, event, wall_ms=self.clock.wall_ms())
+        if self.transition_log is not None:
+            self.transition_log.order_transition(cloid, source, target, event)
 
-    def _on_post(self, data: Any, frame: Any, now: int) -> None:
+    # ------------------------------------------------------------------------------------
+    # post answers
+
+    def post_answered(self, data: Any, frame: Any, now: int) -> None:
         p = self.wire.posts.resolve(data.id)
         if p is None:
             self.counters["unmatched_post_responses"] += 1
@@ -125,22 +182,21 @@ class OrderFlowSteps:
             self.latency.observe_post_latency(p.kind, (self.clock.now_ns() - p.sent_ns) / 1e9)
         p.owner.answered(frame, now)  # the post's owner handles its answer
 
-    def _order_post(self, cloids: list[str]) -> OrderPost:
+    def write_failed(self, ev: WriteFailed) -> None:
+        if ev.post_id is None:
+            return
+        p = self.wire.posts.resolve(ev.post_id)
+        if p is not None:
+            # the frame may have been partly written: outcome unknown, reconcile
+            p.owner.failed(f"write failed: {ev.reason}", self.clock.now_ms(), definite=False)
+
+    def order_post(self, cloids: list[str]) -> OrderPost:
         """The owner of an order post (the executor makes one per order it sends)."""
         return OrderPost(cloids, self)
 
+    # OrderAnswers: what an order post's owner hands back
+
     def order_statuses(self, cloids: list[str], statuses: list) -> None:
-        self._order_statuses(cloids, statuses)
-
-    def orders_rejected(self, cloids: list[str], text: str) -> None:
-        for cloid in cloids:
-            self._order_rejected(cloid, text)
-
-    def orders_lost(self, cloids: list[str], reason: str) -> None:
-        for cloid in cloids:
-            self.orders.send(cloid, "lost", reason=reason)
-
-    def _order_statuses(self, cloids: list[str], statuses: list) -> None:
         if len(statuses) < len(cloids) and len(statuses) == 1 and statuses[0].kind == "error":
             statuses = statuses * len(cloids)  # one pre-validation error for the whole batch
         for i, cloid in enumerate(cloids):
@@ -157,6 +213,14 @@ class OrderFlowSteps:
                 self._order_rejected(cloid, st.error or "error")
             else:
                 self.orders.send(cloid, "lost", reason=f"status {st.kind}: {st.error}")
+
+    def orders_rejected(self, cloids: list[str], text: str) -> None:
+        for cloid in cloids:
+            self._order_rejected(cloid, text)
+
+    def orders_lost(self, cloids: list[str], reason: str) -> None:
+        for cloid in cloids:
+            self.orders.send(cloid, "lost", reason=reason)
 
     def _order_rejected(self, cloid: str, text: str) -> None:
         info = self.orders.describe(cloid)
@@ -178,16 +242,4 @@ class OrderFlowSteps:
         self.recorder.rejection(cloid, coin, text, benign=benign, wall_ms=self.clock.wall_ms())
         reason = self.risk.on_rejection(text, benign)
         if reason:
-            self._trip(reason)
-
-    def _post_failed(self, p: PendingPost, reason: str, now: int, *, definite: bool) -> None:
-        """A post ended without a usable response. Definite failures were not executed."""
-        p.owner.failed(reason, now, definite=definite)
-
-    def _on_write_failed(self, ev: WriteFailed) -> None:
-        if ev.post_id is None:
-            return
-        p = self.wire.posts.resolve(ev.post_id)
-        if p is not None:
-            # the frame may have been partly written: outcome unknown, reconcile
-            self._post_failed(p, f"write failed: {ev.reason}", self.clock.now_ms(), definite=False)
+            self.trip(reason)

@@ -1,15 +1,25 @@
-"""One epoch's reconciliation: discovery, positions, open orders, recent fills, fee rates, and
-the resolution of orders left unknown.
+"""The reconciler: one epoch's reconciliation plan (discovery, positions, open orders, recent
+fills, fee rates), the open-interest caps, and every other question the bot asks the exchange
+about its orders and positions (an order left unknown, a position it cannot vouch for, an
+order of the account it does not know).
 
 After every (re)connect the bot asks the exchange what is true — markets (perpDexs + meta),
 positions and open orders per dex (HIP-3 state is invisible without `dex`), recent fills —
 and only then may READY-TRADING hold. Requests go out together over the same socket right
 after the subscriptions, so the websocket's ordering makes the answers consistent with the
 streams: a fill streamed before an answer is included in it, one streamed after is not.
+
+Commands it executes: StartReconciliation (with the account check's requests, which join the
+plan), ReconcileOrder. Every info request goes out through `ask` with an owner (`InfoQuery`)
+that hands its answer back here; a failed plan request is asked again after a backoff. What an
+answer changes: the market specs and their ParamChange gates, fee rates, positions (through
+the position tracker's reconcile), the order registry (adopted orders, settled outcomes), the
+OI-cap gates; the epoch (`ConnectionEpoch`) is told when each READY-TRADING part is settled.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import partial
@@ -193,20 +203,81 @@ def _listed_sizes(row: dict) -> tuple[Decimal, Decimal] | None:
     return orig, remaining
 
 
-class ReconciliationSteps:
+class Reconciler:
     """The info posts of an epoch and what their answers change."""
 
-    # ------------------------------------------------------------------------------------
-    # reconciliation (info posts)
+    def __init__(
+        self,
+        *,
+        conn: Any,
+        wire: Any,
+        epoch: Any,
+        orders: Any,
+        positions: Any,
+        fills: Any,
+        specs: dict[str, MarketSpec],
+        gates: dict[str, Any],
+        fees: Any,
+        coins: list[str],
+        dexes: list[str],
+        user: str | None,
+        trading: bool,
+        clock: Any,
+        counters: Any,
+        decode_errors: Any,
+        account_value: Callable[[str, Decimal | None], None],
+    ) -> None:
+        self.conn = conn
+        self.wire = wire
+        self.epoch = epoch  # the ConnectionEpoch: told how the plan progresses
+        self.orders = orders
+        self.positions = positions
+        self.fills = fills  # applies the recent fills the plan asks for
+        self.specs = specs
+        self.gates = gates
+        self.fees = fees
+        self.coins = coins
+        self.dexes = dexes
+        self.user = user
+        self.trading = trading
+        self.clock = clock
+        self.counters = counters
+        self.decode_errors = decode_errors
+        # where each dex's account value from a clearinghouseState answer goes (dynamic sizing)
+        self.account_value = account_value
+        self.plan: ReconcilePlan | None = None
+        self._metas: dict[str, Any] = {}
+        self._perp_dexs: Any = None
+        self.oi_next_ms = 0  # when the OI caps are asked next
+        # dexes whose open-order list must be read again once the read in flight answers: a
+        # stranger's order that appeared after that read went out is not in its answer
+        self._open_orders_reask: set[str] = set()
 
-    def _start_reconciliation(self, epoch: int) -> None:
+    # ------------------------------------------------------------------------------------
+    # the epoch's plan
+
+    def start(self, cmd: Any) -> None:
+        """StartReconciliation: ask everything the epoch must know before it goes live."""
+        epoch = cmd.epoch
         plan = plan_requests(epoch, user=self.user if self.trading else None, dexes=self.dexes)
-        self._plan, self._plan_metas, self._plan_perp_dexs = plan, {}, None
+        self.plan, self._metas, self._perp_dexs = plan, {}, None
         for key, payload in list(plan.outstanding.items()):
             plan.handlers[key] = self._plan_handler(payload)
             self._ask_plan_part(plan, key)
         for info, m in self.orders.unknown_orders():
-            self._query_order(info, m.oid)
+            self.query_order(info, m.oid)
+
+    def add_to_plan(self, key: str, payload: dict, handler: AnswerHandler) -> None:
+        """A request of another component (the account check) that the epoch's plan waits
+        for like its own."""
+        plan = self.plan
+        if plan is None:
+            return
+        plan.add(key, payload, handler)
+        self._ask_plan_part(plan, key)
+
+    def end_epoch(self) -> None:
+        self.plan = None
 
     def _plan_handler(self, payload: dict) -> AnswerHandler:
         """What the answer to one of the plan's own requests changes, by its info type."""
@@ -226,7 +297,7 @@ class ReconciliationSteps:
         raise ValueError(f"no handler for reconciliation request {typ!r}")
 
     def _ask_plan_part(self, plan: ReconcilePlan, key: str) -> None:
-        sent = self._post_info(
+        sent = self.ask(
             plan.outstanding[key],
             key,
             on_answer=partial(self._plan_answer, plan.epoch, key),
@@ -235,7 +306,105 @@ class ReconciliationSteps:
         if not sent:  # no room on the wire: ask again after the backoff, like a failed answer
             plan.schedule_retry(key, self.clock.now_ms())
 
-    def _post_info(
+    def _plan_answer(self, epoch: int, key: str, data: Any, now: int) -> None:
+        """An answer to one of the epoch plan's requests: applied once, in its own epoch."""
+        plan = self.plan
+        if plan is None or epoch != plan.epoch or key not in plan.outstanding:
+            self.counters["stale_info"] += 1
+            return
+        payload = plan.outstanding.pop(key)
+        plan.handlers[key](data, now)
+        if payload["type"] in ("perpDexs", "meta"):
+            self._after_discovery()
+        self.epoch.reconciliation_progress(plan, now)
+
+    def _set_perp_dexs(self, data: Any, now: int) -> None:
+        self._perp_dexs = data
+
+    def _set_meta(self, dex: str, data: Any, now: int) -> None:
+        self._metas[dex] = data
+
+    def _open_orders_answer(self, dex: str, data: Any, now: int) -> None:
+        self.reconcile_open_orders(data or [], dex)
+
+    def _fills_answer(self, data: Any, now: int) -> None:
+        self.fills.apply(msgspec.convert(data or [], list[F.WsFill]), snapshot=True)
+        if self.positions.needs_state:
+            self.read_positions_again()
+        if self._open_orders_reask:
+            self.reask_open_orders()
+
+    def _fees_answer(self, data: Any, now: int) -> None:
+        if isinstance(data, dict) and data.get("userCrossRate") is not None:
+            self.fees.set_user_rates(
+                Decimal(str(data["userCrossRate"])),
+                Decimal(str(data.get("activeReferralDiscount") or "0")),
+            )
+
+    def _on_positions(self, key: str, dex: str, data: Any, now: int) -> None:
+        """A clearinghouseState answer for one dex: the exchange's sizes, unless the answer is
+        behind fills that reached the bot while it was out (see hip3.execution.positions)."""
+        sizes = positions_from_state(data)
+        scope = {c for c, s in self.specs.items() if s.dex == dex} | {
+            c for c in self.coins if dexes_of([c]) == [dex]
+        }
+        for d in self.positions.reconcile(sizes, scope | set(sizes), request_key=key):
+            log.warning("position reconciled to exchange: %s", d)
+        self.account_value(dex, account_value_of(data))  # for dynamic sizing
+
+    def _after_discovery(self) -> None:
+        if self._perp_dexs is not None and len(self._metas) == len(self.dexes):
+            try:
+                fresh = build_specs(self._perp_dexs, self._metas, self.coins)
+            except DiscoveryError as exc:
+                raise FatalError(str(exc)) from exc
+            self.apply_specs(fresh)
+
+    def apply_specs(self, fresh: dict[str, MarketSpec]) -> None:
+        """Discovery of this epoch. A changed spec of a traded market trips its ParamChange gate,
+        which stays closed until an operator accepts the new parameters."""
+        for coin, spec in fresh.items():
+            self.fees.set_spec(spec)
+            gate = self.gates.get(coin)
+            if gate is not None:
+                gate.on_params(spec)
+        self.specs.clear()
+        self.specs.update(fresh)
+        # orders adopted before discovery answered (openOrders can come first) get their asset
+        # id now: a cancel needs it
+        for info, _m in self.orders.live_orders():
+            if info.asset < 0 and info.coin in fresh:
+                info.asset = fresh[info.coin].asset
+
+    def _plan_part_failed(self, epoch: int, key: str, reason: str, now: int) -> None:
+        plan = self.plan
+        if plan is not None and epoch == plan.epoch == self.conn.epoch and key in plan.outstanding:
+            plan.schedule_retry(key, now)  # asked again by `retry_due` after the backoff
+
+    def retry_due(self, now: int) -> None:
+        """Ask again the reconciliation requests whose backoff has passed (on every tick)."""
+        plan = self.plan
+        if plan is None or not plan.retry_at or plan.epoch != self.conn.epoch:
+            return
+        for key in plan.due_retries(now):
+            self.counters["info_retries"] += 1
+            self._ask_plan_part(plan, key)
+
+    def resync(self) -> None:
+        """On every tick of a live connection: ask about orders left unknown, about positions
+        the bot cannot vouch for, and for open-order lists that failed or went stale."""
+        if self.conn.state != "live":
+            return
+        for info, m in self.orders.unknown_orders():
+            if not self.asking(order_status_key(info.cloid)):
+                self.query_order(info, m.oid)
+        if self.positions.needs_state:
+            self.read_positions_again()
+
+    # ------------------------------------------------------------------------------------
+    # info requests
+
+    def ask(
         self,
         payload: dict,
         key: str,
@@ -261,160 +430,11 @@ class ReconciliationSteps:
             return False
         return True
 
-    def _asking(self, key: str) -> bool:
+    def asking(self, key: str) -> bool:
         """An info request named `key` is in flight."""
         return any(
             isinstance(q.owner, InfoQuery) and q.owner.key == key for q in self.wire.posts.pending()
         )
-
-    def _read_positions_again(self) -> None:
-        """Ask the exchange for the positions of every dex holding a coin whose size the bot
-        cannot vouch for (a fill of an unknown order, a divergence); one request per dex."""
-        if self.user is None:
-            return
-        dexes = {dexes_of([c])[0] for c in self.positions.needs_state}
-        plan = self._plan
-        for dex in sorted(dexes):
-            key = f"positions_again:{dex}"
-            if self._asking(key) or (plan is not None and f"positions:{dex}" in plan.outstanding):
-                continue
-            self.counters["positions_read_again"] += 1
-            self._post_info(
-                {"type": "clearinghouseState", "user": self.user, "dex": dex},
-                key,
-                # on failure the coins stay unsettled; the next fill or tick asks again
-                on_answer=partial(self._on_positions, key, dex),
-            )
-
-    def _reconcile_order(self, cloid: str, oid: int | None) -> None:
-        """An order's outcome became unknown: ask the exchange now if the connection is live
-        (otherwise the next epoch's reconciliation asks)."""
-        info = self.orders.info.get(cloid)
-        if info is None or self.conn.state != "live":
-            return
-        if self._asking(order_status_key(cloid)):
-            return  # already asked
-        self._query_order(info, oid)
-
-    def _query_order(self, info: OrderInfo, oid: int | None) -> None:
-        payload = {
-            "type": "orderStatus",
-            "user": self.user,
-            "oid": oid if oid is not None else info.cloid,
-        }
-        # on failure the order stays unknown; the next epoch's reconciliation asks again
-        self._post_info(
-            payload,
-            order_status_key(info.cloid),
-            on_answer=partial(self._resolve_order_status, info.cloid),
-        )
-
-    def _plan_answer(self, epoch: int, key: str, data: Any, now: int) -> None:
-        """An answer to one of the epoch plan's requests: applied once, in its own epoch."""
-        plan = self._plan
-        if plan is None or epoch != plan.epoch or key not in plan.outstanding:
-            self.counters["stale_info"] += 1
-            return
-        payload = plan.outstanding.pop(key)
-        plan.handlers[key](data, now)
-        self._after_info(plan, payload["type"] in ("perpDexs", "meta"), now)
-
-    def _set_perp_dexs(self, data: Any, now: int) -> None:
-        self._plan_perp_dexs = data
-
-    def _set_meta(self, dex: str, data: Any, now: int) -> None:
-        self._plan_metas[dex] = data
-
-    def _open_orders_answer(self, dex: str, data: Any, now: int) -> None:
-        self._reconcile_open_orders(data or [], dex)
-
-    def _fills_answer(self, data: Any, now: int) -> None:
-        self._apply_fills(msgspec.convert(data or [], list[F.WsFill]), snapshot=True)
-
-    def _fees_answer(self, data: Any, now: int) -> None:
-        if isinstance(data, dict) and data.get("userCrossRate") is not None:
-            self.fees.set_user_rates(
-                Decimal(str(data["userCrossRate"])),
-                Decimal(str(data.get("activeReferralDiscount") or "0")),
-            )
-
-    def _on_positions(self, key: str, dex: str, data: Any, now: int) -> None:
-        """A clearinghouseState answer for one dex: the exchange's sizes, unless the answer is
-        behind fills that reached the bot while it was out (see hip3.execution.positions)."""
-        sizes = positions_from_state(data)
-        scope = {c for c, s in self.specs.items() if s.dex == dex} | {
-            c for c in self.coins if dexes_of([c]) == [dex]
-        }
-        for d in self.positions.reconcile(sizes, scope | set(sizes), request_key=key):
-            log.warning("position reconciled to exchange: %s", d)
-        self.executor.set_account_value(dex, account_value_of(data))  # for dynamic sizing
-
-    def _after_info(self, plan: ReconcilePlan, discovery: bool, now: int) -> None:
-        if (
-            discovery
-            and self._plan_perp_dexs is not None
-            and len(self._plan_metas) == len(self.dexes)
-        ):
-            try:
-                fresh = build_specs(self._plan_perp_dexs, self._plan_metas, self.coins)
-            except DiscoveryError as exc:
-                raise FatalError(str(exc)) from exc
-            self._apply_specs(fresh)
-        m = self.readiness
-        if m is not None and m.epoch == plan.epoch and self.trading:
-            for part in ("positions", "open_orders", "fills"):
-                if plan.part_done(part) and part not in m.reconciled_parts:
-                    m.send("reconciled", part=part)
-        if plan.complete() and self.conn.state == "reconciling" and plan.epoch == self.conn.epoch:
-            self.conn.send("reconciled", now_ms=now)
-            if self.readiness is not None:
-                self.readiness.send("connection_live")
-            self.ready_latency_ms[plan.epoch] = now - self._epoch_started_ms
-            log.info("epoch %d live after %d ms", plan.epoch, now - self._epoch_started_ms)
-
-    def _poll_oi_caps(self, now: int) -> None:
-        """Which traded coins sit at their open-interest cap: asked when an epoch goes live and
-        every 30 s; the answer opens or closes each market's OI-cap gate."""
-        if self.conn.state != "live" or now < self._oi_next_ms:
-            return
-        self._oi_next_ms = now + OI_CAP_POLL_MS
-        for dex in self.dexes:
-            if dex:  # caps are a HIP-3 dex facility
-                self._post_info(
-                    {"type": "perpsAtOpenInterestCap", "dex": dex},
-                    f"oi_cap:{dex}",
-                    on_answer=partial(self._on_oi_caps, dex),
-                    on_failure=self._oi_caps_failed,
-                )
-
-    def _oi_caps_failed(self, reason: str, now: int) -> None:
-        self.counters["oi_cap_query_failed"] += 1  # the gates keep the last known state; the
-        # next poll asks again
-
-    def _on_oi_caps(self, dex: str, data: Any, now: int) -> None:
-        if not isinstance(data, list):
-            self.counters["oi_cap_bad_answer"] += 1
-            return
-        capped = {c for c in data if isinstance(c, str)}
-        for coin, gate in self.gates.items():
-            if split_coin(coin)[0] == dex:
-                gate.set_oi_capped(coin in capped)
-
-    def _apply_specs(self, fresh: dict[str, MarketSpec]) -> None:
-        """Discovery of this epoch. A changed spec of a traded market trips its ParamChange gate,
-        which stays closed until an operator accepts the new parameters."""
-        for coin, spec in fresh.items():
-            self.fees.set_spec(spec)
-            gate = self.gates.get(coin)
-            if gate is not None:
-                gate.on_params(spec)
-        self.specs.clear()
-        self.specs.update(fresh)
-        # orders adopted before discovery answered (openOrders can come first) get their asset
-        # id now: a cancel needs it
-        for info, _m in self.orders.live_orders():
-            if info.asset < 0 and info.coin in fresh:
-                info.asset = fresh[info.coin].asset
 
     def _bad_info_answer(self, query: InfoQuery, bad: BadAnswer) -> None:
         """Counted and logged sparsely like a bad frame, never adopted: the request fails as
@@ -423,21 +443,53 @@ class ReconciliationSteps:
         if n & (n - 1) == 0:
             log.warning("bad info answer #%d to %s: %s", n, query.key, bad.reason)
 
-    def _plan_part_failed(self, epoch: int, key: str, reason: str, now: int) -> None:
-        plan = self._plan
-        if plan is not None and epoch == plan.epoch == self.conn.epoch and key in plan.outstanding:
-            plan.schedule_retry(key, now)  # asked again by `_retry_due_info` after the backoff
+    # ------------------------------------------------------------------------------------
+    # positions and orders the bot cannot vouch for
 
-    def _retry_due_info(self, now: int) -> None:
-        """Ask again the reconciliation requests whose backoff has passed (on every tick)."""
-        plan = self._plan
-        if plan is None or not plan.retry_at or plan.epoch != self.conn.epoch:
+    def read_positions_again(self) -> None:
+        """Ask the exchange for the positions of every dex holding a coin whose size the bot
+        cannot vouch for (a fill of an unknown order, a divergence); one request per dex."""
+        if self.user is None:
             return
-        for key in plan.due_retries(now):
-            self.counters["info_retries"] += 1
-            self._ask_plan_part(plan, key)
+        dexes = {dexes_of([c])[0] for c in self.positions.needs_state}
+        plan = self.plan
+        for dex in sorted(dexes):
+            key = f"positions_again:{dex}"
+            if self.asking(key) or (plan is not None and f"positions:{dex}" in plan.outstanding):
+                continue
+            self.counters["positions_read_again"] += 1
+            self.ask(
+                {"type": "clearinghouseState", "user": self.user, "dex": dex},
+                key,
+                # on failure the coins stay unsettled; the next fill or tick asks again
+                on_answer=partial(self._on_positions, key, dex),
+            )
 
-    def _read_open_orders_again(self, coin: str) -> None:
+    def reconcile_order(self, cmd: Any) -> None:
+        """ReconcileOrder: an order's outcome became unknown: ask the exchange now if the
+        connection is live (otherwise the next epoch's reconciliation asks)."""
+        cloid = cmd.cloid
+        info = self.orders.info.get(cloid)
+        if info is None or self.conn.state != "live":
+            return
+        if self.asking(order_status_key(cloid)):
+            return  # already asked
+        self.query_order(info, cmd.oid)
+
+    def query_order(self, info: OrderInfo, oid: int | None) -> None:
+        payload = {
+            "type": "orderStatus",
+            "user": self.user,
+            "oid": oid if oid is not None else info.cloid,
+        }
+        # on failure the order stays unknown; the next epoch's reconciliation asks again
+        self.ask(
+            payload,
+            order_status_key(info.cloid),
+            on_answer=partial(self._resolve_order_status, info.cloid),
+        )
+
+    def read_open_orders_again(self, coin: str) -> None:
         """An order of this account the bot does not know: list the dex's open orders, so it
         is adopted from the exchange's own record (and cancel-all covers it)."""
         if self.user is None:
@@ -446,13 +498,13 @@ class ReconciliationSteps:
 
     def _ask_open_orders(self, dex: str) -> None:
         key = f"open_orders_again:{dex}"
-        if self._asking(key):
+        if self.asking(key):
             # the answer in flight may predate the order: read once more when it arrives
             self._open_orders_reask.add(dex)
             return
         self._open_orders_reask.discard(dex)
         self.counters["open_orders_read_again"] += 1
-        self._post_info(
+        self.ask(
             {"type": "openOrders", "user": self.user, "dex": dex},
             key,
             on_answer=partial(self._open_orders_again_answer, dex),
@@ -460,20 +512,20 @@ class ReconciliationSteps:
         )
 
     def _open_orders_again_answer(self, dex: str, data: Any, now: int) -> None:
-        self._reconcile_open_orders(data or [], dex)
+        self.reconcile_open_orders(data or [], dex)
         if dex in self._open_orders_reask:
             self._ask_open_orders(dex)
 
     def _open_orders_again_failed(self, dex: str, reason: str, now: int) -> None:
         self._open_orders_reask.add(dex)  # asked again on a tick while the connection is live
 
-    def _reask_open_orders(self) -> None:
+    def reask_open_orders(self) -> None:
         """Ask again for the open-order lists that failed or went stale (on a live tick)."""
         for dex in sorted(self._open_orders_reask):
-            if not self._asking(f"open_orders_again:{dex}"):
+            if not self.asking(f"open_orders_again:{dex}"):
                 self._ask_open_orders(dex)
 
-    def _reconcile_open_orders(self, rows: list, dex: str | None = None) -> None:
+    def reconcile_open_orders(self, rows: list, dex: str | None = None) -> None:
         """Adopt what the exchange lists and settle what it no longer lists (of `dex` only,
         when the list is one dex's)."""
         listed: set[str] = set()
@@ -516,7 +568,7 @@ class ReconciliationSteps:
             if dex is not None and dexes_of([info.coin]) != [dex]:
                 continue  # another dex's list says nothing about it
             if info.cloid not in listed and m.state in ("resting", "partially_filled", "unknown"):
-                self._query_order(info, m.oid)
+                self.query_order(info, m.oid)
 
     def _resolve_order_status(self, cloid: str, data: Any, now: int) -> None:
         m = self.orders.machines.get(cloid)
@@ -547,3 +599,34 @@ class ReconciliationSteps:
                 self.orders.send(cloid, "cancelled", status=outcome)
             return
         self.orders.send(cloid, "resolve", outcome=outcome, oid=oid)
+
+    # ------------------------------------------------------------------------------------
+    # open-interest caps
+
+    def poll_oi_caps(self, now: int) -> None:
+        """Which traded coins sit at their open-interest cap: asked when an epoch goes live and
+        every 30 s; the answer opens or closes each market's OI-cap gate."""
+        if self.conn.state != "live" or now < self.oi_next_ms:
+            return
+        self.oi_next_ms = now + OI_CAP_POLL_MS
+        for dex in self.dexes:
+            if dex:  # caps are a HIP-3 dex facility
+                self.ask(
+                    {"type": "perpsAtOpenInterestCap", "dex": dex},
+                    f"oi_cap:{dex}",
+                    on_answer=partial(self._on_oi_caps, dex),
+                    on_failure=self._oi_caps_failed,
+                )
+
+    def _oi_caps_failed(self, reason: str, now: int) -> None:
+        self.counters["oi_cap_query_failed"] += 1  # the gates keep the last known state; the
+        # next poll asks again
+
+    def _on_oi_caps(self, dex: str, data: Any, now: int) -> None:
+        if not isinstance(data, list):
+            self.counters["oi_cap_bad_answer"] += 1
+            return
+        capped = {c for c in data if isinstance(c, str)}
+        for coin, gate in self.gates.items():
+            if split_coin(coin)[0] == dex:
+                gate.set_oi_capped(coin in capped)

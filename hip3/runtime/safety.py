@@ -1,6 +1,13 @@
-"""HardStop, flatten, risk triggers, the dead man's switch, operator commands and shutdown:
-the dispatcher's protective steps. The decisions are the machines' (HardStopMachine,
-FlattenMachine); these steps carry out their commands. Part of the one dispatcher.
+"""Safety: the HardStop's steps, the risk triggers, the dead man's switch, operator commands
+and the graceful stop.
+
+The HardStopMachine decides (trip → block entries → cancel → flatten → verify → halted); this
+component carries out its commands: CancelAllOrders (the one cancel-everything routine),
+FlattenAllPositions (through `Flattening`), VerifyFlat (asks the exchange's openOrders and
+clearinghouseState and adopts what they say), BlockEntries, HardStopHalted, HardStopRearmed.
+On every tick it checks the risk limits (a breach trips the HardStop), schedules the dead
+man's switch, and moves a stop on until it is done or its deadline passes. Events it takes:
+OperatorCommand (hardstop, reset, shutdown, accept_params), ticks.
 """
 
 from __future__ import annotations
@@ -10,154 +17,149 @@ from functools import partial
 from typing import Any
 
 from hip3.events import OperatorCommand
-from hip3.execution.risk import is_no_position_rejection
-from hip3.machines.flatten import FlattenMachine
+from hip3.machines import commands as C
+from hip3.machines.hardstop import HardStopMachine
 from hip3.market.gates import accept_changed_params
 from hip3.protocol.actions import cancel_action, cancel_by_cloid_action, schedule_cancel_action
-from hip3.protocol.numbers import PriceError, Rounding, SizeError, format_price, format_size
-from hip3.runtime.common import BPS as _BPS
-from hip3.runtime.common import dec as _dec
-from hip3.runtime.common import log
-from hip3.runtime.common import ms as _ms
+from hip3.runtime.common import log, ms
+from hip3.runtime.flatten import Flattening
 from hip3.runtime.post_owners import CancelPost, ScheduleCancelPost
-from hip3.runtime.reconciliation import has_cloid, positions_from_state
+from hip3.runtime.reconciliation import Reconciler, has_cloid, positions_from_state
+from hip3.runtime.trip import STOP_REASON, HardStopTrip
 
-# The HardStop reason of a graceful stop that flattens: a routine stop, logged at INFO.
-STOP_REASON = "shutdown with flatten"
+__all__ = ["STOP_REASON", "Safety"]
+
+# HardStop step commands and the state each belongs to.
+_HARDSTOP_STEPS = {
+    C.CancelAllOrders: "cancelling",
+    C.FlattenAllPositions: "flattening",
+    C.VerifyFlat: "verifying",
+}
 
 
-class SafetySteps:
-    """Executes HardStop and flatten commands; trips the HardStop on risk triggers."""
+class Safety:
+    """Executes HardStop commands; trips the HardStop on risk triggers; runs the stop."""
+
+    def __init__(
+        self,
+        *,
+        cfg: Any,
+        hardstop: HardStopMachine,
+        trip: HardStopTrip,
+        flattening: Flattening,
+        reconciler: Reconciler,
+        conn: Any,
+        orders: Any,
+        positions: Any,
+        markets: dict[str, Any],
+        specs: dict[str, Any],
+        gates: dict[str, Any],
+        wire: Any,
+        ready: Any,
+        risk: Any,
+        recorder: Any,
+        user: str | None,
+        dexes: list[str],
+        trading: bool,
+        clock: Any,
+        counters: Any,
+    ) -> None:
+        self.cfg = cfg
+        self.hardstop = hardstop
+        self.trip = trip
+        self.flattening = flattening
+        self.reconciler = reconciler  # asks the exchange; adopts the open orders it lists
+        self.conn = conn
+        self.orders = orders
+        self.positions = positions
+        self.markets = markets
+        self.specs = specs
+        self.gates = gates
+        self.wire = wire
+        self.ready = ready
+        self.risk = risk
+        self.recorder = recorder
+        self.user = user
+        self.dexes = dexes
+        self.trading = trading
+        self.clock = clock
+        self.counters = counters
+        self._step_methods = {
+            C.CancelAllOrders: self._cancel_all,
+            C.FlattenAllPositions: self._flatten_all,
+            C.VerifyFlat: self._verify_flat,
+        }
+        self._cancel_posts: set[CancelPost] = set()
+        self._cancel_attempt = 0
+        self._verify: dict[str, Any] | None = None
+        self._dms_next_ms = 0
+        # the stop: when it began, and whether it flattens or only cancels
+        self._shutdown_started_ms: int | None = None
+        self._shutdown_flatten = False
+        self._shutdown_cancel = False
+        # openOrders count of the last shutdown check; None until one is answered
+        self._exit_open_listed: int | None = None
+        # The stop ran out of time before its cancels, flattens and verification finished.
+        self.shutdown_timed_out = False
+        # what the exchange listed at the last HardStop verification (coin -> size)
+        self.last_exchange_positions: dict[str, str] | None = None
+
+    @property
+    def stopping(self) -> bool:
+        """A graceful stop has begun."""
+        return self._shutdown_started_ms is not None
+
+    def end_epoch(self) -> None:
+        """The connection is gone: an exchange check in flight and the cancel posts of this
+        epoch are void (HardStop's tick asks again in the next one)."""
+        self._verify = None
+        self._cancel_posts.clear()
 
     # ------------------------------------------------------------------------------------
-    # HardStop and flatten
+    # HardStop commands
 
-    def _trip(self, reason: str) -> None:
-        if self.hardstop.is_armed:
-            if reason == STOP_REASON:
-                log.info("stopping: cancel and flatten through the HardStop steps")
-            else:
-                log.error("HardStop tripped: %s", reason)
-        self.hardstop.send("trip", reason=reason, now_ms=self.clock.now_ms())
+    def run_step(self, cmd: Any) -> None:
+        """CancelAllOrders, FlattenAllPositions, VerifyFlat. A step command can be overtaken
+        inside one event: a tick re-emits it, then the same tick's progress check moves
+        HardStop on. Run only the current step."""
+        t = type(cmd)
+        if self.hardstop.state == _HARDSTOP_STEPS[t]:
+            self._step_methods[t](cmd.attempt)
+        else:
+            self.counters["hardstop_stale_step"] += 1
 
-    def _flatten_machine(self, coin: str) -> FlattenMachine:
-        fm = self.flatten.get(coin)
-        if fm is None:
-            fc = self.cfg.flatten
-            fm = self.flatten[coin] = FlattenMachine(
-                market=coin,
-                timeout_ms=_ms(fc.timeout_s),
-                backoff_ms=_ms(fc.retry_backoff_s),
-                backoff_max_ms=_ms(fc.retry_backoff_max_s),
-                max_attempts=fc.max_attempts,
-                outbox=self.outbox,
+    def entries_blocked(self, cmd: C.BlockEntries) -> None:
+        if cmd.reason == STOP_REASON:
+            log.info("stopping: entries blocked")
+        else:
+            log.error("HardStop: entries blocked: %s", cmd.reason)
+        self.recorder.hardstop("tripped", cmd.reason, wall_ms=self.clock.wall_ms())
+
+    def halted(self, cmd: C.HardStopHalted) -> None:
+        if list(cmd.reasons) == [STOP_REASON]:
+            log.info("stopped: orders cancelled, positions flattened and verified")
+        else:
+            log.error("HardStop halted: %s", "; ".join(cmd.reasons))
+        if self.hardstop.given_up:
+            log.error(
+                "HardStop: flatten gave up on %s; positions adopted from the exchange: %s",
+                ", ".join(self.hardstop.given_up),
+                self.last_exchange_positions,
             )
-            if self.transition_log is not None:
-                self.transition_log.attach(fm)
-        return fm
+        self.recorder.hardstop("halted", "; ".join(cmd.reasons), wall_ms=self.clock.wall_ms())
 
-    def request_flatten(self, coin: str, reason: str) -> None:
-        fm = self._flatten_machine(coin)
-        if fm.state != "idle":
-            self.counters["flatten_request_while_busy"] += 1
-        # a busy machine records the request; it never sends a second order
-        fm.send("request", reason=reason, now_ms=self.clock.now_ms())
+    def rearmed(self, cmd: C.HardStopRearmed) -> None:
+        self.recorder.hardstop("armed", "operator reset", wall_ms=self.clock.wall_ms())
+        self.risk.reset()
 
-    def _send_flatten(self, coin: str) -> None:
-        """Carry out the market's SendFlattenOrder: answer its FlattenMachine with `sent`, or
-        `not_sent` and why (the machine decides when to try again, and when to give up)."""
-        fm = self._flatten_machine(coin)
-        now = self.clock.now_ms()
-        size = self.positions.size(coin)
-        if size == 0:
-            fm.send("cancel_request")
-            return
-        if not self.ready.can_reduce() or not self.wire.can_post():
-            # nothing reached the exchange, so nothing failed: try again after the backoff
-            fm.send(
-                "not_sent", reason="no connection or no outbound room", now_ms=now, failure=False
-            )
-            return
-        spec = self.specs.get(coin)
-        st = self.markets.get(coin)
-        ref = st.reference_px() if st is not None else self.price_lookup.price(coin)
-        if spec is None or ref is None:
-            missing = "market metadata" if spec is None else "reference price"
-            # a price lookup still in flight is a wait, not a failure
-            asked = spec is not None and self.price_lookup.waiting(coin)
-            fm.send("not_sent", reason=f"no {missing} for {coin}", now_ms=now, failure=not asked)
-            return
-        try:
-            if not size.is_finite():
-                raise SizeError(f"the tracked size {size} is not a number")
-            is_buy = size < 0
-            slip = _dec(self.cfg.exits.slippage_bps) / _BPS
-            limit = ref * (1 + slip) if is_buy else ref * (1 - slip)
-            px = format_price(
-                limit, sz_decimals=spec.sz_decimals, is_buy=is_buy, rounding=Rounding.PASSIVE
-            )
-            sz = format_size(abs(size), sz_decimals=spec.sz_decimals)
-        except (PriceError, SizeError) as exc:
-            log.error("cannot build flatten order for %s: %s", coin, exc)
-            fm.send("not_sent", reason=f"cannot build the order: {exc}", now_ms=now)
-            self._trip(f"flatten impossible on {coin}: {exc}")
-            return
-        cloid = self.executor.send_order(
-            spec, is_buy=is_buy, px=px, sz=sz, reduce_only=True, purpose="flatten", now_ms=now
-        )
-        if cloid is None:
-            fm.send("not_sent", reason="outbound limit", now_ms=now, failure=False)
-            return
-        fm.send("sent", cloid=cloid, now_ms=now)
+    def tick(self, now: int) -> None:
+        """The HardStop's and the flatten machines' timers, then whether flattening is over."""
+        if not self.hardstop.is_final:
+            self.hardstop.send("tick", now_ms=now)
+        self.flattening.tick(now)
+        self.flattening.check_progress()
 
-    def _flatten_order_ended(self, cloid: str, state: str, reason: str | None) -> None:
-        """A flatten order reached a final state: its FlattenMachine learns how it went."""
-        for coin, fm in self.flatten.items():
-            if fm.inflight_cloid != cloid:
-                continue
-            outcome = state
-            if state == "rejected" and reason is not None and is_no_position_rejection(reason):
-                outcome = "no_position"
-            fm.send(
-                "done",
-                outcome=outcome,
-                now_ms=self.clock.now_ms(),
-                flat=self.positions.size(coin) == 0,
-                cloid=cloid,
-            )
-
-    def _flatten_attempt_failed(self, market: str, failures: int, outcome: str) -> None:
-        reason = self.risk.on_flatten_failure(market, failures, outcome)
-        if reason and self.hardstop.is_armed:
-            self._trip(reason)
-
-    def _flatten_gave_up(self, market: str, failures: int, outcome: str) -> None:
-        log.error("flatten of %s gave up after %d failures (last: %s)", market, failures, outcome)
-        self.counters["flatten_gave_up"] += 1
-        if self.hardstop.is_armed:
-            self._trip(f"flatten failures: gave up on {market} after {failures} ({outcome})")
-        self._check_flatten_progress()
-
-    def _check_flatten_progress(self) -> None:
-        """HardStop's flattening step ends when every position is closed, or when every one
-        left is a position whose flatten gave up (verification then asks the exchange)."""
-        if self.hardstop.state != "flattening":
-            return
-        attempt = self.hardstop.attempt
-        open_coins = self.positions.open_coins()
-        states = {coin: fm.state for coin, fm in self.flatten.items()}
-        if not open_coins:
-            if all(s == "idle" for s in states.values()):
-                self.hardstop.send("positions_flat", attempt=attempt)
-            return
-        if all(states.get(c) == "failed" for c in open_coins) and all(
-            s in ("idle", "failed") for s in states.values()
-        ):
-            self.hardstop.send(
-                "flatten_given_up", markets=tuple(sorted(open_coins)), attempt=attempt
-            )
-
-    def _cancel_everything(self) -> tuple[int, int]:
+    def cancel_everything(self) -> tuple[int, int]:
         """The one cancel-everything routine (HardStop and shutdown): cancels every order that
         may rest, by oid where the exchange told us one, by cloid where only the cloid is known
         (an order whose post answer is still unknown). Returns (orders to cancel, cancel posts
@@ -188,13 +190,11 @@ class SafetySteps:
         if not self.ready.can_reduce():
             return  # HardStop's tick re-issues CancelAllOrders once a socket is open
         self._cancel_attempt = attempt
-        wanted, _posted = self._cancel_everything()
+        wanted, _posted = self.cancel_everything()
         if wanted == 0:
             self.hardstop.send("orders_cancelled", attempt=attempt)
         # otherwise the last cancel answer moves HardStop on; a cancel that could not go out
         # (outbound limit) is re-issued by HardStop's tick
-
-    _cancel_attempt = 0
 
     def _cancel_post_done(self, post: CancelPost) -> None:
         self._cancel_posts.discard(post)
@@ -207,7 +207,7 @@ class SafetySteps:
             self.hardstop.send("positions_flat", attempt=attempt)
             return
         for coin in coins:
-            self.request_flatten(coin, "hardstop")
+            self.flattening.request(coin, "hardstop")
 
     def _verify_flat(self, attempt: int) -> None:
         self._ask_exchange(purpose="hardstop", attempt=attempt, positions=True)
@@ -232,7 +232,7 @@ class SafetySteps:
             for part, info_type in parts:
                 key = f"verify:{part}:{dex}"
                 self._verify["outstanding"].add(key)
-                self._post_info(
+                self.reconciler.ask(
                     {"type": info_type, "user": self.user, "dex": dex},
                     key,
                     on_answer=partial(self._on_verify, key, part, dex),
@@ -263,7 +263,7 @@ class SafetySteps:
             v["open_orders"] += len(rows)
             # what the exchange lists is what the next cancel-everything must cover, including
             # orders this session never placed or heard of (another client of the account)
-            self._reconcile_open_orders(rows)
+            self.reconciler.reconcile_open_orders(rows)
         if not v["outstanding"]:
             self._verify = None
             if v["purpose"] == "shutdown":
@@ -285,7 +285,7 @@ class SafetySteps:
     # ------------------------------------------------------------------------------------
     # risk and the dead man's switch
 
-    def _check_risk(self, now: int) -> None:
+    def check_risk(self, now: int) -> None:
         if not self.hardstop.is_armed:
             return
         unrealized = Decimal(0)
@@ -301,9 +301,9 @@ class SafetySteps:
             now_ms=now, pnl=pnl, connected=self.ready.can_reduce(), exposed=exposed
         )
         if reason:
-            self._trip(reason)
+            self.trip(reason)
 
-    def _dead_mans_switch(self, now: int) -> None:
+    def dead_mans_switch(self, now: int) -> None:
         dms = self.cfg.dead_mans_switch
         if (
             not dms.enabled
@@ -312,8 +312,8 @@ class SafetySteps:
             or now < self._dms_next_ms
         ):
             return
-        self._dms_next_ms = now + _ms(dms.interval_s)
-        deadline = self.clock.wall_ms() + _ms(dms.lead_s)
+        self._dms_next_ms = now + ms(dms.interval_s)
+        deadline = self.clock.wall_ms() + ms(dms.lead_s)
         self.wire.post_action(
             schedule_cancel_action(deadline),
             kind="schedule_cancel",
@@ -327,9 +327,9 @@ class SafetySteps:
     # ------------------------------------------------------------------------------------
     # operator
 
-    def _on_operator(self, ev: OperatorCommand) -> None:
+    def operator(self, ev: OperatorCommand) -> None:
         if ev.kind == "hardstop":
-            self._trip(f"operator: {ev.detail or 'manual'}")
+            self.trip(f"operator: {ev.detail or 'manual'}")
         elif ev.kind == "reset":
             if self.hardstop.state != "halted":
                 log.error("operator reset refused: HardStop is %s, not halted", self.hardstop.state)
@@ -344,6 +344,9 @@ class SafetySteps:
         else:
             log.error("unknown operator command %r", ev.kind)
 
+    # ------------------------------------------------------------------------------------
+    # the graceful stop
+
     def _begin_shutdown(self, *, flatten: bool) -> None:
         if self._shutdown_started_ms is not None:
             return
@@ -353,13 +356,8 @@ class SafetySteps:
             self._shutdown_flatten = flatten
             self._shutdown_cancel = not flatten
             if flatten:
-                self._trip(STOP_REASON)
-        self._shutdown_progress(self.clock.now_ms())
-
-    _shutdown_flatten = False
-    _shutdown_cancel = False
-    # The stop ran out of time before its cancels, flattens and verification finished.
-    shutdown_timed_out = False
+                self.trip(STOP_REASON)
+        self.shutdown_progress(self.clock.now_ms())
 
     def _cancel_all_on_exit(self) -> None:
         """Cancel every open order (the one cancel-everything routine), unless a cancel is
@@ -370,7 +368,7 @@ class SafetySteps:
             return
         if any(isinstance(p.owner, CancelPost) for p in self.wire.posts.pending()):
             return
-        self._cancel_everything()
+        self.cancel_everything()
 
     def _shutdown_done(self) -> bool:
         if self._shutdown_flatten:
@@ -378,9 +376,6 @@ class SafetySteps:
         if self._shutdown_cancel:
             return self._exit_orders_closed()
         return not self.wire.posts.pending()
-
-    # openOrders count of the last shutdown check; None until one is answered
-    _exit_open_listed: int | None = None
 
     def _exit_orders_closed(self) -> bool:
         """A shutdown that cancels without flattening is done when nothing tracked is open or
@@ -396,7 +391,7 @@ class SafetySteps:
             self._ask_exchange(purpose="shutdown", positions=False)
         return False
 
-    def _shutdown_progress(self, now: int) -> None:
+    def shutdown_progress(self, now: int) -> None:
         """The stop keeps its connection going until it is done or its deadline passes: while
         disconnected the connection machine retries on the exposed (short) backoff, and the
         cancels and flattens go out once a socket is open again."""
@@ -404,7 +399,7 @@ class SafetySteps:
             return
         if self._shutdown_cancel:
             self._cancel_all_on_exit()
-        timed_out = now - self._shutdown_started_ms > _ms(self.cfg.shutdown.timeout_s)
+        timed_out = now - self._shutdown_started_ms > ms(self.cfg.shutdown.timeout_s)
         done = self._shutdown_done()
         if not self.trading or done or timed_out:
             if timed_out and not done:

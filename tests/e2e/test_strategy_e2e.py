@@ -119,11 +119,11 @@ async def test_open_interest_cap_closes_the_market_gate():
         assert await wait_for(d.ready.trading, 5.0)
         assert not d.gates["xyz:AAA"].oi_capped
         sim.exchange.oi_capped = {"xyz:AAA"}
-        d._oi_next_ms = 0  # ask now rather than in 30 s
+        d.reconciler.oi_next_ms = 0  # ask now rather than in 30 s
         assert await wait_for(lambda: d.gates["xyz:AAA"].oi_capped, 3.0)
         assert not d.gates["xyz:BBB"].oi_capped
         sim.exchange.oi_capped = set()
-        d._oi_next_ms = 0
+        d.reconciler.oi_next_ms = 0
         assert await wait_for(lambda: not d.gates["xyz:AAA"].oi_capped, 3.0)
 
     async with SimHarness(seed=3, feeds=False) as sim:

@@ -33,7 +33,7 @@ RECEIVERS = (
     ("self.orders", "OrderMachine"),
     ("self.machines", "OrderMachine"),  # inside the order registry
     ("self.flatten", "FlattenMachine"),
-    ("self._flatten_machine(", "FlattenMachine"),
+    ("self.flatten_machine(", "FlattenMachine"),
 )
 
 

@@ -57,7 +57,7 @@ def test_an_open_order_without_a_size_is_not_adopted_with_a_made_up_one():
     h = Harness()
     h.bring_up()
     row = {"coin": "xyz:AAA", "limitPx": "80", "oid": 4242, "side": "B", "timestamp": 1}
-    h.d._reconcile_open_orders([row], "xyz")
+    h.d.reconciler.reconcile_open_orders([row], "xyz")
     assert h.d.orders.cloid_for(4242, None) is None
     assert h.d.counters["adopt_refused_no_size"] == 1
 

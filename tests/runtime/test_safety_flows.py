@@ -45,8 +45,8 @@ def _flatten_orders(h: Harness) -> list[dict]:
 
 def _request_exit(h: Harness, coin: str = COIN) -> None:
     """What an exit rule does (time stop, mark regression), then the commands it caused."""
-    h.d.request_flatten(coin, "time stop")
-    h.d._run_commands()
+    h.d.flattening.request(coin, "time stop")
+    h.d.run_commands()
 
 
 def _cancels(h: Harness) -> list[dict]:

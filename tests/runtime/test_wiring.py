@@ -49,7 +49,7 @@ def test_changed_parameters_at_rediscovery_block_the_market():
         c: replace(s, sz_decimals=s.sz_decimals + 1) if c == coin else s
         for c, s in h.d.specs.items()
     }
-    h.d._apply_specs(changed)
+    h.d.reconciler.apply_specs(changed)
     assert gate.param_changed
     assert not h.d.gates[h.d.coins[1]].param_changed
     assert h.d.specs[coin].sz_decimals == changed[coin].sz_decimals

@@ -136,7 +136,7 @@ def _rediscover(h: Harness, coin: str, sz_step: int) -> dict:
         c: replace(s, sz_decimals=s.sz_decimals + sz_step) if c == coin else s
         for c, s in h.d.specs.items()
     }
-    h.d._apply_specs(specs)
+    h.d.reconciler.apply_specs(specs)
     return specs
 
 
