@@ -38,7 +38,7 @@ import msgspec
 
 from hip3.sim.events import BookChanged, CtxChanged, OrderUpdates, UserEvent, UserFills
 from hip3.sim.requests import KINDS, RequestGateway, post_error
-from hip3.sim.server import PARSE_ERROR, _frame, _post_frame
+from hip3.sim.server import PARSE_ERROR, channel_frame, post_answer_frame
 from hip3.sim.subscriptions import (
     CHANNEL_OF,
     InvalidSubscription,
@@ -156,7 +156,9 @@ class Delivery:
         elif method == "post":
             self.requests.append(message)
         else:
-            self._add("error", _frame("error", f"unexpected client frame: {message!r}"[:200]))
+            self._add(
+                "error", channel_frame("error", f"unexpected client frame: {message!r}"[:200])
+            )
 
     def _subscribe(self, c: _Connection, raw: Any) -> None:
         ex = self.exchange
@@ -166,16 +168,18 @@ class Delivery:
             )
         except UnparsableSubscription:
             text = msgspec.json.encode({"method": "subscribe", "subscription": raw}).decode()
-            self._add("error", _frame("error", PARSE_ERROR + text))
+            self._add("error", channel_frame("error", PARSE_ERROR + text))
             return
         except InvalidSubscription as exc:
-            self._add("error", _frame("error", str(exc)))
+            self._add("error", channel_frame("error", str(exc)))
             return
         if sub.key in c.subs:
-            self._add("error", _frame("error", f"Already subscribed: {sub.key}"))
+            self._add("error", channel_frame("error", f"Already subscribed: {sub.key}"))
             return
         c.subs[sub.key] = sub
-        ack = _frame("subscriptionResponse", {"method": "subscribe", "subscription": sub.echo})
+        ack = channel_frame(
+            "subscriptionResponse", {"method": "subscribe", "subscription": sub.echo}
+        )
         if sub.type in USER_STREAMS:
             lane = CHANNEL_OF[sub.type]
             c.user_streams[(sub.type, sub.target)] = lane
@@ -183,15 +187,15 @@ class Delivery:
             if sub.type == "userFills":
                 fills = ex.user_fills(sub.target)
                 snapshot = {"isSnapshot": True, "user": sub.target, "fills": fills}
-                self._add(lane, _frame("userFills", snapshot), tids=_tids(fills))
+                self._add(lane, channel_frame("userFills", snapshot), tids=_tids(fills))
             return
         lane = f"{sub.type}:{sub.target}"
         c.md[(sub.type, sub.target)] = lane
         self._add("ack:" + lane, ack)
         if sub.type == "bbo":
-            self._add(lane, _frame("bbo", ex.bbo(sub.target)))
+            self._add(lane, channel_frame("bbo", ex.bbo(sub.target)))
         elif sub.type == "activeAssetCtx":
-            self._add(lane, _frame("activeAssetCtx", ex.asset_ctx(sub.target)))
+            self._add(lane, channel_frame("activeAssetCtx", ex.asset_ctx(sub.target)))
 
     def _dexes(self) -> list[str]:
         return [d.name for d in self.exchange.universe.dexes]
@@ -209,11 +213,13 @@ class Delivery:
         kind, payload = request.get("type"), request.get("payload")
         self.executed[post_id] = fault or "answered"
         if fault == "error_channel":
-            self._add("error", _frame("error", f"too many pending post requests id={post_id}"))
+            self._add(
+                "error", channel_frame("error", f"too many pending post requests id={post_id}")
+            )
             return post_id
         if fault == "post_error":
             answer = post_error("502 Bad Gateway: the request could not be processed")
-            self._add(f"post:{post_id}", _post_frame(post_id, answer), post_id=post_id)
+            self._add(f"post:{post_id}", post_answer_frame(post_id, answer), post_id=post_id)
             return post_id
         if kind not in KINDS or not isinstance(payload, dict):
             answer = post_error(f"request type must be 'info' or 'action', got {kind!r}")
@@ -227,7 +233,7 @@ class Delivery:
         tids: tuple[int, ...] = ()
         if kind == "info" and isinstance(payload, dict) and payload.get("type") == "userFills":
             tids = _tids(answer.get("payload", {}).get("data") or [])
-        self._add(f"post:{post_id}", _post_frame(post_id, answer), post_id=post_id, tids=tids)
+        self._add(f"post:{post_id}", post_answer_frame(post_id, answer), post_id=post_id, tids=tids)
         return post_id
 
     # --- events from the core -------------------------------------------------------------
@@ -245,18 +251,18 @@ class Delivery:
         elif isinstance(event, OrderUpdates):
             lane = c.user_streams.get(("orderUpdates", event.user.lower()))
             if lane is not None:
-                self._add(lane, _frame("orderUpdates", event.orders))
+                self._add(lane, channel_frame("orderUpdates", event.orders))
         elif isinstance(event, UserFills):
             user = event.user.lower()
             lane = c.user_streams.get(("userFills", user))
             if lane is not None:
                 data = {"user": user, "fills": event.fills}
-                self._add(lane, _frame("userFills", data), tids=_tids(event.fills))
+                self._add(lane, channel_frame("userFills", data), tids=_tids(event.fills))
         elif isinstance(event, UserEvent):
             lane = c.user_streams.get(("userEvents", event.user.lower()))
             if lane is not None:
                 tids = _tids(event.event.get("fills") or [])
-                self._add(lane, _frame("user", event.event), tids=tids)
+                self._add(lane, channel_frame("user", event.event), tids=tids)
 
     def publish_market_data(self) -> None:
         """Queue a bbo and a context frame for every changed, subscribed coin."""
@@ -268,11 +274,11 @@ class Delivery:
         for coin in sorted(books):
             lane = c.md.get(("bbo", coin))
             if lane is not None:
-                self._add(lane, _frame("bbo", self.exchange.bbo(coin)))
+                self._add(lane, channel_frame("bbo", self.exchange.bbo(coin)))
         for coin in sorted(ctxs):
             lane = c.md.get(("activeAssetCtx", coin))
             if lane is not None:
-                self._add(lane, _frame("activeAssetCtx", self.exchange.asset_ctx(coin)))
+                self._add(lane, channel_frame("activeAssetCtx", self.exchange.asset_ctx(coin)))
 
     # --- delivery -------------------------------------------------------------------------
 

@@ -164,7 +164,7 @@ class FrontDoor(asyncio.Protocol):
         self.transport = transport  # type: ignore[assignment]
         peer = transport.get_extra_info("peername")
         self.peer_ip = str(peer[0]) if peer else ""
-        self.server._doors.add(self)
+        self.server.doors.add(self)
         # A connection that has not sent a whole request head by then is cut, as one that
         # does not finish the websocket handshake is.
         self._arm_timer(self.server.open_timeout_s)
@@ -184,7 +184,7 @@ class FrontDoor(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_timer()
         self.transport = None
-        self.server._doors.discard(self)
+        self.server.doors.discard(self)
 
     def abort(self) -> None:
         if self.transport is not None:
@@ -246,13 +246,13 @@ class FrontDoor(asyncio.Protocol):
     def _become_websocket(self, raw_head: bytes) -> None:
         """Hand the connection, and every byte read so far, to a websocket connection."""
         self._cancel_timer()
-        self.server._doors.discard(self)
+        self.server.doors.discard(self)
         transport = self.transport
         assert transport is not None
         rest = bytes(self._buffer)
         self._buffer.clear()
         self._closing = True
-        conn = self.server._new_connection()
+        conn = self.server.new_connection()
         transport.set_protocol(conn)
         conn.connection_made(transport)
         conn.data_received(raw_head + rest)

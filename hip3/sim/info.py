@@ -291,7 +291,7 @@ def _clearinghouse_state(ex: Exchange, payload: dict[str, Any]) -> dict[str, Any
         "crossMarginSummary": dict(summary),
         "crossMaintenanceMarginUsed": _approx(margin_used / 2),
         "withdrawable": _approx(withdrawable),
-        "time": ex._clock(),
+        "time": ex.now_ms(),
     }
 
 
@@ -508,11 +508,11 @@ def _user_rate_limit(ex: Exchange, payload: dict[str, Any]) -> dict[str, Any]:
 
 
 def _user_role(ex: Exchange, payload: dict[str, Any]) -> dict[str, Any]:
-    return ex.agent_registry.role(_user(payload), ex._clock())
+    return ex.agent_registry.role(_user(payload), ex.now_ms())
 
 
 def _extra_agents(ex: Exchange, payload: dict[str, Any]) -> list[dict[str, Any]]:
-    return ex.agent_registry.extra_agents(_user(payload), ex._clock())
+    return ex.agent_registry.extra_agents(_user(payload), ex.now_ms())
 
 
 def _candle_snapshot(ex: Exchange, payload: dict[str, Any]) -> list[dict[str, Any]]:

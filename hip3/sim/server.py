@@ -94,12 +94,12 @@ class ConnectionLimits:
     http_idle_timeout_s: float = 60.0
 
 
-def _frame(channel: str, data: Any) -> bytes:
+def channel_frame(channel: str, data: Any) -> bytes:
     return _encode({"channel": channel, "data": data})
 
 
 def _error_frame(text: str) -> bytes:
-    return _frame("error", text)
+    return channel_frame("error", text)
 
 
 def _text_header(size: int) -> bytes:
@@ -303,7 +303,7 @@ class SimServer:
         self.port = 0
         self._server: asyncio.Server | None = None
         self._conns: set[WsConnection] = set()  # every TCP connection, handshaking ones too
-        self._doors: set[FrontDoor] = set()  # connections read as HTTP (or not yet known)
+        self.doors: set[FrontDoor] = set()  # connections read as HTTP (or not yet known)
         self.ip_limiter = IpLimiter(self.limits.http_weight_per_window, self.limits.http_window_s)
         self.open_timeout_s = OPEN_TIMEOUT_S
         # (type, target) -> sessions subscribed; l2Book adds its variant to the key
@@ -363,7 +363,7 @@ class SimServer:
         self._server.close()  # stop listening
         for conn in list(self._conns):  # handshaking or closing ones
             conn.abort()
-        for door in list(self._doors):  # HTTP, or not a whole request head yet
+        for door in list(self.doors):  # HTTP, or not a whole request head yet
             door.abort()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self._server.wait_closed(), 5)
@@ -399,7 +399,7 @@ class SimServer:
         The front door reads the request head and serves HTTP or hands over to `/ws`."""
         return FrontDoor(self)
 
-    def _new_connection(self) -> WsConnection:
+    def new_connection(self) -> WsConnection:
         """A websocket connection for a TCP connection whose request is `GET /ws`."""
         session = ClientSession(self)
         conn = WsConnection(
@@ -505,7 +505,9 @@ class SimServer:
             return
         session.subs[key] = sub
         self._route(session, sub)
-        ack = _frame("subscriptionResponse", {"method": "subscribe", "subscription": sub.echo})
+        ack = channel_frame(
+            "subscriptionResponse", {"method": "subscribe", "subscription": sub.echo}
+        )
 
         def send_ack() -> None:
             if session.subs.get(key) is not sub:
@@ -525,7 +527,9 @@ class SimServer:
             return
         self._unroute(session, existing)
         session.send(
-            _frame("subscriptionResponse", {"method": "unsubscribe", "subscription": sub.echo})
+            channel_frame(
+                "subscriptionResponse", {"method": "unsubscribe", "subscription": sub.echo}
+            )
         )
 
     def _hold_back(
@@ -550,7 +554,7 @@ class SimServer:
                     return
                 fills = exchange.user_fills(sub.target)
                 data = {"isSnapshot": True, "user": sub.target, "fills": fills}
-                session.send(_frame("userFills", data))
+                session.send(channel_frame("userFills", data))
 
             self._hold_back(send_snapshot, self.faults.park_snapshot, self.faults.delay_snapshot_ms)
         elif kind in ("userFundings", "userNonFundingLedgerUpdates"):
@@ -558,13 +562,13 @@ class SimServer:
         elif kind in STATE_TYPES:
             session.send(self._states.frame(exchange, _route_key(sub)))  # type: ignore[arg-type]
         elif kind == "bbo":
-            session.send(_frame("bbo", exchange.bbo(sub.target)))
+            session.send(channel_frame("bbo", exchange.bbo(sub.target)))
         elif kind == "l2Book":
-            session.send(_frame("l2Book", self._book_view(sub.target, _variant(sub))))
+            session.send(channel_frame("l2Book", self._book_view(sub.target, _variant(sub))))
         elif kind == "activeAssetCtx":
-            session.send(_frame("activeAssetCtx", exchange.asset_ctx(sub.target)))
+            session.send(channel_frame("activeAssetCtx", exchange.asset_ctx(sub.target)))
         elif kind == "allMids":
-            session.send(_frame("allMids", {"mids": self._mids(sub.target)}))
+            session.send(channel_frame("allMids", {"mids": self._mids(sub.target)}))
 
     def _send_history(self, session: ClientSession, sub: Subscription) -> None:
         """The snapshot of a time-series user feed: everything kept, `isSnapshot: true`."""
@@ -580,7 +584,7 @@ class SimServer:
             else:
                 items = list(account.ledger_updates) if account is not None else []
                 data = {"isSnapshot": True, "user": sub.target, "nonFundingLedgerUpdates": items}
-            session.send(_frame(sub.type, data))
+            session.send(channel_frame(sub.type, data))
 
         self._hold_back(send_snapshot, self.faults.park_snapshot, self.faults.delay_snapshot_ms)
 
@@ -622,23 +626,25 @@ class SimServer:
         request = message.get("request")
         if not isinstance(request, dict):
             session.send(
-                _post_frame(post_id, post_error(f"request must be an object, got {_show(request)}"))
+                post_answer_frame(
+                    post_id, post_error(f"request must be an object, got {_show(request)}")
+                )
             )
             return
         kind = request.get("type")
         payload = request.get("payload")
         if kind not in KINDS:
             text = f"request type must be 'info' or 'action', got {_show(kind)}"
-            session.send(_post_frame(post_id, post_error(text)))
+            session.send(post_answer_frame(post_id, post_error(text)))
             return
         if not isinstance(payload, dict):
             text = f"request payload must be an object, got {_show(payload)}"
-            session.send(_post_frame(post_id, post_error(text)))
+            session.send(post_answer_frame(post_id, post_error(text)))
             return
         session.inflight_posts += 1
 
         def reply(answer: Answer) -> None:
-            frame = _post_frame(post_id, answer.ws)
+            frame = post_answer_frame(post_id, answer.ws)
             delay_ms = self.faults.delay_post_ms
             if delay_ms <= 0:
                 session.inflight_posts -= 1
@@ -742,22 +748,26 @@ class SimServer:
                 bbo = exchange.bbo(coin)
                 if bbo["bbo"] != self._last_bbo.get(coin):
                     self._last_bbo[coin] = bbo["bbo"]
-                    self._fan_out_to(subscribers, _frame("bbo", bbo))
+                    self._fan_out_to(subscribers, channel_frame("bbo", bbo))
             for variant in self._book_variants.get(coin, ()):
                 subscribers = routes.get(("l2Book", coin, variant))
                 if subscribers:
-                    self._fan_out_to(subscribers, _frame("l2Book", self._book_view(coin, variant)))
+                    self._fan_out_to(
+                        subscribers, channel_frame("l2Book", self._book_view(coin, variant))
+                    )
         for coin in ctxs:
             subscribers = routes.get(("activeAssetCtx", coin))
             if subscribers:
-                self._fan_out_to(subscribers, _frame("activeAssetCtx", exchange.asset_ctx(coin)))
+                self._fan_out_to(
+                    subscribers, channel_frame("activeAssetCtx", exchange.asset_ctx(coin))
+                )
         for dex in dirty_dexes:
             subscribers = routes.get(("allMids", dex))
             if subscribers:
                 mids = self._mids(dex)
                 if mids != self._last_mids.get(dex):
                     self._last_mids[dex] = mids
-                    self._fan_out_to(subscribers, _frame("allMids", {"mids": mids}))
+                    self._fan_out_to(subscribers, channel_frame("allMids", {"mids": mids}))
         if self._states:
             for key, frame in self._states.changed(exchange):
                 subscribers = routes.get(key)
@@ -767,7 +777,7 @@ class SimServer:
     def _fan_out(self, key: tuple[Any, ...], channel: str, data: Any) -> None:
         subscribers = self._routes.get(key)
         if subscribers:
-            self._fan_out_to(subscribers, _frame(channel, data))
+            self._fan_out_to(subscribers, channel_frame(channel, data))
 
     def _fan_out_to(self, subscribers: set[ClientSession], frame: bytes) -> None:
         # Copy: a send can drop a session, which edits the set we are walking.
@@ -798,8 +808,8 @@ def _route_key(sub: Subscription) -> tuple[Any, ...]:
     return (sub.type, sub.target)
 
 
-def _post_frame(post_id: int, response: dict[str, Any]) -> bytes:
-    return _frame("post", {"id": post_id, "response": response})
+def post_answer_frame(post_id: int, response: dict[str, Any]) -> bytes:
+    return channel_frame("post", {"id": post_id, "response": response})
 
 
 def _show(value: Any) -> str:

@@ -176,7 +176,7 @@ async def test_post_timeouts_go_unknown_then_reconcile_without_duplicates():
         )
         assert d.wire.posts.timeouts >= 1
         # bot orders == exchange orders: every fill maps to an order the bot sent
-        cloids_sent = set(d.orders.info) | set(d.orders._terminal)
+        cloids_sent = set(d.orders.info) | set(d.orders.terminal_states())
         fills = sim.exchange.user_fills(sim.account[0])
         assert all(f.get("cloid") in cloids_sent for f in fills)
         assert "unknown" not in summary["orders"], summary["orders"]
