@@ -363,7 +363,8 @@ class Dispatcher:
             clock=clock,
             counters=self.counters,
         )
-        self._executors = self._command_executors()
+        # command type -> what runs it (public: a test checks that no command lacks one)
+        self.command_runners = self._command_runners()
 
     def _account_value_reported(self, dex: str, value: Any) -> None:
         # The reconciler reads it, the executor sizes with it; the executor is built after the
@@ -371,8 +372,9 @@ class Dispatcher:
         # again), so the fact passes through here.
         self.executor.set_account_value(dex, value)
 
-    def _command_executors(self) -> dict[type, Any]:
-        """Which component runs each command the machines emit."""
+    def _command_runners(self) -> dict[type, Any]:
+        """Which component runs each command the machines emit; the dispatcher's own few fan a
+        command out to two components."""
         epoch, safety, flattening, reconciler = (
             self.epoch,
             self.safety,
@@ -586,10 +588,10 @@ class Dispatcher:
     # commands: each to the component that executes it; a few fan out to two
 
     def run_commands(self) -> None:
-        out, executors = self.outbox, self._executors
+        out, runners = self.outbox, self.command_runners
         while out:
             cmd = out.pop(0)
-            run = executors.get(type(cmd))
+            run = runners.get(type(cmd))
             if run is None:
                 raise TypeError(f"no executor for command {type(cmd).__name__}")
             run(cmd)

@@ -19,7 +19,8 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-SOURCES = sorted((ROOT / "hip3").rglob("*.py"))
+# hip3/ and the state machines (packaged as hip3.machines from the top-level machines/)
+SOURCES = sorted([*(ROOT / "hip3").rglob("*.py"), *(ROOT / "machines").rglob("*.py")])
 
 
 def _private(name: str) -> bool:

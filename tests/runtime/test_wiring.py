@@ -3,8 +3,11 @@ table fed by userFees, and the ParamChange gate fed by every epoch's discovery."
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import replace
 from decimal import Decimal
+
+from hip3.machines import commands as C
 
 from hip3.strategy.basic import BasicDetector
 from hip3.strategy.detector import Detector
@@ -53,3 +56,18 @@ def test_changed_parameters_at_rediscovery_block_the_market():
     assert gate.param_changed
     assert not h.d.gates[h.d.coins[1]].param_changed
     assert h.d.specs[coin].sz_decimals == changed[coin].sz_decimals
+
+
+def test_every_command_a_machine_can_emit_has_a_component_that_runs_it():
+    # a command without a runner would be found only when a machine first emits it, at run
+    # time, as an internal error that trips the HardStop
+    d = Harness().d
+    declared = {
+        obj
+        for _name, obj in vars(C).items()
+        if inspect.isclass(obj) and obj.__module__ == C.__name__
+    }
+    assert len(declared) >= 19
+    assert set(d.command_runners) == declared
+    for run in d.command_runners.values():
+        assert run.__self__ in (d.epoch, d.reconciler, d.flattening, d.safety, d)
