@@ -400,6 +400,8 @@ class Reconciler:
                 self.query_order(info, m.oid)
         if self.positions.needs_state:
             self.read_positions_again()
+        if self._open_orders_reask:
+            self.reask_open_orders()
 
     # ------------------------------------------------------------------------------------
     # info requests
