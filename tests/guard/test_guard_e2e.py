@@ -44,6 +44,8 @@ enabled = false
 time_stop_s = 600.0
 min_hold_s = 599.0
 mark_regression_enabled = false
+[oracle_exit]
+enabled = false
 [guard]
 heartbeat_path = "{heartbeat}"
 heartbeat_interval_s = 0.2
