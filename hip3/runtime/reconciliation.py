@@ -331,8 +331,6 @@ class Reconciler:
         self.fills.apply(msgspec.convert(data or [], list[F.WsFill]), snapshot=True)
         if self.positions.needs_state:
             self.read_positions_again()
-        if self._open_orders_reask:
-            self.reask_open_orders()
 
     def _fees_answer(self, data: Any, now: int) -> None:
         if isinstance(data, dict) and data.get("userCrossRate") is not None:
