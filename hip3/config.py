@@ -48,6 +48,7 @@ __all__ = [
     "MetricsConfig",
     "OracleExitConfig",
     "OutboundConfig",
+    "PriorityConfig",
     "ReadyConfig",
     "RiskConfig",
     "ShutdownConfig",
@@ -67,6 +68,8 @@ EXCHANGE_MAX_INFLIGHT_POSTS = 100
 EXCHANGE_MIN_ORDER_NOTIONAL_USD = 10.0
 # scheduleCancel must name a time at least this far in the future.
 EXCHANGE_MIN_SCHEDULE_CANCEL_LEAD_S = 5.0
+# A priority fee rate is at most 100 % of notional (docs/exchange/changes-2026.md#priority-fees).
+EXCHANGE_MAX_PRIORITY_BPS = 10_000.0
 
 Network = Literal["sim", "testnet", "mainnet"]
 Mode = Literal["trading", "observation"]
@@ -110,10 +113,15 @@ class AccountConfig(_Section):
     key_env: str = "HIP3_PRIVATE_KEY"
 
 
+PriorityBps = Annotated[float, msgspec.Meta(ge=0, le=EXCHANGE_MAX_PRIORITY_BPS)]
+
+
 class MarketConfig(_Section):
     coin: str
     # Overrides the detector's edge threshold for this market only.
     threshold_bps: Bps | None = None
+    # Overrides priority.cap_bps for this market only (0: never pay priority here).
+    priority_cap_bps: PriorityBps | None = None
 
     @property
     def dex(self) -> str:
@@ -231,6 +239,21 @@ class DetectorConfig(_Section):
     session_open_size_mult: Annotated[float, msgspec.Meta(gt=0, le=1)] = 0.5
     session_day_threshold_mult: Annotated[float, msgspec.Meta(ge=1)] = 1.5
     session_day_size_mult: Annotated[float, msgspec.Meta(gt=0, le=1)] = 0.75
+
+
+class PriorityConfig(_Section):
+    """Priority fees on IOC orders (hip3.strategy.priority): a rate of the filled notional,
+    paid in HYPE from the undelegated staking balance, that buys earlier execution."""
+
+    # "off": never; "fixed": every entry pays fixed_bps; "edge_share": an entry pays
+    # share x (edge - cost), up to cap_bps.
+    mode: Literal["off", "fixed", "edge_share"] = "off"
+    fixed_bps: PriorityBps = 8.0
+    share: Annotated[float, msgspec.Meta(gt=0, le=1)] = 0.5
+    # 8 bps buys the whole time preference; more only sorts within one 70 ms block.
+    cap_bps: Annotated[float, msgspec.Meta(gt=0, le=EXCHANGE_MAX_PRIORITY_BPS)] = 8.0
+    # Rate of reduce-only IOC exits (flatten orders), bps; 0 = none.
+    exit_bps: PriorityBps = 0.0
 
 
 class GatesConfig(_Section):
@@ -527,6 +550,7 @@ class Config(_Section):
     freshness: FreshnessConfig = msgspec.field(default_factory=FreshnessConfig)
     detector: DetectorConfig = msgspec.field(default_factory=DetectorConfig)
     gates: GatesConfig = msgspec.field(default_factory=GatesConfig)
+    priority: PriorityConfig = msgspec.field(default_factory=PriorityConfig)
     risk: RiskConfig = msgspec.field(default_factory=RiskConfig)
     exits: ExitsConfig = msgspec.field(default_factory=ExitsConfig)
     oracle_exit: OracleExitConfig = msgspec.field(default_factory=OracleExitConfig)
@@ -1010,12 +1034,13 @@ def _relation_problems(cfg: Config) -> Iterator[str]:
         if math.isfinite(low) and math.isfinite(high) and low > high:
             yield f"{low_path} = {_num(low)}: expected a value <= {high_path} ({_num(high)})"
 
-    ws, det, risk, fl, dms = (
+    ws, det, risk, fl, dms, pri = (
         cfg.websocket,
         cfg.detector,
         cfg.risk,
         cfg.flatten,
         cfg.dead_mans_switch,
+        cfg.priority,
     )
     yield from at_most(
         "websocket.backoff_min_s", ws.backoff_min_s, "websocket.backoff_max_s", ws.backoff_max_s
@@ -1076,6 +1101,8 @@ def _relation_problems(cfg: Config) -> Iterator[str]:
             f"guard.heartbeat_path = {_show(guard.heartbeat_path)}: expected a file path, "
             "or leave it out"
         )
+    if pri.mode == "fixed":
+        yield from at_most("priority.fixed_bps", pri.fixed_bps, "priority.cap_bps", pri.cap_bps)
     # The switch must be renewed before it fires, or resting orders die between renewals.
     if dms.interval_s >= dms.lead_s:
         yield (

@@ -64,3 +64,6 @@ class Signal:
     ref_px: Any  # Decimal: the quote being taken
     edge_bps: float
     reason: str = "dislocation"
+    # priority fee rate the entry pays, in 10^-8 of notional (10000 = 1 bp); 0 = none
+    # (hip3.strategy.priority)
+    priority: int = 0

@@ -4,7 +4,9 @@ The gates run in a fixed order and each refusal is counted by its reason. An acc
 becomes one IOC order: priced from the quote it takes plus a slippage allowance (rounded
 passively, so the allowance is a hard cap), sized to the lot, checked against the minimum
 notional, signed with the fast signer and handed to the writer at once — there is no batching
-tick. The order's machine is created after the frame is queued. The action budget is checked
+tick. An entry pays the priority fee rate its signal carries (`grouping: {"p": n}`, decided by
+the detector, hip3.strategy.priority); a reduce-only exit pays `exit_priority`; without a
+rate the grouping is "na", the wire exactly as before priority fees existed. The order's machine is created after the frame is queued. The action budget is checked
 last and paid only when the order is actually handed to the wire, so a refusal never costs a
 token.
 """
@@ -33,6 +35,7 @@ from hip3.protocol.numbers import (
     quantize_size,
     wire_decimal,
 )
+from hip3.strategy.priority import grouping
 from hip3.strategy.sizing import market_notional_cap
 from hip3.transport.limits import TokenBucket
 
@@ -112,8 +115,11 @@ class Executor:
         order_post: Callable[[list[str]], Any],
         guards: Any | None = None,
         wall_ms: Callable[[], int] | None = None,
+        exit_priority: int = 0,
     ) -> None:
         self.limits = limits
+        # priority fee rate of reduce-only exits, in 10^-8 of notional (0: none)
+        self.exit_priority = exit_priority
         self.budget = action_budget
         self.ready = ready
         self.hardstop = hardstop
@@ -240,7 +246,14 @@ class Executor:
             return self._refuse("action_budget")
         px, sz = wire_decimal(pxd), wire_decimal(szd)
         cloid = self.send_order(
-            spec, is_buy=sig.is_buy, px=px, sz=sz, reduce_only=False, purpose="entry", now_ms=now_ms
+            spec,
+            is_buy=sig.is_buy,
+            px=px,
+            sz=sz,
+            reduce_only=False,
+            purpose="entry",
+            now_ms=now_ms,
+            priority=sig.priority,
         )
         if cloid is None:
             self.last_outcome = "blocked:outbound_limit"
@@ -266,7 +279,12 @@ class Executor:
         reduce_only: bool,
         purpose: str,
         now_ms: int,
+        priority: int | None = None,
     ) -> str | None:
+        """One IOC; `priority` is its fee rate (None: `exit_priority` for a reduce-only
+        order, none for an entry)."""
+        if priority is None:
+            priority = self.exit_priority if reduce_only else 0
         cloid = self._next_cloid
         wire = limit_order_wire(
             asset=spec.asset,
@@ -278,7 +296,9 @@ class Executor:
             cloid=cloid,
         )
         pending = self.wire.post_action(
-            order_action([wire]), kind="order", owner=self.order_post([cloid])
+            order_action([wire], grouping=grouping(priority)),
+            kind="order",
+            owner=self.order_post([cloid]),
         )
         self._next_cloid = self.cloids.next()  # whether sent or refused: a cloid is used once
         if pending is None:
@@ -296,6 +316,7 @@ class Executor:
             created_ms=now_ms,
             post_id=pending.post_id,
             epoch=pending.epoch,
+            priority=priority,
         )
         self.orders.add(info)
         if self.journal is not None:
@@ -308,6 +329,7 @@ class Executor:
                 sz=sz,
                 reduce_only=reduce_only,
                 purpose=purpose,
+                priority_rate=priority or None,
             )
         self.orders.send(cloid, "sent", post_id=pending.post_id, epoch=pending.epoch)
         self.submitted += 1

@@ -67,6 +67,7 @@ class OrderInfo:
     created_ms: int
     post_id: int | None = None
     epoch: int = 0
+    priority: int = 0  # priority fee rate sent with it, 10^-8 of notional (0: none)
 
 
 class OrderRegistry:

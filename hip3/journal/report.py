@@ -19,6 +19,8 @@ from pathlib import Path
 from hip3.journal.store import TABLES, JournalError, check_schema, connect
 
 _BPS = Decimal(10_000)
+_RATE_SCALE = Decimal(100_000_000)  # priority fee rates are in 10^-8 of notional
+_RATE_PER_BPS = Decimal(10_000)
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,42 @@ class FollowupStats:
     mean_gap_closed: float | None
 
 
+@dataclass
+class PriorityGroup:
+    """IOC entries that paid one kind of priority (none, or some)."""
+
+    entry_orders: int = 0
+    entry_orders_filled: int = 0
+    rate_sum: int = 0  # of the entries, in 10^-8 of notional
+    paid_usd: Decimal = Decimal(0)
+
+    @property
+    def fill_rate(self) -> float | None:
+        return self.entry_orders_filled / self.entry_orders if self.entry_orders else None
+
+    @property
+    def mean_rate_bps(self) -> Decimal | None:
+        if not self.entry_orders:
+            return None
+        return Decimal(self.rate_sum) / self.entry_orders / _RATE_PER_BPS
+
+
+@dataclass
+class PriorityStats:
+    """Priority fees: fill rate of IOC entries without and with one, and what was paid.
+
+    The exchange's fills do not carry the fee (it is taken in HYPE from the staking balance),
+    so it is computed per fill as px x sz x the order's rate."""
+
+    without: PriorityGroup = field(default_factory=PriorityGroup)
+    with_priority: PriorityGroup = field(default_factory=PriorityGroup)
+    exits_paid_usd: Decimal = Decimal(0)
+
+    @property
+    def paid_usd(self) -> Decimal:
+        return self.with_priority.paid_usd + self.exits_paid_usd
+
+
 @dataclass(frozen=True)
 class HardStopRow:
     session_id: str
@@ -98,6 +136,7 @@ class Summary:
     rejections: dict[str, tuple[int, int]] = field(default_factory=dict)
     schema_version: int = 0
     integrity: str = "not checked"
+    priority: PriorityStats = field(default_factory=PriorityStats)
 
     @property
     def total(self) -> MarketStats:
@@ -297,7 +336,36 @@ def summarise(conn: sqlite3.Connection, path: Path) -> Summary:
         hardstops=hardstops,
         rejections=rejections,
         schema_version=version,
+        priority=_priority(conn, version),
     )
+
+
+def _priority(conn: sqlite3.Connection, version: int) -> PriorityStats:
+    stats = PriorityStats()
+    # before version 3 no order paid priority: every entry is one without
+    rate = "o.priority_rate" if version >= 3 else "NULL"
+    for order_rate, filled in conn.execute(
+        f"SELECT MAX({rate}), EXISTS (SELECT 1 FROM fills f WHERE f.cloid = o.cloid)"
+        " FROM orders o WHERE o.purpose = 'entry' GROUP BY o.cloid"
+    ):
+        group = stats.with_priority if order_rate else stats.without
+        group.entry_orders += 1
+        group.entry_orders_filled += 1 if filled else 0
+        group.rate_sum += order_rate or 0
+    if version < 3:
+        return stats
+    # exact decimals per fill (a fill seen twice has one tid, so one row)
+    for px, sz, order_rate, purpose in conn.execute(
+        "SELECT f.px, f.sz, o.rate, o.purpose FROM fills f JOIN"
+        " (SELECT cloid, MAX(priority_rate) AS rate, MIN(purpose) AS purpose FROM orders"
+        "  WHERE priority_rate IS NOT NULL GROUP BY cloid) o ON o.cloid = f.cloid"
+    ):
+        paid = Decimal(px) * Decimal(sz) * order_rate / _RATE_SCALE
+        if purpose == "entry":
+            stats.with_priority.paid_usd += paid
+        else:
+            stats.exits_paid_usd += paid
+    return stats
 
 
 def _mid(bid: str | None, ask: str | None) -> Decimal | None:
@@ -487,6 +555,36 @@ def render(summary: Summary) -> str:
         ]
     else:
         lines.append("  (no orders or fills)")
+
+    lines += ["", "priority fees (IOC entries without and with one):"]
+    pri = summary.priority
+    groups = [("without", pri.without), ("with", pri.with_priority)]
+    if any(g.entry_orders for _name, g in groups):
+        lines += [
+            "  " + row
+            for row in _table(
+                ["priority", "entry orders", "filled", "fill rate", "mean rate bps", "paid"],
+                [
+                    [
+                        name,
+                        str(g.entry_orders),
+                        str(g.entry_orders_filled),
+                        _num(None if g.fill_rate is None else 100 * g.fill_rate, ".1f")
+                        + ("%" if g.fill_rate is not None else ""),
+                        "-" if g.mean_rate_bps is None else f"{g.mean_rate_bps:.2f}",
+                        f"{g.paid_usd:.6f}",
+                    ]
+                    for name, g in groups
+                ],
+            )
+        ]
+    else:
+        lines.append("  (no entry orders)")
+    lines.append(
+        f"  priority paid: {pri.paid_usd:.6f} USD (entries {pri.with_priority.paid_usd:.6f},"
+        f" exits {pri.exits_paid_usd:.6f}), px x sz x rate per fill, taken in HYPE from the"
+        " staking balance"
+    )
 
     lines += ["", "observation follow-ups (book move towards the oracle):"]
     if summary.followups:

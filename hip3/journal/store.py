@@ -13,7 +13,9 @@ Schema versions: 1 stamped `orders.ts_ms` with the bot's monotonic clock and had
 table nor a session end reason. A writer opening a version 1 file migrates it in one
 transaction: each order takes the Unix time of its first journaled transition (the same
 moment: the order is recorded as it is sent), or its session's start when it has none; the
-new table and column are added. Readers accept both versions.
+new table and column are added. Version 2 had no priority fees: a writer opening it adds the
+nullable `orders.priority_rate` (the order's priority fee rate in 10^-8 of notional; NULL for
+none, as every older order had). Readers accept every version.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ except ImportError:  # pragma: no cover - non-POSIX
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 # Rows buffered while flushes keep failing (disk full, file locked). Beyond this the oldest
 # rows are dropped and counted, so a broken disk cannot grow the bot's memory without bound.
@@ -89,7 +91,8 @@ CREATE TABLE IF NOT EXISTS orders (
     px TEXT NOT NULL,
     sz TEXT NOT NULL,
     reduce_only INTEGER NOT NULL,
-    purpose TEXT NOT NULL
+    purpose TEXT NOT NULL,
+    priority_rate INTEGER
 ) STRICT;
 CREATE INDEX IF NOT EXISTS orders_cloid ON orders (cloid);
 CREATE TABLE IF NOT EXISTS order_transitions (
@@ -171,7 +174,7 @@ _INSERTS: dict[str, str] = {
     "signal_followups": "INSERT INTO signal_followups (signal_id, offset_s, ts_ms, bid_px,"
     " ask_px, oracle_px, mark_px) VALUES (?,?,?,?,?,?,?)",
     "orders": "INSERT INTO orders (session_id, ts_ms, cloid, coin, is_buy, px, sz, reduce_only,"
-    " purpose) VALUES (?,?,?,?,?,?,?,?,?)",
+    " purpose, priority_rate) VALUES (?,?,?,?,?,?,?,?,?,?)",
     "order_transitions": "INSERT INTO order_transitions (session_id, ts_ms, cloid, source,"
     " target, event, detail) VALUES (?,?,?,?,?,?,?)",
     # The exchange re-sends fills (snapshots on every subscribe); tid identifies a fill.
@@ -299,6 +302,11 @@ def check_schema(conn: sqlite3.Connection, path: Path, *, existing: bool = False
         raise JournalError(f"{path}: an SQLite file, but not a hip3 journal")
 
 
+def _migrate_from_2(conn: sqlite3.Connection) -> None:
+    """Version 2 -> 3: orders gain their priority fee rate (NULL: none)."""
+    conn.execute("ALTER TABLE orders ADD COLUMN priority_rate INTEGER")
+
+
 def _migrate_from_1(conn: sqlite3.Connection) -> None:
     """Version 1 -> 2, inside the opener's transaction (see the module docstring)."""
     conn.execute("ALTER TABLE sessions ADD COLUMN end_reason TEXT")
@@ -419,6 +427,8 @@ class Journal:
             self._create_schema(conn)
             if version == 1:
                 _migrate_from_1(conn)
+            if version in (1, 2):
+                _migrate_from_2(conn)
             killed = _close_killed_sessions(conn)
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             conn.execute("COMMIT")
@@ -542,9 +552,13 @@ class Journal:
         reduce_only: bool,
         purpose: str,
         ts_ms: int | None = None,
+        priority_rate: int | None = None,
     ) -> None:
         """An order as it is sent. Stamped with the journal's Unix clock unless `ts_ms` (Unix
-        ms) is given: the sender's own clock is monotonic, which no other table uses."""
+        ms) is given: the sender's own clock is monotonic, which no other table uses.
+        `priority_rate`: its priority fee rate in 10^-8 of notional (None: none)."""
+        if priority_rate is not None and not 0 < _int(priority_rate, "priority_rate") <= 10**8:
+            raise ValueError(f"journal: priority_rate must be in 1..10^8, got {priority_rate}")
         self._check_open()
         self._buffers["orders"].append(
             (
@@ -557,6 +571,7 @@ class Journal:
                 _text(sz, "sz"),
                 _bool(reduce_only, "reduce_only"),
                 _label(purpose, "purpose"),
+                priority_rate,
             )
         )
 

@@ -76,6 +76,7 @@ from hip3.runtime.trip import HardStopTrip
 from hip3.runtime.wire import Wire
 from hip3.strategy.exits import ExitParams, ExitPolicy
 from hip3.strategy.fees import FeeTable
+from hip3.strategy.priority import PriorityPolicy
 from hip3.transport.limits import TokenBucket
 
 __all__ = ["Clock", "Dispatcher", "FatalError"]
@@ -194,6 +195,7 @@ class Dispatcher:
         d = cfg.detector
         self.gates = {c: MarketGates(c, GateParams.from_config(cfg.gates)) for c in self.coins}
         self.fees = FeeTable(dec(d.taker_fee_bps))
+        self.priority = PriorityPolicy.from_config(cfg.priority, cfg.markets)
         r = cfg.risk
         self.risk = RiskMonitor(
             loss_limit=dec(r.loss_limit_usd),
@@ -284,6 +286,7 @@ class Dispatcher:
             order_post=self.order_flow.order_post,
             guards=self.entry_guards,
             wall_ms=clock.wall_ms,
+            exit_priority=self.priority.exit_rate,
         )
         self.executor.journal = journal
         if journal is not None or transition_log is not None:
@@ -339,7 +342,7 @@ class Dispatcher:
             counters=self.counters,
         )
         self.detector = detector or make_detector(
-            cfg, fees=self.fees, gates=self.gates, specs=self.specs
+            cfg, fees=self.fees, gates=self.gates, specs=self.specs, priority=self.priority
         )
         self.exits = (
             exits

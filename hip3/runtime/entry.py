@@ -21,7 +21,9 @@ from hip3.strategy.detector import DetectorParams as FullDetectorParams
 from hip3.strategy.exits import ExitPolicy
 
 
-def make_detector(cfg: Any, *, fees: Any, gates: dict[str, Any], specs: dict[str, Any]) -> Any:
+def make_detector(
+    cfg: Any, *, fees: Any, gates: dict[str, Any], specs: dict[str, Any], priority: Any = None
+) -> Any:
     """The detector the configuration names (`detector.kind`)."""
     d = cfg.detector
     if d.kind == "basic":
@@ -38,7 +40,11 @@ def make_detector(cfg: Any, *, fees: Any, gates: dict[str, Any], specs: dict[str
             )
         )
     return Detector(
-        FullDetectorParams.from_config(d, cfg.markets), fee_bps=fees, gates=gates, specs=specs
+        FullDetectorParams.from_config(d, cfg.markets),
+        fee_bps=fees,
+        gates=gates,
+        specs=specs,
+        priority=priority,
     )
 
 

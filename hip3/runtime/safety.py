@@ -167,16 +167,22 @@ class Safety:
         afterwards is settled by the orders' own updates and reconciliation, and the HardStop
         verifies it with the exchange's openOrders."""
         by_asset_oid: list[tuple[int, int]] = []
+        adopted: list[tuple[int, int]] = []
         by_cloid: list[tuple[int, str]] = []
         for info, m in self.orders.open_orders():
             if info.asset < 0:
                 continue
             if m.oid is not None:
-                by_asset_oid.append((info.asset, m.oid))
+                (adopted if info.purpose == "adopted" else by_asset_oid).append((info.asset, m.oid))
             elif has_cloid(info):
                 by_cloid.append((info.asset, info.cloid))
-        actions = ([cancel_action(by_asset_oid)] if by_asset_oid else []) + (
-            [cancel_by_cloid_action(by_cloid)] if by_cloid else []
+        # Fast cancels (docs/exchange/actions.md#cancel-and-cancelbycloid) for the bot's own
+        # orders, which are never trigger orders; an adopted order may be one (placed by
+        # someone else on the account), and a fast cancel of a trigger is refused.
+        actions = (
+            ([cancel_action(by_asset_oid, fast=True)] if by_asset_oid else [])
+            + ([cancel_action(adopted)] if adopted else [])
+            + ([cancel_by_cloid_action(by_cloid, fast=True)] if by_cloid else [])
         )
         posted = 0
         for action in actions:
@@ -184,7 +190,7 @@ class Safety:
             if self.wire.post_action(action, kind="cancel", owner=owner) is not None:
                 self._cancel_posts.add(owner)
                 posted += 1
-        return len(by_asset_oid) + len(by_cloid), posted
+        return len(by_asset_oid) + len(adopted) + len(by_cloid), posted
 
     def _cancel_all(self, attempt: int) -> None:
         if not self.ready.can_reduce():

@@ -9,7 +9,10 @@ A buy signal needs the ask to sit below the oracle by more than the cost thresho
 
 `fee` is the HIP-3 taker fee of `hip3.strategy.fees` for that coin. With session-aware sizing
 the threshold and the size are multiplied by the session's factors (`hip3.strategy.sizing`), by
-the exchange time of the book being judged. A signal must then pass,
+the exchange time of the book being judged. With priority fees on (`hip3.strategy.priority`),
+the rate an entry pays is one more cost on top of the threshold: the signal carries the rate
+its edge covers, and an edge that covers the threshold but not the rate is signalled without
+priority. A signal must then pass,
 in this order: the oracle direction filter (the last counted oracle move points the way of the
 trade), the velocity filter (that move was at least N bps), the consecutive-move filter, the
 quote-lag bounds (time since the oracle last changed), the baseline filter (edge beyond the
@@ -38,6 +41,7 @@ from typing import TYPE_CHECKING
 from hip3.events import Signal
 from hip3.market.gates import MarketGates
 from hip3.market.state import MarketSpec, MarketState
+from hip3.strategy.priority import PriorityPolicy, bps_of_rate
 from hip3.strategy.sizing import SessionSchedule
 
 if TYPE_CHECKING:
@@ -203,6 +207,7 @@ class SignalInfo:
     confidence: float
     liquidity_factor: Decimal
     size_factor: Decimal
+    priority_bps: Decimal = _ZERO  # the priority fee rate the entry pays (cost beyond threshold)
 
 
 class _Track:
@@ -252,8 +257,11 @@ class Detector:
         fee_bps: Callable[[str], Decimal] | None = None,
         gates: dict[str, MarketGates] | None = None,
         specs: SpecSource | None = None,
+        priority: PriorityPolicy | None = None,
     ) -> None:
         self.p = params
+        # None or mode "off": entries carry no priority fee
+        self.priority = priority if priority is not None and priority.enabled else None
         self.fee_bps = fee_bps
         self.gates = gates
         self._spec_of: Callable[[str], MarketSpec | None] | None
@@ -464,6 +472,7 @@ class Detector:
             t.last_buy_oracle = oracle
         else:
             t.last_sell_oracle = oracle
+        rate = 0 if self.priority is None else self.priority.entry_rate(coin, raw, threshold)
         self.signals += 1
         self.last_info = SignalInfo(
             coin=coin,
@@ -481,8 +490,9 @@ class Detector:
             confidence=confidence,
             liquidity_factor=liq,
             size_factor=size_factor,
+            priority_bps=bps_of_rate(rate) if rate else _ZERO,
         )
-        return Signal(coin=coin, is_buy=is_buy, size=size, ref_px=px, edge_bps=raw_f)
+        return Signal(coin=coin, is_buy=is_buy, size=size, ref_px=px, edge_bps=raw_f, priority=rate)
 
     def _fee(self, coin: str) -> Decimal | None:
         if self.fee_bps is None:

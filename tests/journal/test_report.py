@@ -338,3 +338,117 @@ def test_cli_directory_instead_of_file(tmp_path: Path, capsys) -> None:
 def test_load_summary_raises_journal_error(tmp_path: Path) -> None:
     with pytest.raises(JournalError, match="no journal at this path"):
         load_summary(tmp_path / "x.sqlite")
+
+
+def test_priority_fill_rates_and_what_was_paid(tmp_path: Path) -> None:
+    path = tmp_path / "j.sqlite"
+    with Journal(path, mode="trading", network="sim") as j:
+
+        def order(cloid: str, purpose: str, rate: int | None) -> None:
+            j.order(
+                ts_ms=2_000,
+                cloid=cloid,
+                coin="xyz:B",
+                is_buy=True,
+                px="10",
+                sz="3",
+                reduce_only=purpose == "flatten",
+                purpose=purpose,
+                priority_rate=rate,
+            )
+
+        def fill(tid: int, cloid: str, px: str, sz: str) -> None:
+            j.fill(
+                ts_ms=3_000 + tid,
+                tid=tid,
+                coin="xyz:B",
+                is_buy=True,
+                px=px,
+                sz=sz,
+                fee="0",
+                closed_pnl="0",
+                oid=None,
+                cloid=cloid,
+                snapshot=False,
+            )
+
+        order("p1", "entry", 80_000)  # 8 bps, filled in two pieces
+        order("p2", "entry", 40_000)  # 4 bps, filled once
+        order("p3", "entry", 80_000)  # 8 bps, never filled: pays nothing
+        order("n1", "entry", None)  # no priority, filled
+        order("n2", "entry", None)  # no priority, not filled
+        order("x1", "flatten", 20_000)  # an exit at 2 bps
+        fill(1, "p1", "10", "2")  # 20 x 0.0008 = 0.016
+        fill(2, "p1", "10.5", "1")  # 10.5 x 0.0008 = 0.0084
+        fill(2, "p1", "10.5", "1")  # the same fill again: once
+        fill(3, "p2", "12", "0.5")  # 6 x 0.0004 = 0.0024
+        fill(4, "n1", "10", "1")
+        fill(5, "x1", "9", "4")  # 36 x 0.0002 = 0.0072
+    pri = load_summary(path).priority
+    assert (pri.with_priority.entry_orders, pri.with_priority.entry_orders_filled) == (3, 2)
+    assert (pri.without.entry_orders, pri.without.entry_orders_filled) == (2, 1)
+    assert pri.with_priority.fill_rate == pytest.approx(2 / 3)
+    assert pri.without.fill_rate == pytest.approx(0.5)
+    assert pri.with_priority.mean_rate_bps == Decimal(20) / 3  # (8 + 4 + 8) / 3
+    assert pri.with_priority.paid_usd == Decimal("0.0268")
+    assert pri.exits_paid_usd == Decimal("0.0072")
+    assert pri.paid_usd == Decimal("0.0340")
+    lines = render(load_summary(path)).splitlines()
+    start = lines.index("priority fees (IOC entries without and with one):")
+    assert lines[start + 2].split() == ["without", "2", "1", "50.0%", "0.00", "0.000000"]
+    assert lines[start + 3].split() == ["with", "3", "2", "66.7%", "6.67", "0.026800"]
+    assert lines[start + 4].startswith("  priority paid: 0.034000 USD (entries 0.026800,")
+
+
+def test_a_version_2_journal_reads_as_no_priority_and_migrates(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "v2.sqlite"
+    with Journal(path, mode="trading", network="sim") as j:
+        _order(j, "c1", "xyz:B", "entry")
+        _fill(j, 1, "xyz:B", "c1", "0.1", "0")
+    # make it a version 2 journal: no priority_rate column
+    db = sqlite3.connect(path)
+    db.execute("ALTER TABLE orders DROP COLUMN priority_rate")
+    db.execute("PRAGMA user_version = 2")
+    db.commit()
+    db.close()
+    summary = load_summary(path)
+    assert summary.schema_version == 2
+    assert (summary.priority.without.entry_orders, summary.priority.with_priority.entry_orders) == (
+        1,
+        0,
+    )
+    assert summary.priority.paid_usd == 0
+    with Journal(path, mode="trading", network="sim") as j:  # the next writer migrates it
+        j.order(
+            cloid="c2",
+            coin="xyz:B",
+            is_buy=True,
+            px="10",
+            sz="1",
+            reduce_only=False,
+            purpose="entry",
+            priority_rate=10_000,
+        )
+    db = sqlite3.connect(path)
+    assert db.execute("PRAGMA user_version").fetchone()[0] == 3
+    assert db.execute("SELECT cloid, priority_rate FROM orders ORDER BY id").fetchall() == [
+        ("c1", None),
+        ("c2", 10_000),
+    ]
+
+
+@pytest.mark.parametrize("rate", [0, -1, 10**8 + 1])
+def test_an_impossible_priority_rate_is_refused_at_the_caller(tmp_path: Path, rate: int) -> None:
+    with Journal(tmp_path / "j.sqlite") as j, pytest.raises(ValueError, match="priority_rate"):
+        j.order(
+            cloid="c1",
+            coin="xyz:B",
+            is_buy=True,
+            px="10",
+            sz="1",
+            reduce_only=False,
+            purpose="entry",
+            priority_rate=rate,
+        )

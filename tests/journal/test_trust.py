@@ -92,7 +92,9 @@ def test_a_version_1_journal_reads_and_is_migrated_by_the_next_writer(tmp_path: 
     # session start), the killed session is closed at its last row
     Journal(path, mode="trading", network="sim").close()
     db = sqlite3.connect(path)
-    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+    # and the orders of version 1 paid no priority fee
+    assert db.execute("SELECT DISTINCT priority_rate FROM orders").fetchall() == [(None,)]
     assert dict(db.execute("SELECT cloid, ts_ms FROM orders WHERE session_id = 'old'")) == {
         "c1": STARTED + 900,
         "c2": STARTED,

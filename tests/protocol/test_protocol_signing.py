@@ -419,3 +419,65 @@ async def test_nonce_source_from_many_tasks() -> None:
     batches = await asyncio.gather(*(grab() for _ in range(10)))
     flat = [n for batch in batches for n in batch]
     assert len(set(flat)) == 1000
+
+
+@pytest.mark.parametrize("rate", [1, 10_000, 80_000, 100_000_000])
+@pytest.mark.parametrize("mainnet", [False, True])
+def test_priority_grouping_signs_byte_for_byte_as_the_official_sdk(rate, mainnet) -> None:
+    """The SDK's own builders (`order_request_to_order_wire`, `order_wires_to_order_action`
+    with its `PriorityGrouping`) and signer against ours: same msgpack, same hash, same
+    signature, with `{"p": rate}` in the place of "na"."""
+    from eth_account import Account as SdkWallet
+    from hyperliquid.utils import signing as sdk
+    from hyperliquid.utils.types import Cloid
+
+    cloid = "0x0de3e244a8f44fc28a6b7bc852d66d19"
+    request = {
+        "coin": "xyz:AAA",
+        "is_buy": True,
+        "sz": 0.25,
+        "limit_px": 101.37,
+        "order_type": {"limit": {"tif": "Ioc"}},
+        "reduce_only": False,
+        "cloid": Cloid.from_str(cloid),
+    }
+    sdk_action = sdk.order_wires_to_order_action(
+        [sdk.order_request_to_order_wire(request, 110000)], None, {"p": rate}
+    )
+    ours = order_action(
+        [
+            limit_order_wire(
+                asset=110000,
+                is_buy=True,
+                px="101.37",
+                sz="0.25",
+                reduce_only=False,
+                tif="Ioc",
+                cloid=cloid,
+            )
+        ],
+        grouping={"p": rate},
+    )
+    assert list(ours) == ["type", "orders", "grouping"] and ours["grouping"] == {"p": rate}
+    assert msgspec.msgpack.encode(ours) == msgspec.msgpack.encode(sdk_action)
+    nonce = 1_767_000_000_123
+    assert action_hash(ours, nonce) == sdk.action_hash(sdk_action, None, nonce, None)
+    theirs = sdk.sign_l1_action(
+        SdkWallet.from_key(TEST_KEY), sdk_action, None, nonce, None, mainnet
+    )
+    for signer in (FastSigner(TEST_KEY), ReferenceSigner(TEST_KEY)):
+        sig = signer.sign_l1(ours, nonce, mainnet=mainnet)
+        assert (int(sig["r"], 16), int(sig["s"], 16), sig["v"]) == (
+            int(theirs["r"], 16),
+            int(theirs["s"], 16),
+            theirs["v"],
+        )
+
+
+def test_priority_grouping_is_a_map_in_the_msgpack_where_na_is_a_string() -> None:
+    # "grouping" then a 1-entry map {"p": 80000 as uint32}, where "na" would be the string a26e61
+    wire = limit_order_wire(
+        asset=4, is_buy=True, px="1670.1", sz="0.0147", reduce_only=False, tif="Ioc"
+    )
+    packed = msgspec.msgpack.encode(order_action([wire], grouping={"p": 80_000})).hex()
+    assert packed == GOLDEN_MSGPACK.removesuffix("a26e61") + "81a170ce00013880"
