@@ -2,15 +2,19 @@
 
 No timing is asserted (machines are noisy); these check that every trigger was paired with
 exactly the order it caused, that no IOC filled (so every trigger is a fresh entry), and that
-the ingest step counts every frame the simulator wrote, and that the soak compares the bot's
-fills and positions with the simulator's own (in its own process).
+the ingest step counts every frame the simulator wrote, that the soak compares the bot's
+fills and positions with the simulator's own (in its own process), and that the priority
+benchmark's counts and priority paid come from the simulator and agree with the bot's journal.
 """
 
 from __future__ import annotations
 
+from decimal import Decimal
+from pathlib import Path
+
 import pytest
 
-from bench import ingest, soak, tick_to_post
+from bench import ingest, priority, soak, tick_to_post
 
 pytestmark = pytest.mark.e2e
 
@@ -46,3 +50,16 @@ def test_percentile_picks_ranks():
     assert tick_to_post.percentile(values, 0.5) == 51
     assert tick_to_post.percentile(values, 0.99) == 100
     assert tick_to_post.percentile([7], 0.99) == 7
+
+
+async def test_priority_bench_counts_entries_and_priority_paid_from_the_simulator(tmp_path: Path):
+    r = await priority.one_run("fixed8", 6.0, 7, "contested", tmp_path)
+    assert r["reconciled"] is True and r["open_positions"] == 0
+    assert r["entries"] == r["sent_by_bot"] > 0  # every entry the bot sent is in its journal
+    assert r["with_priority"] + r["without_priority"] == r["entries"]
+    assert r["filled"] == r["with_priority_filled"] + r["without_priority_filled"]
+    # what the exchange took (HYPE rounded up to 1e-8 per order, at 40 USD) is what the
+    # journal computed, to that rounding
+    assert abs(r["priority_usd"] - r["journal_priority_usd"]) <= r["filled"] * Decimal("4E-7")
+    assert (r["priority_usd"] > 0) == (r["with_priority_filled"] > 0)
+    assert r["pnl_net"] == r["pnl_after_fees"] - r["priority_usd"]
