@@ -580,11 +580,11 @@ def render(summary: Summary) -> str:
         ]
     else:
         lines.append("  (no entry orders)")
-    lines.append(
+    lines += [
         f"  priority paid: {pri.paid_usd:.6f} USD (entries {pri.with_priority.paid_usd:.6f},"
-        f" exits {pri.exits_paid_usd:.6f}), px x sz x rate per fill, taken in HYPE from the"
-        " staking balance"
-    )
+        f" exits {pri.exits_paid_usd:.6f})",
+        "  (px x sz x the order's rate per fill; the exchange takes it in HYPE from staking)",
+    ]
 
     lines += ["", "observation follow-ups (book move towards the oracle):"]
     if summary.followups:
