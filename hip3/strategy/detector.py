@@ -12,13 +12,15 @@ the threshold and the size are multiplied by the session's factors (`hip3.strate
 the exchange time of the book being judged. With priority fees on (`hip3.strategy.priority`),
 the rate an entry pays is one more cost on top of the threshold: the signal carries the rate
 its edge covers, and an edge that covers the threshold but not the rate is signalled without
-priority. A signal must then pass,
-in this order: the oracle direction filter (the last counted oracle move points the way of the
-trade), the velocity filter (that move was at least N bps), the consecutive-move filter, the
-quote-lag bounds (time since the oracle last changed), the baseline filter (edge beyond the
-market's usual oracle-mid gap), and a minimum confidence. Size comes from the quote's notional:
-nothing below `min_book_notional`, a fraction of the quote scaling up to `normal_book_notional`,
-capped in dollars, rounded down to the lot, and dropped when under the minimum order notional.
+priority.
+
+A signal must then pass, in this order: the oracle direction filter (the last counted oracle
+move points the way of the trade), the velocity filter (that move was at least N bps), the
+consecutive-move filter, the quote-lag bounds (time since the oracle last changed), the
+baseline filter (edge beyond the market's usual oracle-mid gap), and a minimum confidence.
+Size comes from the quote's notional: nothing below `min_book_notional`, a fraction of the quote
+scaling up to `normal_book_notional`, capped in dollars, rounded down to the lot, and dropped
+when under the minimum order notional.
 
 Each market's statistics (oracle moves, baseline EWMA, last signalled oracle) live in its own
 `_Track` and learn only from that market's own new updates, counted by the `MarketState` update
