@@ -9,6 +9,8 @@ What the page shows, and where the figures come from:
 - PnL and fees over time: the fills in time order, summed (exact decimals; the chart plots at
   most MAX_LINE_POINTS of them, always the first and the last).
 - signals and fills per market: the text summary's per-market figures.
+- priority fees: the text summary's fill rate of entries without and with one, and the
+  priority paid.
 - edge at signal against realized result: round trips (hip3/journal/trades.py).
 - observation follow-ups: the text summary's follow-up measures, per market and offset.
 - post latency: from `sent` to the first answer (hip3/journal/trades.py).
@@ -434,6 +436,41 @@ def _section_markets(data: ReportData) -> str:
     return "".join(out)
 
 
+def _section_priority(data: ReportData) -> str:
+    """IOC entries sent without and with a priority fee: what the fee bought (fill rate) and
+    what it cost (px x sz x rate per fill; the exchange's fills do not carry it)."""
+    pri = data.summary.priority
+    out = ["<h2>Priority fees: fill rate of entries without and with one</h2>"]
+    groups = [("without", pri.without), ("with", pri.with_priority)]
+    if not any(g.entry_orders for _name, g in groups):
+        out.append(_none("No entry orders."))
+        return "".join(out)
+    out.append(
+        _table(
+            "priority",
+            ["priority", "entry orders", "filled", "fill rate", "mean rate bps", "paid USD"],
+            [
+                [
+                    name,
+                    str(g.entry_orders),
+                    str(g.entry_orders_filled),
+                    _pct(g.fill_rate),
+                    "-" if g.mean_rate_bps is None else f"{g.mean_rate_bps:.2f}",
+                    f"{g.paid_usd:.6f}",
+                ]
+                for name, g in groups
+            ],
+        )
+    )
+    out.append(
+        f'<p class="note">Priority paid: {pri.paid_usd:.6f} USD (entries '
+        f"{pri.with_priority.paid_usd:.6f}, exits {pri.exits_paid_usd:.6f}), px &times; sz "
+        "&times; the order's rate per fill; the exchange takes it in HYPE from the staking "
+        "balance.</p>"
+    )
+    return "".join(out)
+
+
 def _edge_bucket(edge: float) -> str:
     lows = [b for b in EDGE_BUCKETS_BPS if edge >= b]
     if not lows:
@@ -645,6 +682,7 @@ def render_html(data: ReportData) -> str:
         _section_header,
         _section_pnl,
         _section_markets,
+        _section_priority,
         _section_edge,
         _section_followups,
         _section_latency,

@@ -452,3 +452,31 @@ def test_an_impossible_priority_rate_is_refused_at_the_caller(tmp_path: Path, ra
             purpose="entry",
             priority_rate=rate,
         )
+
+
+def test_the_html_report_shows_the_priority_table(tmp_path: Path) -> None:
+    from hip3.journal.html_report import load_report, render_html
+
+    path = tmp_path / "j.sqlite"
+    with Journal(path, mode="trading", network="sim") as j:
+        for cloid, rate in (("p1", 80_000), ("n1", None)):
+            j.order(
+                ts_ms=2_000,
+                cloid=cloid,
+                coin="xyz:B",
+                is_buy=True,
+                px="10",
+                sz="1",
+                reduce_only=False,
+                purpose="entry",
+                priority_rate=rate,
+            )
+        _fill(j, 1, "xyz:B", "p1", "0", "0")  # 10 x 1 at 8 bps: 0.008
+    page = render_html(load_report(path))
+    table = page.split('<table id="priority">')[1].split("</table>")[0]
+    cells = [c.split(">")[-1] for c in table.split("</td>")[:-1]]
+    assert cells == [
+        *("without", "1", "0", "0.0%", "0.00", "0.000000"),
+        *("with", "1", "1", "100.0%", "8.00", "0.008000"),
+    ]
+    assert "Priority paid: 0.008000 USD" in page
