@@ -9,6 +9,7 @@ from typing import Any
 
 from hip3.app.bot import run_bot
 from hip3.config import load_config
+from hip3.events import OperatorCommand
 from hip3.keys import SigningKey
 from hip3.sim.harness import SimHarness
 
@@ -33,10 +34,16 @@ async def run_against(
     *,
     duration_s: float,
     during: Callable[[Any, SimHarness], Any] | None = None,
+    until: Callable[[Any], bool] | None = None,
     key: str | None = None,
     **overrides: Any,
 ) -> tuple[dict, Any]:
-    """Run the bot against `sim` for `duration_s`; `during(dispatcher, sim)` runs alongside.
+    """Run the bot against `sim`; `during(dispatcher, sim)` runs alongside.
+
+    The run ends with the operator's graceful stop (the one `--duration` sends too) as soon as
+    `during` has returned (or failed) or `until(dispatcher)` holds, whichever comes first;
+    `duration_s` is only the longest it may take, so a test waits for what it checks rather
+    than for a fixed time. A test that gives neither runs the whole `duration_s`.
     A `ws_url` override connects through something else (a relay) to the same simulator;
     `key` signs with another key than the simulator account's."""
     cfg = bot_config(overrides.pop("ws_url", sim.ws_url), **overrides)
@@ -54,15 +61,28 @@ async def run_against(
             key=SigningKey.from_hex(key or sim.account[1]),
         )
     )
-    side = None
-    if during is not None:
-        while "d" not in box:
+    side = stopper = None
+    if during is not None or until is not None:
+        while "d" not in box and not task.done():
             await asyncio.sleep(0.01)
+    if "d" in box and during is not None:
         side = asyncio.create_task(during(box["d"], sim))
-    summary = await asyncio.wait_for(task, timeout=duration_s + 60)
+    if "d" in box and (during is not None or until is not None):
+        stopper = asyncio.create_task(_stop_when_done(box["d"], side, until))
+    try:
+        summary = await asyncio.wait_for(task, timeout=duration_s + 60)
+    finally:
+        if stopper is not None:
+            stopper.cancel()
     if side is not None:
         await side
     return summary, box["d"]
+
+
+async def _stop_when_done(d: Any, side: asyncio.Task | None, until: Callable[[Any], bool] | None):
+    while not (side is not None and side.done()) and not (until is not None and until(d)):
+        await asyncio.sleep(0.01)
+    d.put(OperatorCommand("shutdown", "the test has seen what it waited for"))
 
 
 def truth_positions(sim: SimHarness) -> dict[str, Decimal]:

@@ -107,7 +107,11 @@ async def test_valid_agent_trades_the_account():
         until = wall_clock_ms() + 3_600_000
         await approve(sim, agent.address.lower(), name=f"hip3bot valid_until {until}")
         summary, d = await run_against(
-            sim, duration_s=6, key=agent.key.hex(), account={"user": sim.account[0]}
+            sim,
+            duration_s=20,
+            until=lambda d: d.executor.submitted >= 1 and d.positions.fills_applied >= 1,
+            key=agent.key.hex(),
+            account={"user": sim.account[0]},
         )
         assert sim.exchange.user_fills(sim.account[0]), "no fill on the account"
         assert sim.exchange.user_fills(agent.address.lower()) == []
@@ -124,7 +128,11 @@ async def test_unnamed_agent_trades_the_account():
     async with SimHarness(seed=11) as sim:
         await approve(sim, agent.address.lower())
         summary, _d = await run_against(
-            sim, duration_s=5, key=agent.key.hex(), account={"user": sim.account[0]}
+            sim,
+            duration_s=20,
+            until=lambda d: d.executor.submitted >= 1,
+            key=agent.key.hex(),
+            account={"user": sim.account[0]},
         )
     assert summary["account_refused"] is None and summary["orders_submitted"] >= 1
     assert code_for_summary(summary) is ExitCode.OK

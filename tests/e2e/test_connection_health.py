@@ -22,9 +22,12 @@ pytestmark = pytest.mark.e2e
 
 # The bot streams and trades xyz:AAA only; the account also holds xyz:DDD, which no exit rule
 # touches (no market state for it): steady exposure for the whole run until the stop flattens it.
+# The stop's flatten of xyz:DDD may find no bid at first (the outside entry took the book's
+# top); quick retries let it go as soon as the book refills.
 QUIET = {
     "markets": [{"coin": "xyz:AAA"}],
     "detector": {"min_edge_bps": 5000.0},
+    "flatten": {"retry_backoff_s": 0.2, "retry_backoff_max_s": 0.5},
 }
 
 

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import os
+import signal
 import sys
 from decimal import Decimal
 from pathlib import Path
@@ -307,8 +308,8 @@ async def test_40000_deep_frames_do_not_kill_the_bot_process(tmp_path: Path) -> 
             proxy.url,
             "--key-env",
             "HIP3_TEST_KEY",
-            "--duration",
-            "12",
+            "--duration",  # the longest it may run: the test stops it once both frames are handled
+            "60",
             "--summary-json",
             str(summary_path),
             "--no-status",
@@ -343,6 +344,8 @@ async def test_40000_deep_frames_do_not_kill_the_bot_process(tmp_path: Path) -> 
             if not await asyncio.wait_for(read_until("exchange error frame #1"), 10):
                 code = await bot.wait()
                 pytest.fail(f"the bot died on the deep error text, exit status {code}")
+            # both frames handled: the operator's stop (SIGTERM, graceful) ends the run
+            bot.send_signal(signal.SIGTERM)
             rest = await asyncio.wait_for(bot.stderr.read(), 60)
             log.append(rest.decode(errors="replace"))
             code = await bot.wait()

@@ -27,7 +27,10 @@ async def test_loop_closes_positions_equal_truth():
     positions, and what the bot holds at the end is what the exchange says it holds."""
     async with SimHarness(seed=11) as sim:
         summary, d = await run_against(
-            sim, duration_s=6, shutdown={"flatten_on_exit": False, "cancel_on_exit": True}
+            sim,
+            duration_s=20,
+            until=lambda d: d.executor.submitted >= 3 and d.positions.fills_applied >= 3,
+            shutdown={"flatten_on_exit": False, "cancel_on_exit": True},
         )
         assert summary["orders_submitted"] >= 3, summary
         assert summary["fills"] >= 3, summary
@@ -43,7 +46,9 @@ async def test_loop_closes_positions_equal_truth():
 async def test_make_run_default_flattens_and_reconciles():
     """The default run (what `make run` does, shortened): trades, flattens on exit, reconciled."""
     async with SimHarness(seed=5) as sim:
-        summary, _d = await run_against(sim, duration_s=5)
+        summary, _d = await run_against(
+            sim, duration_s=20, until=lambda d: d.executor.submitted >= 1
+        )
         assert summary["orders_submitted"] >= 1
         assert summary["hardstop"]["state"] == "halted"
         assert summary["positions"] == {}
@@ -56,7 +61,12 @@ async def test_reconnect_storm_no_fill_lost_or_doubled():
     """(b) / item D: connections dropped every ~1.5 s while trading. READY is regained every
     epoch, snapshot overlap never double counts, positions equal truth at the end."""
     async with SimHarness(seed=3, faults="drop_every_s=1.5,seed=4") as sim:
-        summary, d = await run_against(sim, duration_s=9, shutdown={"flatten_on_exit": False})
+        summary, d = await run_against(
+            sim,
+            duration_s=20,
+            until=lambda d: d.reconnects >= 2 and d.executor.submitted >= 2,
+            shutdown={"flatten_on_exit": False},
+        )
         assert summary["reconnects"] >= 2, summary
         assert summary["orders_submitted"] >= 2, summary
         exchange_tids = {f["tid"] for f in sim.exchange.user_fills(sim.account[0])}
@@ -71,16 +81,18 @@ async def test_withheld_snapshot_blocks_entries_until_delivered():
     """(c): no entry order before the userFills snapshot; READY right after it."""
 
     async def during(d, sim):
-        await asyncio.sleep(2.0)
+        # opportunities come and READY refuses them
+        assert await wait_for(lambda: d.executor.blocked["not_ready"] > 0, 10.0)
         assert d.executor.submitted == 0
         assert not d.ready.trading()
         assert "userFills (acked)" in d.readiness.missing()
         assert d.signals_seen > 0  # there were opportunities; READY refused them
         sim.faults.release_snapshots()
         assert await wait_for(d.ready.trading, 3.0)
+        assert await wait_for(lambda: d.executor.submitted >= 1, 10.0)
 
     async with SimHarness(seed=11, faults="withhold_snapshot=1") as sim:
-        summary, d = await run_against(sim, duration_s=5, during=during)
+        summary, d = await run_against(sim, duration_s=15, during=during)
         assert summary["orders_submitted"] >= 1
         assert d.executor.blocked["not_ready"] > 0
         assert summary["reconciled"] is True
@@ -164,12 +176,30 @@ async def place_resting_orders(sim: SimHarness) -> None:
 
 
 async def test_post_timeouts_go_unknown_then_reconcile_without_duplicates():
-    """(e): post responses delayed past the timeout leave orders unknown; reconciliation
-    resolves them; nothing is resent blindly (one exchange order per bot order)."""
-    async with SimHarness(seed=11, faults="delay_post_ms=1500") as sim:
+    """(e): order posts whose answers come after the timeout are not resent blindly (one
+    exchange order per bot order); whatever was left unknown is settled, and the positions
+    equal the exchange's.
+
+    The delay starts once the bot is READY and ends after a few order posts timed out: the
+    simulator delays every post, the info requests of a reconciliation too, so a delay from
+    the start keeps the run from ever becoming READY (and no order is sent at all)."""
+
+    async def during(d, sim):
+        assert await wait_for(d.ready.trading, 10.0), d.ready.describe()
+        submitted, timeouts = d.executor.submitted, d.wire.posts.timeouts
+        sim.faults.delay_post_ms = 1500
+        assert await wait_for(
+            lambda: d.executor.submitted >= submitted + 2 and d.wire.posts.timeouts > timeouts,
+            15.0,
+        ), (d.executor.submitted, d.wire.posts.timeouts)
+        sim.faults.delay_post_ms = 0
+        assert await wait_for(lambda: not d.orders.unknown_orders() and d.ready.trading(), 15.0)
+
+    async with SimHarness(seed=11) as sim:
         summary, d = await run_against(
             sim,
-            duration_s=7,
+            duration_s=40,
+            during=during,
             outbound={"post_timeout_s": 0.5},
             websocket={"handshake_timeout_s": 10.0},
             shutdown={"flatten_on_exit": False},
@@ -178,6 +208,7 @@ async def test_post_timeouts_go_unknown_then_reconcile_without_duplicates():
         # bot orders == exchange orders: every fill maps to an order the bot sent
         cloids_sent = set(d.orders.info) | set(d.orders.terminal_states())
         fills = sim.exchange.user_fills(sim.account[0])
+        assert fills, "no order filled: nothing was checked"
         assert all(f.get("cloid") in cloids_sent for f in fills)
         assert "unknown" not in summary["orders"], summary["orders"]
         assert sizes(summary["positions"]) == truth_positions(sim)
@@ -267,7 +298,10 @@ async def test_one_hardstop_blocks_every_entry_path():
         assert await wait_for(lambda: not d.hardstop.is_armed, 2.0)
         entries_before = d.executor.entries_sent
         signals = d.signals_seen
-        await asyncio.sleep(2.0)
+        blocked = d.executor.blocked["hardstop"]
+        assert await wait_for(
+            lambda: d.signals_seen > signals and d.executor.blocked["hardstop"] > blocked, 10.0
+        )
         assert d.signals_seen > signals  # opportunities kept coming ...
         assert d.executor.entries_sent == entries_before  # ... and no entry left
         assert d.executor.blocked["hardstop"] > 0  # the one HardStop refused them

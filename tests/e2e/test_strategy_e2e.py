@@ -18,16 +18,25 @@ import pytest
 from hip3.journal.report import load_summary
 from hip3.sim.harness import SimHarness
 
-from .support import run_against
+from .support import run_against, wait_for
 
 pytestmark = pytest.mark.e2e
 
 
 async def test_observation_journals_signals_with_followups(tmp_path: Path):
     path = tmp_path / "journal.sqlite"
+
+    async def during(d, sim):
+        assert await wait_for(lambda: d.signals_seen >= 1, 10.0)
+        await asyncio.sleep(1.2)  # the first signal's follow-up is due 1 s after it
+
     async with SimHarness(seed=7) as sim:
         summary, _d = await run_against(
-            sim, duration_s=8, mode="observation", journal={"enabled": True, "path": str(path)}
+            sim,
+            duration_s=15,
+            during=during,
+            mode="observation",
+            journal={"enabled": True, "path": str(path)},
         )
     assert summary["orders_submitted"] == 0
     assert summary["signals"] >= 1, summary
@@ -50,11 +59,15 @@ async def test_exits_time_stop_and_mark_regression_never_two_flatten_orders():
                 worst[coin] = max(worst[coin], n)
             await asyncio.sleep(0.005)
 
+    def exits_seen(d) -> int:
+        return sum(v for k, v in d.counters.items() if k.startswith("exit:"))
+
     async with SimHarness(seed=11) as sim:
         summary, d = await run_against(
             sim,
-            duration_s=10,
-            during=during,
+            duration_s=15,
+            during=during,  # watches through the stop's flatten too
+            until=lambda d: exits_seen(d) >= 2,
             exits={"time_stop_s": 1.5, "min_hold_s": 0.3},
             shutdown={"flatten_on_exit": True},
         )
@@ -114,8 +127,6 @@ async def test_open_interest_cap_closes_the_market_gate():
     opens again."""
 
     async def during(d, sim):
-        from .support import wait_for
-
         assert await wait_for(d.ready.trading, 5.0)
         assert not d.gates["xyz:AAA"].oi_capped
         sim.exchange.oi_capped = {"xyz:AAA"}
