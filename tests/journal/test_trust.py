@@ -173,7 +173,13 @@ async def test_a_bot_run_journals_unix_order_times_and_rejection_texts(tmp_path:
     caplog.set_level(logging.INFO, logger="hip3")
     before_ms = time.time_ns() // 1_000_000
     async with SimHarness(seed=11, faults="reject_next=2") as sim:
-        await run_against(sim, duration_s=5, journal={"enabled": True, "path": str(path)})
+        # the two rejected orders and one more
+        await run_against(
+            sim,
+            duration_s=20,
+            until=lambda d: d.executor.submitted >= 3,
+            journal={"enabled": True, "path": str(path)},
+        )
     after_ms = time.time_ns() // 1_000_000
     db = sqlite3.connect(path)
     stamps = [r[0] for r in db.execute("SELECT ts_ms FROM orders")]

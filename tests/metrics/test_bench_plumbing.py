@@ -38,7 +38,7 @@ async def test_ingest_applies_every_frame_at_a_modest_rate():
 
 
 async def test_soak_accounts_for_every_fill_against_the_simulator_process():
-    r = await soak.run(minutes=0.25, faults=soak.DEFAULT_FAULTS, seed=3)
+    r = await soak.run(minutes=0.1, faults=soak.DEFAULT_FAULTS, seed=3)
     assert r["truth_fills"] > 0  # it traded, so the comparison below means something
     assert r["lost"] == 0 and r["applied"] == r["truth_fills"]
     assert r["positions_match"]

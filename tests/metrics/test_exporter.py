@@ -175,7 +175,10 @@ async def test_positions_and_pnl_follow_the_tracker():
     """After a run that keeps its positions, the exported sizes are the tracker's, exactly."""
     async with SimHarness(seed=11) as sim:
         _summary, d = await run_against(
-            sim, duration_s=5, shutdown={"flatten_on_exit": False, "cancel_on_exit": True}
+            sim,
+            duration_s=20,
+            until=lambda d: d.positions.fills_applied >= 1,
+            shutdown={"flatten_on_exit": False, "cancel_on_exit": True},
         )
     server = start_metrics(d, "127.0.0.1", 0)
     try:
@@ -196,7 +199,7 @@ async def test_health_ready_and_unknown_paths_after_a_run():
     """/healthz answers while the process lives; /readyz is 503 once the run has stopped
     (not READY-TRADING); any other path is 404; the page negotiates its format."""
     async with SimHarness(seed=11) as sim:
-        _summary, d = await run_against(sim, duration_s=3)
+        _summary, d = await run_against(sim, duration_s=15, until=lambda d: d.ready.trading())
     server = start_metrics(d, "127.0.0.1", 0)
     base = server.url.removesuffix("/metrics")
     try:

@@ -28,7 +28,10 @@ def _plain(x: Decimal) -> str:
 async def test_render_and_redraw_with_real_numbers():
     async with SimHarness(seed=11) as sim:
         _summary, d = await run_against(
-            sim, duration_s=5, shutdown={"flatten_on_exit": False, "cancel_on_exit": True}
+            sim,
+            duration_s=20,
+            until=lambda d: d.positions.fills_applied >= 1,
+            shutdown={"flatten_on_exit": False, "cancel_on_exit": True},
         )
     now = time.perf_counter_ns()
     text = render_status(d, now)
