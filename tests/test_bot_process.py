@@ -35,6 +35,44 @@ def hip3(*args: str, config: str | None = None, tmp: Path, timeout: float = 90) 
     return done.returncode, done.stdout, done.stderr
 
 
+def hip3_stopped_at(
+    marker: str, *args: str, config: str, tmp: Path, timeout: float = 90
+) -> tuple[int, str, str]:
+    """Run `python -m hip3 ARGS` and send it the operator's stop (SIGTERM, the graceful one)
+    as soon as a stderr line holds `marker`, instead of waiting out a `--duration`."""
+    path = tmp / "bot.toml"
+    path.write_text(config)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hip3", *args, "--config", str(path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp,
+    )
+    lines: list[str] = []
+    seen = threading.Event()
+
+    def read_stderr() -> None:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            lines.append(line)
+            if marker in line:
+                seen.set()
+
+    reader = threading.Thread(target=read_stderr, daemon=True)
+    reader.start()
+    try:
+        assert seen.wait(timeout), "".join(lines)
+        proc.send_signal(signal.SIGTERM)
+        out = proc.stdout.read() if proc.stdout is not None else ""
+        code = proc.wait(timeout)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    reader.join(10)
+    return code, out, "".join(lines)
+
+
 def closed_port() -> int:
     """A loopback port nothing listens on (bound, then released)."""
     with socket.socket() as s:
@@ -89,7 +127,9 @@ def test_startup_deadline_ends_a_run_that_never_gets_ready(tmp_path):
 
 
 def test_clean_run_exits_0_and_its_stop_is_not_an_error(tmp_path):
-    code, out, err = hip3("bot", "--no-status", "--duration", "3", config=NO_JOURNAL, tmp=tmp_path)
+    code, out, err = hip3_stopped_at(
+        "READY-TRADING=True", "bot", "--no-status", config=NO_JOURNAL, tmp=tmp_path
+    )
     assert code == ExitCode.OK, err
     assert "stop: stopped" in out and "reconciled: True" in out
     assert "HardStop" not in out
@@ -102,7 +142,9 @@ def test_hardstop_tripped_by_rejections_exits_6(tmp_path):
     config = (
         NO_JOURNAL + '[sim]\nfaults = "reject_next=50"\n[risk]\nmax_consecutive_rejections = 2\n'
     )
-    code, out, err = hip3("bot", "--no-status", "--duration", "4", config=config, tmp=tmp_path)
+    code, out, err = hip3_stopped_at(
+        "HardStop tripped", "bot", "--no-status", config=config, tmp=tmp_path
+    )
     assert code == ExitCode.HARDSTOP == 6, err
     assert "stop: HardStop halted: 2 consecutive order rejections" in out
     assert last_line(err).startswith("hip3 bot: HardStop tripped: 2 consecutive"), err

@@ -10,6 +10,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -84,11 +85,9 @@ def test_killed_and_restarted_bot_keeps_journal_consistent(tmp_path: Path):
     cfg.write_text(f'[journal]\npath = "{path}"\n')
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     cmd = [sys.executable, "-m", "hip3", "bot", "--config", str(cfg), "--log-level", "WARNING"]
+    deadline = 60
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        deadline = 60
-        import time
-
         start = time.monotonic()
         while time.monotonic() - start < deadline:
             if path.exists():
@@ -107,11 +106,29 @@ def test_killed_and_restarted_bot_keeps_journal_consistent(tmp_path: Path):
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         first = db.execute("SELECT COUNT(*), MAX(id) FROM signals").fetchone()
     assert first[0] >= 3
-    # the restarted bot appends a new session and its signal ids continue
-    done = subprocess.run(
-        [*cmd, "--duration", "6"], env=env, capture_output=True, text=True, timeout=120
+    # the restarted bot appends a new session and its signal ids continue; once it has
+    # journaled a signal of its own, the operator's graceful stop (SIGTERM) ends it
+    again = subprocess.Popen(
+        [*cmd, "--duration", "60"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
-    assert done.returncode == 0, done.stderr[-2000:]
+    try:
+        start = time.monotonic()
+        while time.monotonic() - start < deadline and again.poll() is None:
+            with sqlite3.connect(path) as db:
+                sessions = db.execute("SELECT COUNT(*) FROM sessions").fetchone()[0]
+                newer = db.execute(
+                    "SELECT COUNT(*) FROM signals WHERE id > ?", (first[1],)
+                ).fetchone()[0]
+            if sessions == 2 and newer >= 1:
+                break
+            time.sleep(0.1)
+        again.send_signal(signal.SIGTERM)
+        _out, err = again.communicate(timeout=60)
+    finally:
+        if again.poll() is None:
+            again.kill()
+            again.wait()
+    assert again.returncode == 0, err[-2000:]
     with sqlite3.connect(path) as db:
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         sessions = db.execute("SELECT COUNT(*) FROM sessions").fetchone()[0]
