@@ -4,13 +4,22 @@
 
 A real `Dispatcher` (configured like bench/tick_to_post.py's bot: full detector, filters that
 want a moving oracle off, journal off) is driven through `handle()` with `FrameIn` events, the
-way the runtime tests drive it, against a tiny in-process exchange defined here that answers
-subscriptions, the reconciliation's info posts, the dead man's switch and orders. Once the
-bot is READY-TRADING, every trigger is one bbo frame whose ask sits 30 bps below the oracle:
-the detector signals, the executor sends an IOC. The exchange then rejects that IOC ("could
-not immediately match"), so the next trigger is again a fresh entry, and a normal book
-follows. Frames are decoded before the clock starts; the bench clock runs `--step-ms` ahead
-per trigger so the bot's 2000-messages-a-minute budget never refuses a trigger.
+way the runtime tests drive it, against the simulator's exchange core without a socket
+(`hip3.sim.delivery`): the same matching, answers, user streams and market data the simulator's
+server sends, so subscriptions, the reconciliation's info posts, the dead man's switch and the
+orders meet the one exchange model of the tests. Once the bot is READY-TRADING, every trigger
+is the exchange's own bbo frame after the maker moved its quotes so that the ask sits 30 bps
+below the oracle: the detector signals, the executor sends an IOC. Before the exchange reads
+that IOC the maker puts the normal book back, so the IOC does not fill ("could not immediately
+match", from the real matching), no position builds up and the next trigger is again a fresh
+entry. The stale book also moves the exchange's mid, so its context frame, delivered after
+the trigger, makes the detector fire again while the order is pending: the executor refuses
+that one (`pending_order` in the blocked counts), untimed. The bench clock runs `--step-ms` ahead per trigger so the bot's 2000-messages-a-minute
+budget never refuses a trigger; the exchange's clock is the bot's wall clock.
+
+What is timed is the bot alone: the trigger frame is built and decoded before the clock
+starts, and what the bot writes is only queued by the transport (stamped at the order post);
+the exchange reads it, executes and answers between triggers, outside the measured span.
 
 Two passes over the same sequence:
 
@@ -27,7 +36,6 @@ from __future__ import annotations
 import argparse
 import cProfile
 import gc
-import json
 import random
 import time
 from decimal import Decimal
@@ -35,25 +43,30 @@ from typing import Any
 
 from bench.tick_to_post import (
     COIN,
-    LEVEL_USD,
+    MAKER,
     NORMAL_BPS,
     ORACLE,
     STALE_BPS,
+    _quotes,
     bot_config,
     calibration_ns,
     percentile,
     print_profile,
 )
-from hip3.events import FrameIn, Tick
+from hip3.events import FrameIn, SocketOpened, Tick
 from hip3.protocol.frames import decode_frame
 from hip3.protocol.signing import FastSigner, NonceSource
 from hip3.runtime.dispatcher import Dispatcher
+from hip3.sim.delivery import Delivery
+from hip3.sim.exchange import Exchange
+from hip3.sim.universe import Universe
 
 # A fixed bench key (never a real one).
 BENCH_SECRET = bytes.fromhex("4c0883a69102937d6231471b5dbb6204fe512961708279f1d8b1a3b8f7a5e1d3")
-SZ_DECIMALS = 2
-ASSET = 110000
-REJECT = "Order could not immediately match against any resting orders. asset=110000"
+# The account has traded: 10,600 orders fit its request budget (10,000 + 1 per USDC traded)
+# and the dead man's switch (scheduleCancel wants $1M traded) is allowed.
+TRADED_USD = Decimal(10_000_000)
+FUNDS_USD = Decimal(100_000)
 perf = time.perf_counter_ns
 
 
@@ -77,97 +90,11 @@ class BenchClock:
         self.skew_ns += int(ms * 1_000_000)
 
 
-def _frame(channel: str, data: Any) -> str:
-    return json.dumps({"channel": channel, "data": data})
+class QueueingTransport:
+    """Keeps what the bot writes for the exchange to read later (outside the timed span) and
+    stamps the moment an order post is handed over."""
 
-
-def _plain(x: Decimal) -> str:
-    return format(x.normalize(), "f")
-
-
-class BenchExchange:
-    """Answers everything the bot writes, in write order, as text frames (the post books of
-    tests/runtime/fakes.py, reduced to what one market and rejected IOCs need)."""
-
-    def __init__(self, user: str) -> None:
-        self.user = user
-        self.pending: list[str] = []  # frames to deliver to the bot
-        self.orders = 0
-
-    def receive(self, text: str) -> None:
-        msg = json.loads(text)
-        method = msg.get("method")
-        if method == "subscribe":
-            sub = msg["subscription"]
-            ack = {"method": "subscribe", "subscription": sub}
-            self.pending.append(_frame("subscriptionResponse", ack))
-            if sub["type"] == "userFills":
-                snap = {"isSnapshot": True, "user": self.user, "fills": []}
-                self.pending.append(_frame("userFills", snap))
-        elif method == "ping":
-            self.pending.append(json.dumps({"channel": "pong"}))
-        elif method == "post":
-            pid, req = msg["id"], msg["request"]
-            if req["type"] == "info":
-                payload: Any = {"type": req["payload"]["type"], "data": self._info(req["payload"])}
-                self._respond(pid, "info", payload)
-            else:
-                action = req["payload"]["action"]
-                if action["type"] == "order":
-                    self.orders += 1
-                    statuses = [{"error": REJECT} for _ in action["orders"]]
-                    body = {"type": "order", "data": {"statuses": statuses}}
-                else:
-                    body = {"type": "default"}
-                self._respond(pid, "action", {"status": "ok", "response": body})
-        else:
-            raise AssertionError(f"unexpected frame from the bot: {text[:200]}")
-
-    def _respond(self, pid: int, kind: str, payload: Any) -> None:
-        data = {"id": pid, "response": {"type": kind, "payload": payload}}
-        self.pending.append(_frame("post", data))
-
-    def _info(self, p: dict) -> Any:
-        typ = p["type"]
-        if typ == "perpDexs":
-            dex = {
-                "name": "xyz",
-                "fullName": "XYZ bench dex",
-                "deployer": "0x" + "11" * 20,
-                "oracleUpdater": None,
-                "feeRecipient": None,
-                "assetToStreamingOiCap": [],
-                "deployerFeeScale": "1.0",
-            }
-            return [None, dex]
-        if typ == "meta":
-            asset = {"szDecimals": SZ_DECIMALS, "name": COIN, "maxLeverage": 10}
-            return {"universe": [asset], "marginTables": [], "collateralToken": 0}
-        if typ == "clearinghouseState":
-            return {
-                "assetPositions": [],
-                "marginSummary": {"accountValue": "1000.0"},
-                "withdrawable": "1000.0",
-                "time": 0,
-            }
-        if typ in ("openOrders", "userFills", "perpsAtOpenInterestCap"):
-            return []
-        if typ == "userFees":
-            return {
-                "userCrossRate": "0.00045",
-                "userAddRate": "0.00015",
-                "activeReferralDiscount": "0.0",
-            }
-        if typ == "orderStatus":
-            return {"status": "unknownOid"}
-        raise AssertionError(f"unexpected info type {typ!r}")
-
-
-class BenchTransport:
-    """Stamps and keeps every frame; the exchange sees them only when the bench pumps."""
-
-    def __init__(self, exchange: BenchExchange) -> None:
-        self.exchange = exchange
+    def __init__(self) -> None:
         self.queued: list[str | bytes] = []
         self.last_post_ns = 0
         self.open_epoch: int | None = None
@@ -186,14 +113,25 @@ class BenchTransport:
 
 class Bench:
     def __init__(self, step_ms: float) -> None:
-        from hip3.events import SocketOpened
-
         self.step_ms = step_ms
         self.clock = BenchClock()
         signer = FastSigner(BENCH_SECRET)
         self.user = signer.address.lower()
-        self.exchange = BenchExchange(self.user)
-        self.transport = BenchTransport(self.exchange)
+        self.delivery = Delivery()
+        self.exchange = Exchange(
+            Universe.default(),
+            clock_ms=self.clock.wall_ms,
+            emit=self.delivery.on_event,
+            seed=1,
+            funding=False,
+        )
+        self.delivery.attach(self.exchange)
+        self.exchange.fund_every_dex(self.user, FUNDS_USD)
+        self.exchange.credit_traded_volume(self.user, TRADED_USD)
+        self.exchange.set_oracle(COIN, ORACLE)
+        self._jitter = 0
+        self.quote(stale=False)
+        self.transport = QueueingTransport()
         self.d = Dispatcher(
             bot_config("ws://127.0.0.1:9/ws"),
             transport=self.transport,
@@ -203,12 +141,10 @@ class Bench:
             user=self.user,
             rng=random.Random(7),
         )
-        self._bbo_time = 0
         self.d.start()
+        self.delivery.connect(self.d.conn.epoch)
         self.d.handle(SocketOpened(self.d.conn.epoch))
         self.pump()
-        self.ctx()
-        self.bbo(stale=False)
         for _ in range(20):
             self.tick()
             if self.d.ready.trading():
@@ -216,48 +152,44 @@ class Bench:
         if not self.d.ready.trading():
             raise RuntimeError(f"the bot did not become READY: {self.d.ready.describe()}")
 
-    # --- frames ---------------------------------------------------------------------------
+    # --- the exchange's side --------------------------------------------------------------
 
-    def event(self, text: str) -> FrameIn:
-        return FrameIn(self.d.conn.epoch, decode_frame(text), self.clock.now_ns())
-
-    def bbo_text(self, *, stale: bool) -> str:
-        o = ORACLE
-        if stale:  # both sides shifted down: the ask STALE_BPS under the oracle
-            bid_bps, ask_bps = STALE_BPS + 10, -STALE_BPS
+    def quote(self, *, stale: bool) -> None:
+        """The maker requotes: a normal book, or (stale) both sides shifted down so the ask
+        sits STALE_BPS under the oracle. The size alternates so every bbo is a new one."""
+        if stale:
+            bids, asks = _quotes(ORACLE, STALE_BPS + 10, -STALE_BPS, self._jitter % 2)
         else:
-            bid_bps, ask_bps = NORMAL_BPS, NORMAL_BPS
-        bid = (o * (1 - bid_bps / 10_000)).quantize(Decimal("0.001"))
-        ask = (o * (1 + ask_bps / 10_000)).quantize(Decimal("0.001"))
-        size = (LEVEL_USD / o).quantize(Decimal("0.01")) + Decimal(self._bbo_time % 2) / 100
-        self._bbo_time += 1
-        level = {"sz": _plain(size), "n": 3}
-        data = {
-            "coin": COIN,
-            "time": self.clock.wall_ms(),
-            "bbo": [{"px": _plain(bid), **level}, {"px": _plain(ask), **level}],
-        }
-        return _frame("bbo", data)
+            bids, asks = _quotes(ORACLE, NORMAL_BPS, NORMAL_BPS, self._jitter % 2)
+        self._jitter += 1
+        self.exchange.replace_maker_quotes(COIN, MAKER, bids, asks)
 
-    def bbo(self, *, stale: bool) -> None:
-        self.d.handle(self.event(self.bbo_text(stale=stale)))
-        self.pump()
+    def event(self, data: bytes) -> FrameIn:
+        return FrameIn(self.d.conn.epoch, decode_frame(data), self.clock.now_ns())
 
-    def ctx(self) -> None:
-        o = _plain(ORACLE)
-        ctx = {
-            "funding": "0.0000125",
-            "openInterest": "1000.0",
-            "prevDayPx": o,
-            "dayNtlVlm": "100000.0",
-            "premium": "0.0",
-            "oraclePx": o,
-            "markPx": o,
-            "midPx": o,
-            "impactPxs": [o, o],
-            "dayBaseVlm": "1000.0",
-        }
-        self.d.handle(self.event(_frame("activeAssetCtx", {"coin": COIN, "ctx": ctx})))
+    def pump(self) -> None:
+        """The exchange reads what the bot wrote and executes it; its frames (answers, user
+        streams, market data) reach the bot in the order they were written, until quiet."""
+        delivery = self.delivery
+        for _ in range(100):
+            q = self.transport.queued
+            if not q and not delivery.requests and not delivery.frames:
+                return
+            self.transport.queued = []
+            for data in q:
+                delivery.receive(data)
+            while delivery.requests:
+                delivery.execute_next()
+            delivery.publish_market_data()
+            while delivery.frames:
+                self.d.handle(self.event(delivery.take(0).data))
+        raise RuntimeError("the exchange never went quiet")
+
+    def market(self) -> None:
+        """A fresh normal book and oracle reach the bot."""
+        self.quote(stale=False)
+        self.exchange.set_oracle(COIN, ORACLE)
+        self.delivery.publish_market_data()
         self.pump()
 
     def tick(self) -> None:
@@ -265,35 +197,33 @@ class Bench:
         self.d.handle(Tick())
         self.pump()
 
-    def pump(self) -> None:
-        """Hand what the bot wrote to the exchange and its answers back, until quiet."""
-        for _ in range(100):
-            q = self.transport.queued
-            if not q and not self.exchange.pending:
-                return
-            self.transport.queued = []
-            for data in q:
-                self.exchange.receive(data.decode() if isinstance(data, bytes) else data)
-            answers, self.exchange.pending = self.exchange.pending, []
-            for text in answers:
-                self.d.handle(self.event(text))
-        raise RuntimeError("the exchange never went quiet")
-
     # --- triggers -------------------------------------------------------------------------
+
+    def trigger_event(self) -> FrameIn:
+        """The stale book's bbo frame, as the exchange writes it, decoded. The book is put
+        back at once, so the IOC the frame causes meets a normal book; the frames written
+        after the trigger (the context, the restored book) reach the bot in `between`."""
+        self.quote(stale=True)
+        self.delivery.publish_market_data()
+        lane = "bbo:" + COIN
+        heads = [i for i in self.delivery.deliverable() if self.delivery.frames[i].lane == lane]
+        if len(heads) != 1:
+            raise RuntimeError(f"no bbo frame for the trigger: {self.delivery.lanes()}")
+        frame = self.delivery.take(heads[0])
+        self.quote(stale=False)
+        return self.event(frame.data)
 
     def between(self, i: int) -> None:
         """Settle the order, put a normal book back, keep ctx fresh and the timer ticking."""
         self.pump()
         self.clock.advance(self.step_ms)
-        self.bbo(stale=False)
+        self.market()
         if i % 2 == 0:
             self.tick()
-        if i % 10 == 0:
-            self.ctx()
 
     def trigger(self) -> int | None:
         """One stale bbo: ns from handle() entry to the order post handed to send, or None."""
-        ev = self.event(self.bbo_text(stale=True))
+        ev = self.trigger_event()
         self.transport.last_post_ns = 0
         t0 = perf()
         self.d.handle(ev)
@@ -367,7 +297,7 @@ def stage_split(t0: int, marks: dict[str, int], sent: int) -> dict[str, int]:
 
 def run(triggers: int, warmup: int, step_ms: float, profile: bool) -> dict[str, Any]:
     b = Bench(step_ms)
-    sent_before = b.exchange.orders
+    sent_before = b.d.executor.submitted
     for i in range(warmup):
         b.trigger()
         b.between(i)
@@ -394,7 +324,7 @@ def run(triggers: int, warmup: int, step_ms: float, profile: bool) -> dict[str, 
     total: list[int] = []
     for i in range(triggers):
         marks.clear()
-        ev = b.event(b.bbo_text(stale=True))
+        ev = b.trigger_event()
         b.transport.last_post_ns = 0
         t0 = perf()
         b.d.handle(ev)
@@ -411,7 +341,9 @@ def run(triggers: int, warmup: int, step_ms: float, profile: bool) -> dict[str, 
         "missed": missed,
         "stages": stages,
         "staged_total": total,
-        "orders": b.exchange.orders - sent_before,
+        "orders": b.d.executor.submitted - sent_before,
+        "order_states": dict(b.d.orders.final_counts),
+        "exchange_positions": {c: s for c, s in b.exchange.positions(b.user).items() if s},
         "blocked": dict(b.d.executor.blocked),
         "skips": dict(b.d.detector.skips) if hasattr(b.d.detector, "skips") else {},
     }

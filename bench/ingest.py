@@ -3,8 +3,10 @@
     python -m bench.ingest [--rates 5000,10000,20000,30000,40000,60000] [--step-s 2]
 
 A simulator process writes bbo frames for one market at a fixed rate for `--step-s` seconds
-per step, faster each step (pre-encoded frames straight to the session, so the simulator's
-matching engine is not what is measured). The bot in this process — the real `run_bot` with
+per step, faster each step. The frames are the exchange core's own bbo views of two books
+(the maker's level in two sizes, so each frame is a change), taken once before the bot connects
+and only re-stamped per batch, written straight to the session: the simulator's matching engine
+is not what is measured. The bot in this process — the real `run_bot` with
 its reader, dispatcher and detector, over loopback — applies them. A step is kept up
 with when, 100 ms after the simulator wrote its last frame, the bot has applied all but 1% of
 the step's frames (the backlog did not grow with the step). Clocks: perf_counter_ns is the
@@ -19,7 +21,6 @@ import argparse
 import asyncio
 import cProfile
 import time
-from decimal import Decimal
 from typing import Any
 
 from bench.processes import simulator_in_child, start_bot
@@ -43,27 +44,21 @@ def simulator_process(conn: Any, rates: list[int], step_s: float) -> None:
 
 
 async def _simulate(conn: Any, rates: list[int], step_s: float) -> None:
-    import msgspec
-
     from hip3.sim.harness import SimHarness, wall_clock_ms
-    from hip3.sim.server import ConnectionLimits
+    from hip3.sim.server import ConnectionLimits, _frame
 
     sim = SimHarness(seed=1, feeds=False, limits=ConnectionLimits(messages_per_window=10**6))
     ex, server = sim.exchange, sim.server
     ex.set_oracle(COIN, ORACLE)
-    ex.replace_maker_quotes(COIN, MAKER, *_quotes(ORACLE, NORMAL_BPS, NORMAL_BPS, 0))
+    views: dict[int, dict[str, Any]] = {}
+    for jitter in (1, 0):  # ends on the book the bot subscribes to
+        ex.replace_maker_quotes(COIN, MAKER, *_quotes(ORACLE, NORMAL_BPS, NORMAL_BPS, jitter))
+        views[jitter] = ex.bbo(COIN)
     await sim.start()
     conn.send((sim.ws_url, sim.account[1]))
-    (bid, bsz), (ask, asz) = (x[0] for x in _quotes(ORACLE, NORMAL_BPS, NORMAL_BPS, 0))
 
     def frame(ms: int, jitter: int) -> bytes:
-        levels = [
-            {"px": str(bid), "sz": str(bsz + Decimal(jitter) / 100), "n": 1},
-            {"px": str(ask), "sz": str(asz), "n": 1},
-        ]
-        return msgspec.json.encode(
-            {"channel": "bbo", "data": {"coin": COIN, "time": ms, "bbo": levels}}
-        )
+        return _frame("bbo", {**views[jitter], "time": ms})
 
     async def fresh_ctx() -> None:  # the detector and READY want a recent oracle
         while True:

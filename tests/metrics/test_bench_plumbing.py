@@ -3,8 +3,10 @@
 No timing is asserted (machines are noisy); these check that every trigger was paired with
 exactly the order it caused, that no IOC filled (so every trigger is a fresh entry), and that
 the ingest step counts every frame the simulator wrote, that the soak compares the bot's
-fills and positions with the simulator's own (in its own process), and that the priority
-benchmark's counts and priority paid come from the simulator and agree with the bot's journal.
+fills and positions with the simulator's own (in its own process), that the priority
+benchmark's counts and priority paid come from the simulator and agree with the bot's journal,
+and that the in-process hot path times every trigger against the simulator's exchange core,
+which refuses each IOC.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import ingest, priority, soak, tick_to_post
+from bench import hot_path, ingest, priority, soak, tick_to_post
 
 pytestmark = pytest.mark.e2e
 
@@ -43,6 +45,16 @@ async def test_soak_accounts_for_every_fill_against_the_simulator_process():
     assert r["lost"] == 0 and r["applied"] == r["truth_fills"]
     assert r["positions_match"]
     assert r["ready"] and len(r["ready"]) == r["epochs"]
+
+
+def test_hot_path_times_every_trigger_against_the_exchange_core():
+    r = hot_path.run(triggers=20, warmup=5, step_ms=50.0, profile=False)
+    assert r["missed"] == 0 and len(r["e2e"]) == 20 and all(x > 0 for x in r["e2e"])
+    assert all(len(xs) == 20 for xs in r["stages"].values())  # the staged pass too
+    assert r["orders"] == 45  # one order per trigger over warm-up and both passes
+    # the exchange's matching met every IOC with the restored book: nothing filled
+    assert r["order_states"] == {"rejected": 45}
+    assert r["exchange_positions"] == {}
 
 
 def test_percentile_picks_ranks():
