@@ -8,6 +8,7 @@ and the packaging tools), so only the wheel is installed, by pip, exactly as a u
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import signal
@@ -31,11 +32,15 @@ def _run(argv: list[str], cwd: Path, timeout: float = 120) -> subprocess.Complet
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory) -> dict:
     root = tmp_path_factory.mktemp("wheel")
+    # The project's own build backend when this environment has it (the test extra installs
+    # it): the same wheel, without pip setting up an isolated build environment first.
+    isolation = [] if importlib.util.find_spec("hatchling") is None else ["--no-build-isolation"]
     built = _run(
-        [sys.executable, "-m", "pip", "wheel", str(REPO), "--no-deps", "-q", "-w", str(root)],
+        [sys.executable, "-m", "pip", "wheel", str(REPO), "--no-deps", *isolation, "-q",
+         "-w", str(root)],
         cwd=root,
         timeout=300,
-    )
+    )  # fmt: skip
     assert built.returncode == 0, built.stderr
     (wheel,) = root.glob("hip3-*.whl")
     venv = root / "venv"
@@ -60,8 +65,8 @@ def installed(tmp_path_factory) -> dict:
         (deps / entry.name).symlink_to(entry)
     (site / "hip3-test-deps.pth").write_text(f"{deps}\n")
     install = _run(
-        [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "-q",
-         str(wheel)],
+        [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps",
+         "--no-index", "--disable-pip-version-check", "-q", str(wheel)],
         cwd=root,
         timeout=300,
     )  # fmt: skip
