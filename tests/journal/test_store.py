@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import sqlite3
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -471,26 +473,37 @@ def test_newer_schema_is_refused(path: Path) -> None:
 _decimal_text = st.decimals(allow_nan=False, allow_infinity=False, places=None).map(str)
 
 
-@given(px=_decimal_text, sz=_decimal_text, fee=_decimal_text, pnl=_decimal_text)
-def test_any_finite_decimal_text_round_trips_exactly(
-    tmp_path_factory: pytest.TempPathFactory, px: str, sz: str, fee: str, pnl: str
-) -> None:
+@pytest.fixture(scope="module")
+def one_journal(tmp_path_factory: pytest.TempPathFactory):
+    """One journal for every example (a fresh file per example cost seconds): each example
+    writes a fill of its own trade id and reads that row back after the commit."""
     path = tmp_path_factory.mktemp("j") / "j.sqlite"
     with Journal(path) as j:
-        j.fill(
-            ts_ms=1,
-            tid=1,
-            coin="xyz:A",
-            is_buy=True,
-            px=px,
-            sz=sz,
-            fee=fee,
-            closed_pnl=pnl,
-            oid=None,
-            cloid=None,
-            snapshot=False,
-        )
-    assert _rows(path, "SELECT px, sz, fee, closed_pnl FROM fills") == [(px, sz, fee, pnl)]
+        yield path, j, itertools.count(1)
+
+
+@given(px=_decimal_text, sz=_decimal_text, fee=_decimal_text, pnl=_decimal_text)
+def test_any_finite_decimal_text_round_trips_exactly(
+    one_journal: tuple[Path, Journal, Iterator[int]], px: str, sz: str, fee: str, pnl: str
+) -> None:
+    path, j, tids = one_journal
+    tid = next(tids)
+    j.fill(
+        ts_ms=1,
+        tid=tid,
+        coin="xyz:A",
+        is_buy=True,
+        px=px,
+        sz=sz,
+        fee=fee,
+        closed_pnl=pnl,
+        oid=None,
+        cloid=None,
+        snapshot=False,
+    )
+    assert j.flush()
+    sql = "SELECT px, sz, fee, closed_pnl FROM fills WHERE tid = ?"
+    assert _rows(path, sql, (tid,)) == [(px, sz, fee, pnl)]
 
 
 def test_buffer_is_bounded_while_flushes_keep_failing(
