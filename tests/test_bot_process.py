@@ -101,7 +101,7 @@ NO_JOURNAL = "[journal]\nenabled = false\n"
 def test_unreachable_endpoint_ends_never_ready_naming_url_and_error(tmp_path):
     url = f"ws://127.0.0.1:{closed_port()}/ws"
     code, _out, err = hip3(
-        "bot", "--no-status", "--ws-url", url, "--key-env", "HIP3_TEST_KEY", "--duration", "2",
+        "bot", "--no-status", "--ws-url", url, "--key-env", "HIP3_TEST_KEY", "--duration", "1",
         config=NO_JOURNAL, tmp=tmp_path,
     )  # fmt: skip
     assert code == ExitCode.NEVER_READY == 5, err
@@ -154,8 +154,12 @@ def test_a_stop_that_leaves_positions_open_exits_3(tmp_path):
     config = (
         NO_JOURNAL + "[shutdown]\nflatten_on_exit = false\n"
         "[exits]\ntime_stop_s = 600\nmin_hold_s = 599\n"
+        # order transitions at INFO: the stop comes once an entry has filled
+        "[metrics]\nlog_transitions = true\n"
     )
-    code, out, err = hip3("bot", "--no-status", "--duration", "5", config=config, tmp=tmp_path)
+    code, out, err = hip3_stopped_at(
+        "dst=filled", "bot", "--no-status", config=config, tmp=tmp_path
+    )
     assert "entries_submitted: 0" not in out, "the run sent no order: nothing to leave open"
     assert code == ExitCode.EXPOSED == 3, err
     line = last_line(err)
