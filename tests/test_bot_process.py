@@ -223,67 +223,125 @@ def test_second_ctrl_c_forces_the_exit_saying_what_may_be_open(tmp_path):
 # --- runtime failures a user can cause: one line, exit 2 ------------------------------------
 
 
-def test_metrics_port_in_use_is_one_line(tmp_path):
+class RefusedRuns:
+    """Every run a user's mistake refuses, started together and awaited together: each is
+    mostly interpreter start-up, so side by side they take the time of about one. What each
+    refusal needs (a busy port, a locked journal, a file where a folder should be) is held
+    until every run has ended."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.started: dict[str, subprocess.Popen] = {}
+        self.results: dict[str, tuple[int, str, str]] = {}
+        self.facts: dict[str, str] = {}
+
+    def start(self, name: str, *args: str, config: str | None = None) -> None:
+        tmp = self.root / name
+        tmp.mkdir()
+        argv = [sys.executable, "-m", "hip3", *args]
+        if config is not None:
+            path = tmp / "bot.toml"
+            path.write_text(config)
+            argv += ["--config", str(path)]
+        env = {**os.environ, "HIP3_TEST_KEY": UNUSED_KEY}
+        self.started[name] = subprocess.Popen(
+            argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp, env=env
+        )
+
+    def finish(self, timeout: float = 90) -> None:
+        for name, proc in self.started.items():
+            try:
+                out, err = proc.communicate(timeout=timeout)
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+            self.results[name] = (proc.returncode, out, err)
+
+
+@pytest.fixture(scope="module")
+def refused(tmp_path_factory) -> RefusedRuns:
+    runs = RefusedRuns(tmp_path_factory.mktemp("refused"))
+    root = runs.root
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        code, _out, err = hip3(
-            "bot", "--no-status", "--duration", "1",
-            config=NO_JOURNAL + f"[metrics]\nenabled = true\nport = {port}\n", tmp=tmp_path,
+        runs.facts["busy_port"] = str(port)
+        runs.start(
+            "metrics_port", "bot", "--no-status", "--duration", "1",
+            config=NO_JOURNAL + f"[metrics]\nenabled = true\nport = {port}\n",
         )  # fmt: skip
-    assert_one_clear_line(code, err, "metrics: cannot listen on", str(port))
+        locked = root / "locked.sqlite"
+        runs.facts["locked_journal"] = str(locked)
+        holder = Journal(locked, mode="trading", network="sim")
+        try:
+            runs.start(
+                "journal_locked", "bot", "--no-status", "--duration", "1",
+                config=f'[journal]\npath = "{locked}"\n',
+            )  # fmt: skip
+            blocker = root / "a-file"
+            blocker.write_text("")
+            target = blocker / "sub" / "journal.sqlite"
+            runs.start(
+                "journal_directory", "bot", "--no-status", "--duration", "1",
+                config=f'[journal]\npath = "{target}"\n',
+            )  # fmt: skip
+            runs.start("sim_port", "sim", "--port", "99999")
+            runs.start(
+                "configuration",
+                "bot",
+                "--no-status",
+                config='mode = "tradin"\n[websocket]\nping_after_s = "x"\n'
+                "[risk]\nloss_limit_usd = -5\n",
+            )
+            summary = root / "no-such-folder" / "summary.json"
+            runs.start(
+                "summary_json", "bot", "--no-status", "--duration", "1",
+                "--summary-json", str(summary), config=NO_JOURNAL,
+            )  # fmt: skip
+            runs.start("negative_duration", "bot", "--no-status", "--duration", "-3")
+            runs.finish()
+        finally:
+            holder.close()
+    return runs
 
 
-def test_journal_locked_by_another_bot_is_one_line(tmp_path):
-    path = tmp_path / "journal.sqlite"
-    holder = Journal(path, mode="trading", network="sim")
-    try:
-        code, _out, err = hip3(
-            "bot", "--no-status", "--duration", "1",
-            config=f'[journal]\npath = "{path}"\n', tmp=tmp_path,
-        )  # fmt: skip
-    finally:
-        holder.close()
-    assert_one_clear_line(code, err, "journal:", str(path))
+def test_metrics_port_in_use_is_one_line(refused):
+    code, _out, err = refused.results["metrics_port"]
+    assert_one_clear_line(code, err, "metrics: cannot listen on", refused.facts["busy_port"])
 
 
-def test_journal_directory_that_cannot_be_created_is_one_line(tmp_path):
-    blocker = tmp_path / "a-file"
-    blocker.write_text("")
-    target = blocker / "sub" / "journal.sqlite"
-    code, _out, err = hip3(
-        "bot", "--no-status", "--duration", "1",
-        config=f'[journal]\npath = "{target}"\n', tmp=tmp_path,
-    )  # fmt: skip
+def test_journal_locked_by_another_bot_is_one_line(refused):
+    code, _out, err = refused.results["journal_locked"]
+    assert_one_clear_line(code, err, "journal:", refused.facts["locked_journal"])
+
+
+def test_journal_directory_that_cannot_be_created_is_one_line(refused):
+    code, _out, err = refused.results["journal_directory"]
     assert_one_clear_line(code, err, "journal:", "cannot create its directory")
 
 
-def test_sim_port_out_of_range_is_one_line(tmp_path):
-    code, _out, err = hip3("sim", "--port", "99999", tmp=tmp_path)
+def test_sim_port_out_of_range_is_one_line(refused):
+    code, _out, err = refused.results["sim_port"]
     assert_one_clear_line(code, err, "--port", "99999")
     assert len(err.strip().splitlines()) == 1, err
 
 
-def test_all_configuration_errors_at_once(tmp_path):
-    config = 'mode = "tradin"\n[websocket]\nping_after_s = "x"\n[risk]\nloss_limit_usd = -5\n'
-    code, _out, err = hip3("bot", "--no-status", config=config, tmp=tmp_path)
+def test_all_configuration_errors_at_once(refused):
+    code, _out, err = refused.results["configuration"]
     assert code == ExitCode.USAGE and "Traceback" not in err
     for named in ("mode = 'tradin'", "websocket.ping_after_s", "risk.loss_limit_usd"):
         assert named in err
 
 
-def test_summary_json_into_a_missing_folder_is_refused_before_the_run(tmp_path):
-    target = tmp_path / "no-such-folder" / "summary.json"
-    code, out, err = hip3(
-        "bot", "--no-status", "--duration", "1", "--summary-json", str(target),
-        config=NO_JOURNAL, tmp=tmp_path,
-    )  # fmt: skip
+def test_summary_json_into_a_missing_folder_is_refused_before_the_run(refused):
+    code, out, err = refused.results["summary_json"]
     assert_one_clear_line(code, err, "--summary-json", "does not exist")
     assert "summary" not in out  # refused before any run
 
 
-def test_a_negative_duration_is_one_line(tmp_path):
-    code, _out, err = hip3("bot", "--no-status", "--duration", "-3", tmp=tmp_path)
+def test_a_negative_duration_is_one_line(refused):
+    code, _out, err = refused.results["negative_duration"]
     assert_one_clear_line(code, err, "--duration", "positive")
     assert len(err.strip().splitlines()) == 1, err
