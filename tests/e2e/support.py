@@ -79,8 +79,25 @@ async def run_against(
     return summary, box["d"]
 
 
+_stoppers: set[asyncio.Task] = set()
+
+
+def stop_when(until: Callable[[Any], bool]) -> Callable[[Any, Any], None]:
+    """An `on_dispatcher` for `run_bot`: the operator's graceful stop as soon as
+    `until(dispatcher)` holds, so the run's `duration_s` is only the longest it may take."""
+
+    def hook(d: Any, _sim: Any) -> None:
+        task = asyncio.ensure_future(_stop_when_done(d, None, until))
+        _stoppers.add(task)
+        task.add_done_callback(_stoppers.discard)
+
+    return hook
+
+
 async def _stop_when_done(d: Any, side: asyncio.Task | None, until: Callable[[Any], bool] | None):
     while not (side is not None and side.done()) and not (until is not None and until(d)):
+        if d.finished.is_set():
+            return  # the run ended on its own (a fatal error, its duration)
         await asyncio.sleep(0.01)
     d.put(OperatorCommand("shutdown", "the test has seen what it waited for"))
 

@@ -16,7 +16,7 @@ from hip3.app.exit_codes import ExitCode, code_for_summary
 from hip3.sim.harness import SimHarness, wall_clock_ms
 from tests.sim.doc_client import DocClient
 
-from .support import bot_config, run_against, truth_positions, wait_for
+from .support import bot_config, run_against, stop_when, truth_positions, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -142,7 +142,12 @@ async def test_observation_needs_no_key_and_skips_the_check(monkeypatch):
     monkeypatch.delenv("HIP3_PRIVATE_KEY", raising=False)
     async with SimHarness(seed=11) as sim:
         cfg = bot_config(sim.ws_url, mode="observation")
-        summary = await run_bot(cfg, duration_s=3, install_signals=False)
+        summary = await run_bot(
+            cfg,
+            duration_s=15,
+            install_signals=False,
+            on_dispatcher=stop_when(lambda d: bool(d.ready_latency_ms)),  # READY, then stop
+        )
     assert summary["account_refused"] is None and summary["actions_sent"] == 0
     assert summary["signals"] >= 0 and summary["fatal"] is None
     assert code_for_summary(summary) is ExitCode.OK

@@ -12,6 +12,8 @@ import websockets
 from hip3.app.bot import run_bot
 from hip3.config import load_config
 
+from .support import stop_when
+
 pytestmark = pytest.mark.e2e
 
 
@@ -40,6 +42,7 @@ async def test_fund_usdc_sets_the_built_in_simulators_account_balance():
             seen["values"] = await account_values(sim.ws_url, sim.account[0])
 
         seen["task"] = asyncio.ensure_future(ask())
+        stop_when(lambda _d: "values" in seen)(d, sim)
 
     cfg = load_config(
         overrides={
@@ -49,7 +52,7 @@ async def test_fund_usdc_sets_the_built_in_simulators_account_balance():
             "sim": {"fund_usdc": 2500.0},
         }
     )
-    summary = await run_bot(cfg, duration_s=2, install_signals=False, on_dispatcher=on_dispatcher)
+    summary = await run_bot(cfg, duration_s=15, install_signals=False, on_dispatcher=on_dispatcher)
     await seen["task"]
     assert summary["fatal"] is None
     assert {dex: float(v) for dex, v in seen["values"].items()} == {"": 2500.0, "xyz": 2500.0}

@@ -8,7 +8,7 @@ import logging
 import random
 
 import pytest
-from e2e.support import bot_config
+from e2e.support import bot_config, stop_when
 from hip3.machines.connection import ConnectionMachine
 from hip3.machines.hardstop import HardStopMachine
 
@@ -114,12 +114,17 @@ async def test_real_run_logs_transitions_and_never_the_key(captured):
     """The bot at DEBUG against the simulator: the simulator's key is the bot's key here."""
     buf = captured(level="DEBUG")
     tl = TransitionLogger()
+
+    def attach_and_stop_at_ready(d, sim) -> None:
+        tl.attach_dispatcher(d)
+        stop_when(lambda d: bool(d.ready_latency_ms))(d, sim)
+
     async with SimHarness(seed=11) as sim:
         await run_bot(
             bot_config(sim.ws_url),
-            duration_s=2,
+            duration_s=15,
             install_signals=False,
-            on_dispatcher=lambda d, _sim: tl.attach_dispatcher(d),
+            on_dispatcher=attach_and_stop_at_ready,
             key=SigningKey.from_hex(sim.account[1]),
         )
         secret = sim.account[1].removeprefix("0x").lower()
