@@ -113,21 +113,44 @@ def test_cli_timing_options_refuse_nonsense() -> None:
         _args("--block-ms", "0")
 
 
-@pytest.mark.parametrize(
-    ("argv", "problem"),
-    [
-        (["--latency-ms", "fast"], "latency 'fast': fast is not a number"),
-        (["--latency-ms", "900,200"], "must not be below the median"),
-        (["--no-timing", "--block-ms", "100"], "cannot be combined"),
-    ],
-)
-def test_hip3_sim_refuses_bad_timing_options_in_one_line(argv: list[str], problem: str) -> None:
-    proc = subprocess.run(
-        [sys.executable, "-m", "hip3", "sim", "--port", "0", *argv],
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
-    assert proc.returncode == 2
-    assert problem in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
-    assert proc.stdout == ""
+BAD_TIMING = {
+    "not_a_number": (["--latency-ms", "fast"], "latency 'fast': fast is not a number"),
+    "tail_below_median": (["--latency-ms", "900,200"], "must not be below the median"),
+    "no_timing_with_blocks": (["--no-timing", "--block-ms", "100"], "cannot be combined"),
+}
+
+
+@pytest.fixture(scope="module")
+def refused_sims() -> dict[str, tuple[int, str, str]]:
+    """`hip3 sim` with each bad timing option, the processes started side by side (each is
+    mostly interpreter start-up): case -> (exit code, stdout, stderr)."""
+    started = {
+        case: subprocess.Popen(
+            [sys.executable, "-m", "hip3", "sim", "--port", "0", *argv],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for case, (argv, _problem) in BAD_TIMING.items()
+    }
+    results = {}
+    for case, proc in started.items():
+        try:
+            out, err = proc.communicate(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        results[case] = (proc.returncode, out, err)
+    return results
+
+
+@pytest.mark.parametrize("case", sorted(BAD_TIMING))
+def test_hip3_sim_refuses_bad_timing_options_in_one_line(
+    case: str, refused_sims: dict[str, tuple[int, str, str]]
+) -> None:
+    code, out, err = refused_sims[case]
+    problem = BAD_TIMING[case][1]
+    assert code == 2
+    assert problem in err and len(err.strip().splitlines()) == 1
+    assert out == ""
