@@ -14,8 +14,10 @@ that IOC the maker puts the normal book back, so the IOC does not fill ("could n
 match", from the real matching), no position builds up and the next trigger is again a fresh
 entry. The stale book also moves the exchange's mid, so its context frame, delivered after
 the trigger, makes the detector fire again while the order is pending: the executor refuses
-that one (`pending_order` in the blocked counts), untimed. The bench clock runs `--step-ms` ahead per trigger so the bot's 2000-messages-a-minute
-budget never refuses a trigger; the exchange's clock is the bot's wall clock.
+that one (`pending_order` in the blocked counts), untimed. The bench clock runs `--step-ms`
+ahead per trigger so the bot's 2000-messages-a-minute budget never refuses a trigger; the
+exchange's clock is the bot's wall clock. The account is credited with traded volume, so the
+exchange's per-address request budget (10,000 + 1 per USDC traded) admits every order.
 
 What is timed is the bot alone: the trigger frame is built and decoded before the clock
 starts, and what the bot writes is only queued by the transport (stamped at the order post);
