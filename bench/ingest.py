@@ -45,7 +45,7 @@ def simulator_process(conn: Any, rates: list[int], step_s: float) -> None:
 
 async def _simulate(conn: Any, rates: list[int], step_s: float) -> None:
     from hip3.sim.harness import SimHarness, wall_clock_ms
-    from hip3.sim.server import ConnectionLimits, _frame
+    from hip3.sim.server import ConnectionLimits, channel_frame
 
     sim = SimHarness(seed=1, feeds=False, limits=ConnectionLimits(messages_per_window=10**6))
     ex, server = sim.exchange, sim.server
@@ -58,7 +58,7 @@ async def _simulate(conn: Any, rates: list[int], step_s: float) -> None:
     conn.send((sim.ws_url, sim.account[1]))
 
     def frame(ms: int, jitter: int) -> bytes:
-        return _frame("bbo", {**views[jitter], "time": ms})
+        return channel_frame("bbo", {**views[jitter], "time": ms})
 
     async def fresh_ctx() -> None:  # the detector and READY want a recent oracle
         while True:

@@ -19,6 +19,9 @@ def simulator_in_child(target: Callable[..., None], *args: Any) -> Iterator[Any]
     ours, theirs = ctx.Pipe()
     child = ctx.Process(target=target, args=(theirs, *args), daemon=True)
     child.start()
+    # Only the child holds its end now: if it dies (an import error, say), a read on ours
+    # raises EOFError instead of waiting forever.
+    theirs.close()
     try:
         yield ours
     finally:
