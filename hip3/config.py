@@ -166,12 +166,19 @@ class ReadyConfig(_Section):
 
 class FreshnessConfig(_Section):
     """When a market's data is fresh enough to trade on: READY-MD, the gates, the exits and the
-    status view all use these, through `MarketState.stale_reason`."""
+    status view all use these, through `MarketState.stale_reason`; and what is done about a
+    stream that went silent (hip3/runtime/streams.py). Why each limit: docs/exchange/freshness.md."""
 
-    # The book (bbo) was last received longer ago than this: stale.
+    # bbo is pushed only on change: a quiet book stays fresh while the asset context's mid
+    # confirms it; contradicted by that mid for longer than this, the bbo stream is silent.
     max_bbo_age_s: Seconds = 2.0
-    # The asset context (oracle, mark) was last received longer ago than this: stale.
+    # The asset context (oracle, mark; pushed with every oracle update, ~3 s on HIP-3) was last
+    # received longer ago than this: its stream is silent, the market stale.
     max_ctx_age_s: Seconds = 8.0
+    # A silent stream is resubscribed (unsubscribe + subscribe of just it) at most this many
+    # times, this long apart; still silent after that, the connection is replaced.
+    resubscribe_wait_s: Seconds = 5.0
+    max_resubscribes: Annotated[int, msgspec.Meta(ge=0)] = 2
     # After the book's exchange time runs backwards, the market is stale this long.
     time_regression_block_s: NonNegativeFloat = 10.0
     # A book stamped further ahead of our wall clock than this is dropped and counted.
@@ -437,6 +444,12 @@ class DeadMansSwitchConfig(_Section):
     enabled: bool = False
     interval_s: Seconds = 30.0
     lead_s: Annotated[float, msgspec.Meta(ge=EXCHANGE_MIN_SCHEDULE_CANCEL_LEAD_S)] = 60.0
+    # The exchange refuses the switch until the account has traded about $1M: while it does,
+    # ask again this rarely (the account's volume may grow).
+    unavailable_retry_s: Seconds = 600.0
+    # Refuse to trade (no entries: READY-TRADING is false) while the exchange has not
+    # accepted the switch.
+    required: bool = False
 
 
 class JournalConfig(_Section):
@@ -1108,6 +1121,11 @@ def _relation_problems(cfg: Config) -> Iterator[str]:
         yield (
             f"dead_mans_switch.interval_s = {_num(dms.interval_s)}: expected a value < "
             f"dead_mans_switch.lead_s ({_num(dms.lead_s)}) so it is renewed before it fires"
+        )
+    if dms.required and not dms.enabled:
+        yield (
+            "dead_mans_switch.required = true: expected dead_mans_switch.enabled = true "
+            "(trading cannot require a switch that is never set)"
         )
 
 

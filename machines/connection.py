@@ -1,8 +1,10 @@
 """ConnectionMachine: the lifecycle of the one WebSocket, one epoch per connection attempt.
 
 disconnected → connecting → subscribing → reconciling → live; any of those → backoff on a lost
-socket, a heartbeat timeout or a handshake timeout; backoff → connecting once the retry time has
-come; shutdown from anywhere → closing → closed.
+socket, a heartbeat timeout or a handshake timeout; live → backoff when a market-data stream
+stayed silent through its resubscribes (`stale_stream`: the socket answers but does not carry
+the data); backoff → connecting once the retry time has come; shutdown from anywhere → closing →
+closed.
 
 Heartbeats are driven by `tick(now_ms, last_rx_ms, exposed)`: the dispatcher passes the time of
 the last inbound frame instead of routing every frame through the machine (a transition costs
@@ -23,6 +25,8 @@ Deliberately ignored events (internal self-transitions, documented here once):
 - `pong` in backoff (a late pong from the socket just abandoned);
 - `socket_lost` in backoff (the close we asked for with CloseSocket being reported), and a
   `socket_lost` carrying an `epoch` that is not the current one (a stale report);
+- `stale_stream` outside live (only a live epoch's streams are watched; a late verdict on an
+  epoch already lost changes nothing);
 - everything the old socket may still report while closing.
 """
 
@@ -43,6 +47,7 @@ from .commands import (
 )
 
 HEARTBEAT_TIMEOUT = "heartbeat timeout"
+STALE_STREAM = "stale stream"
 HANDSHAKE_TIMEOUT = "handshake timeout"
 SHUTDOWN = "shutdown"
 
@@ -84,6 +89,10 @@ class ConnectionMachine(HipChart):
     )
 
     pong = stay(subscribing, reconciling, live, on="clear_ping") | stay(backoff, closing)
+
+    stale_stream = live.to(backoff, on="lost_by_stale_stream") | stay(
+        disconnected, connecting, subscribing, reconciling, backoff, closing
+    )
 
     shutdown = (
         disconnected.to(closing)
@@ -224,6 +233,11 @@ class ConnectionMachine(HipChart):
         self.last_reason = reason
         # The socket may still be open: the runtime must close it before the next epoch.
         self.emit(CloseSocket(self.epoch, reason))
+
+    def lost_by_stale_stream(self, stream: str) -> None:
+        self.last_reason = f"{STALE_STREAM}: {stream}"
+        # The socket is open and answering: it must be closed before the next epoch.
+        self.emit(CloseSocket(self.epoch, self.last_reason))
 
     def on_enter_backoff(self, now_ms: int) -> None:
         reason = self.last_reason or "socket lost"

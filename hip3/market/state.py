@@ -7,6 +7,13 @@ running ahead.
 
 Freshness has one definition, `MarketState.stale_reason`, under one configuration section
 (`[freshness]`): READY-MD, the market gates, the exits and the status view all ask it.
+
+What "stale" means follows how each feed is pushed (docs/exchange/freshness.md): the asset
+context comes with every oracle update (about every 3 s on HIP-3), so its silence is the signal
+that the market's data stopped; the bbo comes only when the book changes, so an old book is a
+quiet book as long as the context keeps confirming it (its `midPx`, the exchange's own book mid,
+lies within our bid..ask). A book the context contradicts for longer than `max_bbo_age_s` is one
+whose changes we are not being sent.
 """
 
 from __future__ import annotations
@@ -55,9 +62,9 @@ class MarketSpec:
 class Freshness:
     """When a market's data is too old, or its clock too odd, to trade on."""
 
-    # The book (bbo) was last received longer ago than this.
+    # The asset context has contradicted the book (its midPx outside our bid..ask) this long.
     max_bbo_age_s: float = 2.0
-    # The asset context (oracle, mark) was last received longer ago than this.
+    # The asset context (oracle, mark; pushed with every oracle update) is older than this.
     max_ctx_age_s: float = 8.0
     # After the book's exchange time ran backwards, distrust the feed this long.
     time_regression_block_s: float = 10.0
@@ -121,6 +128,8 @@ class MarketState:
     ctx_updates: int = 0
     time_regressions: int = 0
     regression_recv_ns: int = 0  # when the last backwards book arrived
+    # when a context first contradicted the book we hold (0: none since our last book)
+    book_contradicted_ns: int = 0
     future_books: int = 0  # books refused for a time too far ahead of our clock
     halted: bool = False  # the exchange shows an empty book: a halt cancels every order
 
@@ -155,6 +164,7 @@ class MarketState:
             return False  # an older book must never overwrite a newer one
         self.bbo_time_ms = time_ms
         self.bbo_recv_ns = recv_ns
+        self.book_contradicted_ns = 0
         if bid is None:
             self.bid_px = self.bid_sz = None
             self.bid_f = 0.0
@@ -199,20 +209,37 @@ class MarketState:
         self.open_interest = Decimal(open_interest)
         self.ctx_recv_ns = recv_ns
         self.ctx_updates += 1
+        self._check_book(recv_ns)
+
+    def _check_book(self, recv_ns: int) -> None:
+        """Does the context's mid (the exchange's book mid) agree with the book we hold? A
+        mid outside our bid..ask means the book moved and its bbo did not reach us (yet); a
+        mid within it, or no mid to compare, clears the doubt. Prices are on the exchange's
+        5-significant-figure grid, so the mid of an unchanged book rounds to a price within
+        bid..ask."""
+        mid, bid, ask = self.mid_px, self.bid_px, self.ask_px
+        if mid is None or bid is None or ask is None or bid <= mid <= ask:
+            self.book_contradicted_ns = 0
+        elif self.book_contradicted_ns == 0:
+            self.book_contradicted_ns = recv_ns
 
     def stale_reason(self, now_ns: int) -> str | None:
         """Why this market's data cannot be traded on at `now_ns`, or None when it is fresh.
 
-        The one freshness definition: no book or context yet, or older than its limit, or the
-        book's exchange time ran backwards within the regression window.
+        The one freshness definition: no book or context yet; the context older than its
+        limit (its stream went silent); the book contradicted by the context for longer than
+        its limit (its stream stopped telling us the changes); or the book's exchange time ran
+        backwards within the regression window. A book that is merely old is a quiet book.
         """
         f = self.freshness
-        recv = self.bbo_recv_ns
-        if recv == 0 or now_ns - recv > f.bbo_age_ns:
+        if self.bbo_recv_ns == 0:
             return BBO_STALE
         recv = self.ctx_recv_ns
         if recv == 0 or now_ns - recv > f.ctx_age_ns:
             return CTX_STALE
+        since = self.book_contradicted_ns
+        if since and now_ns - since > f.bbo_age_ns:
+            return BBO_STALE
         if self.time_regressions and now_ns - self.regression_recv_ns < f.regression_ns:
             return TIME_REGRESSION
         return None

@@ -36,6 +36,8 @@ from prometheus_client.core import (
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 
+from hip3.runtime.dead_mans_switch import STATES as DMS_STATES
+
 log = logging.getLogger(__name__)
 
 # Loopback posts answer in tens of microseconds; the exchange in tens of milliseconds.
@@ -313,6 +315,16 @@ class DispatcherCollector(Collector):
 
     def _risk(self) -> Iterator[Metric]:
         d = self.d
+        dms = d.dead_mans_switch
+        fam = GaugeMetricFamily(
+            "hip3_dead_mans_switch",
+            "1 for the dead man's switch's state (unavailable: the exchange refuses it until "
+            "the account has traded enough volume)",
+            labels=["state"],
+        )
+        for state in DMS_STATES:
+            fam.add_metric([state], 1.0 if state == dms.state else 0.0)
+        yield fam
         hs = d.hardstop.state
         fam = GaugeMetricFamily(
             "hip3_hardstop_state", "1 for HardStop's current state", labels=["state"]
@@ -342,13 +354,41 @@ class DispatcherCollector(Collector):
         updates = CounterMetricFamily(
             "hip3_market_bbo_updates", "bbo frames applied", labels=["coin"]
         )
+        stale = GaugeMetricFamily(
+            "hip3_market_stale",
+            "1 when the market's data is stale, by reason (ctx_stale: its context stream is "
+            "silent; bbo_stale: the context contradicts the book)",
+            labels=["coin", "reason"],
+        )
         for coin, st in list(d.markets.items()):
             ready.add_metric([coin], 1.0 if d.ready.market(coin, now_ns) else 0.0)
             age.add_metric([coin], st.bbo_age_s(now_ns))
             updates.add_metric([coin], st.bbo_updates)
+            reason = st.stale_reason(now_ns)
+            if reason is not None:
+                stale.add_metric([coin, reason], 1.0)
         yield ready
         yield age
         yield updates
+        yield stale
+        yield from self._streams()
+
+    def _streams(self) -> Iterator[Metric]:
+        w = self.d.streams
+        for name, doc, counts in (
+            ("hip3_stream_silences", "Times a stream went silent", w.silence_counts),
+            ("hip3_stream_resubscribes", "Resubscribes of a silent stream", w.retry_counts),
+            (
+                "hip3_stream_stale_reconnects",
+                "Connections replaced because a stream stayed silent",
+                w.reconnect_counts,
+            ),
+        ):
+            fam = CounterMetricFamily(name, doc, labels=["stream", "coin"])
+            for key, n in sorted(dict(counts).items()):
+                stream, _, coin = key.partition(":")
+                fam.add_metric([stream, coin], n)
+            yield fam
 
     def _loop(self) -> Iterator[Metric]:
         d = self.d

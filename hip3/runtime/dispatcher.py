@@ -63,6 +63,7 @@ from hip3.protocol import frames as F
 from hip3.protocol.ids import CloidSource
 from hip3.runtime.account_check import AccountCheck
 from hip3.runtime.common import FatalError, dec, log, ms
+from hip3.runtime.dead_mans_switch import DeadMansSwitch
 from hip3.runtime.entry import EntryPath, make_detector
 from hip3.runtime.epoch import FRAME_STATES, ConnectionEpoch
 from hip3.runtime.flatten import Flattening
@@ -72,6 +73,7 @@ from hip3.runtime.ready import Ready
 from hip3.runtime.reconciliation import Reconciler, dexes_of
 from hip3.runtime.recorder import Recorder
 from hip3.runtime.safety import Safety
+from hip3.runtime.streams import StreamWatch
 from hip3.runtime.trip import HardStopTrip
 from hip3.runtime.wire import Wire
 from hip3.strategy.exits import ExitParams, ExitPolicy
@@ -182,7 +184,15 @@ class Dispatcher:
             for c in self.coins
         }
         self.specs: dict[str, MarketSpec] = {}
-        self.ready = Ready(now_ns=clock.now_ns)
+        self.dead_mans_switch = DeadMansSwitch(
+            cfg=cfg.dead_mans_switch,
+            wire=self.wire,
+            conn=conn,
+            trading=trading,
+            clock=clock,
+            counters=self.counters,
+        )
+        self.ready = Ready(now_ns=clock.now_ns, dead_mans_switch=self.dead_mans_switch)
         self.ready.connection = conn
         self.ready.markets = self.markets
         self.hardstop = HardStopMachine(
@@ -365,6 +375,17 @@ class Dispatcher:
             request_flatten=self.flattening.request,
             clock=clock,
             counters=self.counters,
+        )
+        fr = cfg.freshness
+        self.streams = StreamWatch(
+            markets=self.markets,
+            readiness=lambda: self.epoch.readiness,
+            is_live=lambda: conn.is_live,
+            epoch=lambda: conn.epoch,
+            wire=self.wire,
+            reconnect=self.epoch.stream_stale,
+            resubscribe_wait_s=fr.resubscribe_wait_s,
+            max_resubscribes=fr.max_resubscribes,
         )
         # command type -> what runs it (public: a test checks that no command lacks one)
         self.command_runners = self._command_runners()
@@ -639,7 +660,8 @@ class Dispatcher:
         self.reconciler.poll_oi_caps(now)
         self.entry.check_exits(self.clock.now_ns())
         self.safety.check_risk(now)
-        self.safety.dead_mans_switch(now)
+        self.dead_mans_switch.tick(now)
+        self.streams.tick(self.clock.now_ns())
         self.recorder.tick(
             now_ms=now, wall_ms=self.clock.wall_ms(), markets=self.markets, positions=self.positions
         )

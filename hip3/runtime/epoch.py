@@ -199,6 +199,11 @@ class ConnectionEpoch:
         log.warning("epoch %d: market %s excluded: %s", cmd.epoch, cmd.market, cmd.reason)
         self.counters["market_excluded"] += 1
 
+    def stream_stale(self, stream: str) -> None:
+        """A market-data stream stayed silent through its resubscribes: the socket answers
+        but does not carry the data, so the connection is replaced (hip3/runtime/streams.py)."""
+        self.conn.send("stale_stream", stream=stream, now_ms=self.clock.now_ms())
+
     def hardstop_armed(self, armed: bool) -> None:
         """READY-TRADING needs an armed HardStop: the epoch's readiness learns each change."""
         if self.readiness is not None and not self.readiness.is_final:

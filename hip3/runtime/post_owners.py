@@ -4,7 +4,7 @@ its answer and its failure, so the post book never decides by the text of a post
 - `OrderPost`: the cloids of an order action; its statuses or its refusal reach their order
   machines, and a post that ended without an answer leaves them for reconciliation.
 - `CancelPost`: one cancel action of a cancel-everything; answered or failed, it is done.
-- `ScheduleCancelPost`: the dead man's switch; a refusal is counted and logged.
+- `ScheduleCancelPost`: the dead man's switch; its acceptance or refusal goes to the switch.
 - `InfoQuery`: one info request with its continuation: the answer, once its checked schema
   accepts it, goes to `on_answer`; a refused, malformed, timed-out or lost one to `on_failure`.
 
@@ -77,14 +77,17 @@ class CancelPost:
 
 
 class ScheduleCancelPost:
-    __slots__ = ("refused",)
+    __slots__ = ("accepted", "refused")
 
-    def __init__(self, refused: Callable[[str], None]) -> None:
+    def __init__(self, *, accepted: Callable[[], None], refused: Callable[[str], None]) -> None:
+        self.accepted = accepted
         self.refused = refused
 
     def answered(self, frame: Any, now: int) -> None:
         err = F.action_error(frame)
-        if err is not None:
+        if err is None:
+            self.accepted()
+        else:
             self.refused(err)
 
     def failed(self, reason: str, now: int, *, definite: bool) -> None:

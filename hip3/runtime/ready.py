@@ -5,8 +5,13 @@
   state's one freshness definition (`MarketState.stale_reason`).
 - READY-TRADING: connection live, every market ready-or-excluded, orderUpdates/userEvents
   acked, userFills snapshot received, positions/open orders/fills reconciled in this epoch,
-  HardStop armed — all of which the epoch's ReadinessMachine aggregates — and every market
-  that is not excluded READY-MD now. Stale data drops both at once, not at the next epoch.
+  HardStop armed — all of which the epoch's ReadinessMachine aggregates — and, with
+  `dead_mans_switch.required`, the exchange holding the dead man's switch. Freshness is per
+  market: an entry needs READY-TRADING and READY-MD of its own market, so a market whose
+  stream went silent blocks entries on itself at once, not on every market (each market's
+  bbo and context are separate subscriptions; one can stall while the others flow, see
+  docs/exchange/freshness.md). A connection whose data stopped altogether leaves every market
+  stale, and so blocks every entry.
 - Cancels and reduce-only orders only need the socket to be open (`can_reduce`): HardStop
   must be able to act while the rest is not ready.
 
@@ -20,27 +25,23 @@ from typing import Any
 
 
 class Ready:
-    def __init__(self, *, now_ns: Callable[[], int]) -> None:
+    def __init__(self, *, now_ns: Callable[[], int], dead_mans_switch: Any = None) -> None:
         self._now_ns = now_ns  # the clock the market states' receive times come from
+        # with `dead_mans_switch.required`, no trading until the exchange holds the switch
+        self.dead_mans_switch = dead_mans_switch
         self.machine: Any = None  # the current epoch's ReadinessMachine
         self.connection: Any = None  # the ConnectionMachine
         self.markets: dict[str, Any] = {}  # coin -> MarketState
 
     def trading(self, now_ns: int | None = None) -> bool:
         m = self.machine
-        if (
-            m is None
-            or not m.trading_ready
-            or self.connection is None
-            or not self.connection.is_live
-        ):
-            return False
-        now = self._now_ns() if now_ns is None else now_ns
-        excluded = m.excluded
-        for coin, st in self.markets.items():
-            if st.stale_reason(now) is not None and coin not in excluded:
-                return False
-        return True
+        return (
+            m is not None
+            and m.trading_ready
+            and self.connection is not None
+            and self.connection.is_live
+            and (self.dead_mans_switch is None or not self.dead_mans_switch.blocks_trading())
+        )
 
     def market(self, coin: str, now_ns: int | None = None) -> bool:
         m = self.machine
@@ -75,4 +76,7 @@ class Ready:
             "missing": [] if m is None else list(m.missing()),
             "excluded": {} if m is None else dict(m.excluded),
             "stale": self.stale_markets(),
+            "dead_mans_switch": (
+                None if self.dead_mans_switch is None else self.dead_mans_switch.describe()
+            ),
         }

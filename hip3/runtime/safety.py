@@ -1,12 +1,12 @@
-"""Safety: the HardStop's steps, the risk triggers, the dead man's switch, operator commands
-and the graceful stop.
+"""Safety: the HardStop's steps, the risk triggers, operator commands and the graceful stop
+(the dead man's switch has its own component, `dead_mans_switch.py`).
 
 The HardStopMachine decides (trip → block entries → cancel → flatten → verify → halted); this
 component carries out its commands: CancelAllOrders (the one cancel-everything routine),
 FlattenAllPositions (through `Flattening`), VerifyFlat (asks the exchange's openOrders and
 clearinghouseState and adopts what they say), BlockEntries, HardStopHalted, HardStopRearmed.
-On every tick it checks the risk limits (a breach trips the HardStop), schedules the dead
-man's switch, and moves a stop on until it is done or its deadline passes. Events it takes:
+On every tick it checks the risk limits (a breach trips the HardStop) and moves a stop on
+until it is done or its deadline passes. Events it takes:
 OperatorCommand (hardstop, reset, shutdown, accept_params), ticks.
 """
 
@@ -20,10 +20,10 @@ from hip3.events import OperatorCommand
 from hip3.machines import commands as C
 from hip3.machines.hardstop import HardStopMachine
 from hip3.market.gates import accept_changed_params
-from hip3.protocol.actions import cancel_action, cancel_by_cloid_action, schedule_cancel_action
+from hip3.protocol.actions import cancel_action, cancel_by_cloid_action
 from hip3.runtime.common import log, ms
 from hip3.runtime.flatten import Flattening
-from hip3.runtime.post_owners import CancelPost, ScheduleCancelPost
+from hip3.runtime.post_owners import CancelPost
 from hip3.runtime.reconciliation import Reconciler, has_cloid, positions_from_state
 from hip3.runtime.trip import STOP_REASON, HardStopTrip
 
@@ -92,7 +92,6 @@ class Safety:
         self._cancel_posts: set[CancelPost] = set()
         self._cancel_attempt = 0
         self._verify: dict[str, Any] | None = None
-        self._dms_next_ms = 0
         # the stop: when it began, and whether it flattens or only cancels
         self._shutdown_started_ms: int | None = None
         self._shutdown_flatten = False
@@ -289,7 +288,7 @@ class Safety:
                 self.hardstop.send("verified", flat=flat, attempt=v["attempt"])
 
     # ------------------------------------------------------------------------------------
-    # risk and the dead man's switch
+    # risk
 
     def check_risk(self, now: int) -> None:
         if not self.hardstop.is_armed:
@@ -308,27 +307,6 @@ class Safety:
         )
         if reason:
             self.trip(reason)
-
-    def dead_mans_switch(self, now: int) -> None:
-        dms = self.cfg.dead_mans_switch
-        if (
-            not dms.enabled
-            or not self.trading
-            or self.conn.state != "live"
-            or now < self._dms_next_ms
-        ):
-            return
-        self._dms_next_ms = now + ms(dms.interval_s)
-        deadline = self.clock.wall_ms() + ms(dms.lead_s)
-        self.wire.post_action(
-            schedule_cancel_action(deadline),
-            kind="schedule_cancel",
-            owner=ScheduleCancelPost(self._schedule_cancel_refused),
-        )
-
-    def _schedule_cancel_refused(self, err: str) -> None:
-        log.warning("dead man's switch refused: %s", err)
-        self.counters["dms_refused"] += 1
 
     # ------------------------------------------------------------------------------------
     # operator

@@ -68,6 +68,9 @@ class Wire:
     def subscribe(self, subscription: dict) -> bool:
         return self.send_plain(frames.encode_subscribe(subscription), "subscribe")
 
+    def unsubscribe(self, subscription: dict) -> bool:
+        return self.send_plain(frames.encode_unsubscribe(subscription), "unsubscribe")
+
     def ping(self) -> bool:
         return self.send_plain(frames.encode_ping(), "ping")
 

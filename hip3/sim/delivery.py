@@ -153,6 +153,8 @@ class Delivery:
             self._add("pong", b'{"channel":"pong"}')
         elif method == "subscribe":
             self._subscribe(c, message.get("subscription"))
+        elif method == "unsubscribe":
+            self._unsubscribe(c, message.get("subscription"))
         elif method == "post":
             self.requests.append(message)
         else:
@@ -196,6 +198,33 @@ class Delivery:
             self._add(lane, channel_frame("bbo", ex.bbo(sub.target)))
         elif sub.type == "activeAssetCtx":
             self._add(lane, channel_frame("activeAssetCtx", ex.asset_ctx(sub.target)))
+
+    def _unsubscribe(self, c: _Connection, raw: Any) -> None:
+        """The subscription ends: nothing more is queued for it (what is already queued may
+        still arrive, as on a socket), then the unsubscribe ack."""
+        ex = self.exchange
+        try:
+            sub = parse_subscription(
+                raw, is_coin=ex.universe.by_coin.__contains__, dexes=self._dexes()
+            )
+        except UnparsableSubscription:
+            text = msgspec.json.encode({"method": "unsubscribe", "subscription": raw}).decode()
+            self._add("error", channel_frame("error", PARSE_ERROR + text))
+            return
+        except InvalidSubscription as exc:
+            self._add("error", channel_frame("error", str(exc)))
+            return
+        if c.subs.pop(sub.key, None) is None:
+            self._add("error", channel_frame("error", f"Already unsubscribed: {sub.key}"))
+            return
+        ack = channel_frame(
+            "subscriptionResponse", {"method": "unsubscribe", "subscription": sub.echo}
+        )
+        if sub.type in USER_STREAMS:
+            self._add(c.user_streams.pop((sub.type, sub.target)), ack)
+            return
+        lane = c.md.pop((sub.type, sub.target))
+        self._add("ack:" + lane, ack)
 
     def _dexes(self) -> list[str]:
         return [d.name for d in self.exchange.universe.dexes]

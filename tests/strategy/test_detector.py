@@ -120,7 +120,7 @@ def test_stale_data_and_missing_oracle_never_signal():
     f = make()
     assert f.bbo("99.7", "99.8") is None  # no oracle yet
     f.ctx("100")
-    f.m.bbo_recv_ns -= 3 * NS  # the book is 3 s old (> freshness.max_bbo_age_s 2)
+    f.m.ctx_recv_ns -= 9 * NS  # the context is 9 s old (> freshness.max_ctx_age_s 8)
     assert f.evaluate() is None
     assert skips(f) == {"no_oracle": 1, "stale": 1}
 

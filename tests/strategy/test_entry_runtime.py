@@ -1,4 +1,4 @@
-"""The entry path inside the dispatcher: freshness drops READY at once, a book stamped in the
+"""The entry path inside the dispatcher: freshness drops READY-MD at once, per market, a book stamped in the
 future is refused without blocking its market, the action budget pays only for orders sent,
 and an empty book from the exchange is a halt until the book returns."""
 
@@ -43,27 +43,50 @@ def refresh(h: Harness) -> None:
         h.ctx(coin)
 
 
-def test_stale_market_data_drops_ready_md_and_ready_trading_at_once():
+def test_a_market_whose_context_stopped_blocks_entries_on_itself_only():
     h = ready_harness()
     d, (quiet, busy) = h.d, list(MARKETS)
-    h.clock.advance(1_000)
-    h.bbo(busy)  # only one market keeps its book coming
-    h.clock.advance(1_500)
-    h.bbo(busy)
-    # the quiet market's book is 2.5 s old: stale now, in this epoch, with no reconnect
+    h.clock.advance(5_000)
+    h.ctx(busy)  # only one market's context keeps coming (every oracle update)
+    h.clock.advance(3_500)
+    h.ctx(busy)
+    now = h.clock.now_ns()
+    # the quiet market's context is 8.5 s old: stale now, in this epoch, with no reconnect
     assert d.conn.state == "live" and d.readiness.trading_ready
-    assert not d.ready.market(quiet, h.clock.now_ns())
-    assert d.ready.market(busy, h.clock.now_ns())
-    assert not d.ready.trading()
-    assert d.ready.stale_markets() == {quiet: "bbo_stale"}
+    assert not d.ready.market(quiet, now)
+    # the busy market's book is as old, but the context still confirms it: a quiet book
+    assert d.ready.market(busy, now)
+    assert d.ready.trading()  # per market: one stale market does not stop the others
+    assert d.ready.stale_markets() == {quiet: "ctx_stale"}
     before = orders_sent(h)
-    h.bbo(busy, dislocated="buy")  # a signal on the fresh market: no entry without READY-TRADING
+    h.bbo(quiet, dislocated="buy")  # an opportunity on the stale market: no entry
     assert orders_sent(h) == before
-    assert d.executor.blocked["not_ready"] == 1
-    refresh(h)  # fresh data again: READY is back without any epoch change
-    assert d.ready.trading() and d.ready.market(quiet, h.clock.now_ns())
-    h.bbo(busy, dislocated="buy")
+    h.bbo(busy, dislocated="buy")  # the fresh market trades
     assert orders_sent(h) == before + 1
+    refresh(h)  # the context again: READY-MD is back without any epoch change
+    assert d.ready.market(quiet, h.clock.now_ns())
+
+
+def test_a_quiet_book_stays_fresh_while_a_contradicted_one_goes_stale():
+    h = ready_harness()
+    d, (coin, _other) = h.d, list(MARKETS)
+    h.clock.advance(6_000)
+    h.ctx(coin)  # nothing changed on the book: the context's mid lies within our bid..ask
+    h.clock.advance(1_000)
+    assert d.ready.market(coin, h.clock.now_ns()), d.ready.stale_markets()
+    # the book moves but its bbo never reaches the bot; the context's mid shows it
+    h.quote(coin, dislocated="sell")
+    h.delivery.publish_market_data()
+    for i in h.delivery.deliverable():
+        if h.delivery.frames[i].lane == "bbo:" + coin:
+            h.delivery.drop(i)
+            break
+    h.deliver_lanes("activeAssetCtx:" + coin)
+    h.clock.advance(2_000)
+    assert d.ready.market(coin, h.clock.now_ns())  # a bbo in flight may still come
+    h.clock.advance(1)
+    assert d.ready.stale_markets()[coin] == "bbo_stale"
+    assert d.ready.trading()
 
 
 def test_a_book_stamped_a_day_ahead_is_dropped_and_the_market_trades_again(caplog):
@@ -175,6 +198,6 @@ def test_the_status_view_shows_the_one_freshness_verdict():
     }
     assert "fresh (1 future books dropped)" in rows[coin]
     assert "halted" in rows[other]
-    h.clock.advance(2_500)
+    h.clock.advance(8_500)
     text = render_status(h.d, h.clock.now_ns())
-    assert "READY-TRADING no" in text and "bbo_stale" in text
+    assert "ctx_stale" in text

@@ -72,7 +72,7 @@ def test_exit_table(size, bid, ask, held_ms, expected):
 
 def test_stale_data_blocks_mark_regression_but_not_the_time_stop():
     f = book("99.99", "100.1")
-    f.tick(3.0)  # book and oracle are now 3 s old (> 2)
+    f.tick(9.0)  # the oracle's context is now 9 s old (> max_ctx_age_s 8)
     assert check(POLICY, f, "1", 5_000) is None
     assert check(POLICY, f, "1", 5_000, with_clock=False) == MARK_REGRESSION
     assert check(POLICY, f, "1", 30_000) == TIME_STOP

@@ -74,7 +74,8 @@ def test_stale_reasons_in_their_order():
     assert m.stale_reason(NS) == CTX_STALE
     m.on_ctx("100", "100", None, "0", "1", NS)
     assert m.stale_reason(NS) is None
-    assert m.stale_reason(NS + 2 * NS + 1) == BBO_STALE
+    assert m.stale_reason(NS + 2 * NS + 1) is None  # an old book is a quiet book ...
+    assert m.stale_reason(NS + 8 * NS + 1) == CTX_STALE  # ... while the context flows
     m.on_bbo(900, ("99", "1"), ("101", "1"), 2 * NS, wall_ms=1_100)  # runs backwards
     assert m.stale_reason(2 * NS) == TIME_REGRESSION
     m.on_bbo(1_200, ("99", "1"), ("101", "1"), 11 * NS, wall_ms=1_200)
@@ -82,6 +83,28 @@ def test_stale_reasons_in_their_order():
     assert m.stale_reason(11 * NS) == TIME_REGRESSION  # 9 s into the 10 s window
     m.on_bbo(1_300, ("99", "1"), ("101", "1"), 12 * NS + 1, wall_ms=1_300)
     assert m.stale_reason(12 * NS + 1) is None
+
+
+def test_a_book_the_context_contradicts_goes_stale():
+    m = MarketState("xyz:AAA", Freshness(max_bbo_age_s=2, max_ctx_age_s=8))
+    m.on_bbo(1_000, ("99", "1"), ("101", "1"), NS, wall_ms=1_000)
+    m.on_ctx("100", "100", "100", "0", "1", NS)  # the exchange's mid within bid..ask
+    assert m.stale_reason(6 * NS) is None
+    m.on_ctx("100", "100", "101", "0", "1", 6 * NS)  # on the ask: still within
+    assert m.stale_reason(7 * NS) is None
+    m.on_ctx("100", "100", "103", "0", "1", 7 * NS)  # the book moved; no bbo told us
+    assert m.stale_reason(9 * NS) is None  # a bbo in flight may still come
+    assert m.stale_reason(9 * NS + 1) == BBO_STALE
+    m.on_ctx("100", "100", "103", "0", "1", 8 * NS)  # it keeps the first contradiction's time
+    assert m.stale_reason(9 * NS + 1) == BBO_STALE
+    m.on_bbo(2_000, ("102", "1"), ("104", "1"), 10 * NS, wall_ms=2_000)  # the bbo arrives
+    assert m.stale_reason(10 * NS) is None
+    m.on_ctx("100", "100", "99", "0", "1", 11 * NS)
+    m.on_ctx("100", "100", "103", "0", "1", 12 * NS)  # agreeing again clears the doubt
+    assert m.stale_reason(14 * NS + 1) is None
+    m.on_bbo(3_000, ("102", "1"), None, 15 * NS, wall_ms=3_000)  # one-sided: nothing to compare
+    m.on_ctx("100", "100", None, "0", "1", 15 * NS)
+    assert m.stale_reason(20 * NS) is None
 
 
 @pytest.mark.parametrize("name", ["max_bbo_age_s", "max_ctx_age_s", "max_future_skew_s"])

@@ -53,16 +53,21 @@ def test_calm_fresh_market_passes_at_full_size():
     ("bbo_age_s", "ctx_age_s", "expected"),
     [
         (1.9, 1.9, None),
-        (2.1, 0.0, BBO_STALE),  # bbo older than 2 s
+        (9.0, 0.0, None),  # an old book the context does not contradict: a quiet book
         (0.0, 8.1, CTX_STALE),  # ctx older than 8 s
-        (9.0, 9.0, BBO_STALE),  # both stale: the first check in the order names it
+        (9.0, 9.0, CTX_STALE),
+        (0.0, -2.1, BBO_STALE),  # the context's mid has contradicted the book for 2.1 s
     ],
 )
 def test_stale_data_blocks_by_the_market_states_one_definition(bbo_age_s, ctx_age_s, expected):
     f = fresh()
     now = f.now_ns + 10 * NS
     f.m.bbo_recv_ns = now - int(bbo_age_s * NS)
-    f.m.ctx_recv_ns = now - int(ctx_age_s * NS)
+    if ctx_age_s < 0:  # a fresh context that disagrees with the book since -ctx_age_s
+        f.m.ctx_recv_ns = now
+        f.m.book_contradicted_ns = now + int(ctx_age_s * NS)
+    else:
+        f.m.ctx_recv_ns = now - int(ctx_age_s * NS)
     r = gates().check(f.m, now)
     assert r.reason == expected == f.m.stale_reason(now)
     assert r.ok == (expected is None)
@@ -197,12 +202,12 @@ def test_an_empty_book_is_a_halt_until_a_book_returns(caplog):
     assert len(messages) == 2 and "halted" in messages[0] and "resumed" in messages[1]
 
 
-def test_a_halt_outranks_the_oi_cap_and_a_stale_book_outranks_the_halt():
+def test_a_halt_outranks_the_oi_cap_and_stale_data_outranks_the_halt():
     f, g = fresh(), gates()
     g.set_oi_capped(True)
     f.bbo(None, None)
     assert g.check(f.m, f.now_ns).reason == HALTED
-    assert g.check(f.m, f.now_ns + 3 * NS).reason == BBO_STALE
+    assert g.check(f.m, f.now_ns + 9 * NS).reason == CTX_STALE
 
 
 @pytest.mark.parametrize(
@@ -253,8 +258,8 @@ def test_order_of_gates_stale_beats_everything():
     g.on_params(spec())
     g.on_params(spec(sz_decimals=4))
     assert g.check(f.m, f.now_ns).reason == OI_CAP
-    assert g.check(f.m, f.now_ns + 3 * NS).reason == BBO_STALE
-    assert g.counts == {OI_CAP: 1, BBO_STALE: 1}
+    assert g.check(f.m, f.now_ns + 9 * NS).reason == CTX_STALE
+    assert g.counts == {OI_CAP: 1, CTX_STALE: 1}
 
 
 def test_blocks_counted_every_time_but_logged_on_change_only(caplog):
