@@ -145,6 +145,12 @@ def build_summary(
         "fatal": d.fatal,
         "account_refused": d.account_refused,
         "actions_sent": d.wire.actions_sent,
+        "dead_mans_switch": d.dead_mans_switch.describe(),
+        "stale_streams": {
+            "silences": dict(sorted(d.streams.silence_counts.items())),
+            "resubscribes": dict(sorted(d.streams.retry_counts.items())),
+            "reconnects": dict(sorted(d.streams.reconnect_counts.items())),
+        },
     }
 
 
@@ -195,4 +201,11 @@ def render(summary: dict) -> str:
         lines.append(f"fatal: {summary['fatal']}")
     if summary.get("account_refused"):
         lines.append(f"account_refused: {summary['account_refused']}")
+    dms = summary.get("dead_mans_switch") or {}
+    if dms.get("state", "off") != "off":
+        line = f"dead_mans_switch: {dms['state']}"
+        lines.append(line + (f" ({dms['detail']})" if dms.get("detail") else ""))
+    streams = summary.get("stale_streams") or {}
+    if streams.get("silences"):
+        lines.append(f"stale_streams: {json.dumps(streams)}")
     return "\n".join(lines)

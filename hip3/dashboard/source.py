@@ -198,12 +198,18 @@ class BotSource:
         dms = d.cfg.dead_mans_switch
         return {
             "enabled": dms.enabled,
-            # renewed only while trading on a live connection (see hip3/runtime/safety.py)
-            "renewing": dms.enabled and d.trading and d.conn.state == "live",
+            # renewed only while trading on a live connection (see hip3/runtime/dead_mans_switch.py)
+            "renewing": dms.enabled
+            and d.trading
+            and d.conn.state == "live"
+            and not d.dead_mans_switch.unavailable,
             "interval_s": dms.interval_s,
             "lead_s": dms.lead_s,
             "renewals": self.schedule_cancel_renewals(),
             "refused": d.counters.get("dms_refused", 0),
+            # off, pending, active, unavailable (the exchange's volume gate) or refused
+            "state": d.dead_mans_switch.state,
+            "detail": d.dead_mans_switch.message(),
         }
 
     # --- operator -------------------------------------------------------------------------

@@ -79,6 +79,16 @@ def render_status(d: Any, now_ns: int, last_error: Callable[[], str | None] | No
         error = last_error()
         if error:
             lines.append(f"  last connection error: {error}")
+    dms = d.dead_mans_switch
+    if dms.state != "off":
+        detail = dms.message()
+        lines.append(f"  dead man's switch: {dms.state}" + (f": {detail}" if detail else ""))
+    silent = d.streams.silent_streams()
+    if silent:
+        lines.append(
+            "  silent streams (resubscribes): "
+            + ", ".join(f"{key} ({n})" for key, n in sorted(silent.items()))
+        )
     reasons = list(getattr(hs, "reasons", None) or ())
     if reasons:
         lines.append("  HardStop reasons: " + "; ".join(str(r) for r in reasons))

@@ -276,6 +276,7 @@ async def test_dead_mans_switch_is_renewed_at_the_exchange():
         first = sim.exchange._scheduled[user]
         assert await wait_for(lambda: sim.exchange._scheduled.get(user, first) > first, 3.0)
         assert d.counters["dms_refused"] == 0
+        assert d.dead_mans_switch.state == "active"
 
     # The exchange refuses scheduleCancel until an account has traded $1M; this one may.
     async with SimHarness(seed=3, feeds=False, schedule_cancel_min_volume=Decimal(0)) as sim:
@@ -285,6 +286,27 @@ async def test_dead_mans_switch_is_renewed_at_the_exchange():
             during=during,
             dead_mans_switch={"enabled": True, "interval_s": 1.0, "lead_s": 10.0},
         )
+
+
+async def test_dead_mans_switch_below_the_volume_gate_is_reported_unavailable():
+    """The simulator refuses scheduleCancel to an account that has not traded $1M, as the
+    exchange does: the bot stops renewing on its fast loop and says the switch is unavailable."""
+
+    async def during(d, sim):
+        assert await wait_for(lambda: d.dead_mans_switch.state == "unavailable", 5.0)
+        await asyncio.sleep(1.0)  # interval_s 0.2: the fast loop would have asked ~5 times
+        assert d.counters["dms_refused"] == 1
+        assert d.ready.trading()  # not required: it trades on, unprotected, and says so
+
+    async with SimHarness(seed=3, feeds=False) as sim:
+        summary, _d = await run_against(
+            sim,
+            duration_s=3,
+            during=during,
+            dead_mans_switch={"enabled": True, "interval_s": 0.2, "lead_s": 10.0},
+        )
+    assert summary["dead_mans_switch"]["state"] == "unavailable"
+    assert "hip3 guard" in summary["dead_mans_switch"]["detail"]
 
 
 async def test_one_hardstop_blocks_every_entry_path():

@@ -133,6 +133,8 @@ function renderHardStop(s) {
   let text;
   if (!d.enabled) {
     text = "off (dead_mans_switch.enabled = false)";
+  } else if (d.state === "unavailable") {
+    text = d.detail;  // "dead man's switch unavailable: ..." (the exchange's volume gate)
   } else {
     text = (d.renewing ? "renewing" : "not renewing (connection not live)") +
       ` every ${d.interval_s} s, cancels ${d.lead_s} s after the last renewal;` +
