@@ -27,6 +27,12 @@ SPEC grammar (whitespace around items is ignored):
     halt=COIN@S           halt market COIN S seconds after start (cancel orders, settle at mark)
 
 Example: `drop_after=500,seed=3,delay_ms=20,duplicate_p=0.01,halt=xyz:BBB@30`.
+
+From tests only, `FaultController.stall(kind, coin)` makes one market-data stream of the open
+connections go silent (no updates, not even the snapshot of a new subscription) while the
+socket, its pongs and every other stream go on: the stale stream seen on mainnet
+(docs/exchange/freshness.md). By default a resubscribe (unsubscribe, then subscribe) heals it;
+with `through_resubscribe=True` only a new connection does.
 """
 
 from __future__ import annotations
@@ -184,6 +190,8 @@ class FaultController:
         self._tasks: list[asyncio.Task[None]] = []
         self.halted: list[str] = []
         self.drops = 0
+        # (kind, coin) -> (whether a resubscribe leaves it stalled, the stalled sessions)
+        self._stalls: dict[tuple[str, str], tuple[bool, set[Any]]] = {}
 
     # --- wiring (done by the harness) -------------------------------------------------
     def attach(self, server: _Server, exchange: _Exchange) -> None:
@@ -228,6 +236,18 @@ class FaultController:
         self._require_exchange().halt_market(coin)
         self.halted.append(coin)
 
+    def stall(self, kind: str, coin: str, *, through_resubscribe: bool = False) -> int:
+        """Silence the `kind` ("bbo", "activeAssetCtx", "l2Book", ...) stream of `coin` on
+        every connection subscribed to it now; returns how many."""
+        if self._server is None:
+            raise RuntimeError("fault controller is not attached to a server")
+        sessions = set(self._server.subscribers(kind, coin))
+        self._stalls[(kind, coin)] = (through_resubscribe, sessions)
+        return len(sessions)
+
+    def unstall(self, kind: str, coin: str) -> None:
+        self._stalls.pop((kind, coin), None)
+
     def release_snapshots(self) -> int:
         """Stop withholding userFills snapshots and send the parked ones; returns how many."""
         self.withhold_snapshot = False
@@ -251,6 +271,17 @@ class FaultController:
         self.release_snapshots()
 
     # --- asked by the server --------------------------------------------------------
+    def stalled(self, session: Any, kind: str, coin: str) -> bool:
+        entry = self._stalls.get((kind, coin))
+        return entry is not None and session in entry[1]
+
+    def unsubscribed(self, session: Any, kind: str, coin: str) -> None:
+        """`session` ended its `kind` subscription of `coin`: a stall that a resubscribe heals
+        ends for it."""
+        entry = self._stalls.get((kind, coin))
+        if entry is not None and not entry[0]:
+            entry[1].discard(session)
+
     def park_snapshot(self, send: Callable[[], None]) -> bool:
         """Park a snapshot send if snapshots are withheld; True when parked."""
         if self.withhold_snapshot:

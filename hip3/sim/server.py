@@ -369,6 +369,14 @@ class SimServer:
             await asyncio.wait_for(self._server.wait_closed(), 5)
         self._server = None
 
+    def subscribers(self, kind: str, coin: str) -> set[ClientSession]:
+        """The sessions subscribed to the `kind` stream of `coin` (any l2Book variant)."""
+        out: set[ClientSession] = set()
+        for key, sessions in self._routes.items():
+            if key[0] == kind and key[1] == coin:
+                out |= sessions
+        return out
+
     def drop_all(self) -> int:
         sessions = list(self.sessions)
         for session in sessions:
@@ -526,6 +534,7 @@ class SimServer:
             session.send(_error_frame(f"Already unsubscribed: {sub.key}"))
             return
         self._unroute(session, existing)
+        self.faults.unsubscribed(session, existing.type, existing.target)
         session.send(
             channel_frame(
                 "subscriptionResponse", {"method": "unsubscribe", "subscription": sub.echo}
@@ -546,6 +555,8 @@ class SimServer:
         """What a fresh subscriber gets right after the ack (snapshot-style feeds)."""
         exchange = self.exchange
         kind = sub.type
+        if self.faults.stalled(session, kind, sub.target):
+            return
         if kind == "userFills":
             key = sub.key
 
@@ -748,18 +759,22 @@ class SimServer:
                 bbo = exchange.bbo(coin)
                 if bbo["bbo"] != self._last_bbo.get(coin):
                     self._last_bbo[coin] = bbo["bbo"]
-                    self._fan_out_to(subscribers, channel_frame("bbo", bbo))
+                    self._fan_out_to(subscribers, channel_frame("bbo", bbo), ("bbo", coin))
             for variant in self._book_variants.get(coin, ()):
                 subscribers = routes.get(("l2Book", coin, variant))
                 if subscribers:
                     self._fan_out_to(
-                        subscribers, channel_frame("l2Book", self._book_view(coin, variant))
+                        subscribers,
+                        channel_frame("l2Book", self._book_view(coin, variant)),
+                        ("l2Book", coin),
                     )
         for coin in ctxs:
             subscribers = routes.get(("activeAssetCtx", coin))
             if subscribers:
                 self._fan_out_to(
-                    subscribers, channel_frame("activeAssetCtx", exchange.asset_ctx(coin))
+                    subscribers,
+                    channel_frame("activeAssetCtx", exchange.asset_ctx(coin)),
+                    ("activeAssetCtx", coin),
                 )
         for dex in dirty_dexes:
             subscribers = routes.get(("allMids", dex))
@@ -779,9 +794,14 @@ class SimServer:
         if subscribers:
             self._fan_out_to(subscribers, channel_frame(channel, data))
 
-    def _fan_out_to(self, subscribers: set[ClientSession], frame: bytes) -> None:
+    def _fan_out_to(
+        self, subscribers: set[ClientSession], frame: bytes, stream: tuple[Any, ...] = ()
+    ) -> None:
         # Copy: a send can drop a session, which edits the set we are walking.
+        faults = self.faults
         for session in tuple(subscribers):
+            if stream and faults.stalled(session, stream[0], stream[1]):
+                continue  # a stalled stream (fault): the socket lives, this feed is silent
             session.send(frame)
         self.md_frames_written += len(subscribers)
 

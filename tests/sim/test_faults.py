@@ -217,3 +217,50 @@ async def test_halt_from_spec(make_sim, connect):
         await asyncio.sleep(0.02)
     assert sim.faults.halted == ["xyz:BBB"]
     assert "xyz:BBB" in sim.exchange.halted
+
+
+# --- a stalled stream -----------------------------------------------------------------------
+
+
+async def _subscribe_both(client) -> None:
+    for kind in ("bbo", "activeAssetCtx"):
+        await client.subscribe({"type": kind, "coin": "xyz:AAA"})
+    await client.frames_for(0.1)  # the snapshots
+
+
+async def test_a_stalled_stream_is_silent_while_the_socket_lives_until_resubscribed(
+    make_sim, connect
+):
+    sim = await make_sim()
+    client = await connect(sim)
+    await _subscribe_both(client)
+    assert sim.faults.stall("bbo", "xyz:AAA") == 1
+    _quote(sim, bid="24.8", ask="25.2")
+    sim.exchange.set_oracle("xyz:AAA", Decimal("25.05"))
+    await client.send({"method": "ping"})
+    frames = await client.frames_for(0.3)
+    channels = [f["channel"] for f in frames]
+    assert "pong" in channels and "activeAssetCtx" in channels  # the socket and others live
+    assert "bbo" not in channels
+    sub = {"type": "bbo", "coin": "xyz:AAA"}
+    await client.send({"method": "unsubscribe", "subscription": sub})
+    await client.subscribe(sub)
+    frame, _ = await client.recv_until(lambda f: f["channel"] == "bbo")
+    assert frame["data"]["bbo"][0]["px"] == "24.8"  # healed: the book as it is now
+
+
+async def test_a_stall_through_resubscribes_ends_only_with_the_connection(make_sim, connect):
+    sim = await make_sim()
+    client = await connect(sim)
+    await _subscribe_both(client)
+    sim.faults.stall("activeAssetCtx", "xyz:AAA", through_resubscribe=True)
+    sub = {"type": "activeAssetCtx", "coin": "xyz:AAA"}
+    await client.send({"method": "unsubscribe", "subscription": sub})
+    await client.subscribe(sub)
+    sim.exchange.set_oracle("xyz:AAA", Decimal("25.05"))
+    frames = await client.frames_for(0.3)
+    assert "activeAssetCtx" not in [f["channel"] for f in frames]  # not even a snapshot
+    again = await connect(sim)  # a new connection is not stalled
+    await again.subscribe(sub)
+    frame, _ = await again.recv_until(lambda f: f["channel"] == "activeAssetCtx")
+    assert frame["data"]["coin"] == "xyz:AAA"
