@@ -34,8 +34,6 @@ from hip3.runtime.wire import Wire
 
 log = logging.getLogger(__name__)
 
-WATCHED_TYPES = ("activeAssetCtx", "bbo")
-
 
 @dataclass(slots=True)
 class _Silence:
@@ -84,32 +82,36 @@ class StreamWatch:
         m = self.readiness()
         if m is None or not self.is_live():
             return
+        # Runs on every timer tick over every market: plain integer compares first; names,
+        # the readiness lookup and the bookkeeping only for a stream that is silent. The
+        # limits are the market's own freshness (`MarketState.stale_reason`).
+        silent_now: list[tuple[str, str]] = []
         for coin, st in self.markets.items():
-            if coin in m.excluded:
+            f = st.freshness
+            recv = st.ctx_recv_ns
+            if recv == 0 or now_ns - recv > f.ctx_age_ns:
+                silent_now.append(("activeAssetCtx", coin))
+            since = st.book_contradicted_ns
+            if since and now_ns - since > f.bbo_age_ns:
+                silent_now.append(("bbo", coin))
+        keys = m.keys
+        still: set[str] = set()
+        for typ, coin in silent_now:
+            key = f"{typ}:{coin}"
+            # only a stream that delivered this epoch, of a market not excluded
+            if keys.get(key) != READY or coin in m.excluded:
                 continue
-            for typ in WATCHED_TYPES:
-                key = f"{typ}:{coin}"
-                if m.keys.get(key) != READY:
-                    continue
-                if self._is_silent(typ, st, now_ns):
-                    if self._act(key, typ, coin, now_ns):
-                        return  # the connection is being replaced
-                elif key in self._silent:
-                    s = self._silent.pop(key)
-                    log.info(
-                        "%s flows again after %.1f s and %d resubscribe(s)",
-                        key,
-                        (now_ns - s.since_ns) / 1e9,
-                        s.resubscribes,
-                    )
-
-    @staticmethod
-    def _is_silent(typ: str, st: MarketState, now_ns: int) -> bool:
-        f = st.freshness
-        if typ == "activeAssetCtx":
-            return st.ctx_recv_ns == 0 or now_ns - st.ctx_recv_ns > f.ctx_age_ns
-        since = st.book_contradicted_ns
-        return since != 0 and now_ns - since > f.bbo_age_ns
+            still.add(key)
+            if self._act(key, typ, coin, now_ns):
+                return  # the connection is being replaced
+        for key in [k for k in self._silent if k not in still]:
+            s = self._silent.pop(key)
+            log.info(
+                "%s flows again after %.1f s and %d resubscribe(s)",
+                key,
+                (now_ns - s.since_ns) / 1e9,
+                s.resubscribes,
+            )
 
     def _act(self, key: str, typ: str, coin: str, now_ns: int) -> bool:
         """One step for a silent stream; True when the connection is being replaced."""
