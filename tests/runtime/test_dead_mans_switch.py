@@ -12,6 +12,7 @@ from prometheus_client import generate_latest
 
 from hip3.app.summary import build_summary, render
 from hip3.config import ConfigError, load_config
+from hip3.dashboard.source import BotSource
 from hip3.metrics.exporter import build_registry
 from hip3.metrics.status import render_status
 from tests.runtime.fakes import Harness
@@ -68,6 +69,9 @@ def test_an_account_below_the_volume_gate_has_the_switch_unavailable_and_asks_ra
     assert "dead_mans_switch: unavailable (dead man's switch unavailable" in render(summary)
     metrics = generate_latest(build_registry(d)).decode()
     assert 'hip3_dead_mans_switch{state="unavailable"} 1.0' in metrics
+    shown = BotSource(d).snapshot()["dead_mans_switch"]
+    assert shown["state"] == "unavailable" and not shown["renewing"]
+    assert shown["detail"].startswith("dead man's switch unavailable")
     # unavailable_retry_s (600 s) after the refusal it is asked once more
     _seconds_pass(h, 600 - 30)
     assert _schedule_cancels(h) == asked + 1
