@@ -195,9 +195,9 @@ def test_stale_data_fires_no_oracle_exit():
     for px in ("99.97", "99.94"):
         f.ctx(px)
         facade_check(policy, f, "1", 500)
-    f.tick(3.0)  # the book is 3 s old
+    f.tick(9.0)  # the oracle's context is 9 s old: the market is stale
     assert facade_check(policy, f, "1", 5_000) is None
-    f.bbo("99.7", "99.72")  # fresh again: the run counted meanwhile fires
+    f.ctx("99.94")  # fresh again, at the same price: the run counted meanwhile fires
     assert facade_check(policy, f, "1", 5_000) == ORACLE_REVERSAL
 
 
