@@ -114,11 +114,15 @@ class AccountConfig(_Section):
 
 
 PriorityBps = Annotated[float, msgspec.Meta(ge=0, le=EXCHANGE_MAX_PRIORITY_BPS)]
+WHOLE_DEX_SUFFIX = ":*"
 
 
 class MarketConfig(_Section):
+    # "dex:NAME", a validator coin, or "dex:*" for every market the dex lists (expanded after
+    # discovery; an entry naming one of its markets exactly overrides it).
     coin: str
-    # Overrides the detector's edge threshold for this market only.
+    # Overrides the detector's edge threshold for this market only (for "dex:*": for each of
+    # the dex's markets without an exact entry).
     threshold_bps: Bps | None = None
     # Overrides priority.cap_bps for this market only (0: never pay priority here).
     priority_cap_bps: PriorityBps | None = None
@@ -128,6 +132,11 @@ class MarketConfig(_Section):
         """The perp dex the coin trades on; "" is the validator-operated first dex."""
         dex, sep, _ = self.coin.partition(":")
         return dex if sep else ""
+
+    @property
+    def whole_dex(self) -> bool:
+        """The entry names every market of its dex ("dex:*")."""
+        return self.coin.endswith(WHOLE_DEX_SUFFIX)
 
 
 def _default_markets() -> tuple[MarketConfig, ...]:
@@ -586,6 +595,11 @@ class Config(_Section):
         return tuple(m.coin for m in self.markets)
 
     @property
+    def whole_dexes(self) -> tuple[str, ...]:
+        """Dexes named as a whole ("dex:*"), which discovery expands into their markets."""
+        return tuple(m.dex for m in self.markets if m.whole_dex)
+
+    @property
     def dexes(self) -> tuple[str, ...]:
         """Every perp dex traded, sorted; reconciliation queries each one separately."""
         return tuple(sorted({m.dex for m in self.markets}))
@@ -925,7 +939,7 @@ def _show(value: Any) -> str:
 _ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # Validator perps ("BTC", "kPEPE") or HIP-3 "dex:NAME"; dex names are short lowercase words.
-_COIN = re.compile(r"(?:[a-z][a-z0-9]{0,7}:)?[A-Za-z0-9]{1,20}")
+_COIN = re.compile(r"(?:[a-z][a-z0-9]{0,7}:)?[A-Za-z0-9]{1,20}|[a-z][a-z0-9]{0,7}:\*")
 _WS_URL = re.compile(r"wss?://[^\s/]+(?:/\S*)?")
 
 
@@ -992,7 +1006,8 @@ def _market_problems(markets: tuple[MarketConfig, ...]) -> Iterator[str]:
         if not _COIN.fullmatch(market.coin):
             yield (
                 f"markets[{i}].coin = {_show(market.coin)}: expected 'dex:NAME' "
-                "(e.g. 'xyz:AAA') or a validator coin name (e.g. 'BTC')"
+                "(e.g. 'xyz:AAA'), 'dex:*' (every market of a HIP-3 dex) or a validator coin "
+                "name (e.g. 'BTC')"
             )
         elif market.coin in seen:
             yield f"markets[{i}].coin = {_show(market.coin)}: expected each coin once"

@@ -81,6 +81,8 @@ async def run_bot(
     else:
         key = load_signing_key(cfg)
     try:
+        if cfg.whole_dexes:
+            cfg = await _expand_whole_dexes(cfg, url)
         trading = cfg.mode == "trading"
         user: str | None = None
         signer = None
@@ -269,6 +271,23 @@ async def run_bot(
         if sim is not None:
             with contextlib.suppress(Exception):
                 await sim.stop()
+
+
+async def _expand_whole_dexes(cfg: Config, url: str) -> Config:
+    """Replace every "dex:*" entry by the markets its dex lists now (discovery on its own
+    connection, before anything subscribes)."""
+    import msgspec
+
+    from hip3.app.discovery import fetch_metas
+    from hip3.runtime.whole_dex import WholeDexError, expand_markets
+
+    metas = await fetch_metas(url, list(cfg.dexes), timeout_s=cfg.websocket.connect_timeout_s * 2)
+    try:
+        markets = expand_markets(cfg.markets, metas)
+    except WholeDexError as exc:
+        raise BotError(str(exc)) from None
+    log.info("whole dexes %s: %d markets after discovery", ", ".join(cfg.whole_dexes), len(markets))
+    return msgspec.structs.replace(cfg, markets=markets)
 
 
 def _with_user(cfg: Config, address: str) -> Config:

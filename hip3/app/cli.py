@@ -100,6 +100,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"hip3 bot: configuration error: {exc}", file=sys.stderr)
         return ExitCode.USAGE
     from hip3.app.bot import BotError, run_bot
+    from hip3.app.discovery import DiscoveryUnreachable
     from hip3.app.summary import render
 
     try:
@@ -112,6 +113,9 @@ def run(args: argparse.Namespace) -> int:
                 log_transitions=True if args.log_transitions else None,
             )
         )
+    except DiscoveryUnreachable as exc:
+        print(f"hip3 bot: {exc}; nothing was sent", file=sys.stderr)
+        return ExitCode.NEVER_READY
     except (BotError, ConfigError, SigningKeyError) as exc:
         print(f"hip3 bot: {exc}", file=sys.stderr)
         return ExitCode.USAGE

@@ -53,6 +53,7 @@ SPREAD_SHOCK = "spread_shock"
 OI_CAP = "oi_cap"
 PARAM_CHANGE = "param_change"
 HALTED = "halted"
+DELISTED = "delisted"
 
 _ONE = Decimal(1)
 
@@ -129,6 +130,7 @@ class MarketGates:
         "_shock_level",
         "coin",
         "counts",
+        "delisted",
         "oi_capped",
         "p",
         "param_changed",
@@ -139,6 +141,7 @@ class MarketGates:
         self.p = params
         self.counts: Counter[str] = Counter()
         self.oi_capped = False
+        self.delisted = False
         self.param_changed = False
         self._accepted_key: tuple[int, int, Decimal, bool] | None = None
         self._latest_key: tuple[int, int, Decimal, bool] | None = None
@@ -157,6 +160,7 @@ class MarketGates:
                 SPREAD_SHOCK,
                 OI_CAP,
                 PARAM_CHANGE,
+                DELISTED,
             )
         }
         self._last_reason: str | None = None
@@ -201,6 +205,10 @@ class MarketGates:
     def set_oi_capped(self, capped: bool) -> None:
         self.oi_capped = bool(capped)
 
+    def set_delisted(self, delisted: bool) -> None:
+        """Discovery lists the market as delisted: it blocks before anything else is asked."""
+        self.delisted = bool(delisted)
+
     # -- the chain -----------------------------------------------------------------------------
 
     def check(self, m: MarketState, now_ns: int) -> GateResult:
@@ -216,6 +224,8 @@ class MarketGates:
     def _evaluate(self, m: MarketState, now_ns: int) -> GateResult:
         p = self.p
         blocked = self._blocked
+        if self.delisted:
+            return blocked[DELISTED]
         stale = m.stale_reason(now_ns)
         if stale is not None:
             return blocked[stale]

@@ -56,6 +56,9 @@ class MarketSpec:
     margin_mode: str = ""
     growth_mode: bool = False
     deployer_fee_scale: Decimal = Decimal(1)
+    # The meta lists the market `isDelisted` (a delisting, or its dex disabled): it keeps its
+    # slot and asset id, and never trades again.
+    delisted: bool = False
 
 
 @dataclass(slots=True, frozen=True)

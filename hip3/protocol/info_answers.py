@@ -63,6 +63,7 @@ class _AssetMeta(_Answer):
     max_leverage: _Leverage = 1
     margin_mode: str | None = None
     growth_mode: str | None = None
+    is_delisted: bool | None = None
 
 
 class _Meta(_Answer):
@@ -181,6 +182,8 @@ _SCHEMAS: dict[str, tuple[Any, Any]] = {
     # the account check: who the signer is, and until when an agent may sign
     "userRole": (_RoleUser | _RoleAgent | _RoleSubAccount | _RoleVault | _RoleMissing, None),
     "extraAgents": (list[_ExtraAgent], None),
+    # the account mode: a bare string ("disabled", "unifiedAccount", "portfolioMargin", ...)
+    "userAbstraction": (Annotated[str, msgspec.Meta(max_length=64)], None),
 }
 _DECODERS = {kind: msgspec.json.Decoder(schema) for kind, (schema, _check) in _SCHEMAS.items()}
 _plain = msgspec.json.Decoder()

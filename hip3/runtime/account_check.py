@@ -10,11 +10,19 @@ each epoch asks the exchange, before READY-TRADING can hold:
   `{"role":"agent","data":{"user":M}}` when S is M's agent;
 - `extraAgents` of M (when S is not M): S's entry, whose `validUntil` must be null or later
   than now plus a margin (an expired agent is pruned with its nonce state);
+- `userAbstraction` of M: the account mode. Only the standard mode (`"disabled"`) keeps a
+  separate balance per perp dex, read from that dex's `clearinghouseState`; in the unified
+  and portfolio-margin modes balances live in the spot clearinghouse and per-dex states "are
+  not meaningful", which the bot's per-dex margin and position reading relies on, and those
+  modes cap an account at 50k actions a day. Any other answer is refused with one line naming
+  the mode (docs/exchange/account-modes.md);
 - `clearinghouseState` of M on every traded dex: the account must hold margin there (a HIP-3
   dex keeps its own balance).
 
 Public sources: https://hyperliquid.gitbook.io/hyperliquid-docs/for-developers/api/info-endpoint
-(userRole, clearinghouseState); `extra_agents` in the official Python SDK's info.py; agent
+(userRole, clearinghouseState, userAbstraction);
+https://hyperliquid.gitbook.io/hyperliquid-docs/trading/account-abstraction-modes (what each
+mode keeps where); `extra_agents` in the official Python SDK's info.py; agent
 expiry by the ` valid_until <ms>` name suffix of approveAgent (exchange-endpoint docs).
 Addresses are compared lowercased.
 """
@@ -30,7 +38,10 @@ log = logging.getLogger(__name__)
 
 ROLE = "account:role"
 AGENTS = "account:agents"
+MODE = "account:mode"
 MARGIN = "account:margin:"  # + dex
+# The account mode the bot trades: standard, with a balance and cross margin per perp dex.
+STANDARD_MODE = "disabled"
 # Own-account roles that may trade: the account itself, a sub-account or a vault it leads.
 _OWN_ROLES = frozenset({"user", "subAccount", "vault"})
 # An approval must outlast the check by this much: one about to expire would fail mid-run.
@@ -44,6 +55,7 @@ def requests(*, signer: str, user: str, dexes: list[str]) -> dict[str, dict]:
     out: dict[str, dict] = {ROLE: {"type": "userRole", "user": signer}}
     if signer != user:
         out[AGENTS] = {"type": "extraAgents", "user": user}
+    out[MODE] = {"type": "userAbstraction", "user": user}
     for dex in dexes:
         out[MARGIN + dex] = {"type": "clearinghouseState", "user": user, "dex": dex}
     return out
@@ -79,6 +91,9 @@ def judge(
         )
         if problem:
             return f"{problem} ({who})"
+    problem = mode_problem(answers.get(MODE))
+    if problem:
+        return f"{problem} ({who})"
     for key, state in sorted(answers.items()):
         if key.startswith(MARGIN):
             dex = key[len(MARGIN) :]
@@ -89,6 +104,17 @@ def judge(
                     f"unified or portfolio-margin mode shows none per dex) ({who})"
                 )
     return None
+
+
+def mode_problem(mode: Any) -> str | None:
+    """None for the standard account mode, else one line naming the mode the account is in."""
+    if mode == STANDARD_MODE:
+        return None
+    return (
+        f"the account is in account mode {str(mode)[:40]!r} (userAbstraction); the bot trades "
+        f"only the standard mode {STANDARD_MODE!r}, where each perp dex keeps its own balance "
+        "and margin: switch the account back (userSetAbstraction) or trade another account"
+    )
 
 
 def _agent_problem(
@@ -187,6 +213,10 @@ class AccountCheck:
             return False
         self.answers[key] = data
         return set(self.answers) == self.expected
+
+    def mode_refused(self) -> bool:
+        """This epoch's answers refuse the account's mode (the rest may be fine)."""
+        return MODE in self.answers and mode_problem(self.answers[MODE]) is not None
 
     def verdict(self, now_wall_ms: int) -> str | None:
         """None when the signer may trade the account, else the problem (one line)."""

@@ -224,6 +224,7 @@ class Dispatcher:
             transport=transport,
             ready=self.ready,
             coins=self.coins,
+            retired=self.ready.retired,
             markets=self.markets,
             trading=trading,
             user=user,
@@ -234,6 +235,7 @@ class Dispatcher:
             transition_log=transition_log,
             latency=latency,
             account_check=account_check,
+            trip=self.trip,
         )
         fills = Fills(orders=self.orders, positions=self.positions, recorder=self.recorder)
         self.reconciler = Reconciler(
@@ -247,6 +249,7 @@ class Dispatcher:
             gates=self.gates,
             fees=self.fees,
             coins=self.coins,
+            retired=self.ready.retired,
             dexes=self.dexes,
             user=user,
             trading=trading,

@@ -57,6 +57,7 @@ class ConnectionEpoch:
         transport: Any,
         ready: Ready,
         coins: list[str],
+        retired: set[str],
         markets: dict[str, Any],
         trading: bool,
         user: str | None,
@@ -67,6 +68,7 @@ class ConnectionEpoch:
         transition_log: Any | None,
         latency: Any | None,
         account_check: AccountCheck | None,
+        trip: Any,
     ) -> None:
         self.cfg = cfg
         self.conn = conn
@@ -74,6 +76,7 @@ class ConnectionEpoch:
         self.transport = transport
         self.ready = ready
         self.coins = coins
+        self.retired = retired  # delisted markets: neither subscribed nor awaited
         self.markets = markets
         self.trading = trading
         self.user = user
@@ -86,6 +89,7 @@ class ConnectionEpoch:
         # May this key trade this account? Asked every epoch before READY-TRADING; until the
         # first check passes no action is sent at all. None: the caller vouches (tests).
         self.account_check = account_check
+        self.trip = trip  # the HardStop: a mode change mid-run stops entries through it
         self.account_refused: str | None = None
         self.readiness: ReadinessMachine | None = None
         now = clock.now_ms()
@@ -146,7 +150,7 @@ class ConnectionEpoch:
         self.wire.epoch = epoch
         self.readiness = ReadinessMachine(
             epoch=epoch,
-            markets=self.coins,
+            markets=self.live_coins(),
             trading=self.trading,
             first_data_timeout_ms=ms(self.cfg.ready.first_data_timeout_s),
             exclude_on_timeout=self.cfg.ready.exclude_on_timeout,
@@ -167,8 +171,12 @@ class ConnectionEpoch:
             return True
         return False
 
+    def live_coins(self) -> list[str]:
+        """The markets this epoch subscribes and waits for: every one not delisted."""
+        return [c for c in self.coins if c not in self.retired]
+
     def send_subscriptions(self, cmd: C.SendSubscriptions) -> None:
-        for coin in self.coins:
+        for coin in self.live_coins():
             self.wire.subscribe({"type": "bbo", "coin": coin})
             self.wire.subscribe({"type": "activeAssetCtx", "coin": coin})
         if self.trading:
@@ -307,6 +315,13 @@ class ConnectionEpoch:
             if not self.wire.signer_verified:
                 log.info("account check passed: %s may trade %s", check.signer, check.user)
             self.wire.signer_verified = True
+            return
+        if check.passed_once and check.mode_refused():
+            # The account changed mode while the bot ran (the switch needs no position and no
+            # order open, but one may have opened since): entries stop, and the HardStop
+            # cancels, flattens and verifies with the key that may still trade the account.
+            log.error("account check failed mid-run: %s", problem)
+            self.trip(f"account mode changed: {problem}")
             return
         self.account_refused = problem
         raise FatalError(f"account check failed: {problem}")

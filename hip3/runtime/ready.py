@@ -32,6 +32,8 @@ class Ready:
         self.machine: Any = None  # the current epoch's ReadinessMachine
         self.connection: Any = None  # the ConnectionMachine
         self.markets: dict[str, Any] = {}  # coin -> MarketState
+        # delisted markets (discovery says so): never traded, so READY does not wait for them
+        self.retired: set[str] = set()
 
     def trading(self, now_ns: int | None = None) -> bool:
         m = self.machine
@@ -45,7 +47,7 @@ class Ready:
 
     def market(self, coin: str, now_ns: int | None = None) -> bool:
         m = self.machine
-        if m is None or not m.market_ready(coin):
+        if m is None or coin in self.retired or not m.market_ready(coin):
             return False
         st = self.markets.get(coin)
         if st is None:
@@ -58,7 +60,7 @@ class Ready:
         excluded = self.machine.excluded if self.machine is not None else {}
         out = {}
         for coin, st in self.markets.items():
-            if coin not in excluded:
+            if coin not in excluded and coin not in self.retired:
                 reason = st.stale_reason(now)
                 if reason is not None:
                     out[coin] = reason
@@ -75,6 +77,7 @@ class Ready:
             "connection": None if self.connection is None else self.connection.state,
             "missing": [] if m is None else list(m.missing()),
             "excluded": {} if m is None else dict(m.excluded),
+            "delisted": sorted(self.retired),
             "stale": self.stale_markets(),
             "dead_mans_switch": (
                 None if self.dead_mans_switch is None else self.dead_mans_switch.describe()

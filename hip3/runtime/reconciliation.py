@@ -164,6 +164,7 @@ def build_specs(perp_dexs: Any, metas: dict[str, Any], wanted: list[str]) -> dic
                 margin_mode=str(a.get("marginMode", "")),
                 growth_mode=a.get("growthMode") == "enabled",
                 deployer_fee_scale=fee_scale[dex],
+                delisted=bool(a.get("isDelisted")),
             )
     missing = [c for c in wanted if c not in specs]
     if missing:
@@ -219,6 +220,7 @@ class Reconciler:
         gates: dict[str, Any],
         fees: Any,
         coins: list[str],
+        retired: set[str],
         dexes: list[str],
         user: str | None,
         trading: bool,
@@ -237,6 +239,9 @@ class Reconciler:
         self.gates = gates
         self.fees = fees
         self.coins = coins
+        # traded markets the meta lists as delisted: they never trade again and READY no
+        # longer waits for their data (shared with Ready and the epoch)
+        self.retired = retired
         self.dexes = dexes
         self.user = user
         self.trading = trading
@@ -366,6 +371,16 @@ class Reconciler:
             gate = self.gates.get(coin)
             if gate is not None:
                 gate.on_params(spec)
+                gate.set_delisted(spec.delisted)
+                if spec.delisted and coin not in self.retired:
+                    self.retired.add(coin)
+                    self.counters["markets_delisted"] += 1
+                    log.warning(
+                        "%s is delisted (asset %d keeps its id): no more entries, and READY "
+                        "no longer waits for its data",
+                        coin,
+                        spec.asset,
+                    )
         self.specs.clear()
         self.specs.update(fresh)
         # orders adopted before discovery answered (openOrders can come first) get their asset

@@ -5,7 +5,15 @@ from __future__ import annotations
 
 import pytest
 
-from hip3.runtime.account_check import AGENTS, MARGIN, ROLE, AccountCheck, judge, requests
+from hip3.runtime.account_check import (
+    AGENTS,
+    MARGIN,
+    MODE,
+    ROLE,
+    AccountCheck,
+    judge,
+    requests,
+)
 from hip3.runtime.post_owners import CancelPost, InfoQuery
 from hip3.runtime.wire import Wire
 
@@ -17,8 +25,8 @@ FUNDED = {"marginSummary": {"accountValue": "1000.0"}}
 EMPTY = {"marginSummary": {"accountValue": "0.0"}}
 
 
-def answers(role, agents=None, margin=FUNDED):
-    out = {ROLE: role, MARGIN + "xyz": margin}
+def answers(role, agents=None, margin=FUNDED, mode="disabled"):
+    out = {ROLE: role, MODE: mode, MARGIN + "xyz": margin}
     if agents is not None:
         out[AGENTS] = agents
     return out
@@ -37,6 +45,7 @@ def verdict(signer, role, agents=None, margin=FUNDED):
 def test_requests_ask_the_signer_role_the_agents_and_margin_per_dex():
     assert requests(signer=M, user=M, dexes=["", "xyz"]) == {
         ROLE: {"type": "userRole", "user": M},
+        MODE: {"type": "userAbstraction", "user": M},
         MARGIN: {"type": "clearinghouseState", "user": M, "dex": ""},
         MARGIN + "xyz": {"type": "clearinghouseState", "user": M, "dex": "xyz"},
     }
@@ -89,12 +98,33 @@ def test_refusals_name_both_addresses(signer, role, agents, margin, words):
     assert f"signer {signer}" in problem and f"account {M}" in problem
 
 
+@pytest.mark.parametrize("mode", ["unifiedAccount", "portfolioMargin", "dexAbstraction", "default"])
+def test_modes_other_than_standard_are_refused_naming_the_mode(mode):
+    problem = judge(
+        signer=M,
+        user=M,
+        answers=answers({"role": "user"}, mode=mode),
+        now_wall_ms=NOW,
+        expiry_margin_ms=60_000,
+    )
+    assert problem is not None and f"account mode {mode!r}" in problem and "\n" not in problem
+    assert f"account {M}" in problem
+
+
+def test_a_missing_mode_answer_is_refused():
+    ans = answers({"role": "user"})
+    del ans[MODE]
+    problem = judge(signer=M, user=M, answers=ans, now_wall_ms=NOW, expiry_margin_ms=60_000)
+    assert problem is not None and "account mode" in problem
+
+
 def test_each_epoch_starts_over_and_stale_answers_do_not_count():
     check = AccountCheck(signer=S, user=M, dexes=["xyz"])
     keys = check.begin(1)
     agent = {"role": "agent", "data": {"user": M}}
     assert not check.answer(1, ROLE, agent)
     assert not check.answer(1, AGENTS, [])
+    assert not check.answer(1, MODE, "disabled")
     assert check.answer(1, MARGIN + "xyz", FUNDED)
     assert check.verdict(NOW) is None and check.passed_once
     assert set(check.begin(2)) == set(keys)
@@ -102,6 +132,7 @@ def test_each_epoch_starts_over_and_stale_answers_do_not_count():
     assert not check.answer(2, ROLE, {"role": "missing"})
     assert not check.answer(2, ROLE, agent)  # a duplicate answer does not overwrite
     assert not check.answer(2, AGENTS, [])
+    assert not check.answer(2, MODE, "disabled")
     assert check.answer(2, MARGIN + "xyz", FUNDED)
     assert "not an approved agent" in check.verdict(NOW)
 
