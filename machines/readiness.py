@@ -79,6 +79,8 @@ class ReadinessMachine(HipChart):
     connection_live = stay(not_ready, md_ready, trading, on="record_connection_live")
     hardstop_armed = stay(not_ready, md_ready, trading, on="record_hardstop")
     tick = stay(not_ready, md_ready, trading, on="apply_timeout_policy")
+    # discovery lists a market as delisted: it never trades again, so nothing waits for it
+    retire = stay(not_ready, md_ready, trading, on="record_retired")
     end = not_ready.to(ended) | md_ready.to(ended) | trading.to(ended)
 
     def __init__(
@@ -124,6 +126,7 @@ class ReadinessMachine(HipChart):
                 self.keys[key] = PENDING
         self.reconciled_parts: set[str] = set()
         self.excluded: dict[str, str] = {}
+        self.retired: set[str] = set()  # excluded for good (delisted), whatever data comes
         self.ignored: Counter[tuple[str, str]] = Counter()
         self._connection_live = False
         self._hardstop_armed = hardstop_is_armed
@@ -225,6 +228,12 @@ class ReadinessMachine(HipChart):
     def _validate_tick(self, now_ms: int) -> None:
         require_non_negative_int(now_ms, "now_ms")
 
+    @retire.validators
+    def _validate_retire(self, market: str, reason: str) -> None:
+        if market not in self.markets:
+            raise ValueError(f"unknown market {market!r} (configured: {list(self.markets)})")
+        require_text(reason, "reason")
+
     # --- actions -----------------------------------------------------------------------------
 
     def _advance(self, key: str, event: str) -> None:
@@ -246,7 +255,7 @@ class ReadinessMachine(HipChart):
             return
         self._advance(subscription, "data")
         coin = subscription.partition(":")[2]
-        if coin in self.excluded and all(self.keys[k] == READY for k in md_keys(coin)):
+        if coin in self.excluded and coin not in self.retired and all(self.keys[k] == READY for k in md_keys(coin)):
             # The exclusion only stood in for data that had not come; now it has. Without this,
             # an epoch whose first data was merely slow would stay unready until a reconnect.
             del self.excluded[coin]
@@ -263,6 +272,15 @@ class ReadinessMachine(HipChart):
 
     def record_hardstop(self, armed: bool) -> None:
         self._hardstop_armed = armed
+
+    def record_retired(self, market: str, reason: str) -> None:
+        """Excluded for the rest of the epoch: a delisted market's data, had it come, says
+        nothing about trading it."""
+        self.excluded[market] = reason
+        self.retired.add(market)
+        for key in md_keys(market):
+            if self.keys[key] == PENDING:
+                self.ignored[(key, "retire")] += 1
 
     def apply_timeout_policy(self, now_ms: int) -> None:
         if not self.exclude_on_timeout:

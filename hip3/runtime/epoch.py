@@ -212,6 +212,13 @@ class ConnectionEpoch:
         but does not carry the data, so the connection is replaced (hip3/runtime/streams.py)."""
         self.conn.send("stale_stream", stream=stream, now_ms=self.clock.now_ms())
 
+    def market_retired(self, coin: str, reason: str) -> None:
+        """Discovery lists `coin` as delisted: this epoch's readiness stops waiting for it
+        (later epochs neither subscribe nor wait, see `live_coins`)."""
+        m = self.readiness
+        if m is not None and not m.is_final and coin in m.markets:
+            m.send("retire", market=coin, reason=reason)
+
     def hardstop_armed(self, armed: bool) -> None:
         """READY-TRADING needs an armed HardStop: the epoch's readiness learns each change."""
         if self.readiness is not None and not self.readiness.is_final:

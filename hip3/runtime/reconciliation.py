@@ -374,6 +374,7 @@ class Reconciler:
                 gate.set_delisted(spec.delisted)
                 if spec.delisted and coin not in self.retired:
                     self.retired.add(coin)
+                    self.epoch.market_retired(coin, "delisted")
                     self.counters["markets_delisted"] += 1
                     log.warning(
                         "%s is delisted (asset %d keeps its id): no more entries, and READY "
