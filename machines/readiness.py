@@ -255,7 +255,11 @@ class ReadinessMachine(HipChart):
             return
         self._advance(subscription, "data")
         coin = subscription.partition(":")[2]
-        if coin in self.excluded and coin not in self.retired and all(self.keys[k] == READY for k in md_keys(coin)):
+        if (
+            coin in self.excluded
+            and coin not in self.retired
+            and all(self.keys[k] == READY for k in md_keys(coin))
+        ):
             # The exclusion only stood in for data that had not come; now it has. Without this,
             # an epoch whose first data was merely slow would stay unready until a reconnect.
             del self.excluded[coin]
