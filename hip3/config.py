@@ -97,6 +97,8 @@ Bps = Annotated[float, msgspec.Meta(ge=0)]
 PositiveBps = Annotated[float, msgspec.Meta(gt=0)]
 Usd = Annotated[float, msgspec.Meta(gt=0)]
 PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
+# The exchange takes integer leverage from 1 to the asset's maxLeverage.
+Leverage = Annotated[int, msgspec.Meta(ge=1, le=1000)]
 
 
 class _Section(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -126,6 +128,8 @@ class MarketConfig(_Section):
     threshold_bps: Bps | None = None
     # Overrides priority.cap_bps for this market only (0: never pay priority here).
     priority_cap_bps: PriorityBps | None = None
+    # Leverage set on this market at start (updateLeverage), replacing margin.leverage.
+    leverage: Leverage | None = None
 
     @property
     def dex(self) -> str:
@@ -286,6 +290,13 @@ class GatesConfig(_Section):
     spread_shock_block_multiplier: Annotated[float, msgspec.Meta(ge=1)] = 2.0
     # Size multiplier in the reduce tier (0 < x <= 1).
     spread_shock_size_factor: Annotated[float, msgspec.Meta(gt=0, le=1)] = 0.2
+
+
+class MarginConfig(_Section):
+    # Leverage set on every traded market at start; 0 leaves each as the exchange has it.
+    leverage: Annotated[int, msgspec.Meta(ge=0, le=1000)] = 0
+    # Cross margin where the asset's marginMode allows it, isolated elsewhere; false: isolated.
+    cross: bool = True
 
 
 class RiskConfig(_Section):
@@ -573,6 +584,7 @@ class Config(_Section):
     detector: DetectorConfig = msgspec.field(default_factory=DetectorConfig)
     gates: GatesConfig = msgspec.field(default_factory=GatesConfig)
     priority: PriorityConfig = msgspec.field(default_factory=PriorityConfig)
+    margin: MarginConfig = msgspec.field(default_factory=MarginConfig)
     risk: RiskConfig = msgspec.field(default_factory=RiskConfig)
     exits: ExitsConfig = msgspec.field(default_factory=ExitsConfig)
     oracle_exit: OracleExitConfig = msgspec.field(default_factory=OracleExitConfig)
@@ -603,6 +615,13 @@ class Config(_Section):
     def dexes(self) -> tuple[str, ...]:
         """Every perp dex traded, sorted; reconciliation queries each one separately."""
         return tuple(sorted({m.dex for m in self.markets}))
+
+    def leverage_for(self, coin: str) -> int:
+        """The leverage to set on `coin` at start; 0: leave it as the exchange has it."""
+        for m in self.markets:
+            if m.coin == coin and m.leverage is not None:
+                return m.leverage
+        return self.margin.leverage
 
     def market(self, coin: str) -> MarketConfig:
         for m in self.markets:

@@ -15,7 +15,7 @@ Shapes: https://hyperliquid.gitbook.io/hyperliquid-docs/for-developers/api/info-
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -149,6 +149,16 @@ class _ExtraAgent(_Answer):
     valid_until: TimeMs | None = None
 
 
+class _LeverageSetting(_Answer):
+    type: Literal["cross", "isolated"]
+    value: _Leverage
+
+
+class _ActiveAssetData(_Answer):
+    coin: Coin
+    leverage: _LeverageSetting
+
+
 def _ctxs_match_universe(answer: tuple) -> str | None:
     meta, ctxs = answer
     if len(ctxs) != len(meta.universe):
@@ -182,6 +192,8 @@ _SCHEMAS: dict[str, tuple[Any, Any]] = {
     # the account check: who the signer is, and until when an agent may sign
     "userRole": (_RoleUser | _RoleAgent | _RoleSubAccount | _RoleVault | _RoleMissing, None),
     "extraAgents": (list[_ExtraAgent], None),
+    # the account's leverage setting on one market
+    "activeAssetData": (_ActiveAssetData, None),
     # the account mode: a bare string ("disabled", "unifiedAccount", "portfolioMargin", ...)
     "userAbstraction": (Annotated[str, msgspec.Meta(max_length=64)], None),
 }

@@ -67,6 +67,7 @@ from hip3.runtime.dead_mans_switch import DeadMansSwitch
 from hip3.runtime.entry import EntryPath, make_detector
 from hip3.runtime.epoch import FRAME_STATES, ConnectionEpoch
 from hip3.runtime.flatten import Flattening
+from hip3.runtime.leverage import LeverageSetter
 from hip3.runtime.order_flow import Fills, OrderFlow
 from hip3.runtime.price_lookup import PriceLookup
 from hip3.runtime.ready import Ready
@@ -257,6 +258,18 @@ class Dispatcher:
             counters=self.counters,
             decode_errors=self.decode_errors,
             account_value=self._account_value_reported,
+        )
+        self.leverage = LeverageSetter(
+            wanted={c: cfg.leverage_for(c) for c in self.coins} if trading else {},
+            prefer_cross=cfg.margin.cross,
+            specs=self.specs,
+            unsettled=self.ready.unsettled,
+            retired=self.ready.retired,
+            ask=self.reconciler.ask,
+            wire=self.wire,
+            conn=conn,
+            user=user,
+            counters=self.counters,
         )
         self.order_flow = OrderFlow(
             orders=self.orders,
@@ -658,6 +671,7 @@ class Dispatcher:
             p.owner.failed("post timed out", now, definite=False)
         self.reconciler.retry_due(now)
         self.reconciler.resync()
+        self.leverage.tick(now)
         self.safety.tick(now)
         self.orders.prewarm(target=16, budget=4)
         self.reconciler.poll_oi_caps(now)

@@ -5,6 +5,7 @@ its answer and its failure, so the post book never decides by the text of a post
   machines, and a post that ended without an answer leaves them for reconciliation.
 - `CancelPost`: one cancel action of a cancel-everything; answered or failed, it is done.
 - `ScheduleCancelPost`: the dead man's switch; its acceptance or refusal goes to the switch.
+- `SettingPost`: an account setting (updateLeverage); its refusal is the owner's to judge.
 - `InfoQuery`: one info request with its continuation: the answer, once its checked schema
   accepts it, goes to `on_answer`; a refused, malformed, timed-out or lost one to `on_failure`.
 
@@ -92,6 +93,29 @@ class ScheduleCancelPost:
 
     def failed(self, reason: str, now: int, *, definite: bool) -> None:
         pass  # the next interval schedules it again
+
+
+class SettingPost:
+    """An account setting (updateLeverage): its answer or refusal goes to `done` as the
+    exchange's error text or None; a post that ended without an answer is asked again by its
+    owner (`failed`)."""
+
+    __slots__ = ("done", "lost")
+
+    def __init__(
+        self, done: Callable[[str | None, int], None], lost: Callable[[str, int], None]
+    ) -> None:
+        self.done = done
+        self.lost = lost
+
+    def answered(self, frame: Any, now: int) -> None:
+        self.done(F.action_error(frame), now)
+
+    def failed(self, reason: str, now: int, *, definite: bool) -> None:
+        if definite:
+            self.done(reason, now)
+        else:
+            self.lost(reason, now)
 
 
 def _ignore_failure(reason: str, now: int) -> None:

@@ -11,7 +11,8 @@
   stream went silent blocks entries on itself at once, not on every market (each market's
   bbo and context are separate subscriptions; one can stall while the others flow, see
   docs/exchange/freshness.md). A connection whose data stopped altogether leaves every market
-  stale, and so blocks every entry.
+  stale, and so blocks every entry. The leverage configured per market must be confirmed on
+  the exchange too.
 - Cancels and reduce-only orders only need the socket to be open (`can_reduce`): HardStop
   must be able to act while the rest is not ready.
 
@@ -34,6 +35,8 @@ class Ready:
         self.markets: dict[str, Any] = {}  # coin -> MarketState
         # delisted markets (discovery says so): never traded, so READY does not wait for them
         self.retired: set[str] = set()
+        # markets whose configured leverage is not confirmed on the exchange yet
+        self.unsettled: set[str] = set()
 
     def trading(self, now_ns: int | None = None) -> bool:
         m = self.machine
@@ -42,6 +45,7 @@ class Ready:
             and m.trading_ready
             and self.connection is not None
             and self.connection.is_live
+            and not self.unsettled
             and (self.dead_mans_switch is None or not self.dead_mans_switch.blocks_trading())
         )
 
@@ -78,6 +82,7 @@ class Ready:
             "missing": [] if m is None else list(m.missing()),
             "excluded": {} if m is None else dict(m.excluded),
             "delisted": sorted(self.retired),
+            "leverage_unsettled": sorted(self.unsettled),
             "stale": self.stale_markets(),
             "dead_mans_switch": (
                 None if self.dead_mans_switch is None else self.dead_mans_switch.describe()

@@ -61,6 +61,8 @@ def expand_markets(
         for coin in live:
             if coin in exact or coin in seen:
                 continue  # an exact entry overrides the wildcard, in its own place
-            out.append(MarketConfig(coin=coin, threshold_bps=entry.threshold_bps))
+            out.append(
+                MarketConfig(coin=coin, threshold_bps=entry.threshold_bps, leverage=entry.leverage)
+            )
             seen.add(coin)
     return tuple(out)

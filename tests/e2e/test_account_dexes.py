@@ -13,6 +13,7 @@ import pytest
 from hip3.app.exit_codes import ExitCode, code_for_summary
 from hip3.protocol.ids import perp_asset_id
 from hip3.sim.harness import SimHarness
+from tests.sim.doc_client import DocClient
 
 from .support import run_against, wait_for
 
@@ -83,3 +84,47 @@ async def test_whole_dex_expands_after_discovery_and_a_delisting_keeps_every_ass
     assert d.cfg.market("xyz:CCC").threshold_bps is None  # the exact entry beats the wildcard
     assert [d.specs[c].asset for c in d.coins] == [perp_asset_id(1, i) for i in (0, 1, 3, 2)]
     assert summary["reconciled"] is True and summary["fatal"] is None
+
+
+async def leverage_of(sim: SimHarness, coin: str) -> dict:
+    async with await DocClient.connect(sim.ws_url) as client:
+        data = await client.info({"type": "activeAssetData", "user": sim.account[0], "coin": coin})
+    return data["leverage"]
+
+
+async def test_leverage_is_set_per_market_as_its_margin_mode_allows_and_not_sent_twice():
+    """BTC allows cross margin, xyz:AAA is strictIsolated: each gets its configured leverage
+    in the mode it allows; a second run finds both already set and sends no updateLeverage."""
+    markets = [{"coin": "BTC", "leverage": 7}, {"coin": "xyz:AAA"}]
+    async with SimHarness(seed=11) as sim:
+        _s, d = await run_against(
+            sim, duration_s=3, markets=markets, margin={"leverage": 3}, detector=QUIET
+        )
+        assert d.leverage.settings == {"BTC": (True, 7), "xyz:AAA": (False, 3)}
+        assert d.counters["leverage_set"] == 2
+        assert (await leverage_of(sim, "BTC"))["type"] == "cross"
+        assert (await leverage_of(sim, "BTC"))["value"] == 7
+        assert (await leverage_of(sim, "xyz:AAA"))["type"] == "isolated"
+        assert (await leverage_of(sim, "xyz:AAA"))["value"] == 3
+        summary, d = await run_against(
+            sim, duration_s=3, markets=markets, margin={"leverage": 3}, detector=QUIET
+        )
+    assert d.counters["leverage_already_set"] == 2 and d.counters["leverage_set"] == 0
+    assert not d.ready.unsettled
+    assert summary["reconciled"] is True and code_for_summary(summary) is ExitCode.OK
+
+
+async def test_leverage_above_the_markets_maximum_stops_the_run_before_any_entry():
+    async with SimHarness(seed=11) as sim:
+        summary, d = await run_against(
+            sim,
+            duration_s=5,
+            markets=[{"coin": "xyz:AAA"}, {"coin": "xyz:CCC", "leverage": 8}],
+            margin={"leverage": 2},
+            detector=QUIET,
+        )
+    assert "leverage 8 for xyz:CCC is above its maxLeverage 5" in summary["fatal"]
+    assert "\n" not in summary["fatal"]
+    assert summary["orders_submitted"] == 0 and not d.ready.trading()
+    assert summary["reconciled"] is True
+    assert code_for_summary(summary) is ExitCode.FATAL
