@@ -141,6 +141,9 @@ def build_summary(
         "epochs": d.conn.epoch,
         "reconnects": d.reconnects,
         "hardstop": {"state": d.hardstop.state, "reasons": list(d.hardstop.reasons)},
+        # per traded dex: its collateral token (the unit of the risk limits on that dex), and
+        # its account value and available margin as last read
+        "collateral": {dex: dict(v) for dex, v in sorted(d.reconciler.collateral.items())},
         "stop": stop_outcome(d),
         "fatal": d.fatal,
         "account_refused": d.account_refused,
@@ -185,6 +188,7 @@ def render(summary: dict) -> str:
         "ready_latency_ms",
         "epochs",
         "reconnects",
+        "collateral",
         "stop",
         "position_divergences",
         "reconciled",

@@ -89,6 +89,17 @@ def render_status(d: Any, now_ns: int, last_error: Callable[[], str | None] | No
             "  silent streams (resubscribes): "
             + ", ".join(f"{key} ({n})" for key, n in sorted(silent.items()))
         )
+    collateral = getattr(getattr(d, "reconciler", None), "collateral", None) or {}
+    if collateral:
+        # risk limits on a dex are in its collateral token: say which token that is
+        lines.append(
+            "  collateral: "
+            + "; ".join(
+                f"{dex or '(first dex)'} {c.get('token', '?')}"
+                f" value {c.get('account_value', '?')} available {c.get('available', '?')}"
+                for dex, c in sorted(collateral.items())
+            )
+        )
     reasons = list(getattr(hs, "reasons", None) or ())
     if reasons:
         lines.append("  HardStop reasons: " + "; ".join(str(r) for r in reasons))

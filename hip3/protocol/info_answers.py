@@ -68,6 +68,17 @@ class _AssetMeta(_Answer):
 
 class _Meta(_Answer):
     universe: Annotated[list[_AssetMeta], msgspec.Meta(max_length=_MAX_ASSETS_PER_DEX)]
+    # the dex's collateral: an index into spotMeta's tokens (absent: 0, USDC)
+    collateral_token: Annotated[int, msgspec.Meta(ge=0)] = 0
+
+
+class _SpotToken(_Answer):
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=32)]
+    index: Annotated[int, msgspec.Meta(ge=0)]
+
+
+class _SpotMeta(_Answer):
+    tokens: list[_SpotToken]
 
 
 class _Position(_Answer):
@@ -80,8 +91,14 @@ class _AssetPosition(_Answer):
     position: _Position
 
 
+class _MarginSummary(_Answer):
+    account_value: SignedDecimal
+
+
 class _ClearinghouseState(_Answer):
     asset_positions: list[_AssetPosition] = []
+    margin_summary: _MarginSummary | None = None
+    withdrawable: SignedDecimal | None = None
 
 
 class _OpenOrder(_Answer):
@@ -179,6 +196,7 @@ _SCHEMAS: dict[str, tuple[Any, Any]] = {
         _perp_dexs_ok,
     ),
     "meta": (_Meta, None),
+    "spotMeta": (_SpotMeta, None),
     "metaAndAssetCtxs": (tuple[_Meta, list[PerpAssetCtx]], _ctxs_match_universe),
     "clearinghouseState": (_ClearinghouseState, None),
     "openOrders": (list[_OpenOrder], None),

@@ -98,6 +98,7 @@ def plan_requests(epoch: int, *, user: str | None, dexes: list[str]) -> Reconcil
     """The epoch's requests without their continuations (the dispatcher adds them)."""
     plan = ReconcilePlan(epoch)
     plan.add("perpDexs", {"type": "perpDexs"})
+    plan.add("spotMeta", {"type": "spotMeta"})  # names each dex's collateral token
     for dex in dexes:
         plan.add(f"meta:{dex}", {"type": "meta", "dex": dex})
     if user is not None:
@@ -253,6 +254,10 @@ class Reconciler:
         self.plan: ReconcilePlan | None = None
         self._metas: dict[str, Any] = {}
         self._perp_dexs: Any = None
+        # dex -> {"token": collateral name, "account_value", "available"} (summary, status)
+        self.collateral: dict[str, dict[str, str]] = {}
+        self._collateral_index: dict[str, int] = {}
+        self._token_names: dict[int, str] = {}
         self.oi_next_ms = 0  # when the OI caps are asked next
         # dexes whose open-order list must be read again once the read in flight answers: a
         # stranger's order that appeared after that read went out is not in its answer
@@ -289,6 +294,8 @@ class Reconciler:
         typ = payload["type"]
         if typ == "perpDexs":
             return self._set_perp_dexs
+        if typ == "spotMeta":
+            return self._set_spot_tokens
         if typ == "meta":
             return partial(self._set_meta, payload["dex"])
         if typ == "clearinghouseState":
@@ -328,6 +335,19 @@ class Reconciler:
 
     def _set_meta(self, dex: str, data: Any, now: int) -> None:
         self._metas[dex] = data
+        self._collateral_index[dex] = int(data.get("collateralToken", 0))
+        self._name_collateral()
+
+    def _set_spot_tokens(self, data: Any, now: int) -> None:
+        self._token_names = {t["index"]: t["name"] for t in data.get("tokens", [])}
+        self._name_collateral()
+
+    def _name_collateral(self) -> None:
+        """Each traded dex's collateral token by name, once spotMeta and its meta are in."""
+        for dex, index in self._collateral_index.items():
+            name = self._token_names.get(index)
+            if name is not None:
+                self.collateral.setdefault(dex, {})["token"] = name
 
     def _open_orders_answer(self, dex: str, data: Any, now: int) -> None:
         self.reconcile_open_orders(data or [], dex)
@@ -347,6 +367,7 @@ class Reconciler:
     def _on_positions(self, key: str, dex: str, data: Any, now: int) -> None:
         """A clearinghouseState answer for one dex: the exchange's sizes, unless the answer is
         behind fills that reached the bot while it was out (see hip3.execution.positions)."""
+        self._note_margin(dex, data)
         sizes = positions_from_state(data)
         scope = {c for c, s in self.specs.items() if s.dex == dex} | {
             c for c in self.coins if dexes_of([c]) == [dex]
@@ -354,6 +375,16 @@ class Reconciler:
         for d in self.positions.reconcile(sizes, scope | set(sizes), request_key=key):
             log.warning("position reconciled to exchange: %s", d)
         self.account_value(dex, account_value_of(data))  # for dynamic sizing
+
+    def _note_margin(self, dex: str, state: Any) -> None:
+        """The dex's account value and what may be withdrawn (the margin free for new
+        positions), in the dex's collateral token, as the last state answer says."""
+        entry = self.collateral.setdefault(dex, {})
+        summary = state.get("marginSummary") if isinstance(state, dict) else None
+        if isinstance(summary, dict) and summary.get("accountValue") is not None:
+            entry["account_value"] = str(summary["accountValue"])
+        if isinstance(state, dict) and state.get("withdrawable") is not None:
+            entry["available"] = str(state["withdrawable"])
 
     def _after_discovery(self) -> None:
         if self._perp_dexs is not None and len(self._metas) == len(self.dexes):

@@ -7,6 +7,7 @@ without moving any asset id."""
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 
@@ -19,7 +20,10 @@ from .support import run_against, wait_for
 
 pytestmark = pytest.mark.e2e
 
-QUIET = {"min_edge_bps": 5000.0}  # no entries: the account must stay switchable
+QUIET = {"min_edge_bps": 5000.0}
+MANY_DEXES = (
+    Path(__file__).resolve().parents[2] / "hip3" / "sim" / "scenarios" / "many_dexes.toml"
+)  # no entries: the account must stay switchable
 
 
 async def test_unified_account_is_refused_before_anything_is_sent():
@@ -128,3 +132,23 @@ async def test_leverage_above_the_markets_maximum_stops_the_run_before_any_entry
     assert summary["orders_submitted"] == 0 and not d.ready.trading()
     assert summary["reconciled"] is True
     assert code_for_summary(summary) is ExitCode.FATAL
+
+
+async def test_summary_names_each_dexs_collateral_token_and_its_margin():
+    """many_dexes' dexes use USDC, USDH, USDe and USDT: the summary and the status view say
+    which token each traded dex's money (and so its risk limits) is counted in."""
+    from hip3.metrics.status import render_status
+
+    async def during(d, sim):
+        assert await wait_for(d.ready.trading, 15.0), d.ready.describe()
+        view = render_status(d, d.clock.now_ns())
+        assert "flx USDH" in view and "cash USDT" in view, view
+
+    markets = [{"coin": c} for c in ("xyz:XYZ001", "flx:FLX001", "hyna:HYNA001", "cash:CASH001")]
+    async with SimHarness(seed=5, scenario=MANY_DEXES) as sim:
+        summary, _d = await run_against(
+            sim, duration_s=4, during=during, markets=markets, detector=QUIET
+        )
+    tokens = {dex: c["token"] for dex, c in summary["collateral"].items()}
+    assert tokens == {"xyz": "USDC", "flx": "USDH", "hyna": "USDe", "cash": "USDT"}
+    assert all(float(c["available"]) > 0 for c in summary["collateral"].values())
