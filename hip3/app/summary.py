@@ -193,6 +193,8 @@ def render(summary: dict) -> str:
         "position_divergences",
         "reconciled",
     ):
+        if key == "collateral" and key not in summary:
+            continue  # a summary written before per-dex collateral was reported
         value = summary[key]
         if key == "reconciled" and value is None:
             value = "not checked (observation mode: nothing sent, no account read)"

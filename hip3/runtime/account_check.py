@@ -15,7 +15,7 @@ each epoch asks the exchange, before READY-TRADING can hold:
   and portfolio-margin modes balances live in the spot clearinghouse and per-dex states "are
   not meaningful", which the bot's per-dex margin and position reading relies on, and those
   modes cap an account at 50k actions a day. Any other answer is refused with one line naming
-  the mode (docs/exchange/account-modes.md);
+  the mode (docs/exchange/changes-2026.md#account-modes);
 - `clearinghouseState` of M on every traded dex: the account must hold margin there (a HIP-3
   dex keeps its own balance).
 

@@ -10,7 +10,7 @@ trades on a leverage the operator did not ask for; a refusal (or a leverage abov
 market's maxLeverage) therefore ends the run before any entry, with one line naming the
 market, the setting and the reason.
 
-Facts (docs/exchange/margin.md): `updateLeverage {asset, isCross, leverage}` with an integer
+Facts (docs/exchange/actions.md#updateleverage, docs/exchange/hip3.md#margin-modes): `updateLeverage {asset, isCross, leverage}` with an integer
 leverage from 1 to the asset's maxLeverage; `isCross` must be false when the asset's
 `marginMode` is `strictIsolated` or `noCross` (`normal` or absent allows cross);
 `activeAssetData {user, coin}` answers `leverage: {type: cross|isolated, value}`.

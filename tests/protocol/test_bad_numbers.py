@@ -294,6 +294,10 @@ GOOD_ANSWERS: list[tuple[str, Any]] = [
     ("userRole", {"role": "missing"}),
     ("extraAgents", [{"name": "bot valid_until 1800000000000", "address": USER, "validUntil": 1}]),
     ("extraAgents", [{"name": "", "address": USER, "validUntil": None}]),
+    ("userAbstraction", "disabled"),
+    ("userAbstraction", "unifiedAccount"),
+    ("spotMeta", {"tokens": [{"name": "USDC", "index": 0}, {"name": "USDH", "index": 7}]}),
+    ("activeAssetData", {"coin": "xyz:AAA", "leverage": {"type": "isolated", "value": 3}}),
 ]
 
 
@@ -348,6 +352,12 @@ BAD_ANSWERS: list[tuple[str, Any, str]] = [
     ("userRole", {"role": "agent"}, "data"),
     ("extraAgents", [{"name": "x", "address": USER, "validUntil": -1}], "validUntil"),
     ("extraAgents", [{"name": "x", "address": "0x12"}], "address"),
+    ("userAbstraction", {"mode": "disabled"}, "str"),
+    ("spotMeta", {"tokens": [{"name": "USDC", "index": -1}]}, "index"),
+    ("activeAssetData", {"coin": "xyz:AAA", "leverage": {"type": "both", "value": 3}}, "type"),
+    ("activeAssetData", {"coin": "xyz:AAA", "leverage": {"type": "cross", "value": 0}}, "value"),
+    ("clearinghouseState", {"marginSummary": {"accountValue": "NaN"}}, "accountValue"),
+    ("meta", {"universe": [], "collateralToken": -1}, "collateralToken"),
 ]
 
 
