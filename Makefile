@@ -43,6 +43,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.html_report
 	$(BIN)/python -m bench.soak --minutes 2
 	$(BIN)/python -m bench.priority --seconds 60 --rounds 2
+	$(BIN)/python -m bench.many_markets --soak-s 60
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis .ruff_cache
