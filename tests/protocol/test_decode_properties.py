@@ -110,8 +110,8 @@ def mutated(draw, templates: list) -> bytes:
     """A good frame with one to three leaves replaced, mostly number fields."""
     base = draw(st.sampled_from(templates))
     for _ in range(draw(st.integers(min_value=1, max_value=3))):
-        paths = leaf_paths(base)
-        numbers = [p for p in paths if is_number_path(p)]
+        paths = leaf_paths(base) or [()]  # a bare answer (a string) is its own only leaf
+        numbers = [p for p in paths if p and is_number_path(p)]
         pool = numbers if numbers and draw(st.integers(0, 4)) else paths
         path = draw(st.sampled_from(pool))
         base = replaced(base, path, draw(leaf_garbage))
