@@ -29,6 +29,11 @@ SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
     "sim": ("hip3.sim.cli", "run the local Hyperliquid-compatible exchange", "the simulator"),
     "diagrams": ("hip3.diagrams", "generate or check the state-machine diagrams", "the diagrams"),
     "journal": ("hip3.journal.cli", "summarise, export or chart a trading journal", "the journal"),
+    "backtest": (
+        "hip3.backtest.cli",
+        "replay recorded market data through the bot against the simulated exchange",
+        "the backtest",
+    ),
     "config": (
         "hip3.app.config_cli",
         "print (show) or copy (init) an example configuration",

@@ -14,14 +14,12 @@ from typing import Any
 
 from hip3.app.startup import StartupWatch, StopKeys, stop_after
 from hip3.app.summary import build_summary, exchange_state
+from hip3.app.wiring import build_dispatcher
 from hip3.config import Config
 from hip3.events import OperatorCommand
 from hip3.keys import SigningKey, check_signer, load_signing_key, trading_user
 from hip3.protocol.frames import decode_frame
-from hip3.protocol.signing import FastSigner, NonceSource
-from hip3.runtime.account_check import AccountCheck
 from hip3.runtime.dispatcher import Dispatcher, FatalError
-from hip3.runtime.reconciliation import dexes_of
 from hip3.transport.socket import WsTransport
 
 log = logging.getLogger(__name__)
@@ -41,11 +39,13 @@ async def run_bot(
     key: SigningKey | None = None,
     status_stream: Any = None,
     log_transitions: bool | None = None,
+    record: Any = None,
 ) -> dict:
     """Run until shutdown; returns the summary dict.
 
     `key` lets an embedding program (or a test) hand over a key it already holds; otherwise
     the key comes from `key_env`, the configured key sources, or the built-in simulator.
+    `record` (a path) writes every inbound market-data frame there (`hip3 bot --record`).
     """
     if log_transitions is None:
         log_transitions = cfg.metrics.log_transitions
@@ -85,7 +85,6 @@ async def run_bot(
             cfg = await _expand_whole_dexes(cfg, url)
         trading = cfg.mode == "trading"
         user: str | None = None
-        signer = None
         if trading:
             if key is None:
                 raise BotError(
@@ -93,7 +92,6 @@ async def run_bot(
                 )
             check_signer(cfg, key)
             user = trading_user(cfg, key)
-            signer = FastSigner(key.secret_bytes())
         dispatcher: Dispatcher | None = None
 
         startup = StartupWatch(url, cfg.ready.startup_timeout_s, trading=trading)
@@ -111,35 +109,40 @@ async def run_bot(
                 journal = Journal(cfg.journal.path, mode=cfg.mode, network=cfg.network)
             except JournalError as exc:
                 raise BotError(f"journal: {exc}") from None
+        recorder = None
+        if record is not None:
+            from hip3.transport.recording import FrameRecorder, RecordingError
+
+            try:
+                recorder = FrameRecorder(record)
+            except RecordingError as exc:
+                if journal is not None:
+                    journal.close()
+                raise BotError(str(exc)) from None
         transport = WsTransport(
-            url, put, decode_frame, connect_timeout_s=cfg.websocket.connect_timeout_s
+            url,
+            put,
+            decode_frame,
+            connect_timeout_s=cfg.websocket.connect_timeout_s,
+            tap=recorder.offer if recorder is not None else None,
         )
         from hip3.metrics.exporter import LATENCY
-        from hip3.metrics.logs import TransitionLogger
 
-        account_check = None
-        if trading:
-            assert key is not None and user is not None
-            account_check = AccountCheck(
-                signer=key.address.lower(), user=user, dexes=dexes_of(list(cfg.coins))
-            )
         try:
-            dispatcher = Dispatcher(
+            dispatcher = build_dispatcher(
                 cfg,
                 transport=transport,
-                signer=signer,
-                nonces=NonceSource(),
+                key=key,
                 user=user,
                 journal=journal,
-                transition_log=TransitionLogger(
-                    level=logging.INFO if log_transitions else logging.DEBUG
-                ),
+                log_transitions=log_transitions,
                 latency=LATENCY,
-                account_check=account_check,
             )
         except FatalError as exc:
             if journal is not None:
                 journal.close()
+            if recorder is not None:
+                recorder.close()
             raise BotError(str(exc)) from None
         if on_dispatcher is not None:
             on_dispatcher(dispatcher, sim)
@@ -249,6 +252,8 @@ async def run_bot(
                         signal.signal(sig, signal.SIG_IGN)
             await transport.aclose()
             dispatcher.recorder.close()
+            if recorder is not None:
+                recorder.close()
             gc.unfreeze()
         exchange, error = None, None
         if keys.forced:

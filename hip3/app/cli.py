@@ -52,6 +52,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--summary-json", type=Path, metavar="PATH", help="also write the summary as JSON here"
     )
+    p.add_argument(
+        "--record",
+        type=Path,
+        metavar="FILE",
+        help="write every inbound market-data frame with its receive time here (gzip NDJSON; "
+        "`hip3 backtest --data FILE` replays it)",
+    )
     p.add_argument("--confirm-mainnet", action="store_true", help="required to trade on mainnet")
     p.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
     p.add_argument(
@@ -111,6 +118,7 @@ def run(args: argparse.Namespace) -> int:
                 key_env=args.key_env,
                 status_stream=sys.stdout if live_view else None,
                 log_transitions=True if args.log_transitions else None,
+                record=args.record,
             )
         )
     except DiscoveryUnreachable as exc:

@@ -359,9 +359,11 @@ class Journal:
         mode: str | None = None,
         network: str | None = None,
         clock_ms: Any = _wall_ms,
+        pid: int | None = None,
     ) -> None:
         self.path = Path(path)
         self._clock_ms = clock_ms
+        self._pid = os.getpid() if pid is None else pid
         self._closed = False
         self._lock_fd: int | None = None
         self._buffers: dict[str, list[tuple]] = {name: [] for name in _INSERTS}
@@ -458,7 +460,7 @@ class Journal:
         return self._conn.execute(f"SELECT COALESCE(MAX(id), 0) FROM {table}").fetchone()[0]
 
     def _begin_session(self, *, label: str | None, mode: str | None, network: str | None) -> None:
-        row = (self.session_id, self._clock_ms(), os.getpid(), mode, network, label)
+        row = (self.session_id, self._clock_ms(), self._pid, mode, network, label)
         try:
             self._conn.execute(
                 "INSERT INTO sessions (id, started_ms, pid, mode, network, label)"

@@ -34,12 +34,15 @@ class WsTransport:
         *,
         connect_timeout_s: float = 5.0,
         max_frame_bytes: int = 8 * 1024 * 1024,
+        tap: Callable[[bytes, int], None] | None = None,
     ) -> None:
         self.url = url
         self._put = put
         self._decode = decode
         self._connect_timeout_s = connect_timeout_s
         self._max_frame_bytes = max_frame_bytes
+        # `hip3 bot --record`: sees every raw frame with its Unix receive time, before decode
+        self._tap = tap
         self._epoch = 0
         self._conn: WsConnection | None = None
         self._conn_epoch = 0
@@ -96,11 +99,13 @@ class WsTransport:
     async def _run(self, epoch: int) -> None:
         loop = asyncio.get_running_loop()
         ended: asyncio.Future[str] = loop.create_future()
-        put, decode, perf = self._put, self._decode, time.perf_counter_ns
+        put, decode, perf, tap = self._put, self._decode, time.perf_counter_ns, self._tap
 
         def on_message(payload: bytes, _is_text: bool) -> None:
             # bytes, not str: msgspec decodes UTF-8 itself
             self.frames_in += 1
+            if tap is not None:
+                tap(payload, time.time_ns())
             put(FrameIn(epoch, decode(payload), perf()))
 
         def on_closed(reason: str) -> None:

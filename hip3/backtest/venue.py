@@ -1,0 +1,283 @@
+"""The exchange side of a backtest: the simulator's core behind one virtual connection.
+
+The bot's transport is `VenueTransport`: what the bot writes goes to the simulator's pieces
+without a socket, and what the exchange answers comes back as frames at virtual times.
+
+- Posts (orders, cancels, info requests) go through the simulator's timing model
+  (`hip3.sim.timing`: mempool slots, 70 ms blocks, commit, a seeded network delay per
+  answer), then the request gateway and the core, exactly as `hip3 sim` runs them. Without
+  timing (`timing=None`) each post is answered at once.
+- Subscriptions, pings and the user streams (orderUpdates, userFills, userEvents) go through
+  the delivery layer (`hip3.sim.delivery`), which builds the frames the server would write;
+  they are handed to the bot in the order they were made.
+- Market data comes from the recording, not from the core: the core's own bbo and context
+  frames are dropped. Each recorded frame moves the core first (`apply`): an l2Book or bbo
+  replaces the quotes of one recorded-market maker, an activeAssetCtx sets the oracle, so
+  the bot's orders meet the book the recording showed, and what the bot takes is gone until
+  the next recorded update replaces it.
+- Competing takers (`hip3.sim.competitors`, a scenario's `[[competitors]]`) watch the core's
+  books and race for the same stale quotes through the same mempool.
+
+Everything random is seeded; nothing reads the wall clock.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+import msgspec
+
+from hip3.backtest.clock import VirtualTime
+from hip3.events import FrameIn, SocketClosed, SocketOpened, WriteFailed
+from hip3.protocol import frames as F
+from hip3.sim.delivery import Delivery
+from hip3.sim.exchange import Exchange
+from hip3.sim.requests import RequestGateway
+from hip3.sim.scenario import Scenario
+from hip3.sim.server import channel_frame, post_answer_frame
+from hip3.sim.timing import Sequencer, TimedGateway, TimingConfig
+
+# The account whose quotes are the recorded book (an internal maker of the core).
+RECORDED_MAKER = "0x" + "00" * 19 + "b7"
+_MARKET_LANES = ("bbo:", "activeAssetCtx:")
+
+
+class UnknownCoin(ValueError):
+    """Recorded data for a market the scenario's exchange does not list."""
+
+
+class Venue:
+    """The core, its timing model and competitors, and the one connection the bot has."""
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        *,
+        time: VirtualTime,
+        seed: int,
+        timing: TimingConfig | None,
+        deliver: Callable[[Any], None],
+        oracle_from_mid: bool = False,
+    ) -> None:
+        self.time = time
+        self._deliver = deliver  # hands one event to the bot (FrameIn, SocketOpened, ...)
+        self.oracle_from_mid = oracle_from_mid
+        self.delivery = Delivery()
+        self.sequencer: Sequencer | None = None
+        emit: Callable[[object], None] = self._on_event
+        clock_ms: Callable[[], int] = lambda: int(time.now_ms())  # noqa: E731
+        if timing is not None:
+            self.sequencer = Sequencer(
+                timing, clock=time, sink=self._on_event, rng=random.Random(f"{seed}:latency")
+            )
+            emit, clock_ms = self.sequencer.on_event, self.sequencer.clock_ms
+        self._taps: list[Callable[[object], None]] = []
+        inner_emit = emit
+
+        def tapped(event: object) -> None:
+            for tap in self._taps:
+                tap(event)
+            inner_emit(event)
+
+        self.exchange = Exchange(scenario.universe(), clock_ms=clock_ms, emit=tapped, seed=seed)
+        self.delivery.attach(self.exchange)
+        gateway: Any = RequestGateway(self.exchange)
+        if self.sequencer is not None:
+            gateway = TimedGateway(gateway, self.sequencer)
+        self.gateway = gateway
+        address, secret = self.exchange.new_account(scenario.account_usdc, every_dex=True)
+        self.exchange.staking.hype_usd = scenario.hype_usd
+        self.exchange.staking.fund(address, scenario.account_staking_hype)
+        self.account: tuple[str, str] = (address, secret)
+        self.competitors: Any = None
+        if scenario.competitors:
+            from hip3.sim.competitors import CompetingTakers
+
+            self.competitors = CompetingTakers(
+                self.exchange,
+                list(scenario.competitors),
+                submit=self._submit_internal,
+                call_later=lambda ms, cb: time.call_at(time.now_ms() + ms, cb),
+                now_ms=time.now_ms,
+                source="a" if self.exchange.network == "Mainnet" else "b",
+            )
+            self._taps.append(self.competitors.on_event)
+        self._epoch = 0
+        self._pump_due = False
+        self._books_from_l2: set[str] = set()  # coins whose book comes from l2Book frames
+        self._bbo_recorded: set[str] = set()  # coins with recorded bbo frames for the bot
+        self.frames_to_bot = 0
+
+    # --- recorded market data --------------------------------------------------------------
+
+    def apply(self, frame: Any) -> list[bytes]:
+        """Move the core by one decoded recorded frame; returns frames the bot gets in its
+        place (the core's bbo for an l2Book when the data has no bbo of that coin, and its
+        context when the oracle is taken from the book's mid)."""
+        t = type(frame)
+        if t is F.BboFrame:
+            data = frame.data
+            coin = self._coin(data.coin)
+            self._bbo_recorded.add(coin)
+            if coin not in self._books_from_l2:  # an l2Book has the depth; a bbo only the top
+                bid, ask = data.bbo
+                self.exchange.replace_maker_quotes(
+                    coin,
+                    RECORDED_MAKER,
+                    [] if bid is None else [(Decimal(bid.px), Decimal(bid.sz))],
+                    [] if ask is None else [(Decimal(ask.px), Decimal(ask.sz))],
+                )
+            return []
+        if t is F.ActiveAssetCtxFrame:
+            data = frame.data
+            self.exchange.set_oracle(self._coin(data.coin), Decimal(data.ctx.oracle_px))
+            return []
+        if t is F.L2BookFrame:
+            data = frame.data
+            coin = self._coin(data.coin)
+            self._books_from_l2.add(coin)
+            bids, asks = data.levels
+            self.exchange.replace_maker_quotes(
+                coin,
+                RECORDED_MAKER,
+                [(Decimal(lv.px), Decimal(lv.sz)) for lv in bids],
+                [(Decimal(lv.px), Decimal(lv.sz)) for lv in asks],
+            )
+            out = []
+            if self.oracle_from_mid and bids and asks:
+                mid = (Decimal(bids[0].px) + Decimal(asks[0].px)) / 2
+                self.exchange.set_oracle(coin, mid)
+                if self.delivery.subscribed("activeAssetCtx", coin):
+                    out.append(channel_frame("activeAssetCtx", self.exchange.asset_ctx(coin)))
+            if coin not in self._bbo_recorded and self.delivery.subscribed("bbo", coin):
+                out.append(channel_frame("bbo", self.exchange.bbo(coin)))
+            return out
+        return []  # other channels (trades, candles, mids) move nothing in the core
+
+    def wants(self, frame: Any) -> bool:
+        """Whether the bot's connection is subscribed to this recorded frame."""
+        t = type(frame)
+        if t is F.BboFrame:
+            return self.delivery.subscribed("bbo", frame.data.coin)
+        if t is F.ActiveAssetCtxFrame:
+            return self.delivery.subscribed("activeAssetCtx", frame.data.coin)
+        if t is F.L2BookFrame:
+            return self.delivery.subscribed("l2Book", frame.data.coin)
+        return False
+
+    def _coin(self, coin: str) -> str:
+        if coin not in self.exchange.universe.by_coin:
+            raise UnknownCoin(coin)
+        return coin
+
+    @property
+    def epoch(self) -> int:
+        return self._epoch
+
+    def deliver(self, event: Any) -> None:
+        self._deliver(event)
+
+    # --- the exchange's events -------------------------------------------------------------
+
+    def _on_event(self, event: object) -> None:
+        self.delivery.on_event(event)
+        if self.delivery.frames:
+            self._schedule_pump()
+
+    def _submit_internal(self, payload: dict[str, Any], on_answer: Callable[[Any], None]) -> None:
+        self.gateway.submit("action", payload, lambda answer: on_answer(answer.body))
+
+    def _schedule_pump(self) -> None:
+        if not self._pump_due:
+            self._pump_due = True
+            self.time.soon(self._pump)
+
+    def _pump(self) -> None:
+        """Hand the delivery layer's frames to the bot in the order they were made (never from
+        inside the bot's own call: always from a timer)."""
+        self._pump_due = False
+        delivery = self.delivery
+        while delivery.frames:
+            head = delivery.deliverable()[0]
+            frame = delivery.frames[head]
+            if frame.lane.startswith(_MARKET_LANES):
+                delivery.drop(head)  # the recording is the market data
+                continue
+            delivery.take(head)
+            self._to_bot(frame.connection, frame.data)
+
+    def _to_bot(self, epoch: int, data: bytes) -> None:
+        if epoch != self._epoch or not self.delivery.is_open:
+            return
+        self.frames_to_bot += 1
+        self._deliver(FrameIn(epoch, F.decode_frame(data), self.time.ns))
+
+    # --- the bot's transport ---------------------------------------------------------------
+
+    def transport(self) -> VenueTransport:
+        return VenueTransport(self)
+
+    def open(self, epoch: int) -> None:
+        if self.delivery.is_open:
+            self.delivery.disconnect()
+        self._epoch = epoch
+        self.delivery.connect(epoch)
+        self.time.soon(lambda: self._deliver(SocketOpened(epoch)))
+
+    def close(self, epoch: int, reason: str) -> None:
+        if epoch != self._epoch or not self.delivery.is_open:
+            return
+        self.delivery.disconnect()
+        self.time.soon(lambda: self._deliver(SocketClosed(epoch, f"closed by client ({reason})")))
+
+    def send(self, data: bytes | str) -> None:
+        message = msgspec.json.decode(data)
+        if isinstance(message, dict) and message.get("method") == "post":
+            post_id = message.get("id")
+            request = message.get("request") or {}
+            epoch = self._epoch
+
+            def reply(answer: Any) -> None:
+                frame = post_answer_frame(post_id, answer.ws)
+                self.time.soon(lambda: self._to_bot(epoch, frame))
+
+            self.gateway.submit(request.get("type"), request.get("payload"), reply)
+            return
+        self.delivery.receive(data)
+        self._schedule_pump()
+
+    def stop(self) -> None:
+        if self.competitors is not None:
+            self.competitors.stop()
+        if self.sequencer is not None:
+            self.sequencer.close()
+
+
+class VenueTransport:
+    """What the dispatcher holds as its transport (the shape of `WsTransport`)."""
+
+    def __init__(self, venue: Venue) -> None:
+        self._venue = venue
+        self.frames_out = 0
+
+    def open(self, epoch: int) -> None:
+        self._venue.open(epoch)
+
+    def close(self, epoch: int, reason: str = "closing") -> None:
+        self._venue.close(epoch, reason)
+
+    def send(self, data: bytes | str, post_id: int | None = None) -> None:
+        venue = self._venue
+        if not venue.delivery.is_open:
+            if post_id is not None:  # as the websocket transport: the post's owner is told
+                failed = WriteFailed(venue.epoch, post_id, "connection not open")
+                venue.time.soon(lambda: venue.deliver(failed))
+            return
+        self.frames_out += 1
+        self._venue.send(data)
+
+
+__all__ = ["RECORDED_MAKER", "UnknownCoin", "Venue", "VenueTransport"]
