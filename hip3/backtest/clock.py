@@ -14,6 +14,7 @@ import itertools
 from collections.abc import Callable
 
 _NS_PER_MS = 1_000_000
+_FLOAT_SLACK_NS = 1_000
 
 
 class _Timer:
@@ -38,7 +39,11 @@ class VirtualTime:
         return self.ns / _NS_PER_MS
 
     def call_at(self, when_ms: float, callback: Callable[[], None]) -> _Timer:
-        return self.call_at_ns(round(when_ms * _NS_PER_MS), callback)
+        # Unix milliseconds as a float carry about 0.25 µs of rounding: a timer fired at the
+        # nanosecond nearest `when_ms` could still read `now_ms() < when_ms`, and a caller
+        # that waits for that (the timing model does) would re-arm the same instant forever.
+        # One microsecond late is never early.
+        return self.call_at_ns(int(when_ms * _NS_PER_MS) + _FLOAT_SLACK_NS, callback)
 
     # --- the engine's side ---------------------------------------------------------------
 
