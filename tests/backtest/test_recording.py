@@ -95,3 +95,17 @@ def _bot_user() -> str:
     from hip3.sim.harness import SimHarness
 
     return SimHarness(seed=11, feeds=False).account[0].lower()
+
+
+def test_observation_mode_records_too(tmp_path: Path) -> None:
+    import asyncio
+
+    from hip3.app.bot import run_bot
+    from hip3.config import load_config
+
+    cfg = load_config(overrides={"mode": "observation", "journal": {"enabled": False}})
+    path = tmp_path / "obs.ndjson.gz"
+    summary = asyncio.run(run_bot(cfg, duration_s=1.5, install_signals=False, record=path))
+    assert summary["actions_sent"] == 0
+    channels = {line["f"]["channel"] for line in read_lines(path)}
+    assert channels == {"bbo", "activeAssetCtx"}
