@@ -268,6 +268,12 @@ async def run_bot(
         summary = build_summary(dispatcher, exchange=exchange, check_error=error)
         summary["never_ready"] = startup.never_ready
         summary["interrupted"] = keys.forced
+        if recorder is not None:
+            summary["recording"] = {
+                "path": str(recorder.path),
+                "frames": recorder.frames_written,
+                "error": recorder.error,
+            }
         if heartbeat is not None:
             # the run ended on its own: the guard need not wait for the beat to go stale
             heartbeat.beat("stopped")

@@ -131,6 +131,10 @@ def run(args: argparse.Namespace) -> int:
         print("hip3 bot: interrupted", file=sys.stderr)
         return ExitCode.INTERRUPTED
     print(render(summary))
+    recording = summary.get("recording")
+    if recording is not None:
+        ended = f" (stopped early: {recording['error']})" if recording["error"] else ""
+        print(f"recording: {recording['frames']} frames in {recording['path']}{ended}")
     if args.summary_json is not None:
         try:
             args.summary_json.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")

@@ -68,8 +68,10 @@ class FrameRecorder:
         self._thread.start()
 
     def offer(self, payload: bytes, recv_ns: int) -> None:
-        """Called by the socket's read callback with each raw frame: appends, nothing else."""
-        self._pending.append((recv_ns, payload if type(payload) is bytes else bytes(payload)))
+        """Called by the socket's read callback with each raw frame: appends, nothing else
+        (once writing has failed, not even that: nothing would take the frames away)."""
+        if self.error is None:
+            self._pending.append((recv_ns, payload if type(payload) is bytes else bytes(payload)))
 
     def close(self) -> None:
         """Write what is left, end the gzip stream and close the file."""
@@ -88,6 +90,7 @@ class FrameRecorder:
             self._write_pending()
         except OSError as exc:  # disk full: the bot trades on, the recording says why it ended
             self.error = f"{exc.strerror or exc}"
+            self._pending.clear()
             log.error("recording %s stopped: %s", self.path, self.error)
         finally:
             try:

@@ -87,6 +87,7 @@ def test_the_bot_records_what_it_received(bot_recording: tuple[Path, dict]) -> N
     assert times == sorted(times) and times[0] > 1_700_000_000 * 10**9
     text = gzip.decompress(path.read_bytes()).decode().lower()
     assert summary["fills"] > 0  # the account's streams carried its address: none was kept
+    assert summary["recording"] == {"path": str(path), "frames": len(lines), "error": None}
     assert _bot_user() not in text
 
 
@@ -109,3 +110,19 @@ def test_observation_mode_records_too(tmp_path: Path) -> None:
     assert summary["actions_sent"] == 0
     channels = {line["f"]["channel"] for line in read_lines(path)}
     assert channels == {"bbo", "activeAssetCtx"}
+
+
+def test_a_failed_disk_stops_the_recording_not_the_bot(tmp_path: Path, monkeypatch) -> None:
+    def full(_self: object, _data: bytes) -> int:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(gzip.GzipFile, "write", full)
+    recorder = FrameRecorder(tmp_path / "r.ndjson.gz", flush_every_s=0.02)
+    recorder.offer(BBO, 1)
+    deadline = time.monotonic() + 5
+    while recorder.error is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert recorder.error == "No space left on device"
+    recorder.offer(BBO, 2)  # the read callback goes on
+    recorder.close()
+    assert recorder.frames_written == 0
