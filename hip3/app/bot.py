@@ -80,6 +80,7 @@ async def run_bot(
         key = SigningKey.from_hex(value, source=f"environment variable {key_env}")
     else:
         key = load_signing_key(cfg)
+    recorder: Any = None  # the --record writer, once opened
     try:
         if cfg.whole_dexes:
             cfg = await _expand_whole_dexes(cfg, url)
@@ -109,7 +110,6 @@ async def run_bot(
                 journal = Journal(cfg.journal.path, mode=cfg.mode, network=cfg.network)
             except JournalError as exc:
                 raise BotError(f"journal: {exc}") from None
-        recorder = None
         if record is not None:
             from hip3.transport.recording import FrameRecorder, RecordingError
 
@@ -141,8 +141,6 @@ async def run_bot(
         except FatalError as exc:
             if journal is not None:
                 journal.close()
-            if recorder is not None:
-                recorder.close()
             raise BotError(str(exc)) from None
         if on_dispatcher is not None:
             on_dispatcher(dispatcher, sim)
@@ -279,6 +277,8 @@ async def run_bot(
             heartbeat.beat("stopped")
         return summary
     finally:
+        if recorder is not None:  # every way out, also a start-up that failed after opening it
+            recorder.close()
         if sim is not None:
             with contextlib.suppress(Exception):
                 await sim.stop()

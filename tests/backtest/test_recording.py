@@ -126,3 +126,30 @@ def test_a_failed_disk_stops_the_recording_not_the_bot(tmp_path: Path, monkeypat
     recorder.offer(BBO, 2)  # the read callback goes on
     recorder.close()
     assert recorder.frames_written == 0
+
+
+def test_a_start_up_failure_closes_the_recording(tmp_path: Path) -> None:
+    """The metrics port is taken: the run ends before it starts, and the recording it had
+    opened is a complete (empty) gzip file with its writer thread gone."""
+    import asyncio
+    import socket
+    import threading
+
+    from hip3.app.bot import BotError, run_bot
+    from hip3.config import load_config
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        cfg = load_config(
+            overrides={
+                "journal": {"enabled": False},
+                "metrics": {"enabled": True, "host": "127.0.0.1", "port": port},
+            }
+        )
+        path = tmp_path / "r.ndjson.gz"
+        with pytest.raises(BotError):
+            asyncio.run(run_bot(cfg, duration_s=1, install_signals=False, record=path))
+    assert gzip.decompress(path.read_bytes()) == b""
+    assert not any(t.name == "frame-recorder" for t in threading.enumerate())
