@@ -53,6 +53,7 @@ __all__ = [
     "RiskConfig",
     "ShutdownConfig",
     "SimConfig",
+    "StrategyConfig",
     "WebSocketConfig",
     "as_decimal",
     "endpoints",
@@ -552,6 +553,14 @@ class SimConfig(_Section):
     faults: str | None = None
 
 
+class StrategyConfig(_Section):
+    # "package.module:Class" or "path/to/file.py:Class" (a hip3.strategy.api.Strategy); unset
+    # runs the built-in dislocation taker, configured by [detector] and [exits].
+    name: str | None = None
+    # The strategy's own parameters, checked against its declared Params when loaded.
+    params: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
 class Endpoints(msgspec.Struct, frozen=True):
     """Where to connect and which signing domain to use; derived from `Config.network`."""
 
@@ -597,6 +606,7 @@ class Config(_Section):
     dashboard: DashboardConfig = msgspec.field(default_factory=DashboardConfig)
     guard: GuardConfig = msgspec.field(default_factory=GuardConfig)
     sim: SimConfig = msgspec.field(default_factory=SimConfig)
+    strategy: StrategyConfig = msgspec.field(default_factory=StrategyConfig)
 
     @property
     def endpoints(self) -> Endpoints:
@@ -673,9 +683,26 @@ def load_config(
     cfg, problems = _convert_collecting(raw)
     if cfg is not None:
         problems.extend(_problems(cfg))
+        problems.extend(_strategy_problems(cfg.strategy))
     if problems:
         raise _config_error(problems, path)
     return _normalised(cfg)
+
+
+def _strategy_problems(s: StrategyConfig) -> list[str]:
+    """The named strategy must load and its params fit its declared Params (the strategy's
+    module is imported here, so `hip3 config check` finds a wrong one too)."""
+    from hip3.strategy.loader import StrategyError, load_strategy_class, strategy_params
+
+    if s.name is None:
+        if s.params:
+            return ["strategy.params is given but strategy.name is not: name the strategy"]
+        return []
+    try:
+        strategy_params(load_strategy_class(s.name), s.params)
+    except StrategyError as exc:
+        return [str(exc)]
+    return []
 
 
 def _convert_collecting(raw: dict[str, Any]) -> tuple[Config | None, list[str]]:

@@ -40,12 +40,15 @@ async def run_bot(
     status_stream: Any = None,
     log_transitions: bool | None = None,
     record: Any = None,
+    strategy: Any = None,
 ) -> dict:
     """Run until shutdown; returns the summary dict.
 
     `key` lets an embedding program (or a test) hand over a key it already holds; otherwise
     the key comes from `key_env`, the configured key sources, or the built-in simulator.
     `record` (a path) writes every inbound market-data frame there (`hip3 bot --record`).
+    `strategy`: a Strategy class to run instead of the one `cfg.strategy.name` names (its
+    parameters still come from `cfg.strategy.params`).
     """
     if log_transitions is None:
         log_transitions = cfg.metrics.log_transitions
@@ -137,6 +140,7 @@ async def run_bot(
                 journal=journal,
                 log_transitions=log_transitions,
                 latency=LATENCY,
+                strategy=strategy,
             )
         except FatalError as exc:
             if journal is not None:

@@ -44,6 +44,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--key-env", help="with --ws-url: name of the environment variable holding the signing key"
     )
     p.add_argument(
+        "--strategy",
+        metavar="MODULE:CLASS",
+        help="run this strategy ('package.module:Class' or 'path/file.py:Class') instead of the "
+        "configured one; its parameters come from [strategy.params]",
+    )
+    p.add_argument(
         "--duration",
         type=_seconds,
         metavar="SECONDS",
@@ -88,6 +94,7 @@ def run(args: argparse.Namespace) -> int:
         "network": args.network,
         "ws_url": args.ws_url,
         "confirm_mainnet": True if args.confirm_mainnet else None,
+        "strategy.name": args.strategy,
     }
     if args.key_env and not args.ws_url:
         print("hip3 bot: --key-env only applies together with --ws-url", file=sys.stderr)

@@ -33,11 +33,13 @@ def build_dispatcher(
     rng: random.Random | None = None,
     cloid_salt: int | None = None,
     latency: Any | None = None,
+    strategy: Any = None,
 ) -> Dispatcher:
     """Raises FatalError (from the dispatcher) for a configuration it cannot run.
 
     `clock` (default: the wall and monotonic clocks) also stamps nonces and client order ids;
-    `rng` and `cloid_salt` (default: fresh randomness) make a run reproducible."""
+    `rng` and `cloid_salt` (default: fresh randomness) make a run reproducible; `strategy` is a
+    Strategy class to run instead of the one the configuration names."""
     from hip3.metrics.logs import TransitionLogger
 
     trading = cfg.mode == "trading"
@@ -63,6 +65,7 @@ def build_dispatcher(
         transition_log=TransitionLogger(level=logging.INFO if log_transitions else logging.DEBUG),
         latency=latency,
         account_check=account_check,
+        strategy=strategy,
     )
 
 

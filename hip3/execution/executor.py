@@ -24,7 +24,12 @@ from hip3.events import Signal
 from hip3.execution.orders import OrderInfo, OrderRegistry
 from hip3.execution.positions import PositionTracker
 from hip3.market.state import MarketSpec, MarketState
-from hip3.protocol.actions import limit_order_wire, order_action
+from hip3.protocol.actions import (
+    batch_modify_action,
+    cancel_by_cloid_action,
+    limit_order_wire,
+    order_action,
+)
 from hip3.protocol.numbers import (
     NotionalError,
     PriceError,
@@ -269,6 +274,138 @@ class Executor:
         self.blocked[reason] += 1
         self.last_outcome = "blocked:" + reason
 
+    # ------------------------------------------------------------------------------------
+    # a strategy's own orders (hip3/strategy/api.py): limit orders of any time in force,
+    # cancels and modifies, behind the same gates as the entries above
+
+    def place(
+        self,
+        *,
+        coin: str,
+        is_buy: bool,
+        size: Decimal,
+        px: Decimal,
+        tif: str,
+        reduce_only: bool,
+        now_ms: int,
+        now_ns: int,
+        replaces: str | None = None,
+    ) -> tuple[str | None, str | None]:
+        """Gate, build and send one limit order; (cloid, None) when sent, else (None, why).
+
+        With `replaces` (the cloid of a live order of ours) it goes out as a modify of that
+        order: one batchModify, the old order cancelled and this one placed by the exchange."""
+        if not self.trading:
+            return None, self.strategy_refusal("observation")
+        if tif not in ("Ioc", "Gtc", "Alo"):
+            return None, self.strategy_refusal("bad_tif")
+        if not (isinstance(size, Decimal) and isinstance(px, Decimal)) or size <= 0 or px <= 0:
+            return None, self.strategy_refusal("bad_size_or_price")
+        reason = self._place_gate(coin, is_buy, size, px, reduce_only, now_ns, replaces)
+        if reason is not None:
+            return None, self.strategy_refusal(reason)
+        spec = self.specs[coin]
+        try:
+            pxd = quantize_price(px, sz_decimals=spec.sz_decimals, is_buy=is_buy, rounding=_PASSIVE)
+            szd = quantize_size(size, sz_decimals=spec.sz_decimals)
+            if not reduce_only:
+                check_min_notional(pxd, szd, self.limits.min_order_notional)
+        except (PriceError, SizeError, NotionalError) as exc:
+            self.build_errors[type(exc).__name__] += 1
+            return None, self.strategy_refusal("unbuildable:" + type(exc).__name__)
+        if self.budget.available(now_ms) < 1:
+            self.budget.refused += 1
+            return None, self.strategy_refusal("action_budget")
+        cloid = self.send_order(
+            spec,
+            is_buy=is_buy,
+            px=wire_decimal(pxd),
+            sz=wire_decimal(szd),
+            reduce_only=reduce_only,
+            purpose="strategy",
+            now_ms=now_ms,
+            tif=tif,
+            replaces=replaces,
+        )
+        if cloid is None:
+            return None, self.strategy_refusal("outbound_limit")
+        self.budget.try_take(now_ms)
+        return cloid, None
+
+    def strategy_refusal(self, reason: str) -> str:
+        """Count a strategy action's refusal by its reason; returns the reason."""
+        self.blocked["strategy:" + reason] += 1
+        return reason
+
+    def _place_gate(
+        self,
+        coin: str,
+        is_buy: bool,
+        size: Decimal,
+        px: Decimal,
+        reduce_only: bool,
+        now_ns: int,
+        replaces: str | None,
+    ) -> str | None:
+        if not self.hardstop.is_armed:
+            return "hardstop"
+        if not self.ready.trading(now_ns) or not self.ready.market(coin, now_ns):
+            return "not_ready"
+        if self.positions.needs_state:
+            return "positions_unsettled"
+        if coin not in self.specs:
+            return "unknown_market"
+        fl = self.flatten.get(coin)
+        if fl is not None and fl.state != "idle":
+            return "flatten_in_progress"
+        if reduce_only:
+            return None  # it can only shrink a position: the limits below are about growing one
+        # What this market could hold if every order of ours in it filled: the position plus
+        # the open orders that add to it (a replaced order no longer counts), plus this one.
+        order_notional = size * px
+        pos = self.positions.positions.get(coin)
+        market = pos.notional(px) if pos is not None else _ZERO
+        for info, _m in self.orders.open_orders():
+            if info.coin == coin and not info.reduce_only and info.cloid != replaces:
+                market += info.size * Decimal(info.px)
+        limits = self.limits
+        cap = market_notional_cap(
+            limits.max_notional_per_market,
+            self.account_values.get(_dex_of(coin)),
+            limits.risk_per_market,
+        )
+        if market + order_notional > cap:
+            return "market_notional"
+        total = _ZERO
+        for c, p in self.positions.positions.items():
+            if p.size and c != coin:
+                m = self.markets.get(c)
+                ref = m.reference_px() if m is not None else None
+                total += p.notional(ref if ref is not None else p.entry_px)
+        if total + market + order_notional > limits.max_total_notional:
+            return "total_notional"
+        open_coins = self.positions.open_coins()
+        if coin not in open_coins and len(open_coins) >= limits.max_concurrent_positions:
+            return "concurrent_positions"
+        return None
+
+    def cancel(self, cloid: str, owner: Any) -> str | None:
+        """Cancel one live order of ours by cloid; None when the cancel is on the wire, else
+        why not. Cancels only take risk away, so no READY or risk gate stands before them:
+        only the outbound limits. The order machine ends when the exchange reports it."""
+        info = self.orders.describe(cloid)
+        if info is None or not self.orders.is_live(cloid):
+            return self.strategy_refusal("not_live")
+        if info.purpose != "strategy":
+            return self.strategy_refusal("not_ours")
+        spec = self.specs.get(info.coin)
+        if spec is None:
+            return self.strategy_refusal("unknown_market")
+        action = cancel_by_cloid_action([(spec.asset, cloid)])
+        if self.wire.post_action(action, kind="cancel", owner=owner) is None:
+            return self.strategy_refusal("outbound_limit")
+        return None
+
     def send_order(
         self,
         spec: MarketSpec,
@@ -280,11 +417,17 @@ class Executor:
         purpose: str,
         now_ms: int,
         priority: int | None = None,
+        tif: str = "Ioc",
+        replaces: str | None = None,
     ) -> str | None:
-        """One IOC; `priority` is its fee rate (None: `exit_priority` for a reduce-only
-        order, none for an entry)."""
+        """One order (an IOC unless `tif` says otherwise; a modify of `replaces` when given).
+        `priority` is its fee rate (None: `exit_priority` for a reduce-only IOC, none for an
+        entry); only an IOC carries one here, since the exchange takes a rate only on a batch
+        of IOCs or of non-reduce-only ALOs, and a modify carries none."""
         if priority is None:
             priority = self.exit_priority if reduce_only else 0
+        if tif != "Ioc" or replaces is not None:
+            priority = 0
         cloid = self._next_cloid
         wire = limit_order_wire(
             asset=spec.asset,
@@ -292,14 +435,15 @@ class Executor:
             px=px,
             sz=sz,
             reduce_only=reduce_only,
-            tif="Ioc",
+            tif=tif,
             cloid=cloid,
         )
-        pending = self.wire.post_action(
-            order_action([wire], grouping=grouping(priority)),
-            kind="order",
-            owner=self.order_post([cloid]),
+        action = (
+            order_action([wire], grouping=grouping(priority))
+            if replaces is None
+            else batch_modify_action([(replaces, wire)])
         )
+        pending = self.wire.post_action(action, kind="order", owner=self.order_post([cloid]))
         self._next_cloid = self.cloids.next()  # whether sent or refused: a cloid is used once
         if pending is None:
             self.blocked["outbound_limit"] += 1
@@ -317,6 +461,7 @@ class Executor:
             post_id=pending.post_id,
             epoch=pending.epoch,
             priority=priority,
+            tif=tif,
         )
         self.orders.add(info)
         if self.journal is not None:

@@ -63,11 +63,12 @@ class OrderInfo:
     size: Decimal
     px: str
     reduce_only: bool
-    purpose: str  # "entry" | "flatten"
+    purpose: str  # "entry" | "flatten" | "strategy" | "adopted"
     created_ms: int
     post_id: int | None = None
     epoch: int = 0
     priority: int = 0  # priority fee rate sent with it, 10^-8 of notional (0: none)
+    tif: str = "Ioc"
 
 
 class OrderRegistry:

@@ -12,6 +12,10 @@ from decimal import Decimal
 _BENIGN_PREFIXES = (
     "Order could not immediately match against any resting orders",
     "Order must have minimum value of",
+    # a resting strategy's races with the market: its ALO would have crossed, or the order it
+    # modifies filled or was cancelled first
+    "Post only order would have immediately matched",
+    "Cannot modify canceled or filled order",
 )
 # The exchange's words when a reduce-only order finds no position to reduce: the whole text,
 # "Reduce only order would increase position. asset=<a>", or the orderUpdates status.
@@ -27,7 +31,7 @@ def is_no_position_rejection(text: str) -> bool:
 def is_benign_rejection(text: str, *, reduce_only: bool, position_flat: bool) -> bool:
     if text.startswith(_BENIGN_PREFIXES):
         return True
-    if text.startswith("iocCancelRejected") or text.startswith("minTradeNtlRejected"):
+    if text.startswith(("iocCancelRejected", "minTradeNtlRejected", "badAloPxRejected")):
         return True
     # a reduce-only order refused because the position is already gone did its job
     return reduce_only and position_flat and is_no_position_rejection(text)

@@ -16,7 +16,9 @@ executes it:
 - `OrderFlow` and `Fills` (order_flow.py): order updates, fills, post answers;
 - `Flattening` (flatten.py) and `Safety` (safety.py): flatten orders, HardStop steps, risk,
   dead man's switch, operator commands, the graceful stop;
-- `EntryPath` (entry.py): market data → detector → executor, and exits.
+- `StrategyHost` (strategy_host.py): market data → the strategy (hip3/strategy/api.py), and
+  the strategy's actions → the executor's gates; the built-in strategy is the dislocation
+  taker (hip3/strategy/taker.py).
 
 Machines decide; components execute their commands. Market data updates plain state and
 reaches a machine only for lifecycle facts (first data of a subscription this epoch). Nothing
@@ -64,7 +66,6 @@ from hip3.protocol.ids import CloidSource
 from hip3.runtime.account_check import AccountCheck
 from hip3.runtime.common import FatalError, dec, log, ms
 from hip3.runtime.dead_mans_switch import DeadMansSwitch
-from hip3.runtime.entry import EntryPath, make_detector
 from hip3.runtime.epoch import FRAME_STATES, ConnectionEpoch
 from hip3.runtime.flatten import Flattening
 from hip3.runtime.leverage import LeverageSetter
@@ -75,11 +76,15 @@ from hip3.runtime.reconciliation import Reconciler, dexes_of
 from hip3.runtime.recorder import Recorder
 from hip3.runtime.safety import Safety
 from hip3.runtime.streams import StreamWatch
+from hip3.runtime.strategy_host import StrategyHost
 from hip3.runtime.trip import HardStopTrip
 from hip3.runtime.wire import Wire
+from hip3.strategy.api import Strategy
 from hip3.strategy.exits import ExitParams, ExitPolicy
 from hip3.strategy.fees import FeeTable
+from hip3.strategy.loader import BUILTIN, StrategyError, load_strategy_class, strategy_params
 from hip3.strategy.priority import PriorityPolicy
+from hip3.strategy.taker import DislocationTaker, make_detector
 from hip3.transport.limits import TokenBucket
 
 __all__ = ["Clock", "Dispatcher", "FatalError"]
@@ -119,7 +124,11 @@ class Dispatcher:
         transition_log: Any | None = None,
         latency: Any | None = None,
         account_check: AccountCheck | None = None,
+        strategy: Any | None = None,
     ) -> None:
+        """`strategy`: a Strategy class (given `cfg.strategy.params`) or a callable building
+        the strategy from its Context; None runs the one `cfg.strategy` names, or the built-in
+        taker (with `detector` and `exits` in place of the configured ones when given)."""
         self.cfg = cfg
         self.clock = clock = clock or Clock()
         self.trading = trading = cfg.mode == "trading"
@@ -238,7 +247,12 @@ class Dispatcher:
             account_check=account_check,
             trip=self.trip,
         )
-        fills = Fills(orders=self.orders, positions=self.positions, recorder=self.recorder)
+        fills = Fills(
+            orders=self.orders,
+            positions=self.positions,
+            recorder=self.recorder,
+            on_fill=self._fill_applied,
+        )
         self.reconciler = Reconciler(
             conn=conn,
             wire=self.wire,
@@ -315,8 +329,7 @@ class Dispatcher:
             exit_priority=self.priority.exit_rate,
         )
         self.executor.journal = journal
-        if journal is not None or transition_log is not None:
-            self.orders.on_transition = self.order_flow.order_transition
+        self._record_transitions = journal is not None or transition_log is not None
         if transition_log is not None:
             transition_log.attach(conn)
             transition_log.attach(self.hardstop)
@@ -367,25 +380,17 @@ class Dispatcher:
             clock=clock,
             counters=self.counters,
         )
-        self.detector = detector or make_detector(
-            cfg, fees=self.fees, gates=self.gates, specs=self.specs, priority=self.priority
-        )
-        self.exits = (
-            exits
-            if exits is not None
-            else ExitPolicy(
-                ExitParams.from_config(cfg.exits, cfg.oracle_exit),
-                entry_edge=self.entry_guards.entry_edge,
-            )
-        )
-        self.entry = EntryPath(
+        self.host = StrategyHost(
+            coins=self.coins,
             markets=self.markets,
             positions=self.positions,
+            orders=self.orders,
             flatten=self.flatten,
             hardstop=self.hardstop,
-            detector=self.detector,
             executor=self.executor,
-            exits=self.exits,
+            ready=self.ready,
+            specs=self.specs,
+            fees=self.fees,
             recorder=self.recorder,
             first_data=self.epoch.first,
             request_flatten=self.flattening.request,
@@ -403,6 +408,13 @@ class Dispatcher:
             resubscribe_wait_s=fr.resubscribe_wait_s,
             max_resubscribes=fr.max_resubscribes,
         )
+        self.strategy = self._build_strategy(cfg, strategy, detector, exits)
+        self.host.attach(self.strategy)
+        # the built-in taker's detector and exit policy (status, metrics, benchmarks read them)
+        self.detector = getattr(self.strategy, "detector", None)
+        self.exits = getattr(self.strategy, "exits", None)
+        # every order transition: to the journal and transition log, and to the strategy
+        self.orders.on_transition = self._order_transition
         # command type -> what runs it (public: a test checks that no command lacks one)
         self.command_runners = self._command_runners()
 
@@ -411,6 +423,54 @@ class Dispatcher:
         # reconciler (its order answers go to the order flow, which asks the reconciler to read
         # again), so the fact passes through here.
         self.executor.set_account_value(dex, value)
+
+    def _build_strategy(self, cfg: Any, factory: Any, detector: Any, exits: Any) -> Any:
+        try:
+            return self._make_strategy(cfg, factory, detector, exits)
+        except StrategyError as exc:
+            raise FatalError(str(exc)) from None
+
+    def _make_strategy(self, cfg: Any, factory: Any, detector: Any, exits: Any) -> Any:
+        host = self.host
+        if isinstance(factory, type) and issubclass(factory, Strategy):
+            return factory(host, strategy_params(factory, cfg.strategy.params))
+        if factory is not None:
+            return factory(host)
+        name = cfg.strategy.name
+        if name is None or name == BUILTIN:
+            return DislocationTaker(
+                host,
+                detector=detector
+                or make_detector(
+                    cfg, fees=self.fees, gates=self.gates, specs=self.specs, priority=self.priority
+                ),
+                exits=exits if exits is not None else self._exit_policy(cfg),
+            )
+        cls = load_strategy_class(name)
+        if cls is DislocationTaker:
+            return DislocationTaker(
+                host,
+                detector=make_detector(
+                    cfg, fees=self.fees, gates=self.gates, specs=self.specs, priority=self.priority
+                ),
+                exits=self._exit_policy(cfg),
+            )
+        return cls(host, strategy_params(cls, cfg.strategy.params))
+
+    def _exit_policy(self, cfg: Any) -> ExitPolicy:
+        """The built-in taker's exits: [exits] and [oracle_exit], the entry guards' edge."""
+        return ExitPolicy(
+            ExitParams.from_config(cfg.exits, cfg.oracle_exit),
+            entry_edge=self.entry_guards.entry_edge,
+        )
+
+    def _order_transition(self, cloid: str, source: str, target: str, event: str) -> None:
+        if self._record_transitions:
+            self.order_flow.order_transition(cloid, source, target, event)
+        self.host.order_transition(cloid, source, target, event)
+
+    def _fill_applied(self, fill: Any, cloid: str | None) -> None:
+        self.host.fill(fill, cloid)
 
     def _command_runners(self) -> dict[type, Any]:
         """Which component runs each command the machines emit; the dispatcher's own few fan a
@@ -428,7 +488,7 @@ class Dispatcher:
             C.StartReconciliation: self._start_reconciliation,
             C.SendPing: epoch.ping,
             C.EpochEnded: self._end_epoch,
-            C.ReadyChanged: epoch.ready_changed,
+            C.ReadyChanged: self._ready_changed,
             C.MarketExcluded: epoch.market_excluded,
             C.ReconcileOrder: reconciler.reconcile_order,
             C.OrderTerminal: flattening.order_ended,
@@ -473,7 +533,7 @@ class Dispatcher:
 
     @property
     def signals_seen(self) -> int:
-        return self.entry.signals_seen
+        return self.host.signals_seen
 
     @property
     def last_exchange_positions(self) -> dict[str, str] | None:
@@ -504,6 +564,17 @@ class Dispatcher:
         """Begin the first epoch (the socket opens asynchronously)."""
         self.conn.send("start", now_ms=self.clock.now_ms())
         self.run_commands()
+        self.start_strategy()
+
+    def start_strategy(self) -> None:
+        """The strategy's on_start (its timers), run like an event: a failure trips the
+        HardStop, and what it asks for is carried out before the next event."""
+        self._guarded("strategy start", self._strategy_started)
+
+    def _strategy_started(self) -> None:
+        self.host.start()
+        self.run_commands()
+        self._deliver()
 
     async def run(self, tick_s: float = 0.1) -> None:
         ticker = asyncio.get_running_loop().create_task(self._ticker(tick_s), name="ticker")
@@ -527,31 +598,16 @@ class Dispatcher:
             self.put(tick)
 
     def handle(self, event: Any) -> None:
+        self._guarded(type(event).__name__, self._handle, event)
+
+    def _guarded(self, what: str, fn: Any, *args: Any) -> None:
         try:
-            t = type(event)
-            if t is FrameIn:
-                self._on_frame(event)
-            elif t is Tick:
-                self._on_tick()
-            elif t is SocketOpened:
-                self.epoch.socket_opened(event)
-            elif t is SocketClosed:
-                if self.epoch.socket_closed(event, exposed=self._exposed()):
-                    self.finished.set()
-            elif t is WriteFailed:
-                self.order_flow.write_failed(event)
-            elif t is OperatorCommand:
-                self.safety.operator(event)
-            elif t is Signal:
-                self.entry.signal(event)
-            else:
-                raise TypeError(f"unknown event type {t.__name__}")
-            self.run_commands()
+            fn(*args)
         except FatalError as exc:
             self._fail(str(exc))
         except Exception as exc:
             # A bug must not kill the loop, but state may be suspect: fail closed.
-            log.exception("dispatcher failed handling %s", type(event).__name__)
+            log.exception("dispatcher failed handling %s", what)
             self.counters["internal_errors"] += 1
             self.outbox.clear()
             self.trip(f"internal error: {type(exc).__name__}: {exc}")
@@ -559,6 +615,36 @@ class Dispatcher:
                 self.run_commands()
             except Exception:
                 log.exception("dispatcher failed while tripping HardStop")
+
+    def _deliver(self) -> None:
+        """The strategy's queued callbacks, then whatever its actions made the machines say."""
+        host = self.host
+        while host.pending:
+            host.deliver()
+            self.run_commands()
+
+    def _handle(self, event: Any) -> None:
+        t = type(event)
+        if t is FrameIn:
+            self._on_frame(event)
+        elif t is Tick:
+            self._on_tick()
+        elif t is SocketOpened:
+            self.epoch.socket_opened(event)
+        elif t is SocketClosed:
+            if self.epoch.socket_closed(event, exposed=self._exposed()):
+                self.finished.set()
+        elif t is WriteFailed:
+            self.order_flow.write_failed(event)
+        elif t is OperatorCommand:
+            self.safety.operator(event)
+        elif t is Signal:
+            self.host.signal(event)
+        else:
+            raise TypeError(f"unknown event type {t.__name__}")
+        self.run_commands()
+        if self.host.pending:
+            self._deliver()
 
     def abort(self, message: str) -> None:
         """End the run at once on something its owner decided outside the loop (a start-up
@@ -594,9 +680,9 @@ class Dispatcher:
         f = ev.frame
         t = type(f)
         if t is F.BboFrame:
-            self.entry.bbo(f.data, ev.recv_ns)
+            self.host.bbo(f.data, ev.recv_ns)
         elif t is F.ActiveAssetCtxFrame:
-            self.entry.ctx(f.data, ev.recv_ns)
+            self.host.ctx(f.data, ev.recv_ns)
         elif t is F.PostFrame:
             self.order_flow.post_answered(f.data, f, now)
         elif t is F.OrderUpdatesFrame:
@@ -653,6 +739,10 @@ class Dispatcher:
         self.reconciler.end_epoch()
         self.safety.end_epoch()
 
+    def _ready_changed(self, cmd: C.ReadyChanged) -> None:
+        self.epoch.ready_changed(cmd)
+        self.host.ready_changed(cmd)
+
     def _entries_blocked(self, cmd: C.BlockEntries) -> None:
         self.safety.entries_blocked(cmd)
         self.epoch.hardstop_armed(False)
@@ -675,7 +765,7 @@ class Dispatcher:
         self.safety.tick(now)
         self.orders.prewarm(target=16, budget=4)
         self.reconciler.poll_oi_caps(now)
-        self.entry.check_exits(self.clock.now_ns())
+        self.host.tick(now)  # the strategy's timers (the built-in taker's exits)
         self.safety.check_risk(now)
         self.dead_mans_switch.tick(now)
         self.streams.tick(self.clock.now_ns())

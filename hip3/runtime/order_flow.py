@@ -61,10 +61,18 @@ class Fills:
     """Fills (streamed, snapshot, or the reconciler's userFills answer) → positions and the
     order machines of the orders they belong to."""
 
-    def __init__(self, *, orders: OrderRegistry, positions: PositionTracker, recorder: Recorder):
+    def __init__(
+        self,
+        *,
+        orders: OrderRegistry,
+        positions: PositionTracker,
+        recorder: Recorder,
+        on_fill: Callable[[Any, str | None], None] | None = None,
+    ):
         self.orders = orders
         self.positions = positions
         self.recorder = recorder
+        self.on_fill = on_fill  # (fill, cloid of our order or None) for each fill applied
 
     def apply(self, fills: list, *, snapshot: bool) -> None:
         if snapshot and len(fills) > 1:
@@ -77,7 +85,10 @@ class Fills:
             self.recorder.fill(f, snapshot=snapshot)
             cloid = self.orders.cloid_for(f.oid, f.cloid)
             known = cloid is not None
-            if self.positions.apply(fill_record(f), snapshot=snapshot, known_order=known) and known:
+            applied = self.positions.apply(fill_record(f), snapshot=snapshot, known_order=known)
+            if applied and self.on_fill is not None:
+                self.on_fill(f, cloid)
+            if applied and known:
                 self.orders.send(cloid, "fill", sz=f.sz, tid=f.tid)
             elif known and self.orders.is_live(cloid):
                 # a snapshot fill of a live order (e.g. unknown after a disconnect) still informs it

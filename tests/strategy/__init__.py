@@ -19,7 +19,7 @@ def spec(coin: str = "xyz:AAA", sz_decimals: int = 2, **kw: Any) -> MarketSpec:
 @dataclass
 class Feed:
     """One market's state plus a clock; each update is evaluated right away when a detector
-    is attached, exactly like the entry path's `bbo`/`ctx` (hip3/runtime/entry.py)."""
+    is attached, exactly like the entry path's `bbo`/`ctx` (hip3/runtime/strategy_host.py)."""
 
     coin: str = "xyz:AAA"
     detector: Any = None
