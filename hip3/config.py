@@ -557,6 +557,8 @@ class StrategyConfig(_Section):
     # "package.module:Class" or "path/to/file.py:Class" (a hip3.strategy.api.Strategy); unset
     # runs the built-in dislocation taker, configured by [detector] and [exits].
     name: str | None = None
+    # Subscribe to each market's l2Book and hand every book to the strategy's on_book.
+    book: bool = False
     # The strategy's own parameters, checked against its declared Params when loaded.
     params: dict[str, Any] = msgspec.field(default_factory=dict)
 

@@ -43,6 +43,7 @@ async def run_on_sim(
     duration_s: float,
     strategy: type | None = None,
     params: dict[str, Any] | None = None,
+    strategy_options: dict[str, Any] | None = None,
     during: Callable[[Any, SimHarness], Awaitable[None]] | None = None,
     **overrides: Any,
 ) -> tuple[dict, Any]:
@@ -50,12 +51,15 @@ async def run_on_sim(
 
     `strategy` is a Strategy class, given `params` checked against its Params as a
     `[strategy.params]` table would be; None runs what the configuration names (`overrides`
-    are configuration tables, e.g. `markets=[{"coin": "xyz:AAA"}]`). `during(dispatcher,
-    sim)` runs alongside the bot; its assertion errors are the caller's."""
+    are configuration tables, e.g. `markets=[{"coin": "xyz:AAA"}]`; `strategy_options` the
+    `[strategy]` table's other keys, e.g. `{"book": True}`). `during(dispatcher, sim)` runs
+    alongside the bot; its assertion errors are the caller's."""
     from hip3.app.bot import run_bot
     from hip3.keys import SigningKey
     from hip3.strategy.loader import strategy_params
 
+    if strategy_options:
+        overrides["strategy"] = dict(strategy_options)
     cfg = sim_config(sim, **overrides)
     factory = None
     if strategy is not None:

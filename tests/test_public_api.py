@@ -9,7 +9,7 @@ import hip3.api
 
 PUBLIC = {
     # the strategy API
-    "Strategy", "Context", "Action", "Bbo", "AssetCtx", "OrderUpdate", "Fill", "Timer",
+    "Strategy", "Context", "Action", "Bbo", "Book", "AssetCtx", "OrderUpdate", "Fill", "Timer",
     "ReadyChange", "MarketView", "OrderView", "PositionView", "Signal", "Tif", "TIFS",
     "DislocationTaker",
     # configuration

@@ -685,6 +685,8 @@ class Dispatcher:
             self.host.ctx(f.data, ev.recv_ns)
         elif t is F.PostFrame:
             self.order_flow.post_answered(f.data, f, now)
+        elif t is F.L2BookFrame:
+            self.host.book(f.data)
         elif t is F.OrderUpdatesFrame:
             for o in f.data:
                 self.order_flow.order_update(o)

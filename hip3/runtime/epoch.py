@@ -8,7 +8,7 @@ ConnectionMachine decides when to open, ping, reconcile, back off and close; thi
 carries out those commands and tells the machines what happened.
 
 Events it takes: SocketOpened, SocketClosed, subscription acks, pongs, error frames, the
-first data of a subscription (from order flow and the entry path), ticks. Commands it
+first data of a subscription (from order flow and the strategy host), ticks. Commands it
 executes: OpenSocket, CloseSocket, SendSubscriptions, SendPing, EpochEnded, ReadyChanged,
 MarketExcluded, and the readiness side of BlockEntries / HardStopRearmed.
 """
@@ -179,6 +179,10 @@ class ConnectionEpoch:
         for coin in self.live_coins():
             self.wire.subscribe({"type": "bbo", "coin": coin})
             self.wire.subscribe({"type": "activeAssetCtx", "coin": coin})
+        if self.cfg.strategy.book:
+            # the strategy's optional data: READY never waits for it
+            for coin in self.coins:
+                self.wire.subscribe({"type": "l2Book", "coin": coin})
         if self.trading:
             for typ in ("orderUpdates", "userFills", "userEvents"):
                 self.wire.subscribe({"type": typ, "user": self.user})
@@ -244,6 +248,8 @@ class ConnectionEpoch:
             return
         sub = ack.subscription
         typ = sub.get("type")
+        if typ == "l2Book" and self.cfg.strategy.book:
+            return  # the strategy's books: not part of READY
         key = f"{typ}:{sub.get('coin')}" if typ in ("bbo", "activeAssetCtx") else str(typ)
         m = self.readiness
         if m is None or key not in m.keys:

@@ -1,6 +1,6 @@
 """Flattening: one FlattenMachine per market, and the reduce-only orders they ask for.
 
-A flatten is requested by an exit rule (the entry path), by the HardStop's flattening step, or
+A flatten is requested by an exit rule (the strategy, through its Context), by the HardStop's flattening step, or
 by the operator's stop. The machine decides when to send, when to try again and when to give
 up; this component builds and sends its order (a reduce-only IOC priced off the market's
 reference price, or off a looked-up book for a coin the bot does not stream) and tells it how

@@ -9,7 +9,9 @@ queued and delivered when the event that caused them is fully handled (`deliver`
 strategy never runs inside a machine's transition and always sees settled state.
 
 What it changes: nothing but through the components that own it: the executor sends orders
-and cancels behind its gates, the flattening component closes positions.
+and cancels behind its gates, the flattening component closes positions. The strategy holds
+this object as its Context; its collaborators are private names, so the documented methods
+are the strategy's only way to the exchange.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from hip3.strategy.api import (
     Action,
     AssetCtx,
     Bbo,
+    Book,
     Fill,
     MarketView,
     OrderUpdate,
@@ -44,10 +47,10 @@ class _CancelAnswer:
     """The owner of a strategy's cancel post: a refusal is counted and logged; the order
     itself ends through its machine when the exchange reports it."""
 
-    __slots__ = ("cloid", "host")
+    __slots__ = ("cloid", "counters")
 
-    def __init__(self, host: StrategyHost, cloid: str) -> None:
-        self.host = host
+    def __init__(self, counters: Any, cloid: str) -> None:
+        self.counters = counters
         self.cloid = cloid
 
     def answered(self, frame: Any, now: int) -> None:
@@ -58,11 +61,11 @@ class _CancelAnswer:
             for st in F.order_statuses(frame):
                 err = getattr(st, "error", None) or err
         if err is not None:
-            self.host.counters["strategy_cancel_refused"] += 1
+            self.counters["strategy_cancel_refused"] += 1
             log.info("cancel of %s refused: %s", self.cloid, err)
 
     def failed(self, reason: str, now: int, *, definite: bool) -> None:
-        self.host.counters["strategy_cancel_lost"] += 1
+        self.counters["strategy_cancel_lost"] += 1
 
 
 class StrategyHost:
@@ -86,25 +89,25 @@ class StrategyHost:
         counters: Any,
     ) -> None:
         self._coins = tuple(coins)
-        self.markets = markets
+        self._markets = markets
         self._positions = positions
-        self.orders = orders
-        self.flatten_machines = flatten  # market -> FlattenMachine: one flatten at a time
-        self.hardstop = hardstop
-        self.executor = executor
+        self._orders = orders
+        self._flatten_machines = flatten  # market -> FlattenMachine: one flatten at a time
+        self._hardstop = hardstop
+        self._executor = executor
         self._ready = ready
-        self.specs = specs
-        self.fees = fees
-        self.recorder = recorder
-        self.first_data = first_data  # the epoch's first-data-of-a-subscription fact
-        self.request_flatten = request_flatten
-        self.clock = clock
-        self.counters = counters
+        self._specs = specs
+        self._fees = fees
+        self._recorder = recorder
+        self._first_data = first_data  # the epoch's first-data-of-a-subscription fact
+        self._request_flatten = request_flatten
+        self._clock = clock
+        self._counters = counters
         self.strategy: Strategy | None = None
         self.signals_seen = 0
         self._timers: dict[str, tuple[int, int | None]] = {}  # name -> (due ms, every ms)
         self._queue: list[tuple[Callable[[Any], None], Any]] = []
-        self._ready_trading: bool | None = None
+        self._ready_trading = False  # a strategy starts not ready: only a change is told
         self._started = False
 
     def attach(self, strategy: Strategy) -> None:
@@ -120,7 +123,7 @@ class StrategyHost:
             self.strategy.on_start()
 
     def bbo(self, b: Any, recv_ns: int) -> None:
-        st = self.markets.get(b.coin)
+        st = self._markets.get(b.coin)
         if st is None:
             return
         bid, ask = b.bbo
@@ -129,35 +132,49 @@ class StrategyHost:
             None if bid is None else (bid.px, bid.sz),
             None if ask is None else (ask.px, ask.sz),
             recv_ns,
-            wall_ms=self.clock.wall_ms(),
+            wall_ms=self._clock.wall_ms(),
         ):
             return  # refused (stamped ahead of our clock, or older than the book we have)
-        self.first_data("bbo:" + b.coin)
+        self._first_data("bbo:" + b.coin)
         if self.strategy is not None:
             self.strategy.on_bbo(
                 Bbo(b.coin, st.bid_px, st.bid_sz, st.ask_px, st.ask_sz, st.bbo_time_ms)
             )
 
     def ctx(self, a: Any, recv_ns: int) -> None:
-        st = self.markets.get(a.coin)
+        st = self._markets.get(a.coin)
         if st is None:
             return
         c = a.ctx
         st.on_ctx(
             c.oracle_px, c.mark_px, c.mid_px, c.funding or "0", c.open_interest or "0", recv_ns
         )
-        self.first_data("activeAssetCtx:" + a.coin)
+        self._first_data("activeAssetCtx:" + a.coin)
         if self.strategy is not None:
             self.strategy.on_asset_ctx(
                 AssetCtx(a.coin, st.oracle_px, st.mark_px, st.mid_px, st.funding, st.open_interest)
             )
 
+    def book(self, b: Any) -> None:
+        """An l2Book of a traded market (subscribed only when the strategy asked for books)."""
+        if self.strategy is None or b.coin not in self._markets:
+            return
+        bids, asks = b.levels
+        self.strategy.on_book(
+            Book(
+                coin=b.coin,
+                bids=tuple((Decimal(lv.px), Decimal(lv.sz)) for lv in bids),
+                asks=tuple((Decimal(lv.px), Decimal(lv.sz)) for lv in asks),
+                time_ms=b.time,
+            )
+        )
+
     def signal(self, sig: Any) -> None:
         """A signal from outside the strategy (an operator, a test): straight to the executor."""
-        self.executor.on_signal(sig, self.clock.now_ms(), self.clock.now_ns())
+        self._executor.on_signal(sig, self._clock.now_ms(), self._clock.now_ns())
 
     def tick(self, now_ms: int) -> None:
-        """Timers that came due, in the order they were due."""
+        """Timers that came due, in the order they were due (a tie by name)."""
         if self.strategy is None or not self._timers:
             return
         due = sorted((t[0], name) for name, t in self._timers.items() if t[0] <= now_ms)
@@ -165,21 +182,23 @@ class StrategyHost:
             timer = self._timers.get(name)
             if timer is None or timer[0] > now_ms:
                 continue  # cancelled or moved by an earlier callback of this tick
-            every = timer[1]
+            at, every = timer
             if every is None:
                 del self._timers[name]
             else:
-                self._timers[name] = (now_ms + every, every)
+                # a steady cadence from when it was due; ticks missed are skipped, not caught up
+                following = at + every
+                self._timers[name] = (following if following > now_ms else now_ms + every, every)
             self.strategy.on_timer(Timer(name, now_ms))
 
     def order_transition(self, cloid: str, source: str, target: str, event: str) -> None:
         """An order machine changed state: the strategy hears about its own orders."""
         if self.strategy is None:
             return
-        info = self.orders.describe(cloid)
+        info = self._orders.describe(cloid)
         if info is None or info.purpose != "strategy":
             return
-        m = self.orders.machines.get(cloid)
+        m = self._orders.machines.get(cloid)
         filled = m.filled_sz if m is not None else _ZERO
         reason = None if m is None else (m.reason or m.status)
         update = OrderUpdate(
@@ -236,11 +255,11 @@ class StrategyHost:
         return self._coins
 
     def market(self, coin: str) -> MarketView:
-        return self.markets[coin]
+        return self._markets[coin]
 
     def is_stale(self, coin: str) -> bool:
-        st = self.markets.get(coin)
-        return st is None or st.stale_reason(self.clock.now_ns()) is not None
+        st = self._markets.get(coin)
+        return st is None or st.stale_reason(self._clock.now_ns()) is not None
 
     def position(self, coin: str) -> Decimal:
         return self._positions.size(coin)
@@ -256,7 +275,7 @@ class StrategyHost:
 
     def open_orders(self, coin: str | None = None) -> list[OrderView]:
         out = []
-        for info, m in self.orders.live_orders():
+        for info, m in self._orders.live_orders():
             if coin is not None and info.coin != coin:
                 continue
             out.append(
@@ -276,28 +295,28 @@ class StrategyHost:
         return out
 
     def taker_fee_bps(self, coin: str) -> Decimal:
-        return self.fees(coin)
+        return self._fees(coin)
 
     def sz_decimals(self, coin: str) -> int | None:
-        spec = self.specs.get(coin)
+        spec = self._specs.get(coin)
         return None if spec is None else spec.sz_decimals
 
     def is_trading(self, coin: str | None = None) -> bool:
-        now_ns = self.clock.now_ns()
+        now_ns = self._clock.now_ns()
         if not self._ready.trading(now_ns):
             return False
         return coin is None or self._ready.market(coin, now_ns)
 
     def now_ms(self) -> int:
-        return self.clock.now_ms()
+        return self._clock.now_ms()
 
     def now_ns(self) -> int:
-        return self.clock.now_ns()
+        return self._clock.now_ns()
 
     def wall_ms(self) -> int:
         """The runtime's Unix-time clock (virtual under replay): what fill and position
         times are stamped in."""
-        return self.clock.wall_ms()
+        return self._clock.wall_ms()
 
     # ------------------------------------------------------------------------------------
     # Context: timers
@@ -305,7 +324,7 @@ class StrategyHost:
     def set_timer(self, name: str, *, after_ms: int, every_ms: int | None = None) -> None:
         if after_ms < 0 or (every_ms is not None and every_ms < 0):
             raise ValueError(f"timer {name!r}: after_ms and every_ms must be >= 0")
-        self._timers[name] = (self.clock.now_ms() + after_ms, every_ms)
+        self._timers[name] = (self._clock.now_ms() + after_ms, every_ms)
 
     def cancel_timer(self, name: str) -> None:
         self._timers.pop(name, None)
@@ -323,51 +342,51 @@ class StrategyHost:
         tif: Tif = "Gtc",
         reduce_only: bool = False,
     ) -> Action:
-        cloid, refused = self.executor.place(
+        cloid, refused = self._executor.place(
             coin=coin,
             is_buy=is_buy,
             size=size,
             px=px,
             tif=tif,
             reduce_only=reduce_only,
-            now_ms=self.clock.now_ms(),
-            now_ns=self.clock.now_ns(),
+            now_ms=self._clock.now_ms(),
+            now_ns=self._clock.now_ns(),
         )
         return Action(cloid, refused)
 
     def cancel(self, cloid: str) -> Action:
-        refused = self.executor.cancel(cloid, _CancelAnswer(self, cloid))
+        refused = self._executor.cancel(cloid, _CancelAnswer(self._counters, cloid))
         return Action(cloid if refused is None else None, refused)
 
     def modify(self, cloid: str, *, px: Decimal, size: Decimal | None = None) -> Action:
-        info = self.orders.describe(cloid)
-        m = self.orders.machines.get(cloid)
+        info = self._orders.describe(cloid)
+        m = self._orders.machines.get(cloid)
         if info is None or m is None:
-            return Action(None, self.executor.strategy_refusal("not_live"))
+            return Action(None, self._executor.strategy_refusal("not_live"))
         if info.purpose != "strategy":
-            return Action(None, self.executor.strategy_refusal("not_ours"))
+            return Action(None, self._executor.strategy_refusal("not_ours"))
         if m.state not in ("resting", "partially_filled"):
             # an order whose post is unanswered or whose outcome is unknown cannot be named
             # safely to the exchange yet
-            return Action(None, self.executor.strategy_refusal("not_resting"))
+            return Action(None, self._executor.strategy_refusal("not_resting"))
         new_size = size if size is not None else info.size - m.filled_sz
-        cloid_new, refused = self.executor.place(
+        cloid_new, refused = self._executor.place(
             coin=info.coin,
             is_buy=info.is_buy,
             size=new_size,
             px=px,
             tif=info.tif,
             reduce_only=info.reduce_only,
-            now_ms=self.clock.now_ms(),
-            now_ns=self.clock.now_ns(),
+            now_ms=self._clock.now_ms(),
+            now_ns=self._clock.now_ns(),
             replaces=cloid,
         )
         return Action(cloid_new, refused)
 
     def can_flatten(self, coin: str) -> bool:
-        if not self._positions.size(coin) or not self.hardstop.is_armed:
+        if not self._positions.size(coin) or not self._hardstop.is_armed:
             return False
-        fm = self.flatten_machines.get(coin)
+        fm = self._flatten_machines.get(coin)
         return fm is None or fm.state == "idle"
 
     def flatten(self, coin: str, reason: str) -> bool:
@@ -375,23 +394,23 @@ class StrategyHost:
         position, the HardStop owns the book, or a flatten of the coin is already busy."""
         if not self.can_flatten(coin):
             return False
-        self.counters[f"exit:{reason}"] += 1
-        self.request_flatten(coin, reason)
+        self._counters[f"exit:{reason}"] += 1
+        self._request_flatten(coin, reason)
         return True
 
     def enter(self, sig: Any) -> Action:
         """The taker's entry: an IOC taking the quote `sig.ref_px` with the configured slippage
         allowance, refused while the market holds a position or an entry is pending."""
         self.signals_seen += 1
-        now_ms, now_ns = self.clock.now_ms(), self.clock.now_ns()
-        executor = self.executor
+        now_ms, now_ns = self._clock.now_ms(), self._clock.now_ns()
+        executor = self._executor
         cloid = executor.on_signal(sig, now_ms, now_ns)
         # recorded after the order (if any) is on the wire
-        if self.recorder.enabled:
-            st = self.markets.get(sig.coin)
+        if self._recorder.enabled:
+            st = self._markets.get(sig.coin)
             if st is not None:
-                self.recorder.signal(
-                    sig, st, executor.last_outcome, now_ms=now_ms, wall_ms=self.clock.wall_ms()
+                self._recorder.signal(
+                    sig, st, executor.last_outcome, now_ms=now_ms, wall_ms=self._clock.wall_ms()
                 )
         outcome = executor.last_outcome
         return Action(cloid, None if cloid is not None else outcome)

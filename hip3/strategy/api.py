@@ -35,6 +35,7 @@ __all__ = [
     "Action",
     "AssetCtx",
     "Bbo",
+    "Book",
     "Context",
     "Fill",
     "MarketView",
@@ -68,6 +69,17 @@ class Bbo:
 
 
 @dataclass(frozen=True, slots=True)
+class Book:
+    """A market's order book (with `[strategy] book = true`): levels as (price, size), bids
+    best first (descending), asks best first (ascending)."""
+
+    coin: str
+    bids: tuple[tuple[Decimal, Decimal], ...]
+    asks: tuple[tuple[Decimal, Decimal], ...]
+    time_ms: int
+
+
+@dataclass(frozen=True, slots=True)
 class AssetCtx:
     """A new asset context: oracle, mark and mid prices, funding, open interest."""
 
@@ -84,7 +96,9 @@ class OrderUpdate:
     """An order of this strategy changed state (its order machine's new state).
 
     `state` is one of sent, resting, partially_filled, unknown (the outcome is being read back
-    from the exchange), filled, cancelled, rejected; the last three are final."""
+    from the exchange), filled, cancelled, rejected; the last three are final. Each transition
+    is told once and in order; when one event moved the order twice, the first update names a
+    state the order has already left."""
 
     cloid: str
     coin: str
@@ -304,6 +318,9 @@ class Strategy:
 
     def on_bbo(self, bbo: Bbo) -> None: ...
     def on_asset_ctx(self, ctx: AssetCtx) -> None: ...
+    def on_book(self, book: Book) -> None:
+        """Only with `[strategy] book = true` (the bot then subscribes to l2Book)."""
+
     def on_order(self, update: OrderUpdate) -> None: ...
     def on_fill(self, fill: Fill) -> None: ...
     def on_timer(self, timer: Timer) -> None: ...

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from hip3.strategy.api import OrderUpdate, Strategy
+from hip3.strategy.api import Fill, OrderUpdate, ReadyChange, Strategy, Timer
 from hip3.transport.limits import TokenBucket
 from tests.runtime.fakes import MARKETS, Harness
 
@@ -17,9 +17,25 @@ class Recorder(Strategy):
     def __init__(self, ctx) -> None:
         super().__init__(ctx)
         self.updates: list[OrderUpdate] = []
+        self.fills: list[Fill] = []
+        self.ready: list[bool] = []
+        self.timers: list[Timer] = []
+
+    def on_start(self) -> None:
+        self.ctx.set_timer("once", after_ms=1_000)
+        self.ctx.set_timer("every", after_ms=0, every_ms=500)
 
     def on_order(self, update: OrderUpdate) -> None:
         self.updates.append(update)
+
+    def on_fill(self, fill: Fill) -> None:
+        self.fills.append(fill)
+
+    def on_ready(self, change: ReadyChange) -> None:
+        self.ready.append(change.trading)
+
+    def on_timer(self, timer: Timer) -> None:
+        self.timers.append(timer)
 
 
 def harness(up: bool = True, **overrides) -> tuple[Harness, Recorder]:
@@ -97,3 +113,38 @@ def test_the_action_budget_and_the_outbound_limit_refuse():
     before = len(h.delivery.requests)
     assert submit(h).refused == "outbound_limit"
     assert len(h.delivery.requests) == before
+
+
+def test_timers_run_on_the_runtime_clock():
+    h, probe = harness(up=False)
+    h.start()
+    start = h.clock.now_ms()
+    h.tick(100)
+    assert [t.name for t in probe.timers] == ["every"]
+    h.tick(400)  # 500 ms in: "every" again
+    h.tick(499)  # 999 ms: nothing due
+    h.tick(1)  # 1000 ms: both, the one due first first
+    assert [(t.name, t.now_ms - start) for t in probe.timers] == [
+        ("every", 100),
+        ("every", 500),
+        ("every", 1000),
+        ("once", 1000),
+    ]
+    h.d.host.cancel_timer("every")
+    h.tick(5_000)
+    assert len(probe.timers) == 4
+
+
+def test_fills_and_ready_changes_reach_the_strategy():
+    h, probe = harness(risk={"max_notional_per_market_usd": 200.0})
+    assert probe.ready == [True]
+    px = Decimal(MARKETS[COIN].oracle) * Decimal("1.02")  # takes the ask at once
+    done = h.d.host.submit(COIN, is_buy=True, size=Decimal(1), px=px, tif="Ioc")
+    assert done.ok, done
+    h.settle()
+    (fill,) = probe.fills
+    assert fill.cloid == done.cloid and fill.is_buy and fill.sz == Decimal(1)
+    assert fill.position == h.d.host.position(COIN) == Decimal(1)
+    assert probe.updates[-1].state == "filled" and probe.updates[-1].is_final
+    h.drop_socket()
+    assert probe.ready == [True, False]
