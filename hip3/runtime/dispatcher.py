@@ -75,8 +75,8 @@ from hip3.runtime.ready import Ready
 from hip3.runtime.reconciliation import Reconciler, dexes_of
 from hip3.runtime.recorder import Recorder
 from hip3.runtime.safety import Safety
-from hip3.runtime.streams import StreamWatch
 from hip3.runtime.strategy_host import StrategyHost
+from hip3.runtime.streams import StreamWatch
 from hip3.runtime.trip import HardStopTrip
 from hip3.runtime.wire import Wire
 from hip3.strategy.api import Strategy
