@@ -127,6 +127,9 @@ class MarketState:
     funding: Decimal | None = None
     open_interest: Decimal | None = None
     ctx_recv_ns: int = 0
+    # The next context is a subscription's snapshot (the stream was just subscribed again): it
+    # restates what the exchange holds, so it proves the oracle moved only if it differs.
+    ctx_snapshot_due: bool = False
     bbo_updates: int = 0
     ctx_updates: int = 0
     time_regressions: int = 0
@@ -205,12 +208,16 @@ class MarketState:
         open_interest: str,
         recv_ns: int,
     ) -> None:
-        self.oracle_px = Decimal(oracle)
-        self.mark_px = Decimal(mark)
+        oracle_px, mark_px = Decimal(oracle), Decimal(mark)
+        restated = self.ctx_snapshot_due and (oracle_px, mark_px) == (self.oracle_px, self.mark_px)
+        self.ctx_snapshot_due = False
+        self.oracle_px = oracle_px
+        self.mark_px = mark_px
         self.mid_px = Decimal(mid) if mid is not None else None
         self.funding = Decimal(funding)
         self.open_interest = Decimal(open_interest)
-        self.ctx_recv_ns = recv_ns
+        if not restated:  # a snapshot of the same prices leaves the market as stale as it was
+            self.ctx_recv_ns = recv_ns
         self.ctx_updates += 1
         self._check_book(recv_ns)
 

@@ -133,6 +133,9 @@ class StreamWatch:
             self.reconnect(key)
             return True
         sub = {"type": typ, "coin": coin}
+        st = self.markets.get(coin)
+        if typ == "activeAssetCtx" and st is not None:
+            st.ctx_snapshot_due = True  # the answer to this subscribe restates, not updates
         # Unsubscribe first: a second subscribe to a live subscription is refused.
         if self.wire.unsubscribe(sub) and self.wire.subscribe(sub):
             self.retry_counts[key] = self.retry_counts.get(key, 0) + 1

@@ -4,6 +4,8 @@ connection is replaced when resubscribing does not bring it back; counted per st
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from tests.runtime.fakes import MARKETS, Harness
 
 QUIET, BUSY = list(MARKETS)
@@ -33,6 +35,16 @@ def _drop_lane(h: Harness, lane: str) -> int:
             return dropped
         h.delivery.drop(heads[0])
         dropped += 1
+
+
+def _oracle_moves(h: Harness, coin: str) -> None:
+    """The exchange's oracle for `coin` moves a little and its context reaches the bot."""
+    h.clock.advance(100)
+    h.oracle[coin] = h.oracle[coin] * Decimal("1.0001")
+    h.exchange.set_oracle(coin, h.oracle[coin])
+    h.delivery.publish_market_data()
+    h.deliver_all()
+    h.tick()
 
 
 def _time_passes(h: Harness, ms: int, *, silent: str) -> None:
@@ -66,6 +78,10 @@ def test_a_silent_context_stream_is_resubscribed_alone_and_its_market_comes_back
     assert d.streams.silent_streams() == {key: 1}
     h.settle()  # the exchange acks both and the new subscription sends its snapshot
     h.tick()
+    # the snapshot restates the oracle the bot already had: it proves the stream answers, not
+    # that the oracle moved (a stopped oracle would otherwise look fresh after each resubscribe)
+    assert not d.ready.market(QUIET, h.clock.now_ns())
+    _oracle_moves(h, QUIET)
     assert d.ready.market(QUIET, h.clock.now_ns())
     assert d.streams.silent_streams() == {}
     assert d.conn.state == "live" and d.conn.epoch == 1
@@ -96,6 +112,7 @@ def test_a_stream_that_stays_silent_after_its_resubscribes_replaces_the_connecti
     h.settle()
     h.tick()
     assert d.conn.epoch == 2 and d.ready.trading(), d.ready.describe()
+    _oracle_moves(h, QUIET)  # the new connection's snapshot restated it; an update moves it
     assert d.ready.market(QUIET, h.clock.now_ns())
 
 
