@@ -17,15 +17,20 @@ from typing import Any
 from hip3.config import load_config
 from hip3.sim.harness import SimHarness
 
-__all__ = ["hip3_sim", "run_on_sim", "sim_config"]
+__all__ = ["config_for_url", "hip3_sim", "run_on_sim", "sim_config"]
 
 
 def sim_config(sim: SimHarness, **overrides: Any) -> Any:
     """A bot configuration for `sim`: its websocket, no journal, quick reconnects; tables in
     `overrides` merge key by key into those defaults."""
+    return config_for_url(sim.ws_url, **overrides)
+
+
+def config_for_url(ws_url: str, **overrides: Any) -> Any:
+    """`sim_config` for a simulator known only by its websocket URL."""
     base: dict[str, Any] = {
         "network": "sim",
-        "ws_url": sim.ws_url,
+        "ws_url": ws_url,
         "journal": {"enabled": False},
         "websocket": {"backoff_min_s": 0.2, "backoff_max_s": 1.0},
     }

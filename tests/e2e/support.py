@@ -8,25 +8,16 @@ from decimal import Decimal
 from typing import Any
 
 from hip3.app.bot import run_bot
-from hip3.config import load_config
 from hip3.events import OperatorCommand
 from hip3.keys import SigningKey
 from hip3.sim.harness import SimHarness
+from hip3.testing import config_for_url
 
 
 def bot_config(ws_url: str, **overrides: Any):
-    base: dict[str, Any] = {
-        "network": "sim",
-        "ws_url": ws_url,
-        "journal": {"enabled": False},
-        "websocket": {"backoff_min_s": 0.2, "backoff_max_s": 1.0, "handshake_timeout_s": 5.0},
-    }
-    for key, value in overrides.items():
-        if isinstance(value, dict) and isinstance(base.get(key), dict):
-            base[key] = {**base[key], **value}
-        else:
-            base[key] = value
-    return load_config(overrides=base)
+    """The public test configuration (hip3.testing) with a shorter handshake deadline."""
+    websocket = {"handshake_timeout_s": 5.0, **overrides.pop("websocket", {})}
+    return config_for_url(ws_url, websocket=websocket, **overrides)
 
 
 async def run_against(

@@ -15,7 +15,7 @@ from hip3.config import ConfigError, load_config
 from hip3.dashboard.source import BotSource
 from hip3.metrics.exporter import build_registry
 from hip3.metrics.status import render_status
-from tests.runtime.fakes import Harness
+from tests.runtime.fakes import MARKETS, Harness
 
 DMS = {"enabled": True, "interval_s": 1.0, "lead_s": 10.0}
 
@@ -42,8 +42,12 @@ def _live(*, traded: Decimal | None = None, **dms) -> Harness:
 
 
 def _seconds_pass(h: Harness, seconds: int) -> None:
+    """Seconds pass in steps of one; the oracle ticks each second, so market data flows."""
     for _ in range(seconds):
         h.clock.advance(1000)
+        for coin in MARKETS:
+            h.exchange.set_oracle(coin, h.oracle[coin])
+        h.delivery.publish_market_data()
         h.tick()
         h.settle()
 
