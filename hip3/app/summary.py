@@ -117,10 +117,12 @@ def build_summary(
     return {
         "mode": d.cfg.mode,
         "signals": d.signals_seen,
-        # every order written: entries, plus exits (reduce-only flattens and time stops)
+        # every order written: entries, a strategy's own orders (modifies included), plus
+        # exits (reduce-only flattens and time stops)
         "orders_submitted": d.executor.submitted,
         "entries_submitted": entries,
-        "exits_submitted": d.executor.submitted - entries,
+        "strategy_orders_submitted": d.executor.strategy_sent,
+        "exits_submitted": d.executor.submitted - entries - d.executor.strategy_sent,
         "orders": dict(sorted(orders.items())),
         "gate_blocks": dict(sorted(d.executor.blocked.items())),
         "fills": d.positions.fills_applied,
@@ -175,6 +177,7 @@ def render(summary: dict) -> str:
         "mode",
         "signals",
         "entries_submitted",
+        "strategy_orders_submitted",
         "exits_submitted",
         "orders",
         "gate_blocks",
@@ -193,8 +196,8 @@ def render(summary: dict) -> str:
         "position_divergences",
         "reconciled",
     ):
-        if key == "collateral" and key not in summary:
-            continue  # a summary written before per-dex collateral was reported
+        if key in ("collateral", "strategy_orders_submitted") and key not in summary:
+            continue  # a summary written before the key was reported
         value = summary[key]
         if key == "reconciled" and value is None:
             value = "not checked (observation mode: nothing sent, no account read)"

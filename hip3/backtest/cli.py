@@ -94,6 +94,7 @@ def run(args: argparse.Namespace) -> int:
         f"frames: {result.frames} replayed over {span_s:.1f} s of data, "
         f"{result.frames_to_bot} to the bot",
         f"signals: {s['signals']}  entries: {s['entries_submitted']}  "
+        f"strategy orders: {s['strategy_orders_submitted']}  "
         f"exits: {s['exits_submitted']}  fills: {s['fills']}",
         f"realized_pnl: {s['realized_pnl']}  fees: {s['fees']}",
         f"positions: {json.dumps(s['positions'])}  stop: {s['stop']}  "

@@ -156,6 +156,7 @@ class Executor:
         self.signals = 0
         self.last_outcome = ""
         self.entries_sent = 0
+        self.strategy_sent = 0  # a strategy's own orders (place), modifies included
         self.journal: Any = None  # optional hip3.journal.Journal: every order is recorded
 
     def _gate(self, sig: Signal, now_ns: int) -> str | None:
@@ -290,11 +291,14 @@ class Executor:
         now_ms: int,
         now_ns: int,
         replaces: str | None = None,
+        priority: int | None = None,
     ) -> tuple[str | None, str | None]:
         """Gate, build and send one limit order; (cloid, None) when sent, else (None, why).
 
         With `replaces` (the cloid of a live order of ours) it goes out as a modify of that
-        order: one batchModify, the old order cancelled and this one placed by the exchange."""
+        order: one batchModify, the old order cancelled and this one placed by the exchange.
+        `priority` is an IOC's fee rate in 10^-8 of notional, sent as `send_order` sends an
+        entry's (None: the exit rate for a reduce-only IOC, none otherwise)."""
         if not self.trading:
             return None, self.strategy_refusal("observation")
         if tif not in ("Ioc", "Gtc", "Alo"):
@@ -326,10 +330,12 @@ class Executor:
             now_ms=now_ms,
             tif=tif,
             replaces=replaces,
+            priority=priority,
         )
         if cloid is None:
             return None, self.strategy_refusal("outbound_limit")
         self.budget.try_take(now_ms)
+        self.strategy_sent += 1
         return cloid, None
 
     def strategy_refusal(self, reason: str) -> str:

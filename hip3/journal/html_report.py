@@ -464,7 +464,8 @@ def _section_priority(data: ReportData) -> str:
     )
     out.append(
         f'<p class="note">Priority paid: {pri.paid_usd:.6f} USD (entries '
-        f"{pri.with_priority.paid_usd:.6f}, exits {pri.exits_paid_usd:.6f}), px &times; sz "
+        f"{pri.with_priority.paid_usd:.6f}, exits {pri.exits_paid_usd:.6f}, strategy orders "
+        f"{pri.strategy_paid_usd:.6f}), px &times; sz "
         "&times; the order's rate per fill; the exchange takes it in HYPE from the staking "
         "balance.</p>"
     )

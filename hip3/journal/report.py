@@ -111,10 +111,14 @@ class PriorityStats:
     without: PriorityGroup = field(default_factory=PriorityGroup)
     with_priority: PriorityGroup = field(default_factory=PriorityGroup)
     exits_paid_usd: Decimal = Decimal(0)
+    # a strategy's own IOCs that carried a rate (Context.submit's priority_bps)
+    strategy_orders: int = 0
+    strategy_orders_filled: int = 0
+    strategy_paid_usd: Decimal = Decimal(0)
 
     @property
     def paid_usd(self) -> Decimal:
-        return self.with_priority.paid_usd + self.exits_paid_usd
+        return self.with_priority.paid_usd + self.exits_paid_usd + self.strategy_paid_usd
 
 
 @dataclass(frozen=True)
@@ -354,6 +358,13 @@ def _priority(conn: sqlite3.Connection, version: int) -> PriorityStats:
         group.rate_sum += order_rate or 0
     if version < 3:
         return stats
+    for _rate, filled in conn.execute(
+        "SELECT MAX(o.priority_rate), EXISTS (SELECT 1 FROM fills f WHERE f.cloid = o.cloid)"
+        " FROM orders o WHERE o.purpose = 'strategy' AND o.priority_rate IS NOT NULL"
+        " GROUP BY o.cloid"
+    ):
+        stats.strategy_orders += 1
+        stats.strategy_orders_filled += 1 if filled else 0
     # exact decimals per fill (a fill seen twice has one tid, so one row)
     for px, sz, order_rate, purpose in conn.execute(
         "SELECT f.px, f.sz, o.rate, o.purpose FROM fills f JOIN"
@@ -363,6 +374,8 @@ def _priority(conn: sqlite3.Connection, version: int) -> PriorityStats:
         paid = Decimal(px) * Decimal(sz) * order_rate / _RATE_SCALE
         if purpose == "entry":
             stats.with_priority.paid_usd += paid
+        elif purpose == "strategy":
+            stats.strategy_paid_usd += paid
         else:
             stats.exits_paid_usd += paid
     return stats
@@ -582,9 +595,14 @@ def render(summary: Summary) -> str:
         lines.append("  (no entry orders)")
     lines += [
         f"  priority paid: {pri.paid_usd:.6f} USD (entries {pri.with_priority.paid_usd:.6f},"
-        f" exits {pri.exits_paid_usd:.6f})",
+        f" exits {pri.exits_paid_usd:.6f}, strategy orders {pri.strategy_paid_usd:.6f})",
         "  (px x sz x the order's rate per fill; the exchange takes it in HYPE from staking)",
     ]
+    if pri.strategy_orders:
+        lines.append(
+            f"  strategy IOCs with priority: {pri.strategy_orders},"
+            f" {pri.strategy_orders_filled} filled"
+        )
 
     lines += ["", "observation follow-ups (book move towards the oracle):"]
     if summary.followups:

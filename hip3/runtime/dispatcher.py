@@ -391,6 +391,7 @@ class Dispatcher:
             ready=self.ready,
             specs=self.specs,
             fees=self.fees,
+            priority=self.priority,
             recorder=self.recorder,
             first_data=self.epoch.first,
             request_flatten=self.flattening.request,

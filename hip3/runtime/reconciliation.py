@@ -359,9 +359,11 @@ class Reconciler:
 
     def _fees_answer(self, data: Any, now: int) -> None:
         if isinstance(data, dict) and data.get("userCrossRate") is not None:
+            add = data.get("userAddRate")
             self.fees.set_user_rates(
                 Decimal(str(data["userCrossRate"])),
                 Decimal(str(data.get("activeReferralDiscount") or "0")),
+                None if add is None else Decimal(str(add)),
             )
 
     def _on_positions(self, key: str, dex: str, data: Any, now: int) -> None:

@@ -39,6 +39,7 @@ from hip3.strategy.api import (
     Tif,
     Timer,
 )
+from hip3.strategy.priority import PriorityPolicy, rate_of_bps
 
 _ZERO = Decimal(0)
 
@@ -81,7 +82,8 @@ class StrategyHost:
         executor: Any,
         ready: Any,
         specs: dict[str, Any],
-        fees: Callable[[str], Decimal],
+        fees: Any,
+        priority: PriorityPolicy,
         recorder: Recorder,
         first_data: Callable[[str], None],
         request_flatten: Callable[[str, str], None],
@@ -97,7 +99,8 @@ class StrategyHost:
         self._executor = executor
         self._ready = ready
         self._specs = specs
-        self._fees = fees
+        self._fees = fees  # the runtime's FeeTable: taker fee by calling it, maker by .maker
+        self._priority = priority  # the [priority] caps a strategy's IOC rate must keep under
         self._recorder = recorder
         self._first_data = first_data  # the epoch's first-data-of-a-subscription fact
         self._request_flatten = request_flatten
@@ -297,6 +300,15 @@ class StrategyHost:
     def taker_fee_bps(self, coin: str) -> Decimal:
         return self._fees(coin)
 
+    def maker_fee_bps(self, coin: str) -> Decimal:
+        return self._fees.maker(coin)
+
+    def fees_paid(self, coin: str | None = None) -> Decimal:
+        if coin is None:
+            return self._positions.total_fees()
+        p = self._positions.positions.get(coin)
+        return _ZERO if p is None else p.fees
+
     def sz_decimals(self, coin: str) -> int | None:
         spec = self._specs.get(coin)
         return None if spec is None else spec.sz_decimals
@@ -341,7 +353,13 @@ class StrategyHost:
         px: Decimal,
         tif: Tif = "Gtc",
         reduce_only: bool = False,
+        priority_bps: Decimal | None = None,
     ) -> Action:
+        rate = None
+        if priority_bps is not None:
+            rate, refusal = self._priority_rate(coin, tif, priority_bps)
+            if refusal is not None:
+                return refusal
         cloid, refused = self._executor.place(
             coin=coin,
             is_buy=is_buy,
@@ -351,8 +369,35 @@ class StrategyHost:
             reduce_only=reduce_only,
             now_ms=self._clock.now_ms(),
             now_ns=self._clock.now_ns(),
+            priority=rate,
         )
         return Action(cloid, refused)
+
+    def _priority_rate(self, coin: str, tif: str, bps: Any) -> tuple[int, Action | None]:
+        """A strategy's priority rate in wire units, or the Action refusing it."""
+        if not isinstance(bps, Decimal) or not bps.is_finite() or bps < 0:
+            reason = self._executor.strategy_refusal("bad_priority")
+            return 0, Action(None, reason, f"priority_bps = {bps!r}: expected a Decimal >= 0")
+        if not bps:
+            return 0, None
+        if tif != "Ioc":
+            reason = self._executor.strategy_refusal("priority_needs_ioc")
+            return 0, Action(
+                None,
+                reason,
+                f"a priority fee on a {tif} order: only an IOC takes one (the exchange refuses"
+                " it on a GTC and charges an ALO's resting notional whether it fills or not)",
+            )
+        cap = self._priority.cap_for(coin)
+        if bps > cap:
+            reason = self._executor.strategy_refusal("priority_above_cap")
+            return 0, Action(
+                None,
+                reason,
+                f"priority {bps} bps on {coin} is above the cap of {cap} bps"
+                " (priority.cap_bps, or the market's priority_cap_bps)",
+            )
+        return rate_of_bps(bps), None
 
     def cancel(self, cloid: str) -> Action:
         refused = self._executor.cancel(cloid, _CancelAnswer(self._counters, cloid))

@@ -150,10 +150,12 @@ class ReadyChange:
 @dataclass(frozen=True, slots=True)
 class Action:
     """What became of an action: `cloid` of the order it sent, or `refused` naming the gate
-    (hardstop, not_ready, market_notional, action_budget, outbound_limit, ...)."""
+    (hardstop, not_ready, market_notional, action_budget, outbound_limit, ...). `detail` says
+    more where the name alone does not (the numbers of a priority rate above its cap)."""
 
     cloid: str | None = None
     refused: str | None = None
+    detail: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -232,7 +234,27 @@ class Context(Protocol):
         ...
 
     def open_orders(self, coin: str | None = None) -> list[OrderView]: ...
-    def taker_fee_bps(self, coin: str) -> Decimal: ...
+    def taker_fee_bps(self, coin: str) -> Decimal:
+        """What a fill taking liquidity in `coin` pays, in bps of its notional: the account's
+        rate scaled by the dex's fee scale and growth mode (hip3/strategy/fees.py), the rate
+        the built-in detector's edge must beat; the configured `detector.taker_fee_bps` until
+        the account's rates and the market's spec are read."""
+        ...
+
+    def maker_fee_bps(self, coin: str) -> Decimal:
+        """What a fill of a resting order (an ALO, or a GTC that rested) in `coin` pays, in
+        bps of its notional, by the same formula with the account's maker rate; negative is a
+        rebate. Until the rates are read it is the taker fallback, which is above any maker
+        fee the exchange charges."""
+        ...
+
+    def fees_paid(self, coin: str | None = None) -> Decimal:
+        """Trading fees paid this session, from the fills (in the dex's collateral): in `coin`,
+        or in every market when None. Every fill of the account counts, flattens too;
+        priority fees are not in it (the exchange takes them in HYPE, fills do not carry
+        them)."""
+        ...
+
     def sz_decimals(self, coin: str) -> int | None:
         """The market's size decimals once discovery has read them (None before)."""
         ...
@@ -272,9 +294,20 @@ class Context(Protocol):
         px: Decimal,
         tif: Tif = "Gtc",
         reduce_only: bool = False,
+        priority_bps: Decimal | None = None,
     ) -> Action:
         """Place a limit order; price and size are rounded to what the market accepts
-        (the price passively: never beyond the limit given)."""
+        (the price passively: never beyond the limit given).
+
+        `priority_bps` is the exchange's priority fee an IOC pays for earlier execution, in
+        bps of its filled notional (docs/exchange/changes-2026.md#priority-fees), sent and
+        journaled as the built-in taker's entries send theirs. It may not exceed the market's
+        cap (`priority.cap_bps`, or the market's `priority_cap_bps`): refused
+        `priority_above_cap`. Only an IOC takes one (refused `priority_needs_ioc`): the
+        exchange refuses a rate on a GTC, and on an ALO it charges the resting notional at
+        placement whether the order fills or not, which hip3 does not send. None (the
+        default) is the bot's own choice: `priority.exit_bps` for a reduce-only IOC, none
+        for anything else; 0 is none."""
         ...
 
     def cancel(self, cloid: str) -> Action: ...

@@ -137,6 +137,11 @@ class PriorityPolicy:
             },
         )
 
+    def cap_for(self, coin: str) -> Decimal:
+        """The highest rate in bps an order in `coin` may pay: the market's own cap, else
+        `cap_bps` (the same for the built-in entries and a strategy's IOCs)."""
+        return self.caps.get(coin, self.cap_bps)
+
     def entry_bps(self, coin: str, edge_bps: Decimal, cost_bps: Decimal) -> Decimal:
         """The rate an entry with this edge over this cost pays, in bps (0: none)."""
         if self.mode == "off":
@@ -144,7 +149,7 @@ class PriorityPolicy:
         above = edge_bps - cost_bps  # what the edge leaves after every other cost
         if above <= 0:
             return _ZERO
-        cap = self.caps.get(coin, self.cap_bps)
+        cap = self.cap_for(coin)
         if self.mode == "fixed":
             want = self.fixed_bps if self.fixed_bps < cap else cap
         else:
