@@ -394,7 +394,7 @@ class StrategyHost:
             return 0, Action(
                 None,
                 reason,
-                f"priority {bps} bps on {coin} is above the cap of {cap} bps"
+                f"priority {bps} bps on {coin} is above the cap of {cap.normalize():f} bps"
                 " (priority.cap_bps, or the market's priority_cap_bps)",
             )
         return rate_of_bps(bps), None
