@@ -1,13 +1,17 @@
 """An ALO market maker around the oracle, written on hip3's strategy API.
 
 It quotes one bid and one ask in `coin`, `half_spread_bps` either side of the oracle, as
-post-only (ALO) orders that rest on the book. Inventory skews both quotes: holding
-`max_position` long moves them down by `skew_bps` (selling gets easier, buying harder), short
-the other way, and the side that would grow a full position is not quoted at all. When the
-oracle moves a quote more than `requote_bps` from where it should be, the quote is modified in
-place (one batchModify: the old order is cancelled and the new one placed by the exchange).
-When the market's data goes stale (the bot's freshness rule: no new oracle or book for too
-long), every quote is cancelled until fresh data returns.
+post-only (ALO) orders that rest on the book, but never nearer than the market's maker fee
+plus `edge_bps` (`Context.maker_fee_bps`: the account's maker rate scaled by the dex's fee
+scale and growth mode), so a fill of an unskewed quote earns at least `edge_bps` over the
+oracle after its fee. Inventory skews both quotes: holding `max_position` long moves them down
+by `skew_bps` (selling gets easier, buying harder: the quote that reduces the position may then
+sit nearer than the fee floor, a price paid to unload), short the other way, and the side that
+would grow a full position is not quoted at all. When the oracle moves a quote more than
+`requote_bps` from where it should be, the quote is modified in place (one batchModify: the old
+order is cancelled and the new one placed by the exchange). When the market's data goes stale
+(the bot's freshness rule: no new oracle or book for too long), every quote is cancelled until
+fresh data returns.
 
 Run it against the simulator:
 
@@ -31,6 +35,7 @@ class MakerParams:
     coin: str
     size: Decimal = Decimal(1)  # per quote, in the coin
     half_spread_bps: Decimal = Decimal(30)
+    edge_bps: Decimal = Decimal(2)  # what a fill must earn beyond the maker fee
     skew_bps: Decimal = Decimal(20)  # quote shift at a full max_position
     max_position: Decimal = Decimal(3)
     requote_bps: Decimal = Decimal(5)
@@ -41,6 +46,8 @@ class MakerParams:
             raise ValueError("size and max_position must be > 0")
         if self.half_spread_bps <= 0 or self.requote_bps < 0 or self.skew_bps < 0:
             raise ValueError("half_spread_bps must be > 0, requote_bps and skew_bps >= 0")
+        if self.edge_bps < 0:
+            raise ValueError("edge_bps must be >= 0")
 
 
 class AloMaker(Strategy):
@@ -65,6 +72,12 @@ class AloMaker(Strategy):
         if update.is_final:
             self.replaced.discard(update.cloid)
 
+    def half_spread(self) -> Decimal:
+        """How far from the oracle each quote sits before the skew, in bps: the configured
+        half-spread, widened to cover the maker fee plus the edge wanted."""
+        floor = self.ctx.maker_fee_bps(self.p.coin) + self.p.edge_bps
+        return max(self.p.half_spread_bps, floor)
+
     def wanted(self) -> dict[bool, Decimal]:
         """The price each side should be quoted at now (a side left out is not quoted)."""
         p, ctx = self.p, self.ctx
@@ -74,11 +87,12 @@ class AloMaker(Strategy):
         position = ctx.position(p.coin)
         lean = max(Decimal(-1), min(Decimal(1), position / p.max_position))
         shift = -lean * p.skew_bps  # long: both quotes lower
+        half = self.half_spread()
         out = {}
         if position < p.max_position:
-            out[True] = oracle * (1 + (shift - p.half_spread_bps) / _BPS)
+            out[True] = oracle * (1 + (shift - half) / _BPS)
         if position > -p.max_position:
-            out[False] = oracle * (1 + (shift + p.half_spread_bps) / _BPS)
+            out[False] = oracle * (1 + (shift + half) / _BPS)
         return out
 
     def requote(self) -> None:
