@@ -122,6 +122,7 @@ def build_summary(
         "orders_submitted": d.executor.submitted,
         "entries_submitted": entries,
         "strategy_orders_submitted": d.executor.strategy_sent,
+        "strategy_modifies_submitted": d.executor.strategy_modifies,
         "exits_submitted": d.executor.submitted - entries - d.executor.strategy_sent,
         "orders": dict(sorted(orders.items())),
         "gate_blocks": dict(sorted(d.executor.blocked.items())),

@@ -25,9 +25,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", type=Path, help="TOML configuration (default: built-in defaults)")
     p.add_argument(
         "--strategy",
-        choices=("full", "basic"),
-        help="override the configured detector.kind (full: filters and gates; basic: edge "
-        "over cost only)",
+        metavar="full|basic|MODULE:CLASS",
+        help="full or basic: the built-in taker with that detector.kind (full: filters and "
+        "gates; basic: edge over cost only); 'package.module:Class' or 'path/file.py:Class': "
+        "run that strategy instead of the configured one, as `hip3 bot --strategy` does (its "
+        "parameters come from [strategy.params])",
     )
     p.add_argument(
         "--mode", choices=("trading", "observation"), help="override the configured mode"
@@ -65,8 +67,17 @@ def run(args: argparse.Namespace) -> int:
 
     configure_logging(args.log_level, stream=sys.stderr)
     overrides: dict = {"mode": args.mode}
-    if args.strategy is not None:
+    if args.strategy in ("full", "basic"):
         overrides["detector"] = {"kind": args.strategy}
+    elif args.strategy is not None:
+        if ":" not in args.strategy:
+            print(
+                f"hip3 backtest: --strategy {args.strategy}: expected full, basic, "
+                "'package.module:Class' or 'path/file.py:Class'",
+                file=sys.stderr,
+            )
+            return ExitCode.USAGE
+        overrides["strategy.name"] = args.strategy
     try:
         cfg = load_config(args.config, overrides)
     except ConfigError as exc:

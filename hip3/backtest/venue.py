@@ -14,7 +14,10 @@ without a socket, and what the exchange answers comes back as frames at virtual 
   frames are dropped. Each recorded frame moves the core first (`apply`): an l2Book or bbo
   replaces the quotes of one recorded-market maker, an activeAssetCtx sets the oracle, so
   the bot's orders meet the book the recording showed, and what the bot takes is gone until
-  the next recorded update replaces it.
+  the next recorded update replaces it. A resting order of the bot stays in the core's book
+  through these replacements; a recorded quote placed at or through its price trades with it
+  at once, the bot's order as the maker at its own price (the recorded market moved through
+  it, which it could not have done without filling it), up to the recorded quote's size.
 - Competing takers (`hip3.sim.competitors`, a scenario's `[[competitors]]`) watch the core's
   books and race for the same stale quotes through the same mempool.
 

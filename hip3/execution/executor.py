@@ -157,6 +157,7 @@ class Executor:
         self.last_outcome = ""
         self.entries_sent = 0
         self.strategy_sent = 0  # a strategy's own orders (place), modifies included
+        self.strategy_modifies = 0
         self.journal: Any = None  # optional hip3.journal.Journal: every order is recorded
 
     def _gate(self, sig: Signal, now_ns: int) -> str | None:
@@ -336,6 +337,8 @@ class Executor:
             return None, self.strategy_refusal("outbound_limit")
         self.budget.try_take(now_ms)
         self.strategy_sent += 1
+        if replaces is not None:
+            self.strategy_modifies += 1
         return cloid, None
 
     def strategy_refusal(self, reason: str) -> str:
