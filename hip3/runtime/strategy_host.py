@@ -443,19 +443,19 @@ class StrategyHost:
         self._request_flatten(coin, reason)
         return True
 
-    def enter(self, sig: Any) -> Action:
-        """The taker's entry: an IOC taking the quote `sig.ref_px` with the configured slippage
+    def enter(self, signal: Any) -> Action:
+        """The taker's entry: an IOC taking the quote `signal.ref_px` with the configured slippage
         allowance, refused while the market holds a position or an entry is pending."""
         self.signals_seen += 1
         now_ms, now_ns = self._clock.now_ms(), self._clock.now_ns()
         executor = self._executor
-        cloid = executor.on_signal(sig, now_ms, now_ns)
+        cloid = executor.on_signal(signal, now_ms, now_ns)
         # recorded after the order (if any) is on the wire
         if self._recorder.enabled:
-            st = self._markets.get(sig.coin)
+            st = self._markets.get(signal.coin)
             if st is not None:
                 self._recorder.signal(
-                    sig, st, executor.last_outcome, now_ms=now_ms, wall_ms=self._clock.wall_ms()
+                    signal, st, executor.last_outcome, now_ms=now_ms, wall_ms=self._clock.wall_ms()
                 )
         outcome = executor.last_outcome
         return Action(cloid, None if cloid is not None else outcome)
