@@ -1,5 +1,6 @@
 """docs/guides/backtest.md runs as written: its `$ hip3 ...` lines through the command line
-(`cmp` by comparing the files), its Python blocks with exec, in order, in a scratch folder."""
+(`cmp` by comparing the files), its Python blocks with exec, its TOML blocks written to the
+file their first line names (`# maker.toml`), in order, in a scratch folder."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from hip3.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 GUIDE = ROOT / "docs" / "guides" / "backtest.md"
-BLOCK = re.compile(r"```(console|python)\n(.*?)```", re.S)
+BLOCK = re.compile(r"```(console|python|toml)\n(.*?)```", re.S)
 
 
 def test_the_backtest_guide_runs(tmp_path: Path, monkeypatch) -> None:
@@ -27,6 +28,11 @@ def test_the_backtest_guide_runs(tmp_path: Path, monkeypatch) -> None:
         if kind == "python":
             exec(compile(body, str(GUIDE), "exec"), {})
             ran += 1
+            continue
+        if kind == "toml":
+            first = body.splitlines()[0]
+            assert first.startswith("# ") and first.endswith(".toml"), first
+            Path(first[2:]).write_text(body)
             continue
         for line in body.splitlines():
             assert line.startswith("$ "), line
