@@ -244,8 +244,8 @@ class Context(Protocol):
     def maker_fee_bps(self, coin: str) -> Decimal:
         """What a fill of a resting order (an ALO, or a GTC that rested) in `coin` pays, in
         bps of its notional, by the same formula with the account's maker rate; negative is a
-        rebate. Until the rates are read it is the taker fallback, which is above any maker
-        fee the exchange charges."""
+        rebate. Until the rates are read it is the taker view's configured fallback (the
+        account's maker rate is below its taker rate, so this errs on the wide side)."""
         ...
 
     def fees_paid(self, coin: str | None = None) -> Decimal:

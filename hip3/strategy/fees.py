@@ -93,9 +93,9 @@ class FeeTable:
 
     Until the user's rates (`userFees`) and the coin's spec (discovery) are both known, a coin
     costs `fallback_bps`, the configured taker assumption, on both sides, so a missing fetch
-    never makes fees zero (and a maker's fallback is never below its real fee, which is at most
-    the taker's). Values are computed when an input changes, not per call: the detector asks on
-    every update.
+    never makes fees zero (a maker fee is the account's lower rate by the same formula, so the
+    taker assumption errs on the wide side for a maker). Values are computed when an input
+    changes, not per call: the detector asks on every update.
     """
 
     __slots__ = (

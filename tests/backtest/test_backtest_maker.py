@@ -143,6 +143,9 @@ def test_a_recorded_book_moving_through_a_resting_quote_fills_it_as_a_maker(tmp_
     (bid,) = {o[3] for o in orders if o[1] == "strategy" and o[2] == 1 and o[3] == px}
     assert Decimal(bid) == Decimal("24.992") and Decimal(sz) == 1
     assert [f[0] for f in fills] == ["strategy", "flatten"]
+    # the summary tells the quotes from the stop's flatten
+    quotes = [o for o in orders if o[1] == "strategy"]
+    assert s["strategy_orders_submitted"] == len(quotes) and s["exits_submitted"] == 1, s
     _assert_maker_fees(fills)
     filled = [c for c, t in moves if t == "filled" and by_cloid[c][1] == "strategy"]
     assert len(filled) == 1
