@@ -129,6 +129,7 @@ class _OrderUnknown(msgspec.Struct, frozen=True, gc=False, tag_field="status", t
 
 class _UserFees(_Answer):
     user_cross_rate: NonNegativeDecimal | None = None
+    user_add_rate: SignedDecimal | None = None  # the maker rate; negative is a rebate
     active_referral_discount: NonNegativeDecimal | None = None
 
 

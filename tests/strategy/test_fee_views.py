@@ -4,11 +4,13 @@ and the fees paid so far per coin and in total, read from the fills."""
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 
 import pytest
 
 from hip3.market.state import MarketSpec
+from hip3.protocol.info_answers import BadAnswer, check_info_answer
 from hip3.strategy.fees import FeeError, FeeTable, maker_fee_bps
 from tests.runtime.fakes import MARKETS, Harness
 
@@ -96,3 +98,15 @@ def test_the_context_shows_the_fees_the_exchange_charges_and_what_was_paid():
     h.settle()
     second = D(next(f["fee"] for f in h.true_fills() if f["coin"] == "xyz:BBB"))
     assert ctx.fees_paid("xyz:BBB") == second and ctx.fees_paid() == fee + second
+
+
+@pytest.mark.parametrize(
+    ("add_rate", "bad"),
+    [("abc", True), ("1e-4", True), (None, False), ("-0.00002", False), ("0.00015", False)],
+)
+def test_the_maker_rate_of_a_userfees_answer_is_checked_before_it_is_read(add_rate, bad):
+    answer = {"userCrossRate": "0.00045", "activeReferralDiscount": "0"}
+    if add_rate is not None:
+        answer["userAddRate"] = add_rate
+    checked = check_info_answer("userFees", json.dumps(answer).encode())
+    assert isinstance(checked, BadAnswer) is bad, checked
