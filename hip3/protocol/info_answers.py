@@ -15,6 +15,7 @@ Shapes: https://hyperliquid.gitbook.io/hyperliquid-docs/for-developers/api/info-
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -184,6 +185,24 @@ def _ctxs_match_universe(answer: tuple) -> str | None:
     return None
 
 
+# No fee tier charges or rebates 1 % of a fill's notional: a rate that large is a units mistake
+# (bps read as a fraction). The fee table (hip3/strategy/fees.py) holds rates to the same bound.
+_MAX_FEE_RATE = Decimal("0.01")
+
+
+def _user_fees_ok(answer: _UserFees) -> str | None:
+    for name, value, low in (
+        ("userCrossRate", answer.user_cross_rate, Decimal(0)),
+        ("userAddRate", answer.user_add_rate, -_MAX_FEE_RATE),
+    ):
+        if value is not None and not low <= Decimal(value) <= _MAX_FEE_RATE:
+            return f"{name} = {value} is outside [{low}, {_MAX_FEE_RATE}]"
+    discount = answer.active_referral_discount
+    if discount is not None and Decimal(discount) > 1:
+        return f"activeReferralDiscount = {discount} is above 1"
+    return None
+
+
 def _perp_dexs_ok(answer: list) -> str | None:
     if not answer or answer[0] is not None:
         return "expected a list whose first element is null (the validator dex)"
@@ -205,7 +224,7 @@ _SCHEMAS: dict[str, tuple[Any, Any]] = {
     "orderStatus": (_OrderFound | _OrderUnknown, None),
     "userFills": (list[WsFill], None),
     "userFillsByTime": (list[WsFill], None),
-    "userFees": (_UserFees, None),
+    "userFees": (_UserFees, _user_fees_ok),
     "perpsAtOpenInterestCap": (list[Coin], None),
     "l2Book": (L2Book | None, None),
     # the account check: who the signer is, and until when an agent may sign

@@ -11,6 +11,7 @@ import pytest
 
 from hip3.market.state import MarketSpec
 from hip3.protocol.info_answers import BadAnswer, check_info_answer
+from hip3.runtime.reconciliation import INFO_RETRY_MIN_MS
 from hip3.strategy.fees import FeeError, FeeTable, maker_fee_bps
 from tests.runtime.fakes import MARKETS, Harness
 
@@ -110,3 +111,31 @@ def test_the_maker_rate_of_a_userfees_answer_is_checked_before_it_is_read(add_ra
         answer["userAddRate"] = add_rate
     checked = check_info_answer("userFees", json.dumps(answer).encode())
     assert isinstance(checked, BadAnswer) is bad, checked
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {"userCrossRate": "0.5"},  # 5000 bps: bps read as a fraction
+        {"userCrossRate": "0.00045", "userAddRate": "0.5"},
+        {"userCrossRate": "0.00045", "userAddRate": "-0.02"},
+        {"userCrossRate": "0.00045", "activeReferralDiscount": "1.5"},
+    ],
+)
+def test_a_fee_rate_no_schedule_has_is_a_bad_answer_not_a_hardstop(answer):
+    """Well-formed numbers outside what the exchange charges: counted as a bad answer and asked
+    again, the fee table keeps its fallback, the HardStop stays armed."""
+    h = Harness()
+    h.start()
+    h.open_socket()
+    while h.acks():
+        h.ack(0)
+    (post,) = [p for p in h.d.wire.posts.pending() if p.kind == "info:fees"]
+    reply = {"type": "info", "payload": {"type": "userFees", "data": answer}}
+    h.frame(json.dumps({"channel": "post", "data": {"id": post.post_id, "response": reply}}))
+    assert h.d.decode_errors["bad_answer"] == 1
+    assert h.d.counters["internal_errors"] == 0 and h.d.hardstop.is_armed
+    assert h.d.host.maker_fee_bps(COIN) == h.d.fees.fallback_bps
+    h.tick(INFO_RETRY_MIN_MS)  # asked again after the backoff
+    h.bring_up()  # the real answer is read
+    assert h.d.ready.trading() and h.d.host.maker_fee_bps(COIN) == D(3)
