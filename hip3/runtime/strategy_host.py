@@ -39,6 +39,7 @@ from hip3.strategy.api import (
     Tif,
     Timer,
 )
+from hip3.strategy.fees import FeeTable
 from hip3.strategy.priority import PriorityPolicy, rate_of_bps
 
 _ZERO = Decimal(0)
@@ -82,7 +83,7 @@ class StrategyHost:
         executor: Any,
         ready: Any,
         specs: dict[str, Any],
-        fees: Any,
+        fees: FeeTable,
         priority: PriorityPolicy,
         recorder: Recorder,
         first_data: Callable[[str], None],
