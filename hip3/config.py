@@ -100,6 +100,7 @@ Usd = Annotated[float, msgspec.Meta(gt=0)]
 PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
 # The exchange takes integer leverage from 1 to the asset's maxLeverage.
 Leverage = Annotated[int, msgspec.Meta(ge=1, le=1000)]
+Fraction = Annotated[float, msgspec.Meta(ge=0, le=1)]
 
 
 class _Section(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -131,6 +132,8 @@ class MarketConfig(_Section):
     priority_cap_bps: PriorityBps | None = None
     # Leverage set on this market at start (updateLeverage), replacing margin.leverage.
     leverage: Leverage | None = None
+    # Overrides entry_guards.min_liq_buffer_ratio for this market only (0: not checked here).
+    min_liq_buffer_ratio: Fraction | None = None
 
     @property
     def dex(self) -> str:
@@ -435,6 +438,9 @@ class EntryGuardsConfig(_Section):
     # The market position after an entry may be at most this fraction of the market's open
     # interest (0 = off).
     max_oi_fraction: Annotated[float, msgspec.Meta(ge=0, le=1)] = 0.0
+    # After an entry fills, its market's estimated liquidation price must be at least this
+    # fraction of the mark away from the mark (hip3/execution/liquidation.py; 0 = off).
+    min_liq_buffer_ratio: Fraction = 0.0
     hourly_drawdown: HourlyDrawdownConfig = msgspec.field(default_factory=HourlyDrawdownConfig)
     tilt: TiltConfig = msgspec.field(default_factory=TiltConfig)
     re_entry: ReEntryConfig = msgspec.field(default_factory=ReEntryConfig)
@@ -634,6 +640,13 @@ class Config(_Section):
             if m.coin == coin and m.leverage is not None:
                 return m.leverage
         return self.margin.leverage
+
+    def liq_buffer_ratio_for(self, coin: str) -> float:
+        """The liquidation buffer an entry in `coin` must keep; 0: not checked."""
+        for m in self.markets:
+            if m.coin == coin and m.min_liq_buffer_ratio is not None:
+                return m.min_liq_buffer_ratio
+        return self.entry_guards.min_liq_buffer_ratio
 
     def market(self, coin: str) -> MarketConfig:
         for m in self.markets:
@@ -1212,6 +1225,15 @@ def _guard_problems(cfg: Config) -> Iterator[str]:
             f"entry_guards.market_health.min_samples = {h.min_samples}: expected a value <= "
             f"entry_guards.market_health.window ({h.window})"
         )
+    for m in cfg.markets:
+        ratio = m.min_liq_buffer_ratio
+        ratio = g.min_liq_buffer_ratio if ratio is None else ratio
+        leverage = cfg.margin.leverage if m.leverage is None else m.leverage
+        if ratio and not leverage:
+            yield (
+                f"entry_guards.min_liq_buffer_ratio = {_num(ratio)} for {m.coin}: expected a "
+                "leverage to judge it by (set margin.leverage or its [[markets]] leverage)"
+            )
     grouped: dict[str, str] = {}
     for i, group in enumerate(g.correlation_limit.groups):
         for coin in group.markets:

@@ -92,6 +92,7 @@ class Executor:
         "market_health",
         "oi_fraction",
         "correlation_limit",
+        "liq_buffer",  # hip3/execution/liquidation.py, when a market has a buffer set
         "market_notional",
         "total_notional",
         "concurrent_positions",
@@ -121,6 +122,7 @@ class Executor:
         guards: Any | None = None,
         wall_ms: Callable[[], int] | None = None,
         exit_priority: int = 0,
+        liq_buffer: Any | None = None,
     ) -> None:
         self.limits = limits
         # priority fee rate of reduce-only exits, in 10^-8 of notional (0: none)
@@ -146,6 +148,9 @@ class Executor:
         self.wall_ms = wall_ms
         if guards is not None and wall_ms is None:
             raise ValueError("Executor: entry guards need a wall clock (wall_ms)")
+        # optional LiquidationBuffer (hip3/execution/liquidation.py): refuses an entry after
+        # which its market's position would sit too close to its liquidation price
+        self.liq_buffer = liq_buffer if liq_buffer is not None and liq_buffer.active else None
         # makes the owner of an order post: what handles its answer and its failure
         self.order_post = order_post
         # account value per dex (from the epoch's clearinghouseState), for dynamic sizing
@@ -186,6 +191,12 @@ class Executor:
             if refusal is not None:
                 return refusal
         limits = self.limits
+        if self.liq_buffer is not None:
+            is_buy = sig.is_buy
+            limit = px * (limits.buy_factor if is_buy else limits.sell_factor)
+            refusal = self.liq_buffer.refusal(coin, is_buy=is_buy, size=sig.size, px=limit)
+            if refusal is not None:
+                return refusal
         cap = market_notional_cap(
             limits.max_notional_per_market,
             self.account_values.get(_dex_of(coin)),
@@ -396,6 +407,8 @@ class Executor:
         open_coins = self.positions.open_coins()
         if coin not in open_coins and len(open_coins) >= limits.max_concurrent_positions:
             return "concurrent_positions"
+        if self.liq_buffer is not None:
+            return self.liq_buffer.refusal(coin, is_buy=is_buy, size=size, px=px)
         return None
 
     def cancel(self, cloid: str, owner: Any) -> str | None:

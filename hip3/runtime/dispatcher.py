@@ -50,6 +50,7 @@ from hip3.events import (
 )
 from hip3.execution.entry_guards import EntryGuards
 from hip3.execution.executor import Executor, RiskLimits
+from hip3.execution.liquidation import LiquidationBuffer
 from hip3.execution.orders import OrderRegistry
 from hip3.execution.positions import PositionTracker
 from hip3.execution.risk import RiskMonitor
@@ -272,6 +273,7 @@ class Dispatcher:
             counters=self.counters,
             decode_errors=self.decode_errors,
             account_value=self._account_value_reported,
+            margin_state=self._margin_state_reported,
         )
         self.leverage = LeverageSetter(
             wanted={c: cfg.leverage_for(c) for c in self.coins} if trading else {},
@@ -302,6 +304,13 @@ class Dispatcher:
             transition_log=transition_log,
         )
         self.entry_guards = EntryGuards.from_config(cfg.entry_guards, positions=self.positions)
+        self.liq_buffer = LiquidationBuffer(
+            ratios={c: dec(cfg.liq_buffer_ratio_for(c)) for c in self.coins} if trading else {},
+            specs=self.specs,
+            markets=self.markets,
+            settings=self.leverage.settings.get,
+            tracked_size=self.positions.size,
+        )
         self.executor = Executor(
             limits=RiskLimits(
                 max_notional_per_market=dec(r.max_notional_per_market_usd),
@@ -327,6 +336,7 @@ class Dispatcher:
             guards=self.entry_guards,
             wall_ms=clock.wall_ms,
             exit_priority=self.priority.exit_rate,
+            liq_buffer=self.liq_buffer,
         )
         self.executor.journal = journal
         self._record_transitions = journal is not None or transition_log is not None
@@ -424,6 +434,10 @@ class Dispatcher:
         # reconciler (its order answers go to the order flow, which asks the reconciler to read
         # again), so the fact passes through here.
         self.executor.set_account_value(dex, value)
+
+    def _margin_state_reported(self, dex: str, state: Any) -> None:
+        # the reconciler reads it, the liquidation-buffer gate judges entries by it
+        self.liq_buffer.note_state(dex, state)
 
     def _build_strategy(self, cfg: Any, factory: Any, detector: Any, exits: Any) -> Any:
         try:

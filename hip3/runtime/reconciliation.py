@@ -229,6 +229,7 @@ class Reconciler:
         counters: Any,
         decode_errors: Any,
         account_value: Callable[[str, Decimal | None], None],
+        margin_state: Callable[[str, Any], None] | None = None,
     ) -> None:
         self.conn = conn
         self.wire = wire
@@ -251,6 +252,8 @@ class Reconciler:
         self.decode_errors = decode_errors
         # where each dex's account value from a clearinghouseState answer goes (dynamic sizing)
         self.account_value = account_value
+        # where each dex's whole clearinghouseState answer goes (the liquidation-buffer gate)
+        self.margin_state = margin_state
         self.plan: ReconcilePlan | None = None
         self._metas: dict[str, Any] = {}
         self._perp_dexs: Any = None
@@ -377,6 +380,8 @@ class Reconciler:
         for d in self.positions.reconcile(sizes, scope | set(sizes), request_key=key):
             log.warning("position reconciled to exchange: %s", d)
         self.account_value(dex, account_value_of(data))  # for dynamic sizing
+        if self.margin_state is not None:
+            self.margin_state(dex, data)
 
     def _note_margin(self, dex: str, state: Any) -> None:
         """The dex's account value and what may be withdrawn (the margin free for new

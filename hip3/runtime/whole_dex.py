@@ -62,7 +62,12 @@ def expand_markets(
             if coin in exact or coin in seen:
                 continue  # an exact entry overrides the wildcard, in its own place
             out.append(
-                MarketConfig(coin=coin, threshold_bps=entry.threshold_bps, leverage=entry.leverage)
+                MarketConfig(
+                    coin=coin,
+                    threshold_bps=entry.threshold_bps,
+                    leverage=entry.leverage,
+                    min_liq_buffer_ratio=entry.min_liq_buffer_ratio,
+                )
             )
             seen.add(coin)
     return tuple(out)
