@@ -226,6 +226,8 @@ class LiquidationBuffer:
         self.tracked_size = tracked_size  # coin -> the position tracker's signed size
         self.dexes: dict[str, DexMargin | None] = {}
         self.last_refusal = ""  # the last refusal's reason with its numbers (status, logs)
+        # coin -> the projection of the last entry judged there (what the estimate said)
+        self.projections: dict[str, Projection] = {}
 
     @property
     def active(self) -> bool:
@@ -295,7 +297,10 @@ class LiquidationBuffer:
             max_leverage=spec.max_leverage,
             dex=dex,
         )
-        if proj is None or proj.buffer >= ratio:
+        if proj is None:
+            return None
+        self.projections[coin] = proj
+        if proj.buffer >= ratio:
             return None
         return (
             f"{coin}: {'buy' if is_buy else 'sell'} {size} at {px} "

@@ -225,6 +225,7 @@ def _clearinghouse_state(ex: Exchange, payload: dict[str, Any]) -> dict[str, Any
     positions = []
     total_ntl = Decimal(0)
     margin_used = Decimal(0)
+    cross_maintenance = Decimal(0)
     balance = Decimal(0)
     account_value = Decimal(0)
     # In unified and portfolio-margin modes per-dex states "are not meaningful" (the docs send
@@ -242,18 +243,22 @@ def _clearinghouse_state(ex: Exchange, payload: dict[str, Any]) -> dict[str, Any
             mark = ex.mark_px(position.coin)
             value = abs(position.szi) * mark
             used = value / leverage.value
-            if not leverage.is_cross:
-                used += position.isolated_extra  # added by updateIsolatedMargin
-            pnl = position.szi * (mark - position.entry_px)
-            total_ntl += value
-            margin_used += used
             lev_wire: dict[str, Any] = {"type": "cross", "value": leverage.value}
-            if not leverage.is_cross:
+            if leverage.is_cross:
+                cross_maintenance += ex.margin.maintenance_margin(position)
+            else:
+                # the position's own margin with its PnL, rawUsd + szi * mark (the docs' example
+                # has marginUsed equal to that sum)
+                used = ex.margin.isolated_margin(account, position)
                 lev_wire = {
                     "type": "isolated",
                     "value": leverage.value,
-                    "rawUsd": _approx(used - position.szi * position.entry_px),
+                    "rawUsd": _approx(used - position.szi * mark),
                 }
+            pnl = position.szi * (mark - position.entry_px)
+            total_ntl += value
+            margin_used += used
+            liquidation = ex.margin.liquidation_px(account, position)
             positions.append(
                 {
                     "type": "oneWay",
@@ -264,7 +269,7 @@ def _clearinghouse_state(ex: Exchange, payload: dict[str, Any]) -> dict[str, Any
                         "positionValue": _approx(value),
                         "unrealizedPnl": _approx(pnl),
                         "returnOnEquity": _approx(pnl / used) if used else "0.0",
-                        "liquidationPx": None,
+                        "liquidationPx": None if liquidation is None else _approx(liquidation),
                         "marginUsed": _approx(used),
                         "maxLeverage": asset.max_leverage,
                         "leverage": lev_wire,
@@ -289,7 +294,7 @@ def _clearinghouse_state(ex: Exchange, payload: dict[str, Any]) -> dict[str, Any
         "assetPositions": positions,
         "marginSummary": summary,
         "crossMarginSummary": dict(summary),
-        "crossMaintenanceMarginUsed": _approx(margin_used / 2),
+        "crossMaintenanceMarginUsed": _approx(cross_maintenance),
         "withdrawable": _approx(withdrawable),
         "time": ex.now_ms(),
     }

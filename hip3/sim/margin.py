@@ -15,6 +15,17 @@ hyperliquid-docs/trading/margining):
   its unrealized PnL stays with it until it closes.
 A resting order reserves its increasing notional / leverage at its own limit price.
 Equity (accountValue) = balance + unrealized PnL of every position of the pool at mark.
+
+Liquidation price (https://hyperliquid.gitbook.io/hyperliquid-docs/trading/liquidations):
+the maintenance margin is half the initial margin at the asset's maxLeverage, a rate of
+l = 1 / (2 * maxLeverage) of the position's value at mark. A cross position's margin is the
+pool's cross account value (balance less what isolated positions set aside, plus the cross
+positions' unrealized PnL) less the maintenance margin of the pool's other cross positions; an
+isolated position's margin is what it set aside plus its own unrealized PnL. With
+`available` that margin less the position's own maintenance margin at mark p, the position is
+liquidated at p - side * available / |szi| / (1 - side * l), side +1 long and -1 short, every
+other price held. The simulator reports that price (a long's at or below zero is no price: no
+fall of the mark liquidates it, and the answer says null); it does not liquidate.
 """
 
 from __future__ import annotations
@@ -22,7 +33,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from hip3.sim import rules, texts
-from hip3.sim.accounts import STANDARD, ZERO, Account, Leverage
+from hip3.sim.accounts import STANDARD, ZERO, Account, Leverage, Position
 from hip3.sim.market import Markets
 from hip3.sim.universe import Asset, Universe
 from hip3.sim.wire import ActionError
@@ -103,6 +114,45 @@ class Margin:
         for pooled in dexes:
             free -= account.order_margin.get(pooled, ZERO)
         return free
+
+    def isolated_margin(self, account: Account, position: Position) -> Decimal:
+        """An isolated position's own margin: what it set aside (|szi| x entry / leverage, and
+        what updateIsolatedMargin added) with its unrealized PnL at mark."""
+        leverage = self.leverage_of(account, self._universe.by_coin[position.coin])
+        mark = self._markets.mark_px(position.coin)
+        set_aside = abs(position.szi) * position.entry_px / leverage.value
+        return set_aside + position.isolated_extra + position.szi * (mark - position.entry_px)
+
+    def maintenance_margin(self, position: Position) -> Decimal:
+        """Half the initial margin at the asset's maxLeverage, at mark."""
+        asset = self._universe.by_coin[position.coin]
+        return abs(position.szi) * self._markets.mark_px(position.coin) / (2 * asset.max_leverage)
+
+    def liquidation_px(self, account: Account, position: Position) -> Decimal | None:
+        """The mark at which `position` is liquidated (module docstring), or None."""
+        if not position.szi:
+            return None
+        by_coin = self._universe.by_coin
+        asset = by_coin[position.coin]
+        rate = Decimal(1) / (2 * asset.max_leverage)
+        mark = self._markets.mark_px(position.coin)
+        if self.leverage_of(account, asset).is_cross:
+            dexes, available = self.pool(account, position.dex)
+            for other in account.positions.values():
+                if other.dex not in dexes or not other.szi:
+                    continue
+                if self.leverage_of(account, by_coin[other.coin]).is_cross:
+                    other_mark = self._markets.mark_px(other.coin)
+                    available += other.szi * (other_mark - other.entry_px)
+                    available -= self.maintenance_margin(other)
+                else:
+                    pnl = other.szi * (self._markets.mark_px(other.coin) - other.entry_px)
+                    available -= self.isolated_margin(account, other) - pnl
+        else:
+            available = self.isolated_margin(account, position) - self.maintenance_margin(position)
+        side = Decimal(1) if position.szi > 0 else Decimal(-1)
+        px = mark - side * available / abs(position.szi) / (1 - side * rate)
+        return px if px > 0 else None
 
     def update_isolated_margin(self, account: Account, asset: Asset, amount: Decimal) -> None:
         """Add (amount > 0) or remove (amount < 0) margin of an isolated position.

@@ -34,9 +34,10 @@ def leverage_wire(ex: Exchange, account: Account | None, asset: Asset) -> dict[s
         return {"type": "cross", "value": leverage.value}
     raw_usd = ZERO
     position = account.positions.get(asset.coin) if account is not None else None
-    if position is not None:
-        used = abs(position.szi) * ex.mark_px(asset.coin) / leverage.value
-        raw_usd = used + position.isolated_extra - position.szi * position.entry_px
+    if position is not None and position.szi:
+        raw_usd = ex.margin.isolated_margin(account, position) - position.szi * ex.mark_px(
+            asset.coin
+        )
     return {"type": "isolated", "value": leverage.value, "rawUsd": _money(raw_usd)}
 
 
