@@ -92,7 +92,6 @@ class Executor:
         "market_health",
         "oi_fraction",
         "correlation_limit",
-        "liq_buffer",  # hip3/execution/liquidation.py, when a market has a buffer set
         "market_notional",
         "total_notional",
         "concurrent_positions",
@@ -100,6 +99,7 @@ class Executor:
         "existing_position",
         "pending_order",
         "unknown_market",
+        "liq_buffer",  # hip3/execution/liquidation.py, where a market has a buffer set
         "action_budget",  # checked after the order is built, just before it is sent
     )
 
@@ -191,12 +191,6 @@ class Executor:
             if refusal is not None:
                 return refusal
         limits = self.limits
-        if self.liq_buffer is not None:
-            is_buy = sig.is_buy
-            limit = px * (limits.buy_factor if is_buy else limits.sell_factor)
-            refusal = self.liq_buffer.refusal(coin, is_buy=is_buy, size=sig.size, px=limit)
-            if refusal is not None:
-                return refusal
         cap = market_notional_cap(
             limits.max_notional_per_market,
             self.account_values.get(_dex_of(coin)),
@@ -223,6 +217,12 @@ class Executor:
             return "pending_order"
         if coin not in self.specs:
             return "unknown_market"
+        if self.liq_buffer is not None:
+            # last: the costliest question, asked only of an entry every other gate allows;
+            # judged at the order's limit price (the worst fill it accepts)
+            is_buy = sig.is_buy
+            limit = px * (limits.buy_factor if is_buy else limits.sell_factor)
+            return self.liq_buffer.refusal(coin, is_buy=is_buy, size=sig.size, px=limit)
         return None
 
     def set_account_value(self, dex: str, value: Decimal | None) -> None:
