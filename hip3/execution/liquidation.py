@@ -34,7 +34,10 @@ The gate refuses, with a one-line reason naming the numbers, when the projected 
 price is within `ratio` of the mark (a long's liquidation price at or below zero is no
 liquidation at all). It never guesses: a missing fact (no state read of the dex, no mark, no
 leverage confirmed on the market, a read behind the tracked position, an unreadable position)
-refuses too, saying which.
+refuses too, saying which, and a missing or outdated read of the dex is asked for again
+(`refresh`): the bot's own fills do not make the runtime read the account, so the first entry
+judged after one waits for that read. Between reads the account value stands as read; only
+the market's own position is marked to the current mark.
 """
 
 from __future__ import annotations
@@ -218,12 +221,15 @@ class LiquidationBuffer:
         markets: Mapping[str, Any],
         settings: Callable[[str], tuple[bool, int] | None],
         tracked_size: Callable[[str], Decimal],
+        refresh: Callable[[str], None] | None = None,
     ) -> None:
         self.ratios = {c: r for c, r in ratios.items() if r > 0}
         self.specs = specs  # coin -> MarketSpec (dex, max_leverage)
         self.markets = markets  # coin -> MarketState (mark_px)
         self.settings = settings  # coin -> confirmed (is_cross, leverage), None before
         self.tracked_size = tracked_size  # coin -> the position tracker's signed size
+        # asks for a fresh clearinghouseState of a dex whose last one is missing or behind
+        self.refresh = refresh
         self.dexes: dict[str, DexMargin | None] = {}
         self.last_refusal = ""  # the last refusal's reason with its numbers (status, logs)
         # coin -> the projection of the last entry judged there (what the estimate said)
@@ -266,6 +272,7 @@ class LiquidationBuffer:
             return f"{coin}: liquidation buffer unknown: no mark price yet"
         dex = self.dexes.get(spec.dex)
         if dex is None:
+            self._ask_again(spec.dex)
             return (
                 f"{coin}: liquidation buffer unknown: no account value of dex "
                 f"{spec.dex or '(first)'} read yet"
@@ -275,6 +282,7 @@ class LiquidationBuffer:
         held = dex.positions.get(coin)
         read = held.szi if held is not None else _ZERO
         if read != self.tracked_size(coin):
+            self._ask_again(spec.dex)
             return (
                 f"{coin}: liquidation buffer unknown: the state read ({read}) is behind the "
                 f"tracked position ({self.tracked_size(coin)})"
@@ -308,6 +316,10 @@ class LiquidationBuffer:
             f"makes position {proj.size} with liquidation price ~{_short(proj.liquidation_px)}, "
             f"{_pct(proj.buffer)} from mark {mark}, below the buffer {_pct(ratio)}"
         )
+
+    def _ask_again(self, dex: str) -> None:
+        if self.refresh is not None:
+            self.refresh(dex)
 
 
 def _short(value: Decimal) -> str:

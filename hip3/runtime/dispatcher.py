@@ -310,6 +310,7 @@ class Dispatcher:
             markets=self.markets,
             settings=self.leverage.settings.get,
             tracked_size=self.positions.size,
+            refresh=self.reconciler.read_margin,
         )
         self.executor = Executor(
             limits=RiskLimits(

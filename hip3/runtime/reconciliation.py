@@ -519,6 +519,26 @@ class Reconciler:
                 on_answer=partial(self._on_positions, key, dex),
             )
 
+    def read_margin(self, dex: str) -> None:
+        """Ask for one dex's clearinghouseState because the liquidation-buffer gate has none or
+        its last one is behind the tracked positions (the bot's own fills do not trigger a
+        read); one in flight per dex, none while another read of the dex is out."""
+        if self.user is None or self.conn.state != "live":
+            return
+        key, plan = f"margin:{dex}", self.plan
+        if (
+            self.asking(key)
+            or self.asking(f"positions_again:{dex}")
+            or (plan is not None and f"positions:{dex}" in plan.outstanding)
+        ):
+            return
+        self.counters["margin_read"] += 1
+        self.ask(
+            {"type": "clearinghouseState", "user": self.user, "dex": dex},
+            key,
+            on_answer=partial(self._on_positions, key, dex),
+        )
+
     def reconcile_order(self, cmd: Any) -> None:
         """ReconcileOrder: an order's outcome became unknown: ask the exchange now if the
         connection is live (otherwise the next epoch's reconciliation asks)."""

@@ -9,7 +9,8 @@ from decimal import Decimal
 
 import pytest
 
-from hip3.config import ConfigError, load_config
+from hip3.config import ConfigError, MarketConfig, load_config
+from hip3.runtime.whole_dex import expand_markets
 from tests.runtime.fakes import COINS, MARKETS, Harness, order_wires
 
 AAA, BBB = COINS
@@ -114,3 +115,46 @@ def test_a_buffer_without_a_leverage_is_a_configuration_error():
     )
     assert ok.liq_buffer_ratio_for("xyz:AAA") == 0.3
     assert ok.liq_buffer_ratio_for("xyz:ZZZ") == 0.15
+
+
+def test_a_whole_dex_entry_gives_its_buffer_to_every_market_it_lists():
+    meta = {
+        "universe": [{"name": "xyz:AAA", "szDecimals": 2}, {"name": "xyz:BBB", "szDecimals": 1}]
+    }
+    wild = MarketConfig(coin="xyz:*", leverage=3, min_liq_buffer_ratio=0.25)
+    out = expand_markets((wild,), {"xyz": meta})
+    assert {m.coin: m.min_liq_buffer_ratio for m in out} == {AAA: 0.25, BBB: 0.25}
+
+
+def test_after_its_own_fill_the_gate_waits_for_a_fresh_state_read():
+    h = ready(margin={"leverage": 2}, entry_guards={"min_liq_buffer_ratio": 0.2})
+    for c in MARKETS:
+        h.bbo(c)
+        h.ctx(c)
+    ex, clock = h.d.executor, h.clock
+
+    def buy(size: str) -> tuple[str | None, str | None]:
+        return ex.place(
+            coin=AAA,
+            is_buy=True,
+            size=Decimal(size),
+            px=MARKETS[AAA].oracle * Decimal("1.02"),
+            tif="Ioc",
+            reduce_only=False,
+            now_ms=clock.now_ms(),
+            now_ns=clock.now_ns(),
+        )
+
+    cloid, why = buy("0.3")
+    assert why is None and cloid is not None
+    h.settle()
+    assert h.bot_positions() == h.true_positions() == {AAA: Decimal("0.3")}
+    reads = h.d.counters["margin_read"]
+    # the last read predates the fill: refused, and the dex is read again
+    assert buy("0.3") == (None, "liq_buffer")
+    assert "the state read (0) is behind the tracked position (0.3)" in h.d.liq_buffer.last_refusal
+    assert h.d.counters["margin_read"] == reads + 1
+    h.settle()
+    cloid, why = buy("0.3")
+    assert why is None and cloid is not None, h.d.liq_buffer.last_refusal
+    assert h.d.liq_buffer.projections[AAA].size == Decimal("0.6")
