@@ -44,7 +44,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -95,6 +95,10 @@ class PositionMargin:
     def read_mark(self) -> Decimal:
         return self.position_value / abs(self.szi)
 
+    @property
+    def maintenance(self) -> Decimal:
+        return self.position_value * maintenance_rate(self.max_leverage)
+
 
 @dataclass(slots=True, frozen=True)
 class DexMargin:
@@ -104,12 +108,20 @@ class DexMargin:
     positions: Mapping[str, PositionMargin]
     # coins whose position could not be read (a field missing or not a number)
     unreadable: frozenset[str] = frozenset()
+    # summed once per read, not per entry: the account value less the isolated positions'
+    # margins, and the maintenance margin of every cross position at the read's marks
+    cross_account_value: Decimal = field(init=False)
+    cross_maintenance: Decimal = field(init=False)
 
-    @property
-    def cross_account_value(self) -> Decimal:
-        return self.account_value - sum(
-            (p.margin_used for p in self.positions.values() if not p.is_cross), _ZERO
-        )
+    def __post_init__(self) -> None:
+        isolated = maintenance = _ZERO
+        for p in self.positions.values():
+            if p.is_cross:
+                maintenance += p.maintenance
+            else:
+                isolated += p.margin_used
+        object.__setattr__(self, "cross_account_value", self.account_value - isolated)
+        object.__setattr__(self, "cross_maintenance", maintenance)
 
     @classmethod
     def from_state(cls, state: Any) -> DexMargin | None:
@@ -190,12 +202,10 @@ def project(
         return None
     rate = maintenance_rate(max_leverage)
     if is_cross:
-        equity = dex.cross_account_value + d * (mark - px)
+        # the other cross positions keep their maintenance margin; this market's is below
+        equity = dex.cross_account_value - dex.cross_maintenance + d * (mark - px)
         if held is not None:
-            equity += s0 * (mark - held.read_mark)
-        for c, p in dex.positions.items():
-            if p.is_cross and c != coin:
-                equity -= p.position_value * maintenance_rate(p.max_leverage)
+            equity += s0 * (mark - held.read_mark) + held.maintenance
     else:
         if s0 and (s0 > 0) != (s1 > 0):
             # a flip closes the old position; the rest opens afresh at the order's price
@@ -288,6 +298,12 @@ class LiquidationBuffer:
                 f"tracked position ({self.tracked_size(coin)})"
             )
         is_cross, leverage = setting
+        if is_cross and dex.unreadable:
+            # another position's margin is part of the cross account: unknown, so is this one
+            return (
+                f"{coin}: liquidation buffer unknown: the state read's position in "
+                f"{min(dex.unreadable)} is unreadable"
+            )
         if held is not None and held.is_cross != is_cross:
             return (
                 f"{coin}: liquidation buffer unknown: the position is "

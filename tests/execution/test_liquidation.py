@@ -218,6 +218,13 @@ def test_a_market_without_a_buffer_is_not_judged():
         ),
         (
             {
+                "dex_state": state("1000", {"position": {"coin": BBB, "szi": "1"}}),
+                "setting": (True, 5),
+            },
+            "the state read's position in xyz:BBB is unreadable",
+        ),
+        (
+            {
                 "dex_state": state("1000", position(AAA, "1", "25", cross=True)),
                 "tracked": {AAA: "1"},
             },
