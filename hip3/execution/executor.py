@@ -352,6 +352,12 @@ class Executor:
             self.strategy_modifies += 1
         return cloid, None
 
+    def refusal_detail(self, reason: str | None) -> str | None:
+        """The numbers behind a refusal whose name alone does not say enough, or None."""
+        if reason == "liq_buffer" and self.liq_buffer is not None:
+            return self.liq_buffer.last_refusal
+        return None
+
     def strategy_refusal(self, reason: str) -> str:
         """Count a strategy action's refusal by its reason; returns the reason."""
         self.blocked["strategy:" + reason] += 1

@@ -372,7 +372,7 @@ class StrategyHost:
             now_ns=self._clock.now_ns(),
             priority=rate,
         )
-        return Action(cloid, refused)
+        return Action(cloid, refused, self._executor.refusal_detail(refused))
 
     def _priority_rate(self, coin: str, tif: str, bps: Any) -> tuple[int, Action | None]:
         """A strategy's priority rate in wire units, or the Action refusing it."""
@@ -427,7 +427,7 @@ class StrategyHost:
             now_ns=self._clock.now_ns(),
             replaces=cloid,
         )
-        return Action(cloid_new, refused)
+        return Action(cloid_new, refused, self._executor.refusal_detail(refused))
 
     def can_flatten(self, coin: str) -> bool:
         if not self._positions.size(coin) or not self._hardstop.is_armed:

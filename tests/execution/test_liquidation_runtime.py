@@ -71,17 +71,10 @@ def test_a_strategy_order_that_grows_a_position_passes_the_gate_too():
         h.ctx(c)
     ex, clock = h.d.executor, h.clock
     px = MARKETS[AAA].oracle * Decimal("0.9")
-    cloid, why = ex.place(
-        coin=AAA,
-        is_buy=True,
-        size=Decimal(1),
-        px=px,
-        tif="Gtc",
-        reduce_only=False,
-        now_ms=clock.now_ms(),
-        now_ns=clock.now_ns(),
-    )
-    assert (cloid, why) == (None, "liq_buffer")
+    action = h.d.host.submit(AAA, is_buy=True, size=Decimal(1), px=px)
+    assert (action.cloid, action.refused) == (None, "liq_buffer")
+    assert action.detail is not None and action.detail.startswith("xyz:AAA: buy 1 at ")
+    assert "(isolated 10x, maxLeverage 10)" in action.detail
     assert ex.blocked["strategy:liq_buffer"] == 1
     # BBB's own ratio of 0 turns the gate off there
     cloid, why = ex.place(
