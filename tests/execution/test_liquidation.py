@@ -8,6 +8,8 @@ from decimal import Decimal as D
 from types import SimpleNamespace
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from hip3.execution.liquidation import (
     LIQ_BUFFER,
@@ -15,6 +17,7 @@ from hip3.execution.liquidation import (
     LiquidationBuffer,
     liquidation_px,
     maintenance_rate,
+    project,
 )
 from hip3.market.state import MarketSpec
 
@@ -237,3 +240,34 @@ def test_missing_facts_refuse_and_say_which(kwargs, reason):
     assert g.refusal(AAA, is_buy=True, size=D(1), px=D(25)) == LIQ_BUFFER
     assert reason in g.last_refusal, g.last_refusal
     assert g.last_refusal.startswith("xyz:AAA: liquidation buffer unknown: ")
+
+
+@given(
+    cross=st.booleans(),
+    is_buy=st.booleans(),
+    size=st.decimals(min_value="0.01", max_value="1000", places=2),
+    mark=st.decimals(min_value="0.5", max_value="100000", places=3),
+    slip_bps=st.integers(min_value=-30, max_value=30),
+    leverage=st.integers(min_value=1, max_value=50),
+    max_lev=st.integers(min_value=1, max_value=50),
+    account=st.decimals(min_value="1", max_value="1000000", places=2),
+)
+def test_at_the_projected_price_the_margin_equals_the_maintenance(
+    cross, is_buy, size, mark, slip_bps, leverage, max_lev, account
+):
+    # from first principles, not from the formula: at price P a fresh position's margin is
+    # (cross) the account value plus the fill's PnL at P, or (isolated) the order's initial
+    # margin plus that PnL; liquidation is where it equals the maintenance margin at P
+    leverage = min(leverage, max_lev)
+    px = mark * (1 + D(slip_bps) / 10_000)
+    proj = project(
+        coin=AAA, is_buy=is_buy, size=size, px=px, mark=mark, is_cross=cross,
+        leverage=leverage, max_leverage=max_lev, dex=DexMargin.from_state(state(str(account))),
+    )  # fmt: skip
+    d = size if is_buy else -size
+    p = proj.liquidation_px
+    margin = (account if cross else size * px / leverage) + d * (p - px)
+    maintenance = size * p / (2 * max_lev)
+    assert abs(margin - maintenance) <= D("1e-12") * (size * mark + account)
+    # and the buffer is the distance from the mark on the losing side
+    assert proj.buffer == ((mark - p) if is_buy else (p - mark)) / mark
