@@ -22,7 +22,7 @@ import msgspec
 from hip3.events import FrameIn, SocketClosed, SocketOpened
 from hip3.machines import commands as C
 from hip3.machines.connection import ConnectionMachine
-from hip3.machines.readiness import PENDING, READY, ReadinessMachine
+from hip3.machines.readiness import READY, ReadinessMachine
 from hip3.protocol.nesting import within_depth
 from hip3.runtime.account_check import AccountCheck
 from hip3.runtime.common import FatalError, log, ms
@@ -263,7 +263,7 @@ class ConnectionEpoch:
         m = self.readiness
         if m is None or self.conn.state != "subscribing":
             return
-        if all(status != PENDING for status in m.keys.values()):
+        if m.all_answered:
             self.conn.send("subscriptions_acked", now_ms=self.clock.now_ms())
 
     def pong(self, recv_ns: int, now: int) -> None:
