@@ -320,7 +320,7 @@ class Actions:
         pending: PendingEvents,
         fast: bool = False,
     ) -> str | dict[str, str]:
-        asset = self._universe.by_asset_id.get(asset_id)
+        asset = self._universe.listed_asset(asset_id)
         if asset is None:
             return {"error": texts.UNKNOWN_ASSET.format(asset=asset_id)}
         if order is None or order.coin != asset.coin:
@@ -399,7 +399,7 @@ class Actions:
         asset_id = require_int(action, "asset", "action")
         is_cross = require(action, "isCross", bool, "action")
         leverage = require_int(action, "leverage", "action")
-        asset = self._universe.by_asset_id.get(asset_id)
+        asset = self._universe.listed_asset(asset_id)
         if asset is None:
             raise ActionError(texts.UNKNOWN_ASSET.format(asset=asset_id))
         if not 1 <= leverage <= asset.max_leverage:
@@ -436,7 +436,7 @@ class Actions:
             raise malformed("action.ntli", f"must be at most {MAX_NTLI}")
         if ntli == 0:
             raise malformed("action.ntli", "must not be 0")
-        asset = self._universe.by_asset_id.get(asset_id)
+        asset = self._universe.listed_asset(asset_id)
         if asset is None:
             raise ActionError(texts.UNKNOWN_ASSET.format(asset=asset_id))
         return asset, Decimal(ntli).scaleb(-6)  # ntli is USD * 1e6

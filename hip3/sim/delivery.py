@@ -165,9 +165,7 @@ class Delivery:
     def _subscribe(self, c: _Connection, raw: Any) -> None:
         ex = self.exchange
         try:
-            sub = parse_subscription(
-                raw, is_coin=ex.universe.by_coin.__contains__, dexes=self._dexes()
-            )
+            sub = parse_subscription(raw, is_coin=ex.universe.is_listed, dexes=self._dexes())
         except UnparsableSubscription:
             text = msgspec.json.encode({"method": "subscribe", "subscription": raw}).decode()
             self._add("error", channel_frame("error", PARSE_ERROR + text))
@@ -204,9 +202,7 @@ class Delivery:
         still arrive, as on a socket), then the unsubscribe ack."""
         ex = self.exchange
         try:
-            sub = parse_subscription(
-                raw, is_coin=ex.universe.by_coin.__contains__, dexes=self._dexes()
-            )
+            sub = parse_subscription(raw, is_coin=ex.universe.is_listed, dexes=self._dexes())
         except UnparsableSubscription:
             text = msgspec.json.encode({"method": "unsubscribe", "subscription": raw}).decode()
             self._add("error", channel_frame("error", PARSE_ERROR + text))

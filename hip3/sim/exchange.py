@@ -314,6 +314,13 @@ class Exchange:
                 self.matcher.halt(asset.coin)
         self.disabled_dexes.add(name)
 
+    def list_market(self, coin: str) -> None:
+        """A new market on its dex: from now on its meta lists it (after every market listed
+        before it, so no asset id moves), clients may subscribe to it and trade it. Its book
+        and oracle ran from the start, unseen."""
+        self.universe.list_market(coin)
+        self._emit(CtxChanged(coin))
+
     def set_abstraction(self, user: str, mode: str) -> None:
         """Switch `user`'s account abstraction (a scenario's `account_abstraction`)."""
         account = self.accounts.get(address(user, "user"))

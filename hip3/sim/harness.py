@@ -175,6 +175,8 @@ class SimHarness:
         await asyncio.sleep(float(event.at_s))
         if event.kind == "disable_dex":
             self.exchange.disable_dex(event.target)
+        elif event.kind == "list":  # a new market, appended to its dex's meta
+            self.exchange.list_market(event.target)
         else:  # "delist": one market goes at a rediscovery; it keeps its slot and asset id
             self.exchange.halt_market(event.target)
 

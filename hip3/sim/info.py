@@ -16,7 +16,7 @@ from hip3.sim.candles import INTERVALS
 from hip3.sim.collateral import TOKENS
 from hip3.sim.market import aggregate_book
 from hip3.sim.order_wires import open_order_wire
-from hip3.sim.universe import Asset, UniverseError
+from hip3.sim.universe import Asset
 
 if TYPE_CHECKING:
     from hip3.sim.exchange import Exchange
@@ -72,10 +72,9 @@ def _coin(ex: Exchange, payload: dict[str, Any]) -> Asset:
     coin = payload.get("coin")
     if not isinstance(coin, str):
         raise InfoError(f"info {payload['type']}: 'coin' must be a string")
-    try:
-        return ex.universe.asset(coin)
-    except UniverseError:
-        raise InfoError(f"info {payload['type']}: unknown coin {coin!r}") from None
+    if not ex.universe.is_listed(coin):  # a market not listed yet is unknown to clients
+        raise InfoError(f"info {payload['type']}: unknown coin {coin!r}")
+    return ex.universe.asset(coin)
 
 
 # ------------------------------------------------------------------------ shared wire shapes
@@ -113,7 +112,7 @@ def frontend_order_wire(order: Order) -> dict[str, Any]:
 
 def _meta(ex: Exchange, dex: str) -> dict[str, Any]:
     universe = []
-    for asset in ex.universe.dex(dex).assets:
+    for asset in ex.universe.listed_assets(dex):
         entry: dict[str, Any] = {
             "szDecimals": asset.sz_decimals,
             "name": asset.coin,
@@ -129,7 +128,7 @@ def _meta(ex: Exchange, dex: str) -> dict[str, Any]:
         if asset.coin in ex.halted:
             entry["isDelisted"] = True
         universe.append(entry)
-    tables = sorted({a.max_leverage for a in ex.universe.dex(dex).assets})
+    tables = sorted({a.max_leverage for a in ex.universe.listed_assets(dex)})
     return {
         "universe": universe,
         "marginTables": [
@@ -151,7 +150,7 @@ def _approx(value: Decimal) -> str:
 def _perp_dexs(ex: Exchange, payload: dict[str, Any]) -> list[Any]:
     result: list[Any] = [None]
     for dex in ex.universe.dexes[1:]:
-        coins = [a.coin for a in dex.assets]
+        coins = [a.coin for a in ex.universe.listed_assets(dex.name)]
         result.append(
             {
                 "name": dex.name,
@@ -183,13 +182,13 @@ def _all_perp_metas(ex: Exchange, payload: dict[str, Any]) -> list[dict[str, Any
 
 def _meta_and_ctxs(ex: Exchange, payload: dict[str, Any]) -> list[Any]:
     dex = _dex(ex, payload)
-    return [_meta(ex, dex), [ex.markets.perp_ctx(a.coin) for a in ex.universe.dex(dex).assets]]
+    return [_meta(ex, dex), [ex.markets.perp_ctx(a.coin) for a in ex.universe.listed_assets(dex)]]
 
 
 def _all_mids(ex: Exchange, payload: dict[str, Any]) -> dict[str, str]:
     dex = _dex(ex, payload)
     mids = {}
-    for asset in ex.universe.dex(dex).assets:
+    for asset in ex.universe.listed_assets(dex):
         mid = ex.mid_px(asset.coin)
         if mid is None:
             mid = ex.last_trade_px.get(asset.coin, ex.mark_px(asset.coin))
@@ -206,7 +205,7 @@ def _perp_dex_limits(ex: Exchange, payload: dict[str, Any]) -> dict[str, Any] | 
         "totalOiCap": f"{dex.total_oi_cap:.1f}",
         "oiSzCapPerPerp": f"{dex.oi_sz_cap_per_perp:.1f}",
         "maxTransferNtl": f"{dex.max_transfer_ntl:.1f}",
-        "coinToOiCap": [[a.coin, "1000000.0"] for a in dex.assets],
+        "coinToOiCap": [[a.coin, "1000000.0"] for a in ex.universe.listed_assets(dex.name)],
     }
 
 
@@ -379,7 +378,7 @@ def _l2_book(ex: Exchange, payload: dict[str, Any]) -> dict[str, Any] | None:
     coin = payload.get("coin")
     if not isinstance(coin, str):
         raise InfoError("info l2Book: 'coin' must be a string")
-    if coin not in ex.universe.by_coin:
+    if not ex.universe.is_listed(coin):
         return None  # the live server answers an unknown coin with null, not an error
     n_sig_figs = payload.get("nSigFigs")
     mantissa = payload.get("mantissa")

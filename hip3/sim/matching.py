@@ -70,7 +70,7 @@ class Matcher:
         asset suffix. The band is not published for perps; the simulator takes the one measured
         on testnet (0.2x < price <= 5x the reference) and the oracle as the reference."""
         for wire in wires:
-            asset = self._universe.by_asset_id.get(wire.asset)
+            asset = self._universe.listed_asset(wire.asset)
             if asset is None or wire.px <= 0:
                 continue  # answered per order: unknown asset, tick
             reference = self._markets.oracle[asset.coin]
@@ -89,7 +89,7 @@ class Matcher:
     ) -> dict[str, Any]:
         """One order of an order action; returns its entry of `statuses`. `priority` is the
         rate a resting order paid to go ahead of its level's recent orders."""
-        asset = self._universe.by_asset_id.get(wire.asset)
+        asset = self._universe.listed_asset(wire.asset)
         if asset is None:
             return {"error": texts.UNKNOWN_ASSET.format(asset=wire.asset)}
         if wire.tif is None:

@@ -39,12 +39,15 @@ A scenario file (see `hip3/sim/scenarios/default.toml` for a commented example):
                                  # default: strictIsolated)
     growth_mode = true           # fees and volume contributions cut by 90 %
     delisted = false             # listed as isDelisted from the start, in its slot
+    unlisted = false             # declared, but listed only by a `list` event (after every
+                                 # listed asset of its dex: a listing is appended to the meta)
 
     [[events]]                   # things that happen at a time after start; repeatable
     at_s = 30
     disable_dex = "abc"          # the deployer's disableDex: orders canceled, positions settled
                                  # at mark, every market delisted; the dex keeps its slot
     # delist = "xyz:BBB"         # or one market delisted at a rediscovery, in its slot
+    # list = "xyz:NEW"           # or one `unlisted` market listed: in meta from then on
 
     [timing]                     # the exchange's timing model (hip3/sim/timing.py), used by
     block_ms = 70                # `hip3 sim` unless --no-timing; the test harness runs
@@ -88,7 +91,7 @@ class ScenarioError(ValueError):
     """A scenario file that cannot be used; the message names the file and the key."""
 
 
-EVENT_KINDS = ("disable_dex", "delist")
+EVENT_KINDS = ("disable_dex", "delist", "list")
 
 
 @dataclass(frozen=True)
@@ -97,7 +100,7 @@ class ScenarioEvent:
 
     at_s: Decimal
     kind: str  # one of EVENT_KINDS
-    target: str  # the dex (disable_dex) or the coin (delist)
+    target: str  # the dex (disable_dex) or the coin (delist, list)
 
 
 @dataclass(frozen=True)
@@ -301,6 +304,10 @@ def _events(tables: Any, universe: Universe, origin: str) -> tuple[ScenarioEvent
             raise ScenarioError(f"{origin}: {where} disable_dex {target!r} is not a HIP-3 dex")
         if kind == "delist" and (not isinstance(target, str) or target not in universe.by_coin):
             raise ScenarioError(f"{origin}: {where} delist {target!r} is not a market")
+        if kind == "list" and (not isinstance(target, str) or target not in universe.unlisted):
+            raise ScenarioError(
+                f"{origin}: {where} list {target!r} is not a market declared unlisted = true"
+            )
         at_s = _decimal(table.get("at_s"), origin, f"{where} at_s")
         result.append(ScenarioEvent(at_s, kind, target))
     return tuple(sorted(result, key=lambda event: event.at_s))

@@ -333,6 +333,10 @@ class SimServer:
         self._coins = {asset.coin for asset in universe.assets}
         self._dexes = {dex.name for dex in universe.dexes}
 
+    def _is_listed(self, coin: str) -> bool:
+        """A market a client may subscribe to (declared and listed; a listing adds one)."""
+        return coin in self._coins and coin not in self.exchange.universe.unlisted
+
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> tuple[str, int]:
         if self.exchange is None:
             raise RuntimeError("attach an exchange before starting the server")
@@ -495,7 +499,7 @@ class SimServer:
     ) -> Subscription | None:
         try:
             return parse_subscription(
-                message.get("subscription"), is_coin=self._coins.__contains__, dexes=self._dexes
+                message.get("subscription"), is_coin=self._is_listed, dexes=self._dexes
             )
         except UnparsableSubscription:
             session.send(_echo_error(raw))

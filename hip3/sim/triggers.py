@@ -218,7 +218,7 @@ class Triggers:
     ) -> tuple[Asset | None, Order | None, dict[str, str] | None]:
         trigger = wire.trigger
         assert trigger is not None
-        asset = self._universe.by_asset_id.get(wire.asset)
+        asset = self._universe.listed_asset(wire.asset)
         if asset is None:
             return None, None, {"error": texts.UNKNOWN_ASSET.format(asset=wire.asset)}
         if asset.coin in self._markets.halted:

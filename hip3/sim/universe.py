@@ -37,6 +37,10 @@ class Asset:
     margin_mode: str | None = None  # None = normal (cross allowed); "strictIsolated" | "noCross"
     growth_mode: bool = False
     delisted: bool = False  # listed as isDelisted from the start; keeps its index and id
+    # declared by the scenario but listed only by a later `list` event: until then no meta,
+    # subscription or action knows it (it sits after every listed asset of its dex, where a
+    # new listing lands, so listing it moves no other asset's index or id)
+    unlisted: bool = False
 
     @property
     def is_hip3(self) -> bool:
@@ -68,10 +72,13 @@ def asset_id_for(dex_index: int, index_in_meta: int) -> int:
 
 
 class Universe:
-    """Immutable set of dexes with O(1) lookup by coin and by asset id."""
+    """Set of dexes with O(1) lookup by coin and by asset id. Fixed but for one thing: a
+    market declared `unlisted` is listed once, mid-run (`list_market`); until then only the
+    simulator's own machinery (books, oracle, makers) sees it, never a client."""
 
     def __init__(self, dexes: Iterable[Dex]) -> None:
         self.dexes: tuple[Dex, ...] = tuple(dexes)
+        self.unlisted: set[str] = set()  # declared markets not listed yet
         if not self.dexes or self.dexes[0].name != "":
             raise UniverseError('the first perp dex must be the validator dex named ""')
         self.by_coin: dict[str, Asset] = {}
@@ -88,6 +95,33 @@ class Universe:
                     raise UniverseError(f"duplicate coin {asset.coin!r}")
                 self.by_coin[asset.coin] = asset
                 self.by_asset_id[asset.asset_id] = asset
+                if asset.unlisted:
+                    self.unlisted.add(asset.coin)
+
+    def is_listed(self, coin: str) -> bool:
+        """A market clients may see (declared, and not waiting for its listing)."""
+        return coin in self.by_coin and coin not in self.unlisted
+
+    def listed_asset(self, asset_id: int) -> Asset | None:
+        """The listed asset with this id; None for an unknown or not yet listed one."""
+        asset = self.by_asset_id.get(asset_id)
+        return None if asset is None or asset.coin in self.unlisted else asset
+
+    def listed_assets(self, dex: str) -> tuple[Asset, ...]:
+        """The dex's assets as its meta lists them (those not listed yet left off the end)."""
+        assets = self.dex(dex).assets
+        if not self.unlisted:
+            return assets
+        return tuple(a for a in assets if a.coin not in self.unlisted)
+
+    def list_market(self, coin: str) -> Asset:
+        """List a declared market: from now on it is in its dex's meta, at the index it was
+        declared with (after every market listed before it)."""
+        asset = self.asset(coin)
+        if coin not in self.unlisted:
+            raise UniverseError(f"{coin} is already listed")
+        self.unlisted.discard(coin)
+        return asset
 
     @property
     def assets(self) -> list[Asset]:
@@ -154,6 +188,16 @@ def _dex_from_spec(index: int, raw: Any) -> Dex:
         raise UniverseError(
             f"dex {name!r} deployer_fee_scale above 3 needs growth_mode on every asset"
         )
+    listed_after = [
+        a.coin
+        for i, a in enumerate(assets)
+        if not a.unlisted and any(b.unlisted for b in assets[:i])
+    ]
+    if listed_after:
+        raise UniverseError(
+            f"dex {name!r}: unlisted assets must come after every listed one (a listing is "
+            f"appended to the meta), but {', '.join(listed_after)} follows one"
+        )
     if len(assets) > 10000 and index > 0:
         raise UniverseError(f"dex {name!r} has more than 10000 assets: asset ids would overlap")
     return Dex(
@@ -202,6 +246,7 @@ def _asset_from_spec(dex: str, dex_index: int, position: int, raw: Any) -> Asset
         margin_mode=None if margin_mode == "normal" else margin_mode,
         growth_mode=_flag(raw, "growth_mode", where),
         delisted=_flag(raw, "delisted", where),
+        unlisted=_flag(raw, "unlisted", where),
     )
 
 
