@@ -36,6 +36,7 @@ __all__ = [
     "DashboardConfig",
     "DeadMansSwitchConfig",
     "DetectorConfig",
+    "DiscoveryConfig",
     "Endpoints",
     "EntryGuardsConfig",
     "ExitsConfig",
@@ -179,6 +180,18 @@ class ReadyConfig(_Section):
     # A run not READY this long after it started ends (exit code 5) naming the URL and the
     # last connection error, instead of retrying an unreachable endpoint forever.
     startup_timeout_s: Seconds = 30.0
+
+
+# The shortest period between two rediscoveries while connected (tests run it this often).
+MIN_REDISCOVER_S = 0.1
+
+
+class DiscoveryConfig(_Section):
+    # While connected, read perpDexs and the meta of every whole dex ("dex:*") this often:
+    # a market listed since joins the run, a delisted one leaves it. Each read weighs 20 of
+    # the 1200 per minute (docs/exchange/rules.md), so a round costs 20 x (1 + whole dexes).
+    # 0: only when a connection starts.
+    rediscover_s: Annotated[float, msgspec.Meta(ge=0, le=3600)] = 60.0
 
 
 class FreshnessConfig(_Section):
@@ -597,6 +610,7 @@ class Config(_Section):
     websocket: WebSocketConfig = msgspec.field(default_factory=WebSocketConfig)
     outbound: OutboundConfig = msgspec.field(default_factory=OutboundConfig)
     ready: ReadyConfig = msgspec.field(default_factory=ReadyConfig)
+    discovery: DiscoveryConfig = msgspec.field(default_factory=DiscoveryConfig)
     freshness: FreshnessConfig = msgspec.field(default_factory=FreshnessConfig)
     detector: DetectorConfig = msgspec.field(default_factory=DetectorConfig)
     gates: GatesConfig = msgspec.field(default_factory=GatesConfig)
@@ -1012,6 +1026,12 @@ def _problems(cfg: Config) -> Iterator[str]:
     yield from _relation_problems(cfg)
     yield from _dashboard_problems(cfg.dashboard, os.environ)
     yield from _guard_problems(cfg)
+    r = cfg.discovery.rediscover_s
+    if 0 < r < MIN_REDISCOVER_S:
+        yield (
+            f"discovery.rediscover_s = {r!r}: expected 0 (only at connect) or at least "
+            f"{MIN_REDISCOVER_S} seconds"
+        )
     if cfg.network == "mainnet" and cfg.mode == "trading" and not cfg.confirm_mainnet:
         yield (
             "mode = 'trading' on network = 'mainnet' needs confirm_mainnet = true "

@@ -81,6 +81,9 @@ class ReadinessMachine(HipChart):
     tick = stay(not_ready, md_ready, trading, on="apply_timeout_policy")
     # discovery lists a market as delisted: it never trades again, so nothing waits for it
     retire = stay(not_ready, md_ready, trading, on="record_retired")
+    # a market listed since the epoch began (a whole dex's new listing) joins it: it is READY-MD
+    # once its own first data comes, and never holds the other markets' READY back
+    join = stay(not_ready, md_ready, trading, on="record_joined")
     end = not_ready.to(ended) | md_ready.to(ended) | trading.to(ended)
 
     def __init__(
@@ -133,6 +136,7 @@ class ReadinessMachine(HipChart):
         self.reconciled_parts: set[str] = set()
         self.excluded: dict[str, str] = {}
         self.retired: set[str] = set()  # excluded for good (delisted), whatever data comes
+        self.joined: set[str] = set()  # markets that joined mid-epoch (see `join`)
         self.ignored: Counter[tuple[str, str]] = Counter()
         self._connection_live = False
         self._hardstop_armed = hardstop_is_armed
@@ -188,10 +192,12 @@ class ReadinessMachine(HipChart):
         excluded = self.excluded
         # every market has its first data or is excluded (a walk that stops at the first
         # market still waiting, which is nearly always the first one it meets)
-        if not all(c in excluded for c in self._md_waiting):
+        joined = self.joined
+        if not all(c in excluded or c in joined for c in self._md_waiting):
             return False
         # All markets excluded is not "ready": fail closed rather than trade nothing "readily".
         # Markets with all their data, less those among them that are excluded (retired ones).
+        # (joined ones count only once their data came: they have left the waiting list)
         with_data = len(self.markets) - len(self._md_waiting)
         return with_data > sum(1 for c in excluded if c not in self._md_waiting)
 
@@ -251,16 +257,23 @@ class ReadinessMachine(HipChart):
             raise ValueError(f"unknown market {market!r} (configured: {list(self.markets)})")
         require_text(reason, "reason")
 
+    @join.validators
+    def _validate_join(self, market: str) -> None:
+        require_text(market, "market")
+        if market in self.markets:
+            raise ValueError(f"market {market!r} is already part of epoch {self.epoch}")
+
     # --- actions -----------------------------------------------------------------------------
 
-    def _advance(self, key: str, event: str) -> None:
+    def _advance(self, key: str, event: str) -> bool:
+        """Move one key; True when that gave its market the last of its first data."""
         before = self.keys[key]
         after = KEY_TRANSITIONS[(before, event)]
         if event == "ack" and key in READY_ON_ACK:
             after = READY
         if after == before:
             self.ignored[(key, event)] += 1
-            return
+            return False
         self.keys[key] = after
         if before == PENDING:
             self._pending_keys -= 1
@@ -268,6 +281,8 @@ class ReadinessMachine(HipChart):
             coin = key.partition(":")[2]
             if coin in self._md_waiting and all(self.keys[k] == READY for k in md_keys(coin)):
                 del self._md_waiting[coin]
+                return True
+        return False
 
     def record_ack(self, subscription: str) -> None:
         self._advance(subscription, "ack")
@@ -277,8 +292,10 @@ class ReadinessMachine(HipChart):
             # A streamed fill before the snapshot proves nothing about what we missed.
             self.ignored[(subscription, "data")] += 1
             return
-        self._advance(subscription, "data")
+        completed = self._advance(subscription, "data")
         coin = subscription.partition(":")[2]
+        if completed and coin in self.joined and self.state in ("md_ready", "trading"):
+            self._announce()  # a joined market's first data: the ready set grew
         if (
             coin in self.excluded
             and coin not in self.retired
@@ -310,14 +327,22 @@ class ReadinessMachine(HipChart):
             if self.keys[key] == PENDING:
                 self.ignored[(key, "retire")] += 1
 
+    def record_joined(self, market: str) -> None:
+        self.markets = (*self.markets, market)
+        for key in md_keys(market):
+            self.keys[key] = PENDING
+        self._pending_keys += 2
+        self._md_waiting[market] = None
+        self.joined.add(market)
+
     def apply_timeout_policy(self, now_ms: int) -> None:
         if not self.exclude_on_timeout:
             return
         if now_ms - self.started_ms < self.first_data_timeout_ms:
             return
         for coin in self.markets:
-            if coin in self.excluded or self.market_ready(coin):
-                continue
+            if coin in self.excluded or coin in self.joined or self.market_ready(coin):
+                continue  # (a joined market holds nothing back, so nothing excludes it)
             awaited = [k for k in md_keys(coin) if self.keys[k] != READY]
             reason = (
                 f"no first data within {self.first_data_timeout_ms} ms "

@@ -61,13 +61,35 @@ def expand_markets(
         for coin in live:
             if coin in exact or coin in seen:
                 continue  # an exact entry overrides the wildcard, in its own place
-            out.append(
-                MarketConfig(
-                    coin=coin,
-                    threshold_bps=entry.threshold_bps,
-                    leverage=entry.leverage,
-                    min_liq_buffer_ratio=entry.min_liq_buffer_ratio,
-                )
-            )
+            out.append(market_of(entry, coin))
             seen.add(coin)
     return tuple(out)
+
+
+def market_of(entry: MarketConfig, coin: str) -> MarketConfig:
+    """One market of a whole-dex entry, with every per-market setting the entry gives."""
+    return MarketConfig(
+        coin=coin,
+        threshold_bps=entry.threshold_bps,
+        priority_cap_bps=entry.priority_cap_bps,
+        leverage=entry.leverage,
+        min_liq_buffer_ratio=entry.min_liq_buffer_ratio,
+    )
+
+
+def new_listings(
+    entries: tuple[MarketConfig, ...], metas: Mapping[str, Any], known: set[str]
+) -> list[MarketConfig]:
+    """The markets a rediscovery finds listed on the whole dexes (`entries`, each "dex:*")
+    that the run does not know yet (`known`: every traded or retired market), each with its
+    entry's settings, in meta order. A dex missing from `metas` adds nothing."""
+    out: list[MarketConfig] = []
+    for entry in entries:
+        meta = metas.get(entry.dex)
+        if meta is None:
+            continue
+        for coin, delisted in listed_markets(meta):
+            if not delisted and coin not in known:
+                out.append(market_of(entry, coin))
+                known = known | {coin}
+    return out
