@@ -85,7 +85,9 @@ async def run_bot(
         key = load_signing_key(cfg)
     recorder: Any = None  # the --record writer, once opened
     try:
-        if cfg.whole_dexes:
+        # the "dex:*" entries as written: the run follows their listings (rediscovery)
+        whole_dexes = tuple(m for m in cfg.markets if m.whole_dex)
+        if whole_dexes:
             cfg = await _expand_whole_dexes(cfg, url)
         trading = cfg.mode == "trading"
         user: str | None = None
@@ -141,6 +143,7 @@ async def run_bot(
                 log_transitions=log_transitions,
                 latency=LATENCY,
                 strategy=strategy,
+                whole_dexes=whole_dexes,
             )
         except FatalError as exc:
             if journal is not None:

@@ -34,6 +34,7 @@ def build_dispatcher(
     cloid_salt: int | None = None,
     latency: Any | None = None,
     strategy: Any = None,
+    whole_dexes: tuple[Any, ...] = (),
 ) -> Dispatcher:
     """Raises FatalError (from the dispatcher) for a configuration it cannot run.
 
@@ -66,6 +67,7 @@ def build_dispatcher(
         latency=latency,
         account_check=account_check,
         strategy=strategy,
+        whole_dexes=whole_dexes,
     )
 
 

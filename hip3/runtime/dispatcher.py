@@ -70,11 +70,13 @@ from hip3.runtime.dead_mans_switch import DeadMansSwitch
 from hip3.runtime.epoch import FRAME_STATES, ConnectionEpoch
 from hip3.runtime.flatten import Flattening
 from hip3.runtime.leverage import LeverageSetter
+from hip3.runtime.market_join import MarketJoin
 from hip3.runtime.order_flow import Fills, OrderFlow
 from hip3.runtime.price_lookup import PriceLookup
 from hip3.runtime.ready import Ready
 from hip3.runtime.reconciliation import Reconciler, dexes_of
 from hip3.runtime.recorder import Recorder
+from hip3.runtime.rediscovery import Rediscovery
 from hip3.runtime.safety import Safety
 from hip3.runtime.strategy_host import StrategyHost
 from hip3.runtime.streams import StreamWatch
@@ -126,10 +128,13 @@ class Dispatcher:
         latency: Any | None = None,
         account_check: AccountCheck | None = None,
         strategy: Any | None = None,
+        whole_dexes: tuple[Any, ...] = (),
     ) -> None:
         """`strategy`: a Strategy class (given `cfg.strategy.params`) or a callable building
         the strategy from its Context; None runs the one `cfg.strategy` names, or the built-in
-        taker (with `detector` and `exits` in place of the configured ones when given)."""
+        taker (with `detector` and `exits` in place of the configured ones when given).
+        `whole_dexes`: the configuration's "dex:*" entries as written (`cfg` holds their
+        markets as discovery expanded them), which rediscovery follows during the run."""
         self.cfg = cfg
         self.clock = clock = clock or Clock()
         self.trading = trading = cfg.mode == "trading"
@@ -425,6 +430,34 @@ class Dispatcher:
         # the built-in taker's detector and exit policy (status, metrics, benchmarks read them)
         self.detector = getattr(self.strategy, "detector", None)
         self.exits = getattr(self.strategy, "exits", None)
+        # whole dexes whose listings change during the run (rediscovery.py, market_join.py)
+        detector_params = getattr(self.detector, "p", None)
+        self.market_join = MarketJoin(
+            coins=self.coins,
+            markets=self.markets,
+            gates=self.gates,
+            new_market=lambda c: MarketState(c, freshness, SpreadEwma(cfg.gates.spread_ewma_alpha)),
+            new_gates=lambda c: MarketGates(c, GateParams.from_config(cfg.gates)),
+            thresholds=getattr(detector_params, "thresholds", None),
+            priority_caps=self.priority.caps,  # type: ignore[arg-type]
+            default_leverage=cfg.margin.leverage,
+            leverage=self.leverage,
+            ready=self.ready,
+            epoch=self.epoch,
+            host=self.host,
+            trading=trading,
+        )
+        self.rediscovery = Rediscovery(
+            entries=tuple(whole_dexes),
+            rediscover_s=cfg.discovery.rediscover_s,
+            ask=self.reconciler.ask,
+            conn=conn,
+            specs=self.specs,
+            known=lambda: set(self.coins) | self.ready.retired,
+            apply_specs=self.reconciler.apply_specs,
+            join=self.market_join,
+            counters=self.counters,
+        )
         # every order transition: to the journal and transition log, and to the strategy
         self.orders.on_transition = self._order_transition
         # command type -> what runs it (public: a test checks that no command lacks one)
@@ -783,6 +816,7 @@ class Dispatcher:
         self.safety.tick(now)
         self.orders.prewarm(target=16, budget=4)
         self.reconciler.poll_oi_caps(now)
+        self.rediscovery.tick(now)
         self.host.tick(now)  # the strategy's timers (the built-in taker's exits)
         self.safety.check_risk(now)
         self.dead_mans_switch.tick(now)

@@ -175,6 +175,12 @@ class ConnectionEpoch:
         """The markets this epoch subscribes and waits for: every one not delisted."""
         return [c for c in self.coins if c not in self.retired]
 
+    def _market_streams(self, coin: str) -> list[dict]:
+        streams = [{"type": "bbo", "coin": coin}, {"type": "activeAssetCtx", "coin": coin}]
+        if self.cfg.strategy.book:
+            streams.append({"type": "l2Book", "coin": coin})
+        return streams
+
     def send_subscriptions(self, cmd: C.SendSubscriptions) -> None:
         for coin in self.live_coins():
             self.wire.subscribe({"type": "bbo", "coin": coin})
@@ -217,11 +223,27 @@ class ConnectionEpoch:
         self.conn.send("stale_stream", stream=stream, now_ms=self.clock.now_ms())
 
     def market_retired(self, coin: str, reason: str) -> None:
-        """Discovery lists `coin` as delisted: this epoch's readiness stops waiting for it
-        (later epochs neither subscribe nor wait, see `live_coins`)."""
+        """Discovery lists `coin` as delisted: this epoch's readiness stops waiting for it and
+        its streams are unsubscribed (later epochs neither subscribe nor wait, see
+        `live_coins`)."""
         m = self.readiness
         if m is not None and not m.is_final and coin in m.markets:
             m.send("retire", market=coin, reason=reason)
+            if self.conn.state in FRAME_STATES:
+                for sub in self._market_streams(coin):
+                    self.wire.unsubscribe(sub)
+
+    def market_joined(self, coin: str) -> None:
+        """A market listed since the epoch began (rediscovery of a whole dex): this epoch's
+        readiness takes it (READY-MD on its own first data, never holding the others back)
+        and it is subscribed now; later epochs treat it like every other market."""
+        m = self.readiness
+        if m is None or m.is_final or coin in m.markets:
+            return
+        m.send("join", market=coin)
+        if self.conn.state in FRAME_STATES:
+            for sub in self._market_streams(coin):
+                self.wire.subscribe(sub)
 
     def hardstop_armed(self, armed: bool) -> None:
         """READY-TRADING needs an armed HardStop: the epoch's readiness learns each change."""

@@ -70,6 +70,12 @@ class LeverageSetter:
         self.settings: dict[str, tuple[bool, int]] = {}  # coin -> confirmed (is_cross, value)
         unsettled.update(self.pending)
 
+    def want(self, coin: str, value: int) -> None:
+        """A market that joined mid-run: its leverage is set like the others' at start."""
+        if value and coin not in self.settings:
+            self.pending[coin] = value
+            self.unsettled.add(coin)
+
     def tick(self, now: int) -> None:
         """Ask about every market still waiting, once the account may be traded."""
         if not self.pending or self.conn.state != "live" or not self.wire.signer_verified:

@@ -37,6 +37,9 @@ class Ready:
         self.retired: set[str] = set()
         # markets whose configured leverage is not confirmed on the exchange yet
         self.unsettled: set[str] = set()
+        # markets that joined the run after it started (a whole dex's new listing): their
+        # leverage holds back their own entries, not READY-TRADING
+        self.late: set[str] = set()
 
     def trading(self, now_ns: int | None = None) -> bool:
         m = self.machine
@@ -45,13 +48,13 @@ class Ready:
             and m.trading_ready
             and self.connection is not None
             and self.connection.is_live
-            and not self.unsettled
+            and (not self.unsettled or self.unsettled <= self.late)
             and (self.dead_mans_switch is None or not self.dead_mans_switch.blocks_trading())
         )
 
     def market(self, coin: str, now_ns: int | None = None) -> bool:
         m = self.machine
-        if m is None or coin in self.retired or not m.market_ready(coin):
+        if m is None or coin in self.retired or coin in self.unsettled or not m.market_ready(coin):
             return False
         st = self.markets.get(coin)
         if st is None:

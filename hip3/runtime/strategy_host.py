@@ -117,6 +117,11 @@ class StrategyHost:
     def attach(self, strategy: Strategy) -> None:
         self.strategy = strategy
 
+    def add_market(self, coin: str) -> None:
+        """A market listed during the run joined it (hip3/runtime/market_join.py)."""
+        if coin not in self._coins:
+            self._coins = (*self._coins, coin)
+
     # ------------------------------------------------------------------------------------
     # events
 

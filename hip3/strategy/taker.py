@@ -63,7 +63,6 @@ class DislocationTaker(Strategy):
         super().__init__(ctx)
         self.detector = detector
         self.exits = exits
-        self._coins = frozenset(ctx.coins)
 
     def on_start(self) -> None:
         # every tick: a position must never outlive its time stop because the feed went quiet
@@ -94,7 +93,7 @@ class DislocationTaker(Strategy):
             ctx.enter(sig)
 
     def _check_exit(self, coin: str, now_ns: int) -> None:
-        if coin not in self._coins or not self.ctx.can_flatten(coin):
+        if coin not in self.ctx.coins or not self.ctx.can_flatten(coin):
             # a coin the bot does not stream is the HardStop's to flatten; and the exit policy
             # keeps state per position, so it is asked only when its answer can be acted on
             return

@@ -4,10 +4,13 @@ epoch's readiness taking a market that joins it without losing READY."""
 
 from __future__ import annotations
 
+from collections import Counter
+
 import pytest
 from hip3.machines.readiness import ReadinessMachine
 
 from hip3.config import ConfigError, MarketConfig, load_config
+from hip3.runtime.rediscovery import Rediscovery
 from hip3.runtime.whole_dex import expand_markets, new_listings
 
 
@@ -100,3 +103,110 @@ def test_a_joined_market_can_be_retired_again():
     m.send("data", key="bbo:xyz:N")
     m.send("data", key="activeAssetCtx:xyz:N")
     assert not m.market_ready("xyz:N") and m.trading_ready
+
+
+class FakeConn:
+    def __init__(self) -> None:
+        self.state, self.epoch = "live", 1
+
+
+class Asker:
+    """The reconciler's `ask`: records each request; the test answers or fails it."""
+
+    def __init__(self) -> None:
+        self.calls: dict[str, tuple] = {}
+        self.refuse = False
+
+    def __call__(self, payload, key, *, on_answer, on_failure) -> bool:
+        if self.refuse:
+            return False
+        self.calls[key] = (payload, on_answer, on_failure)
+        return True
+
+
+PERP_DEXS = [None, {"name": "xyz", "deployerFeeScale": "1.0"}]
+
+
+def xyz_meta(*names, delisted=()):
+    return {
+        "universe": [
+            {
+                "name": n,
+                "szDecimals": 1,
+                "maxLeverage": 5,
+                **({"isDelisted": True} if n in delisted else {}),
+            }
+            for n in names
+        ]
+    }
+
+
+def rediscovery(asker, applied, joined, counters):
+    return Rediscovery(
+        entries=(MarketConfig(coin="xyz:*", threshold_bps=40.0),),
+        rediscover_s=1.0,
+        ask=asker,
+        conn=FakeConn(),
+        specs={},
+        known=lambda: {"xyz:A", "xyz:B"},
+        apply_specs=applied.append,
+        join=lambda entry, spec: joined.append((entry, spec)),
+        counters=counters if counters is not None else Counter(),
+    )
+
+
+def test_a_round_asks_every_period_and_a_new_listing_joins_with_its_meta_position_id():
+    asker, applied, joined, counters = Asker(), [], [], Counter()
+    r = rediscovery(asker, applied, joined, counters)
+    r.tick(0)  # the connection's own reconciliation just discovered: one period from now
+    r.tick(999)
+    assert asker.calls == {}
+    r.tick(1000)
+    assert sorted(asker.calls) == ["rediscover:meta:xyz", "rediscover:perpDexs"]
+    asker.calls.pop("rediscover:perpDexs")[1](PERP_DEXS, 1001)
+    assert applied == []  # not before every answer is in
+    asker.calls.pop("rediscover:meta:xyz")[1](xyz_meta("xyz:A", "xyz:B", "xyz:N"), 1002)
+    [specs] = applied
+    assert specs["xyz:N"].asset == 110002 and specs["xyz:A"].asset == 110000
+    [(entry, spec)] = joined
+    assert (entry.coin, entry.threshold_bps, spec.asset) == ("xyz:N", 40.0, 110002)
+    r.tick(1500)
+    assert asker.calls == {}  # the next round is one period after the last answer
+    r.tick(2002)
+    assert len(asker.calls) == 2
+
+
+def test_a_failed_or_incoherent_read_is_counted_retried_and_changes_nothing():
+    asker, applied, joined, counters = Asker(), [], [], Counter()
+    r = rediscovery(asker, applied, joined, counters)
+    r.tick(0)
+    r.tick(1000)
+    asker.calls.pop("rediscover:perpDexs")[2]("post timed out", 1100)
+    assert counters["rediscovery_failed"] == 1
+    # the meta of the failed round still answers: it is not used
+    asker.calls.pop("rediscover:meta:xyz")[1](xyz_meta("xyz:A", "xyz:N"), 1101)
+    assert applied == [] and joined == []
+    r.tick(1300)
+    assert asker.calls == {}
+    r.tick(1350)  # asked again after the first backoff (250 ms)
+    asker.calls.pop("rediscover:perpDexs")[1]([None], 1400)  # xyz missing from perpDexs
+    asker.calls.pop("rediscover:meta:xyz")[1](xyz_meta("xyz:A", "xyz:N"), 1401)
+    assert applied == [] and joined == [] and counters["rediscovery_failed"] == 2
+    asker.refuse = True  # no room on the wire: a failure too
+    r.tick(1901)
+    assert counters["rediscovery_failed"] == 3
+
+
+def test_no_round_off_a_live_connection_or_without_whole_dexes():
+    asker = Asker()
+    r = rediscovery(asker, [], [], Counter())
+    r.conn.state = "reconciling"
+    r.tick(0)
+    r.tick(5000)
+    assert asker.calls == {}
+    r.conn.state = "live"
+    r.tick(5000)
+    assert len(asker.calls) == 2
+    r.conn.epoch, r.conn.state = 2, "subscribing"  # a new connection voids the round
+    asker.calls.pop("rediscover:perpDexs")[2]("connection lost", 5001)
+    assert r.counters["rediscovery_failed"] == 0
