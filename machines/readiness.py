@@ -25,6 +25,7 @@ machine (`end`); the next epoch starts a new one.
 from __future__ import annotations
 
 from collections import Counter
+from typing import Any
 
 from statemachine import State
 
@@ -75,6 +76,9 @@ class ReadinessMachine(HipChart):
 
     ack = stay(not_ready, md_ready, trading, on="record_ack")
     data = stay(not_ready, md_ready, trading, on="record_data")
+    # an ack or first data that may move the aggregate (see `send`): the guards are evaluated
+    recheck = stay(not_ready, md_ready, trading)
+    self_sent_events = ("recheck",)  # sent by `send` itself, never by the runtime
     reconciled = stay(not_ready, md_ready, trading, on="record_reconciled")
     connection_live = stay(not_ready, md_ready, trading, on="record_connection_live")
     hardstop_armed = stay(not_ready, md_ready, trading, on="record_hardstop")
@@ -141,6 +145,35 @@ class ReadinessMachine(HipChart):
         self._connection_live = False
         self._hardstop_armed = hardstop_is_armed
         super().__init__(outbox=outbox)
+
+    def send(self, event: str, *args: Any, **kwargs: Any) -> Any:
+        """Acks and first data update the per-key table in place (plain bookkeeping, validated
+        as the chart would) and reach the chart, as `recheck`, only when they may move the
+        aggregate. The library's event cycle costs ~0.4 ms, and an epoch of 300 markets has
+        1 200 of these events: half a second of every start spent on no-ops."""
+        if event in ("ack", "data") and not args and not self.is_final:
+            key = kwargs.pop("key", None)
+            if key is None or (event == "ack" and kwargs) or set(kwargs) - {"snapshot"}:
+                raise ValueError(f"{event} takes key= (and, for data, snapshot=) only")
+            self._check_key(key)
+            if event == "ack":
+                self.record_ack(key)
+            else:
+                snapshot = kwargs.get("snapshot", False)
+                self._validate_data(key, snapshot)
+                self.record_data(key, snapshot)
+            if self._aggregate_may_move():
+                return super().send("recheck")
+            return None
+        return super().send(event, *args, **kwargs)
+
+    def _aggregate_may_move(self) -> bool:
+        state = self.state
+        if state == "not_ready":
+            return self.md_complete()
+        if state == "md_ready":
+            return self.trading_complete()
+        return not self.trading_complete()
 
     # --- queries -----------------------------------------------------------------------------
 

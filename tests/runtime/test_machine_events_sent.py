@@ -144,7 +144,8 @@ def test_every_declared_event_is_sent_by_the_runtime() -> None:
         f"{name}.{event.id}"
         for name, cls in machines.items()
         for event in cls.events
-        if event.id not in sent[name]
+        # an event a machine sends itself, from an event the runtime sent it (`recheck`)
+        if event.id not in sent[name] and event.id not in getattr(cls, "self_sent_events", ())
     )
     assert never_sent == [], (
         f"events declared in machines/ that the runtime never sends: {never_sent}; "
