@@ -1,6 +1,7 @@
 """Discovery before the run, for whole-dex entries (`coin = "xyz:*"`): the dexes' metas,
 asked once on a connection of their own, so the configuration can be expanded before the
-bot subscribes. Every later epoch discovers again through its reconciliation plan."""
+bot subscribes. Every later epoch discovers again through its reconciliation plan, and a
+live connection every `discovery.rediscover_s` (hip3/runtime/rediscovery.py)."""
 
 from __future__ import annotations
 
@@ -24,13 +25,22 @@ async def fetch_metas(ws_url: str, dexes: list[str], timeout_s: float = 10.0) ->
             asyncio.timeout(timeout_s),
             websockets.connect(ws_url, ping_interval=None, max_size=None) as ws,
         ):
-            perp_dexs = await _ask(ws, 1, {"type": "perpDexs"})
+            # every request goes out at once and the answers are matched by post id: one
+            # round trip, not one per dex
+            asks = {1: {"type": "perpDexs"}}
+            asks.update({i: {"type": "meta", "dex": d} for i, d in enumerate(dexes, start=2)})
+            for post_id, payload in asks.items():
+                await ws.send(F.encode_post_info(post_id, payload), text=True)
+            answers = await _answers(ws, asks)
+            perp_dexs = _checked(asks[1], answers[1])
             listed = {""} | {d["name"] for d in perp_dexs[1:] if isinstance(d, dict)}
-            wanted = [d for d in dexes if d in listed]
-            metas: dict[str, Any] = {}
-            for i, dex in enumerate(wanted, start=2):
-                metas[dex] = await _ask(ws, i, {"type": "meta", "dex": dex})
-            return metas
+            # a dex perpDexs does not list is the caller's to refuse by name, whatever its
+            # meta request got
+            return {
+                d: _checked(asks[i], answers[i])
+                for i, d in enumerate(dexes, start=2)
+                if d in listed
+            }
     except (OSError, TimeoutError, websockets.WebSocketException) as exc:
         raise DiscoveryUnreachable(
             f"could not discover the markets of {', '.join(dexes)} on {ws_url}: "
@@ -38,16 +48,22 @@ async def fetch_metas(ws_url: str, dexes: list[str], timeout_s: float = 10.0) ->
         ) from None
 
 
-async def _ask(ws: Any, post_id: int, payload: dict) -> Any:
-    await ws.send(F.encode_post_info(post_id, payload), text=True)
-    while True:
+async def _answers(ws: Any, asks: dict[int, dict]) -> dict[int, Any]:
+    """post id -> its answer frame, for every request in `asks` (already sent)."""
+    answers: dict[int, Any] = {}
+    while len(answers) < len(asks):
         frame = F.decode_frame(await ws.recv())
-        if not isinstance(frame, F.PostFrame) or frame.data.id != post_id:
-            continue
-        err = F.action_error(frame)
-        if err is not None:
-            raise DiscoveryUnreachable(f"{payload['type']} refused: {err}")
-        answer = check_info_answer(payload["type"], frame.data.response.payload.data)
-        if isinstance(answer, BadAnswer):
-            raise DiscoveryUnreachable(answer.reason)
-        return answer
+        if isinstance(frame, F.PostFrame) and frame.data.id in asks:
+            answers[frame.data.id] = frame
+    return answers
+
+
+def _checked(payload: dict, frame: Any) -> Any:
+    """The answer a frame carries once its schema accepts it; refused or bad: unreachable."""
+    err = F.action_error(frame)
+    if err is not None:
+        raise DiscoveryUnreachable(f"{payload['type']} refused: {err}")
+    answer = check_info_answer(payload["type"], frame.data.response.payload.data)
+    if isinstance(answer, BadAnswer):
+        raise DiscoveryUnreachable(answer.reason)
+    return answer

@@ -105,3 +105,15 @@ async def test_a_market_listed_mid_run_joins_and_a_delisted_one_leaves_on_one_co
     assert d.counters["rediscoveries"] >= 2 and d.counters["rediscovery_failed"] == 0
     assert summary["fatal"] is None and summary["reconciled"] is True
     assert truth_positions(sim) == {}  # the clean stop closed the new market's position too
+
+
+async def test_start_up_discovery_asks_every_dex_at_once_and_leaves_an_unlisted_one_out():
+    from hip3.app.discovery import fetch_metas
+
+    async with SimHarness(seed=11, scenario=parse_scenario(SCENARIO)) as sim:
+        sent: list[bytes] = []
+        sim.server.on_client_frame = sent.append
+        metas = await fetch_metas(sim.ws_url, ["", "qq", "xyz"])
+    assert sorted(metas) == ["", "xyz"]  # "qq" is the caller's to refuse by name
+    assert [a["name"] for a in metas["xyz"]["universe"]] == ["xyz:AAA", "xyz:BBB"]
+    assert len(sent) == 4  # perpDexs and three metas, on the one connection
