@@ -11,7 +11,7 @@ live market the run does not know yet joins it (`MarketJoin`), with its asset id
 its meta position as at start, so no id ever shifts.
 
 A failed or refused read, or an answer that does not hold together, changes nothing: it is
-counted (`rediscovery_failed`) and asked again after a backoff. Cost: each read weighs 20 of
+counted (`rediscovery_failed`) and asked again after a backoff that doubles up to the period. Cost: each read weighs 20 of
 the 1200 request weight per minute (docs/exchange/rules.md), so a round weighs
 20 x (1 + whole dexes); at the default 60 s and four whole dexes that is 100 a minute.
 """
@@ -25,7 +25,7 @@ from typing import Any
 from hip3.config import MarketConfig
 from hip3.market.state import MarketSpec
 from hip3.runtime.common import log, ms
-from hip3.runtime.reconciliation import DiscoveryError, build_specs, info_retry_delay_ms
+from hip3.runtime.reconciliation import INFO_RETRY_MIN_MS, DiscoveryError, build_specs
 from hip3.runtime.whole_dex import new_listings
 
 PERP_DEXS = "rediscover:perpDexs"
@@ -131,7 +131,10 @@ class Rediscovery:
         if self.conn.state != "live" or self.conn.epoch != self._epoch:
             return  # the connection ended under it: the next one discovers anyway
         self._failures += 1
-        self._next_ms = now + info_retry_delay_ms(self._failures)
+        # doubling from 250 ms up to the period itself: an answer that is always refused or
+        # incoherent is asked once a period, never more often than the reads it replaces
+        backoff = INFO_RETRY_MIN_MS << min(self._failures - 1, 16)
+        self._next_ms = now + min(backoff, self.period_ms)
         n = self.counters["rediscovery_failed"] = self.counters["rediscovery_failed"] + 1
         if n & (n - 1) == 0:  # 1st, 2nd, 4th, ...: counted always, logged sparsely
             log.warning("rediscovery #%d failed (%s): %s; asked again", n, key, reason)

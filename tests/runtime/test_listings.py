@@ -195,6 +195,10 @@ def test_a_failed_or_incoherent_read_is_counted_retried_and_changes_nothing():
     asker.refuse = True  # no room on the wire: a failure too
     r.tick(1901)
     assert counters["rediscovery_failed"] == 3
+    for failed_at in range(1901, 20_000, 1000):  # backoff 1 s (the period), never shorter
+        r.tick(failed_at + 999)
+        assert counters["rediscovery_failed"] == 3 + (failed_at - 1901) // 1000
+        r.tick(failed_at + 1000)
 
 
 def test_no_round_off_a_live_connection_or_without_whole_dexes():
