@@ -16,7 +16,8 @@ waits for READY-TRADING. Then, for `--soak-s` seconds, it samples every 0.5 s:
 
 RESULT lines: markets, time to READY (from the start, discovery included, and from the
 socket's open), loop lag p99/max, stale markets max, READY share, frames per second, RSS at
-READY, at the end and its growth over the second half of the soak (steady state).
+READY, at the end and its growth over the second half of the soak (steady state), and the
+whole-dex rediscoveries made while connected (every `discovery.rediscover_s`, 60 s).
 """
 
 from __future__ import annotations
@@ -147,6 +148,9 @@ async def run(soak_s: float, seed: int) -> dict:
         "rss_max": max((r for _t, r in rss), default=rss_ready),
         "rss_growth_second_half": (half[-1] - half[0]) if len(half) > 1 else 0.0,
         "epochs": d.conn.epoch,
+        # whole dexes read again while connected (discovery.rediscover_s), and reads that failed
+        "rediscoveries": d.counters["rediscoveries"],
+        "rediscovery_failed": d.counters["rediscovery_failed"],
         "summary": summary,
     }
 
@@ -178,6 +182,7 @@ def main() -> None:
         f" stale_markets_max={r['stale_max']} ready_share={r['ready_share']:.3f}"
         f" rss_ready_mb={r['rss_ready']:.1f} rss_end_mb={r['rss_end']:.1f}"
         f" rss_growth_second_half_mb={r['rss_growth_second_half']:+.1f}"
+        f" rediscoveries={r['rediscoveries']} rediscovery_failed={r['rediscovery_failed']}"
         f" reconciled={r['summary']['reconciled']}"
     )
 
