@@ -440,6 +440,8 @@ class Dispatcher:
             new_gates=lambda c: MarketGates(c, GateParams.from_config(cfg.gates)),
             thresholds=getattr(detector_params, "thresholds", None),
             priority_caps=self.priority.caps,  # type: ignore[arg-type]
+            liq_ratios=self.liq_buffer.ratios,
+            default_liq_ratio=cfg.entry_guards.min_liq_buffer_ratio,
             default_leverage=cfg.margin.leverage,
             leverage=self.leverage,
             ready=self.ready,

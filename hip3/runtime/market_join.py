@@ -2,7 +2,7 @@
 
 It gets what a configured market gets at start, from its whole-dex entry: its state and
 gates, its spec (asset id from the meta position, as at start), the entry's threshold,
-priority cap and leverage, its place in the strategy's markets, and its subscriptions. The
+priority cap, liquidation buffer and leverage, its place in the strategy's markets, and its subscriptions. The
 epoch's readiness takes it as a joined market: READY-MD once its own first data comes, while
 every other market keeps its READY. A leverage to set makes it wait for that too, and only
 it (`Ready.late`). Later epochs subscribe and await it like any other market (it is in the
@@ -30,6 +30,8 @@ class MarketJoin:
         new_gates: Callable[[str], Any],
         thresholds: dict[str, Decimal] | None,
         priority_caps: dict[str, Decimal] | None,
+        liq_ratios: dict[str, Decimal],
+        default_liq_ratio: float,
         default_leverage: int,
         leverage: Any,
         ready: Any,
@@ -46,6 +48,10 @@ class MarketJoin:
         # the strategy keeps none)
         self.thresholds = thresholds
         self.priority_caps = priority_caps
+        # the liquidation-buffer gate's ratio per market (entry_guards.min_liq_buffer_ratio
+        # unless the entry overrides it; 0: not checked), in trading mode
+        self.liq_ratios = liq_ratios
+        self.default_liq_ratio = default_liq_ratio
         self.default_leverage = default_leverage  # margin.leverage
         self.leverage = leverage  # the LeverageSetter
         self.ready = ready
@@ -64,6 +70,10 @@ class MarketJoin:
             self.thresholds[coin] = as_decimal(entry.threshold_bps)
         if entry.priority_cap_bps is not None and self.priority_caps is not None:
             self.priority_caps[coin] = as_decimal(entry.priority_cap_bps)
+        ratio = entry.min_liq_buffer_ratio
+        ratio = self.default_liq_ratio if ratio is None else ratio
+        if self.trading and ratio > 0:
+            self.liq_ratios[coin] = as_decimal(ratio)
         lev = entry.leverage if entry.leverage is not None else self.default_leverage
         if self.trading and lev:
             self.ready.late.add(coin)  # READY-TRADING does not wait for it; its entries do

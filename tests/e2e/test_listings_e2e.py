@@ -76,6 +76,7 @@ async def test_a_market_listed_mid_run_joins_and_a_delisted_one_leaves_on_one_co
         assert trading_samples and all(trading_samples)  # the others' READY never dropped
         assert d.leverage.settings["xyz:NEW"] == (False, 2)  # the wildcard's leverage
         assert d.detector.p.thresholds["xyz:NEW"] == Decimal(900)  # and its threshold
+        assert d.liq_buffer.ratios["xyz:NEW"] == Decimal("0.05")  # and its liquidation buffer
         # tradable: an entry on the new market fills on the exchange
         st = d.markets["xyz:NEW"]
         d.put(Signal("xyz:NEW", True, Decimal(5), st.ask_px, edge_bps=50.0, reason="test"))
@@ -96,7 +97,14 @@ async def test_a_market_listed_mid_run_joins_and_a_delisted_one_leaves_on_one_co
             sim,
             duration_s=25,
             during=during,
-            markets=[{"coin": "xyz:*", "threshold_bps": 900.0, "leverage": 2}],
+            markets=[
+                {
+                    "coin": "xyz:*",
+                    "threshold_bps": 900.0,
+                    "leverage": 2,
+                    "min_liq_buffer_ratio": 0.05,
+                }
+            ],
             discovery={"rediscover_s": 0.2},
             detector={"min_edge_bps": 5000.0},
         )
