@@ -219,7 +219,12 @@ class Context(Protocol):
 
     # --- views
     @property
-    def coins(self) -> tuple[str, ...]: ...
+    def coins(self) -> tuple[str, ...]:
+        """The run's markets in configuration order. A whole dex's market listed during the run
+        is appended when rediscovery finds it (its bbo and context callbacks start with its
+        data); a delisted market stays in the tuple but is never READY again."""
+        ...
+
     def market(self, coin: str) -> MarketView: ...
     def is_stale(self, coin: str) -> bool:
         """The market's data is too old to trade on (the bot's one freshness rule)."""
