@@ -202,6 +202,25 @@ class ConnectionMachine(HipChart):
         due = self.exposed_retry_at_ms if exposed else self.retry_at_ms
         return due is not None and now_ms >= due
 
+    def tick_due(self, now_ms: int, last_rx_ms: int, exposed: bool = False) -> bool:
+        """Whether `tick` with these arguments would do anything: False only where it would be
+        one of the ignored self-transitions (no state change, no command, nothing recorded).
+        The runtime asks this before every timer tick and sends `tick` only when it is due,
+        so an idle connection costs a few comparisons instead of a transition (~90 µs). It
+        reads the same guards the transitions use."""
+        state = self.current_state_value
+        if state == "live":
+            return self.pong_overdue(now_ms, exposed) or self.ping_due(now_ms, last_rx_ms, exposed)
+        if state in ("subscribing", "reconciling"):
+            return self.handshake_or_heartbeat_expired(now_ms, exposed) or self.ping_due(
+                now_ms, last_rx_ms, exposed
+            )
+        if state == "connecting":
+            return self.handshake_expired(now_ms)
+        if state == "backoff":
+            return self.retry_due(now_ms, exposed)
+        return state not in ("disconnected", "closing")  # closed: the send raises, as before
+
     # --- actions -----------------------------------------------------------------------------
 
     def on_enter_connecting(self, now_ms: int) -> None:
@@ -266,18 +285,19 @@ class ConnectionMachine(HipChart):
         capped = min(self.backoff_max_ms, self.backoff_min_ms * (1 << exponent))
         return self._rng.randint(capped // 2, capped)
 
-    def maybe_ping(self, now_ms: int, last_rx_ms: int, exposed: bool = False) -> None:
+    def ping_due(self, now_ms: int, last_rx_ms: int, exposed: bool = False) -> bool:
         if self._ping_sent_ms is not None:
-            return
+            return False
         if exposed:
             # the round trip itself is what is checked, so inbound traffic does not defer it
             since = self._last_ping_ms
             if since is None:
                 since = self._connecting_since_ms if self._connecting_since_ms is not None else 0
-            due = now_ms - since >= self.exposed_ping_interval_ms
-        else:
-            due = now_ms - last_rx_ms >= self.ping_after_ms
-        if due:
+            return now_ms - since >= self.exposed_ping_interval_ms
+        return now_ms - last_rx_ms >= self.ping_after_ms
+
+    def maybe_ping(self, now_ms: int, last_rx_ms: int, exposed: bool = False) -> None:
+        if self.ping_due(now_ms, last_rx_ms, exposed):
             self._ping_sent_ms = now_ms
             self._last_ping_ms = now_ms
             self.emit(SendPing(self.epoch))

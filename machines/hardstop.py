@@ -120,6 +120,20 @@ class HardStopMachine(HipChart):
     def is_flat(self, flat: bool) -> bool:
         return flat
 
+    def tick_due(self, now_ms: int) -> bool:
+        """Whether `tick` would do anything (re-emit the step's command, or start the step's
+        clock); False in armed and halted and while the step's retry interval runs. The
+        runtime sends `tick` only when this holds: a transition costs ~90 µs, a comparison
+        nothing."""
+        require_non_negative_int(now_ms, "now_ms")
+        state = self.current_state_value
+        if state in ("armed", "halted"):
+            return False
+        if state in ("cancelling", "flattening", "verifying"):
+            since = self._step_since_ms
+            return since is None or now_ms - since >= self.retry_interval_ms
+        return True
+
     # --- actions -----------------------------------------------------------------------------
 
     def record_trip(self, reason: str, now_ms: int) -> None:

@@ -368,14 +368,28 @@ class ReadinessMachine(HipChart):
         self._md_waiting[market] = None
         self.joined.add(market)
 
-    def apply_timeout_policy(self, now_ms: int) -> None:
+    def tick_due(self, now_ms: int) -> bool:
+        """Whether `tick` would do anything: the first-data timeout has passed with a market
+        neither ready nor excluded (and the policy excludes on timeout). Otherwise `tick` is
+        an ignored self-transition, which the runtime skips (a transition costs ~90 µs). In
+        the final state it is False too: nothing ticks an ended epoch."""
+        if self.state == "ended":
+            return False
+        return bool(self._timed_out_markets(now_ms))
+
+    def _timed_out_markets(self, now_ms: int) -> list[str]:
         if not self.exclude_on_timeout:
-            return
+            return []
         if now_ms - self.started_ms < self.first_data_timeout_ms:
-            return
-        for coin in self.markets:
-            if coin in self.excluded or coin in self.joined or self.market_ready(coin):
-                continue  # (a joined market holds nothing back, so nothing excludes it)
+            return []
+        # the markets still short of first data, kept as keys move (none, once all came: the
+        # usual tick asks nothing more); a joined market holds nothing back, so nothing
+        # excludes it
+        excluded, joined = self.excluded, self.joined
+        return [c for c in self._md_waiting if c not in excluded and c not in joined]
+
+    def apply_timeout_policy(self, now_ms: int) -> None:
+        for coin in self._timed_out_markets(now_ms):
             awaited = [k for k in md_keys(coin) if self.keys[k] != READY]
             reason = (
                 f"no first data within {self.first_data_timeout_ms} ms "

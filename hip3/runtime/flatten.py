@@ -165,7 +165,7 @@ class Flattening:
 
     def tick(self, now: int) -> None:
         for fm in list(self.flatten.values()):
-            if fm.state != "idle":
+            if fm.tick_due(now):  # sent only when a timeout or retry has come
                 fm.send("tick", now_ms=now)
 
     def check_progress(self) -> None:

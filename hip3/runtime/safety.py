@@ -153,7 +153,7 @@ class Safety:
 
     def tick(self, now: int) -> None:
         """The HardStop's and the flatten machines' timers, then whether flattening is over."""
-        if not self.hardstop.is_final:
+        if self.hardstop.tick_due(now):  # sent only when it has something to do
             self.hardstop.send("tick", now_ms=now)
         self.flattening.tick(now)
         self.flattening.check_progress()
