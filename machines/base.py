@@ -69,7 +69,9 @@ class HipChart(StateChart):
     @property
     def state(self) -> str:
         """Id of the current state (all hip3 machines are flat)."""
-        return str(self.current_state_value)
+        # The model's field as `current_state_value` reads it, without its two property hops:
+        # the runtime asks this on every frame and every tick.
+        return str(getattr(self.model, self.state_field))
 
     @property
     def is_final(self) -> bool:

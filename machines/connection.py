@@ -208,7 +208,7 @@ class ConnectionMachine(HipChart):
         The runtime asks this before every timer tick and sends `tick` only when it is due,
         so an idle connection costs a few comparisons instead of a transition (~90 µs). It
         reads the same guards the transitions use."""
-        state = self.current_state_value
+        state = self.state
         if state == "live":
             return self.pong_overdue(now_ms, exposed) or self.ping_due(now_ms, last_rx_ms, exposed)
         if state in ("subscribing", "reconciling"):

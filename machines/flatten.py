@@ -189,7 +189,7 @@ class FlattenMachine(HipChart):
         retry has come. Everywhere else `tick` is an ignored self-transition, which the runtime
         skips (a transition costs ~90 µs)."""
         require_non_negative_int(now_ms, "now_ms")
-        state = self.current_state_value
+        state = self.state
         if state == "inflight":
             return self.inflight_expired(now_ms)
         if state == "waiting":

@@ -126,7 +126,7 @@ class HardStopMachine(HipChart):
         runtime sends `tick` only when this holds: a transition costs ~90 µs, a comparison
         nothing."""
         require_non_negative_int(now_ms, "now_ms")
-        state = self.current_state_value
+        state = self.state
         if state in ("armed", "halted"):
             return False
         if state in ("cancelling", "flattening", "verifying"):

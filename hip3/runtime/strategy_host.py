@@ -186,6 +186,8 @@ class StrategyHost:
         """Timers that came due, in the order they were due (a tie by name)."""
         if self.strategy is None or not self._timers:
             return
+        if all(t[0] > now_ms for t in self._timers.values()):
+            return  # the usual tick: nothing due, nothing to sort
         due = sorted((t[0], name) for name, t in self._timers.items() if t[0] <= now_ms)
         for _at, name in due:
             timer = self._timers.get(name)
