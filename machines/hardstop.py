@@ -125,7 +125,6 @@ class HardStopMachine(HipChart):
         clock); False in armed and halted and while the step's retry interval runs. The
         runtime sends `tick` only when this holds: a transition costs ~90 µs, a comparison
         nothing."""
-        require_non_negative_int(now_ms, "now_ms")
         state = self.state
         if state in ("armed", "halted"):
             return False
