@@ -259,3 +259,32 @@ TestConnectionTicks = ConnectionTicks.TestCase
 TestHardStopTicks = HardStopTicks.TestCase
 TestFlattenTicks = FlattenTicks.TestCase
 TestReadinessTicks = ReadinessTicks.TestCase
+
+
+def test_flatten_timeout_and_retry_are_due_exactly_when_the_transitions_fire() -> None:
+    fm = FlattenMachine(
+        market="xyz:AAA", timeout_ms=1_000, backoff_ms=100, backoff_max_ms=400, max_attempts=3
+    )
+    assert not fm.tick_due(0)  # idle
+    fm.send("request", reason="exit", now_ms=0)
+    fm.send("sent", cloid="c1", now_ms=0)
+    tick_and_check(fm, fm.tick_due(1_000), now_ms=1_000)  # not yet expired: `>` the timeout
+    assert fm.state == "inflight"
+    tick_and_check(fm, fm.tick_due(1_001), now_ms=1_001)
+    assert fm.state == "unresolved"
+    fm.send("done", outcome="rejected", now_ms=1_001, flat=False, cloid="c1")
+    assert fm.state == "waiting"
+    retry = fm.retry_at_ms
+    tick_and_check(fm, fm.tick_due(retry - 1), now_ms=retry - 1)
+    tick_and_check(fm, fm.tick_due(retry), now_ms=retry)
+    assert fm.state == "requested"
+
+
+def test_hardstop_step_retry_is_due_at_its_interval() -> None:
+    hs = HardStopMachine(retry_interval_ms=50)
+    assert not hs.tick_due(10**9)  # armed
+    hs.send("trip", reason="loss", now_ms=100)
+    assert hs.state == "cancelling"
+    tick_and_check(hs, hs.tick_due(149), now_ms=149)
+    assert hs.tick_due(150)
+    tick_and_check(hs, True, now_ms=150)
