@@ -71,7 +71,7 @@ class HipChart(StateChart):
         """Id of the current state (all hip3 machines are flat)."""
         # The model's field as `current_state_value` reads it, without its two property hops:
         # the runtime asks this on every frame and every tick.
-        return str(getattr(self.model, self.state_field))
+        return str(getattr(self.model, self.state_field, None))
 
     @property
     def is_final(self) -> bool:
