@@ -197,7 +197,8 @@ class FlattenTicks(RuleBasedStateMachine):
 
 
 MARKETS = ["xyz:AAA", "xyz:BBB"]
-KEYS = [f"{p}:{c}" for c in MARKETS for p in ("bbo", "activeAssetCtx")] + [
+JOINING = "xyz:CCC"
+KEYS = [f"{p}:{c}" for c in (*MARKETS, JOINING) for p in ("bbo", "activeAssetCtx")] + [
     "orderUpdates",
     "userFills",
     "userEvents",
@@ -236,6 +237,11 @@ class ReadinessTicks(RuleBasedStateMachine):
     @rule(market=st.sampled_from(MARKETS))
     def retire(self, market: str) -> None:
         _send(self.sm, "retire", market=market, reason="delisted")
+
+    @rule()
+    def join(self) -> None:
+        """A market listed mid-epoch: never excluded by the timeout, whatever it lacks."""
+        _send(self.sm, "join", market=JOINING)
 
     @rule(policy=st.booleans())
     def policy(self, policy: bool) -> None:
@@ -288,3 +294,21 @@ def test_hardstop_step_retry_is_due_at_its_interval() -> None:
     tick_and_check(hs, hs.tick_due(149), now_ms=149)
     assert hs.tick_due(150)
     tick_and_check(hs, True, now_ms=150)
+
+
+def test_a_joined_market_is_never_excluded_by_the_first_data_timeout() -> None:
+    sm = ReadinessMachine(
+        epoch=1,
+        markets=MARKETS,
+        trading=False,
+        first_data_timeout_ms=1_000,
+        exclude_on_timeout=True,
+        started_ms=0,
+    )
+    for coin in MARKETS:
+        for prefix in ("bbo", "activeAssetCtx"):
+            sm.send("data", key=f"{prefix}:{coin}")
+    sm.send("join", market=JOINING)
+    assert not sm.tick_due(5_000)  # it holds nothing back, so nothing is due for it
+    tick_and_check(sm, False, now_ms=5_000)
+    assert JOINING not in sm.excluded
