@@ -22,7 +22,8 @@ and used to be added on top of it):
     the reconnect's state), the size stays;
   - it is older than a fill already applied for that coin: the newer fill's end is the truth;
   - anything else (the bot's view and the exchange's differ by more than this fill): the size
-    becomes the fill's end, the exchange's own word, and the difference is a divergence.
+    becomes the fill's end, the exchange's own word. The difference is a divergence unless
+    older fills, still on their way on another stream, arrive and account for it.
 - A state answer is compared the same way: it includes every fill the bot had received before
   it sent the request (the exchange had executed them before it could read the request). Only
   fills received while the request was out may be newer than the answer; when the answer equals
@@ -202,12 +203,19 @@ class PositionTracker:
             if c is not None and end == c.adopted:
                 p.correction = None
         else:
+            # The exchange held `start` before this fill and the bot tracked another size. Fills
+            # between the two may still be on their way: another stream's snapshot can bring an
+            # older fill after this live one. The size becomes the fill's end, and the gap is a
+            # correction those older fills walk up; a divergence only if none does (and not at
+            # all at the session's first look at the coin, where it is a position held before).
             text = (
                 f"{p.coin}: tracked {p.size} but the exchange held {start} before fill "
                 f"tid {fill.tid}"
             )
-            log.warning("position diverged: %s", text)
-            self.divergences.append(text)
+            reported = not (p.coin not in self._looked and p.fills == 0)
+            if reported:
+                log.warning("position gap: %s (a divergence unless older fills fill it)", text)
+            self._correct(p, start, text, reported=reported)
             self.needs_state.add(p.coin)
             self._set(p, fill, start, end)
 
