@@ -192,7 +192,7 @@ class ConnectionEpoch:
             self.wire.subscribe({"type": "activeAssetCtx", "coin": coin})
         if self.cfg.strategy.book:
             # the strategy's optional data: READY never waits for it
-            for coin in self.coins:
+            for coin in self.live_coins():
                 self.wire.subscribe({"type": "l2Book", "coin": coin})
         if self.trading:
             for typ in ("orderUpdates", "userFills", "userEvents"):
