@@ -45,8 +45,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
+
+from hip3.protocol.numbers import finite_decimal
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +131,7 @@ class DexMargin:
         if not isinstance(state, dict):
             return None
         summary = state.get("marginSummary")
-        value = _number(summary.get("accountValue")) if isinstance(summary, dict) else None
+        value = finite_decimal(summary.get("accountValue")) if isinstance(summary, dict) else None
         if value is None:
             return None
         positions: dict[str, PositionMargin] = {}
@@ -147,20 +149,10 @@ class DexMargin:
         return cls(value, positions, frozenset(unreadable))
 
 
-def _number(value: Any) -> Decimal | None:
-    if not isinstance(value, str | int | float) or isinstance(value, bool):
-        return None
-    try:
-        out = Decimal(str(value))
-    except InvalidOperation:
-        return None
-    return out if out.is_finite() else None
-
-
 def _position(raw: dict) -> PositionMargin | None:
-    szi = _number(raw.get("szi"))
-    value = _number(raw.get("positionValue"))
-    used = _number(raw.get("marginUsed"))
+    szi = finite_decimal(raw.get("szi"))
+    value = finite_decimal(raw.get("positionValue"))
+    used = finite_decimal(raw.get("marginUsed"))
     max_lev = raw.get("maxLeverage")
     lev = raw.get("leverage")
     kind = lev.get("type") if isinstance(lev, dict) else None

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import enum
 import re
-from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, Context, Decimal
+from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, Context, Decimal, InvalidOperation
 
 __all__ = [
     "MAX_PRICE_SIG_FIGS",
@@ -22,6 +22,7 @@ __all__ = [
     "Rounding",
     "SizeError",
     "check_min_notional",
+    "finite_decimal",
     "format_price",
     "format_size",
     "max_price_decimals",
@@ -88,6 +89,19 @@ def wire_decimal(d: Decimal) -> str:
     if "." in text:
         text = text.rstrip("0").rstrip(".")
     return text
+
+
+def finite_decimal(value: object) -> Decimal | None:
+    """A number read from an answer (string or JSON number) as a finite Decimal, or None when
+    it is anything else: for reads that treat a missing or odd figure as unknown, not as an
+    error."""
+    if not isinstance(value, str | int | float) or isinstance(value, bool):
+        return None
+    try:
+        out = Decimal(str(value))
+    except InvalidOperation:
+        return None
+    return out if out.is_finite() else None
 
 
 def parse_decimal(s: str) -> Decimal:

@@ -14,8 +14,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
+
+from hip3.protocol.numbers import finite_decimal
 
 if TYPE_CHECKING:
     from hip3.config import DetectorConfig
@@ -86,10 +88,4 @@ def account_value_of(state: Any) -> Decimal | None:
     that is a finite number."""
     summary = state.get("marginSummary") if isinstance(state, dict) else None
     value = summary.get("accountValue") if isinstance(summary, dict) else None
-    if not isinstance(value, str | int | float) or isinstance(value, bool):
-        return None
-    try:
-        out = Decimal(str(value))
-    except InvalidOperation:
-        return None
-    return out if out.is_finite() else None
+    return finite_decimal(value)
