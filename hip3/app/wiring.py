@@ -35,12 +35,14 @@ def build_dispatcher(
     latency: Any | None = None,
     strategy: Any = None,
     whole_dexes: tuple[Any, ...] = (),
+    journal_flush_every_ms: int = 0,
 ) -> Dispatcher:
     """Raises FatalError (from the dispatcher) for a configuration it cannot run.
 
     `clock` (default: the wall and monotonic clocks) also stamps nonces and client order ids;
     `rng` and `cloid_salt` (default: fresh randomness) make a run reproducible; `strategy` is a
-    Strategy class to run instead of the one the configuration names."""
+    Strategy class to run instead of the one the configuration names; `journal_flush_every_ms`
+    how often the journal commits (0, the live bot's: every tick)."""
     from hip3.metrics.logs import TransitionLogger
 
     trading = cfg.mode == "trading"
@@ -68,6 +70,7 @@ def build_dispatcher(
         account_check=account_check,
         strategy=strategy,
         whole_dexes=whole_dexes,
+        journal_flush_every_ms=journal_flush_every_ms,
     )
 
 

@@ -42,6 +42,9 @@ log = logging.getLogger(__name__)
 
 TICK_NS = 100_000_000  # the bot's timer, as `Dispatcher.run` ticks it
 STOP_MARGIN_NS = 10_000_000_000  # beyond shutdown.timeout_s, before the stop counts as stuck
+# The journal commits once a minute of data, not every tick: a crashed backtest is rerun from
+# its data, so it needs none of the live bot's per-tick durability (the rows are the same).
+JOURNAL_FLUSH_EVERY_MS = 60_000
 
 
 class BacktestError(RuntimeError):
@@ -127,6 +130,7 @@ class _Run:
                 key=key,
                 user=address if cfg.mode == "trading" else None,
                 journal=self.journal,
+                journal_flush_every_ms=JOURNAL_FLUSH_EVERY_MS,
                 log_transitions=False,
                 clock=clock,
                 rng=random.Random(f"{seed}:bot"),

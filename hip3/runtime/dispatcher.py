@@ -129,12 +129,14 @@ class Dispatcher:
         account_check: AccountCheck | None = None,
         strategy: Any | None = None,
         whole_dexes: tuple[Any, ...] = (),
+        journal_flush_every_ms: int = 0,
     ) -> None:
         """`strategy`: a Strategy class (given `cfg.strategy.params`) or a callable building
         the strategy from its Context; None runs the one `cfg.strategy` names, or the built-in
         taker (with `detector` and `exits` in place of the configured ones when given).
         `whole_dexes`: the configuration's "dex:*" entries as written (`cfg` holds their
-        markets as discovery expanded them), which rediscovery follows during the run."""
+        markets as discovery expanded them), which rediscovery follows during the run.
+        `journal_flush_every_ms`: see `Recorder` (0, the live bot's: every tick)."""
         self.cfg = cfg
         self.clock = clock = clock or Clock()
         self.trading = trading = cfg.mode == "trading"
@@ -229,7 +231,9 @@ class Dispatcher:
             disconnect_exposure_ms=ms(r.disconnect_exposure_s),
             max_flatten_failures=r.max_flatten_failures,
         )
-        self.recorder = Recorder(journal, observation=not trading)
+        self.recorder = Recorder(
+            journal, observation=not trading, flush_every_ms=journal_flush_every_ms
+        )
         self.trip = HardStopTrip(self.hardstop, now_ms=clock.now_ms)
 
         # --- the components, each given what it works with

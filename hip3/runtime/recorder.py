@@ -21,9 +21,18 @@ def _s(x: Any) -> str | None:
 
 
 class Recorder:
-    def __init__(self, journal: Any | None, *, observation: bool) -> None:
+    def __init__(self, journal: Any | None, *, observation: bool, flush_every_ms: int = 0) -> None:
+        """`flush_every_ms`: how often (bot clock) `tick` commits the buffered rows. The live
+        bot commits on every tick (0), so a crash loses at most one tick's rows; a backtest,
+        which a crash makes rerun from its data anyway, commits less often (one transaction
+        per tick was ~70 µs of a busy backtest's tick). The rows and their order are the same
+        either way: each table's rows are inserted in the order they were recorded."""
+        if flush_every_ms < 0:
+            raise ValueError(f"flush_every_ms must be >= 0, got {flush_every_ms}")
         self.journal = journal
         self.observation = observation
+        self.flush_every_ms = flush_every_ms
+        self._next_flush_ms = 0
         self._followups: deque[tuple[int, int, float, str]] = deque()  # (due_ms, id, offset, coin)
         self._next_snapshot_ms = 0
 
@@ -114,7 +123,9 @@ class Recorder:
                     if p.size
                 },
             )
-        j.flush()
+        if now_ms >= self._next_flush_ms:
+            self._next_flush_ms = now_ms + self.flush_every_ms
+            j.flush()
 
     def close(self) -> None:
         if self.journal is not None:
