@@ -1,12 +1,12 @@
 """A market listed during the run joins it (a whole dex's new listing, found by rediscovery).
 
-It gets what a configured market gets at start, from its whole-dex entry: its state and
-gates, its spec (asset id from the meta position, as at start), the entry's threshold,
-priority cap, liquidation buffer and leverage, its place in the strategy's markets, and its subscriptions. The
+It gets what a configured market gets at start, from its whole-dex entry: its state and gates,
+its spec (asset id from the meta position, as at start), the entry's threshold, priority cap,
+liquidation buffer and leverage, its place in the strategy's markets, and its subscriptions. The
 epoch's readiness takes it as a joined market: READY-MD once its own first data comes, while
-every other market keeps its READY. A leverage to set makes it wait for that too, and only
-it (`Ready.late`). Later epochs subscribe and await it like any other market (it is in the
-shared coin list).
+every other market keeps its READY. A leverage to set makes it wait for that too, and only it
+(`Ready.late`). Later epochs subscribe and await it like any other market (it is in the shared
+coin list).
 """
 
 from __future__ import annotations

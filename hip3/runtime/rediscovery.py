@@ -11,9 +11,10 @@ live market the run does not know yet joins it (`MarketJoin`), with its asset id
 its meta position as at start, so no id ever shifts.
 
 A failed or refused read, or an answer that does not hold together, changes nothing: it is
-counted (`rediscovery_failed`) and asked again after a backoff that doubles up to the period. Cost: each read weighs 20 of
-the 1200 request weight per minute (docs/exchange/rules.md), so a round weighs
-20 x (1 + whole dexes); at the default 60 s and four whole dexes that is 100 a minute.
+counted (`rediscovery_failed`) and asked again after a backoff that doubles up to the period.
+Cost: each read weighs 20 of the 1200 request weight per minute (docs/exchange/rules.md), so a
+round weighs 20 x (1 + whole dexes); at the default 60 s and four whole dexes that is 100 a
+minute.
 """
 
 from __future__ import annotations
