@@ -39,6 +39,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.ingest
 	$(BIN)/python -m bench.tick_to_post
 	$(BIN)/python -m bench.hot_path
+	$(BIN)/python -m bench.machines
 	$(BIN)/python -m bench.liq_gate
 	$(BIN)/python -m bench.dashboard
 	$(BIN)/python -m bench.html_report

@@ -20,6 +20,8 @@ from typing import Any, ClassVar
 from statemachine import State, StateChart
 from statemachine.transition_list import TransitionList
 
+from .engine import FlatChartEngine
+
 
 class HipChart(StateChart):
     """Abstract base (no states). Subclasses declare states, events and callbacks."""
@@ -45,6 +47,12 @@ class HipChart(StateChart):
         # callbacks may already emit.
         self.outbox: list = outbox if outbox is not None else []
         super().__init__(**kwargs)
+
+    def _get_engine(self) -> Any:
+        # The library picks its engine here; flat charts get the one that skips the SCXML
+        # machinery they cannot use (machines/engine.py).
+        engine = None if self._callbacks.has_async_callbacks else FlatChartEngine.for_chart(self)
+        return engine if engine is not None else super()._get_engine()
 
     def send(self, event: str, *args: Any, **kwargs: Any) -> Any:
         """`StateChart.send` with aliases applied and reserved payload names refused.

@@ -1,0 +1,161 @@
+"""FlatChartEngine: the library's sync engine with the steps of a flat chart made short.
+
+python-statemachine's engine is written for full SCXML charts: compound and parallel states,
+history, conflicting transitions across regions, eventless transitions and internal events
+checked after every step. Every hip3 machine is flat (top-level atomic states only) and uses
+`HipChart`'s options, yet it paid for that generality on every event: working out exit and entry
+sets, sorting them by document order, checking every transition of the state for an eventless
+one, all before and after its own callbacks ran. That machinery, not the callbacks, was most of
+a transition's cost (docs/statemachine.md#cost).
+
+For a flat chart with `HipChart`'s options those computations have fixed answers, so this
+engine overrides three steps of the library's `SyncEngine` with them:
+
+- choosing a transition: the current state's transitions in declaration order, the first whose
+  event matches and whose validators and guards pass (the library's own `_conditions_match`);
+- the microstep: `before`, the source's exit callbacks, `on`, the configuration update, the
+  target's entry callbacks, `after` — the library's order, run through the library's own
+  callback registry and argument building (`_get_args_kwargs`), so callbacks receive exactly what
+  the library would give them; an internal self-transition exits and enters nothing;
+- the macrostep after an event: it can only do something if a callback raised an internal
+  event or the state has eventless transitions, so otherwise it is skipped.
+
+Everything else (queues, the processing lock, final states, errors, listeners, the initial
+entry) is the library's. `FlatChartEngine.for_chart` says which charts qualify; the others keep
+the library's engine. tests/machines/test_flat_engine.py drives every hip3 machine through both
+engines with the same events and requires the same states, payloads, commands and errors.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from statemachine.engines.sync import SyncEngine
+from statemachine.exceptions import InvalidDefinition
+from statemachine.orderedset import OrderedSet
+
+if TYPE_CHECKING:
+    from statemachine import StateChart
+    from statemachine.event_data import TriggerData
+    from statemachine.transition import Transition
+
+
+class FlatChartEngine(SyncEngine):
+    # Per chart class: the ids of its states that have an eventless transition, or None when the
+    # class does not suit this engine. Worked out once per class: machines are built often.
+    _layouts: ClassVar[dict[type, frozenset[str] | None]] = {}
+
+    @classmethod
+    def for_chart(cls, sm: StateChart) -> FlatChartEngine | None:
+        """This engine for `sm`, or None when its chart needs the library's full engine."""
+        chart = type(sm)
+        if chart not in cls._layouts:
+            cls._layouts[chart] = cls._layout(chart)
+        layout = cls._layouts[chart]
+        return None if layout is None else cls(sm, layout)
+
+    @staticmethod
+    def _layout(chart: type[StateChart]) -> frozenset[str] | None:
+        states = list(chart.states_map.values())
+        flat = (
+            chart.atomic_configuration_update
+            and not chart.enable_self_transition_entries
+            and not chart.catch_errors_as_events
+            and all(s.parent is None and s.is_atomic and not s.is_history for s in states)
+        )
+        if not flat:
+            return None
+        return frozenset(s.id for s in states if any(t.is_eventless for t in s.transitions))
+
+    def __init__(self, sm: StateChart, has_eventless: frozenset[str]) -> None:
+        super().__init__(sm)
+        # Only these states need a macrostep after an event (besides a callback having raised
+        # an internal event).
+        self._has_eventless = has_eventless
+
+    def _current_state(self) -> Any:
+        (state,) = self.sm.configuration
+        return state
+
+    def _run_macrostep(self) -> bool:
+        if self.internal_queue.is_empty() and self._current_state().id not in self._has_eventless:
+            return False
+        return super()._run_macrostep()
+
+    def select_transitions(self, trigger_data: TriggerData) -> list[Transition]:
+        event = trigger_data.event
+        for transition in self._current_state().transitions:
+            if (
+                not transition.initial
+                and transition.match(event)
+                and self._conditions_match(transition, trigger_data)
+            ):
+                return [transition]
+        return []
+
+    def select_eventless_transitions(self, trigger_data: TriggerData) -> list[Transition]:
+        for transition in self._current_state().transitions:
+            if transition.is_eventless and self._conditions_match(transition, trigger_data):
+                return [transition]
+        return []
+
+    def microstep(self, transitions: list[Transition], trigger_data: TriggerData) -> Any:
+        (transition,) = transitions
+        self._microstep_count += 1
+        sm = self.sm
+        callbacks = sm._callbacks
+        previous_configuration = sm.configuration
+        # A flat chart exits its source and enters its target on every transition with a target
+        # except an internal self-transition (enable_self_transition_entries is off).
+        moves = bool(transition.targets) and not (transition.internal and transition.is_self)
+        try:
+            result = self._execute_transition_content(
+                transitions, trigger_data, lambda t: t.before.key
+            )
+            if moves:
+                source = transition.source
+                self._invoke_manager.cancel_for_state(source)
+                args, kwargs = self._get_args_kwargs(transition, trigger_data, source=source)
+                callbacks.call(source.exit.key, *args, on_error=None, **kwargs)
+                new_configuration = OrderedSet([transition.target])
+            else:
+                new_configuration = OrderedSet(previous_configuration)
+            result += self._execute_transition_content(
+                transitions,
+                trigger_data,
+                lambda t: t.on.key,
+                on_error=None,
+                previous_configuration=previous_configuration,
+                new_configuration=new_configuration,
+            )
+            sm.configuration = new_configuration
+            if moves:
+                target = transition.target
+                args, kwargs = self._get_args_kwargs(transition, trigger_data, target=target)
+                on_entry_result = callbacks.call(target.enter.key, *args, on_error=None, **kwargs)
+                if target.invoke.key in callbacks:
+                    self._invoke_manager.mark_for_invoke(target, trigger_data.kwargs)
+                if target.final:
+                    self._handle_final_state(target, on_entry_result)
+        except InvalidDefinition:
+            sm.configuration = previous_configuration
+            raise
+        except Exception as e:
+            sm.configuration = previous_configuration
+            self._handle_error(e, trigger_data)
+            return None
+
+        try:
+            self._execute_transition_content(
+                transitions, trigger_data, lambda t: t.after.key, set_target_as_state=True
+            )
+        except InvalidDefinition:
+            raise
+        except Exception as e:
+            self._handle_error(e, trigger_data)
+
+        if len(result) == 0:
+            return None
+        if len(result) == 1:
+            return result[0]
+        return result
