@@ -40,61 +40,83 @@ if TYPE_CHECKING:
     from statemachine.transition import Transition
 
 
+class ChartLayout:
+    """What a flat chart class's steps need, worked out once per class (machines are built
+    often): which states have eventless transitions, and per state and event name the
+    transitions that event may take, in declaration order."""
+
+    def __init__(self, chart: type[StateChart]) -> None:
+        self.states = {s.id: s for s in chart.states_map.values()}
+        self.has_eventless = frozenset(
+            s.id for s in self.states.values() if any(t.is_eventless for t in s.transitions)
+        )
+        self._candidates: dict[tuple[str, str], tuple[Transition, ...]] = {}
+
+    def candidates(self, state_id: str, event: str) -> tuple[Transition, ...]:
+        """The library's own matching (`Transition.match`, SCXML prefixes included), asked once
+        per state and event name: a transition's events never change after the class is built."""
+        key = (state_id, event)
+        found = self._candidates.get(key)
+        if found is None:
+            found = self._candidates[key] = tuple(
+                t for t in self.states[state_id].transitions if not t.initial and t.match(event)
+            )
+        return found
+
+
 class FlatChartEngine(SyncEngine):
-    # Per chart class: the ids of its states that have an eventless transition, or None when the
-    # class does not suit this engine. Worked out once per class: machines are built often.
-    _layouts: ClassVar[dict[type, frozenset[str] | None]] = {}
+    # Per chart class: its layout, or None when the class does not suit this engine.
+    _layouts: ClassVar[dict[type, ChartLayout | None]] = {}
 
     @classmethod
     def for_chart(cls, sm: StateChart) -> FlatChartEngine | None:
         """This engine for `sm`, or None when its chart needs the library's full engine."""
         chart = type(sm)
         if chart not in cls._layouts:
-            cls._layouts[chart] = cls._layout(chart)
+            cls._layouts[chart] = ChartLayout(chart) if cls._suits(chart) else None
         layout = cls._layouts[chart]
         return None if layout is None else cls(sm, layout)
 
     @staticmethod
-    def _layout(chart: type[StateChart]) -> frozenset[str] | None:
-        states = list(chart.states_map.values())
-        flat = (
+    def _suits(chart: type[StateChart]) -> bool:
+        return (
             chart.atomic_configuration_update
             and not chart.enable_self_transition_entries
             and not chart.catch_errors_as_events
-            and all(s.parent is None and s.is_atomic and not s.is_history for s in states)
+            and all(
+                s.parent is None and s.is_atomic and not s.is_history
+                for s in chart.states_map.values()
+            )
         )
-        if not flat:
-            return None
-        return frozenset(s.id for s in states if any(t.is_eventless for t in s.transitions))
 
-    def __init__(self, sm: StateChart, has_eventless: frozenset[str]) -> None:
+    def __init__(self, sm: StateChart, layout: ChartLayout) -> None:
         super().__init__(sm)
-        # Only these states need a macrostep after an event (besides a callback having raised
-        # an internal event).
-        self._has_eventless = has_eventless
+        self._layout = layout
 
-    def _current_state(self) -> Any:
+    def _current_state_id(self) -> str:
         (state,) = self.sm.configuration
-        return state
+        return state.id
 
     def _run_macrostep(self) -> bool:
-        if self.internal_queue.is_empty() and self._current_state().id not in self._has_eventless:
+        # Only a state with eventless transitions, or an internal event a callback raised, can
+        # make a macrostep do anything.
+        if (
+            self.internal_queue.is_empty()
+            and self._current_state_id() not in self._layout.has_eventless
+        ):
             return False
         return super()._run_macrostep()
 
     def select_transitions(self, trigger_data: TriggerData) -> list[Transition]:
-        event = trigger_data.event
-        for transition in self._current_state().transitions:
-            if (
-                not transition.initial
-                and transition.match(event)
-                and self._conditions_match(transition, trigger_data)
-            ):
+        event = str(trigger_data.event)
+        for transition in self._layout.candidates(self._current_state_id(), event):
+            if self._conditions_match(transition, trigger_data):
                 return [transition]
         return []
 
     def select_eventless_transitions(self, trigger_data: TriggerData) -> list[Transition]:
-        for transition in self._current_state().transitions:
+        state = self._layout.states[self._current_state_id()]
+        for transition in state.transitions:
             if transition.is_eventless and self._conditions_match(transition, trigger_data):
                 return [transition]
         return []
