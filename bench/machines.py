@@ -14,9 +14,12 @@ a change in the machine's load falls on both alike; each prints its best round.
 - `tick`: a `tick` sent to a FlattenMachine at rest (an internal self-transition: the event
   cycle alone), and `prewarm` when the pool is already full.
 - `calls`: Python function calls per order lifecycle (from cProfile), which load does not move.
+- `reference`: the library's own baseline, one `send` to a two-state `StateChart` (no hip3
+  code) whose transitions each have one guard and one action, on the library's engine.
 
 Last lines: `RESULT engine=... order_us=... transition_us=... build_us=... tick_us=...
-prewarm_full_us=... calls_per_order=...`, one per engine, then `RESULT order_speedup=...`.
+prewarm_full_us=... calls_per_order=...`, one per engine, then `RESULT reference_send_us=...
+order_speedup=...`.
 """
 
 from __future__ import annotations
@@ -32,8 +35,23 @@ from decimal import Decimal
 from hip3.machines.engine import FlatChartEngine
 from hip3.machines.flatten import FlattenMachine
 from hip3.machines.order import OrderMachine
+from statemachine import State, StateChart
 
 from hip3.execution.orders import OrderInfo, OrderRegistry
+
+
+class Reference(StateChart):
+    """The library alone: what one event costs on its engine with a guard and an action."""
+
+    a = State(initial=True)
+    b = State()
+    go = a.to(b, cond="allowed", on="record") | b.to(a, cond="allowed", on="record")
+
+    def allowed(self, x: int) -> bool:
+        return x >= 0
+
+    def record(self, x: int) -> None:
+        self.x = x
 
 
 @contextlib.contextmanager
@@ -133,7 +151,10 @@ def main() -> None:
     args = parser.parse_args()
     kinds = ["library", "flat"] if args.engine == "both" else [args.engine]
     best: dict[str, dict[str, float]] = {}
+    reference = Reference()
+    reference_us = float("inf")
     for _ in range(args.rounds):
+        reference_us = min(reference_us, best_us(lambda: reference.send("go", x=1), args.orders))
         for kind in kinds:
             got = measure(kind, args.orders)
             kept = best.setdefault(kind, got)
@@ -145,9 +166,10 @@ def main() -> None:
             for k, v in best[kind].items()
         )
         print(f"RESULT engine={kind} {fields}")
+    summary = f"RESULT reference_send_us={reference_us:.1f}"
     if len(kinds) == 2:
-        speedup = best["library"]["order_us"] / best["flat"]["order_us"]
-        print(f"RESULT order_speedup={speedup:.2f}")
+        summary += f" order_speedup={best['library']['order_us'] / best['flat']['order_us']:.2f}"
+    print(summary)
 
 
 if __name__ == "__main__":

@@ -200,14 +200,17 @@ def _public_view(m: HipChart) -> dict[str, Any]:
     return view
 
 
-def _pair(name: str) -> tuple[HipChart, HipChart, CallbackRecorder, CallbackRecorder]:
+def _pair(
+    name: str, listen: bool = True
+) -> tuple[HipChart, HipChart, CallbackRecorder, CallbackRecorder]:
     build = MENUS[name][0]
     flat, library = build(), build()
     assert type(flat._engine) is FlatChartEngine
     library._engine = SyncEngine(library)  # the library's own engine, as before this change
     recorders = CallbackRecorder(), CallbackRecorder()
-    flat.add_listener(recorders[0])
-    library.add_listener(recorders[1])
+    if listen:  # a listener registers callbacks for every state and transition
+        flat.add_listener(recorders[0])
+        library.add_listener(recorders[1])
     return flat, library, *recorders
 
 
@@ -229,10 +232,13 @@ def _step(m: HipChart, event: str, kwargs: dict, recorder: CallbackRecorder) -> 
     )
 
 
+@pytest.mark.parametrize("listen", [True, False], ids=["listener", "bare"])
 @pytest.mark.parametrize("name", sorted(MENUS))
 @given(data=st.data())
-def test_flat_engine_matches_the_library_engine(name: str, data: st.DataObject) -> None:
-    flat, library, flat_seen, library_seen = _pair(name)
+def test_flat_engine_matches_the_library_engine(
+    name: str, listen: bool, data: st.DataObject
+) -> None:
+    flat, library, flat_seen, library_seen = _pair(name, listen)
     assert _public_view(flat) == _public_view(library)
     menu = MENUS[name][1]
     now = 0
@@ -290,3 +296,29 @@ def test_an_action_that_raises_leaves_the_state_as_the_library_leaves_it() -> No
     failed, retried, _seen = outcomes[0]
     assert failed[:2] == ("sent", False)
     assert retried[:2] == ("cancelled", True)
+
+
+class PrepareCounter:
+    """A listener with `prepare_event`: the library calls it each time it builds callback
+    arguments, so the flat engine must build them as often."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def prepare_event(self) -> dict:
+        self.calls += 1
+        return {}
+
+
+def test_with_prepare_event_callbacks_arguments_are_built_as_often_as_the_library_does() -> None:
+    flat, library, _, _ = _pair("order", listen=False)
+    counters = PrepareCounter(), PrepareCounter()
+    flat.add_listener(counters[0])
+    library.add_listener(counters[1])
+    for m in (flat, library):
+        m.send("sent", post_id=1, epoch=1)
+        m.send("resting", oid=9)
+        m.send("fill", sz="0.5", tid=1)
+        m.send("fill", sz="0.5", tid=2)
+        assert m.state == "filled"
+    assert counters[0].calls == counters[1].calls > 0
