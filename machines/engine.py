@@ -7,7 +7,7 @@ checked after every step. Every hip3 machine is flat (top-level atomic states on
 sets, sorting them by document order, checking every transition of the state for an eventless
 one, all before and after its own callbacks ran. That machinery made about 40 % of the Python
 calls of an order's transitions (bench/machines.py: 2 805 calls per order on the library's
-engine, 1 698 on this one; docs/statemachine.md#cost).
+engine, 1 674 on this one; docs/statemachine.md#cost).
 
 For a flat chart with `HipChart`'s options those computations have fixed answers, so this
 engine overrides three steps of the library's `SyncEngine` with them:
@@ -141,9 +141,11 @@ class FlatChartEngine(SyncEngine):
         # except an internal self-transition (enable_self_transition_entries is off).
         moves = bool(transition.targets) and not (transition.internal and transition.is_self)
         try:
-            result = self._execute_transition_content(
-                transitions, trigger_data, lambda t: t.before.key
-            )
+            result = []
+            if self._runs(transition.before.key):
+                result = self._execute_transition_content(
+                    transitions, trigger_data, lambda t: t.before.key
+                )
             if moves:
                 source = transition.source
                 self._invoke_manager.cancel_for_state(source)
