@@ -120,6 +120,9 @@ class PositionTracker:
     _recent: deque = field(default_factory=deque)  # (seq, coin, start, end) of recent fills
     _state_requests: dict[str, int] = field(default_factory=dict)  # request key -> fill seq
     _looked: set[str] = field(default_factory=set)  # coins a state answer has covered
+    # `realized_net_of_fees` as of `_net_fills` applied fills (-1: not summed yet)
+    _net: Decimal = field(default=ZERO, repr=False, compare=False)
+    _net_fills: int = field(default=-1, repr=False, compare=False)
 
     def position(self, coin: str) -> Position:
         p = self.positions.get(coin)
@@ -321,6 +324,15 @@ class PositionTracker:
 
     def total_fees(self) -> Decimal:
         return sum((p.fees for p in self.positions.values()), ZERO)
+
+    def realized_net_of_fees(self) -> Decimal:
+        """`realized() - total_fees()`. The risk check asks on every timer tick; both sums
+        change only when `apply` counts a fill (which counts it in `fills_applied`), so they
+        are summed again only then."""
+        if self._net_fills != self.fills_applied:
+            self._net = self.realized() - self.total_fees()
+            self._net_fills = self.fills_applied
+        return self._net
 
     def signed_sizes(self) -> dict[str, str]:
         return {c: str(p.size) for c, p in sorted(self.positions.items()) if p.size != 0}

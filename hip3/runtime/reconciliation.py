@@ -445,6 +445,8 @@ class Reconciler:
     def resync(self) -> None:
         """On every tick of a live connection: ask about orders left unknown, about positions
         the bot cannot vouch for, and for open-order lists that failed or went stale."""
+        if not (self.orders.machines or self.positions.needs_state or self._open_orders_reask):
+            return  # the usual tick: nothing is in doubt (cheaper than the connection's state)
         if self.conn.state != "live":
             return
         for info, m in self.orders.unknown_orders():
@@ -680,8 +682,8 @@ class Reconciler:
     def poll_oi_caps(self, now: int) -> None:
         """Which traded coins sit at their open-interest cap: asked when an epoch goes live and
         every 30 s; the answer opens or closes each market's OI-cap gate."""
-        if self.conn.state != "live" or now < self.oi_next_ms:
-            return
+        if now < self.oi_next_ms or self.conn.state != "live":
+            return  # the clock first: it is the cheaper question
         self.oi_next_ms = now + OI_CAP_POLL_MS
         for dex in self.dexes:
             if dex:  # caps are a HIP-3 dex facility

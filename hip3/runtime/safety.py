@@ -29,6 +29,8 @@ from hip3.runtime.trip import STOP_REASON, HardStopTrip
 
 __all__ = ["STOP_REASON", "Safety"]
 
+_ZERO = Decimal(0)
+
 # HardStop step commands and the state each belongs to.
 _HARDSTOP_STEPS = {
     C.CancelAllOrders: "cancelling",
@@ -291,17 +293,21 @@ class Safety:
     # risk
 
     def check_risk(self, now: int) -> None:
+        """On every tick: the loss limit, and exposure while disconnected. Flat, it costs a
+        few lookups: only open positions are priced, and the realized part is summed again
+        only after a fill."""
         if not self.hardstop.is_armed:
             return
-        unrealized = Decimal(0)
-        for coin, p in self.positions.positions.items():
-            if p.size:
-                st = self.markets.get(coin)
-                ref = st.reference_px() if st is not None else None
-                if ref is not None:
-                    unrealized += p.unrealized(ref)
-        pnl = self.positions.realized() - self.positions.total_fees() + unrealized
-        exposed = bool(self.positions.open_coins()) or bool(self.orders.open_orders())
+        positions = self.positions
+        open_coins = positions.open_coins()
+        unrealized = _ZERO
+        for coin in open_coins:
+            st = self.markets.get(coin)
+            ref = st.reference_px() if st is not None else None
+            if ref is not None:
+                unrealized += positions.positions[coin].unrealized(ref)
+        pnl = positions.realized_net_of_fees() + unrealized
+        exposed = bool(open_coins) or bool(self.orders.open_orders())
         reason = self.risk.check(
             now_ms=now, pnl=pnl, connected=self.ready.can_reduce(), exposed=exposed
         )

@@ -43,6 +43,7 @@ from hip3.strategy.fees import FeeTable
 from hip3.strategy.priority import PriorityPolicy, rate_of_bps
 
 _ZERO = Decimal(0)
+_NEVER = float("inf")  # the due time of no timer at all
 
 
 class _CancelAnswer:
@@ -110,6 +111,9 @@ class StrategyHost:
         self.strategy: Strategy | None = None
         self.signals_seen = 0
         self._timers: dict[str, tuple[int, int | None]] = {}  # name -> (due ms, every ms)
+        # No timer is due before this (the earliest due time, or earlier when that timer was
+        # cancelled since): a tick before it is one comparison (`tick`).
+        self._no_timer_before_ms: float = _NEVER
         self._queue: list[tuple[Callable[[Any], None], Any]] = []
         self._ready_trading = False  # a strategy starts not ready: only a change is told
         self._started = False
@@ -184,23 +188,31 @@ class StrategyHost:
 
     def tick(self, now_ms: int) -> None:
         """Timers that came due, in the order they were due (a tie by name)."""
-        if self.strategy is None or not self._timers:
-            return
-        if all(t[0] > now_ms for t in self._timers.values()):
-            return  # the usual tick: nothing due, nothing to sort
-        due = sorted((t[0], name) for name, t in self._timers.items() if t[0] <= now_ms)
+        if now_ms < self._no_timer_before_ms or self.strategy is None:
+            return  # the usual tick: nothing due
+        timers = self._timers
+        due = [(t[0], name) for name, t in timers.items() if t[0] <= now_ms]
+        if len(due) > 1:
+            due.sort()
         for _at, name in due:
-            timer = self._timers.get(name)
+            timer = timers.get(name)
             if timer is None or timer[0] > now_ms:
                 continue  # cancelled or moved by an earlier callback of this tick
             at, every = timer
             if every is None:
-                del self._timers[name]
+                del timers[name]
             else:
                 # a steady cadence from when it was due; ticks missed are skipped, not caught up
                 following = at + every
-                self._timers[name] = (following if following > now_ms else now_ms + every, every)
+                timers[name] = (following if following > now_ms else now_ms + every, every)
             self.strategy.on_timer(Timer(name, now_ms))
+        # the callbacks may have set or cancelled timers: the bound is taken afresh (a plain
+        # loop: a generator costs more than the usual one or two timers it would walk)
+        earliest: float = _NEVER
+        for at, _every in timers.values():
+            if at < earliest:
+                earliest = at
+        self._no_timer_before_ms = earliest
 
     def order_transition(self, cloid: str, source: str, target: str, event: str) -> None:
         """An order machine changed state: the strategy hears about its own orders."""
@@ -344,7 +356,10 @@ class StrategyHost:
     def set_timer(self, name: str, *, after_ms: int, every_ms: int | None = None) -> None:
         if after_ms < 0 or (every_ms is not None and every_ms < 0):
             raise ValueError(f"timer {name!r}: after_ms and every_ms must be >= 0")
-        self._timers[name] = (self._clock.now_ms() + after_ms, every_ms)
+        due = self._clock.now_ms() + after_ms
+        self._timers[name] = (due, every_ms)
+        if due < self._no_timer_before_ms:
+            self._no_timer_before_ms = due
 
     def cancel_timer(self, name: str) -> None:
         self._timers.pop(name, None)

@@ -18,6 +18,9 @@ from hip3.transport.limits import InflightLimit
 # int() of thousands of digits would raise instead of answering).
 _ID_IN_ERROR = re.compile(r"\bid=([0-9]{1,18})\b")
 
+# A deadline after every real one: nothing is pending.
+NEVER = float("inf")
+
 
 def post_id_in_error(text: str) -> int | None:
     """The post id an error-channel text names, e.g. 'too many pending post requests id=12'."""
@@ -46,6 +49,10 @@ class PostBook:
         self.inflight = inflight
         self.timeout_ms = timeout_ms
         self.timeouts = 0
+        # No pending post's deadline is before this (the earliest deadline, or earlier when
+        # that post was answered since): `expired`, asked on every timer tick, is one
+        # comparison until then instead of a pass over every pending post.
+        self._no_deadline_before_ms = NEVER
 
     def __len__(self) -> int:
         return len(self._pending)
@@ -72,6 +79,8 @@ class PostBook:
             raise OverflowError(f"inflight post limit {self.inflight.limit} reached")
         p = PendingPost(post_id, epoch, kind, owner, now_ms, now_ms + self.timeout_ms, meta or {})
         self._pending[post_id] = p
+        if p.deadline_ms < self._no_deadline_before_ms:
+            self._no_deadline_before_ms = p.deadline_ms
         return p
 
     def resolve(self, post_id: int) -> PendingPost | None:
@@ -82,17 +91,25 @@ class PostBook:
         return p
 
     def expired(self, now_ms: int) -> list[PendingPost]:
+        """The posts whose deadline has come (taken off the book), in the order they were
+        sent."""
+        if now_ms < self._no_deadline_before_ms:
+            return []
         out = [p for p in self._pending.values() if p.deadline_ms <= now_ms]
         for p in out:
             del self._pending[p.post_id]
             self.inflight.release()
         self.timeouts += len(out)
+        self._no_deadline_before_ms = min(
+            (p.deadline_ms for p in self._pending.values()), default=NEVER
+        )
         return out
 
     def drop_all(self) -> list[PendingPost]:
         """The connection is gone: every pending post has an unknown outcome."""
         out = list(self._pending.values())
         self._pending.clear()
+        self._no_deadline_before_ms = NEVER
         self.inflight.reset()
         return out
 
