@@ -94,6 +94,8 @@ class StreamWatch:
             since = st.book_contradicted_ns
             if since and now_ns - since > f.bbo_age_ns:
                 silent_now.append(("bbo", coin))
+        if not silent_now and not self._silent:
+            return  # the usual tick: every stream flows and none was silent before
         keys = m.keys
         still: set[str] = set()
         for typ, coin in silent_now:
