@@ -41,6 +41,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.hot_path
 	$(BIN)/python -m bench.machines
 	$(BIN)/python -m bench.liq_gate
+	$(BIN)/python -m bench.tick
 	$(BIN)/python -m bench.dashboard
 	$(BIN)/python -m bench.html_report
 	$(BIN)/python -m bench.soak --minutes 2

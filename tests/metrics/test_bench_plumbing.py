@@ -6,7 +6,8 @@ the ingest step counts every frame the simulator wrote, that the soak compares t
 fills and positions with the simulator's own (in its own process), that the priority
 benchmark's counts and priority paid come from the simulator and agree with the bot's journal,
 and that the in-process hot path times every trigger against the simulator's exchange core,
-which refuses each IOC.
+which refuses each IOC; and that the timer-tick benchmark's cases hold what they claim
+(READY and flat; a position open; one order resting) and send nothing while timed.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import hot_path, ingest, priority, soak, tick_to_post
+from bench import hot_path, ingest, priority, soak, tick, tick_to_post
 
 pytestmark = pytest.mark.e2e
 
@@ -75,3 +76,8 @@ async def test_priority_bench_counts_entries_and_priority_paid_from_the_simulato
     assert abs(r["priority_usd"] - r["journal_priority_usd"]) <= r["filled"] * Decimal("4E-7")
     assert (r["priority_usd"] > 0) == (r["with_priority_filled"] > 0)
     assert r["pnl_net"] == r["pnl_after_fees"] - r["priority_usd"]
+
+
+@pytest.mark.parametrize("case", [tick.idle, tick.position, tick.resting])
+def test_each_tick_case_is_timed_in_its_state_with_nothing_sent(case) -> None:
+    assert case(ticks=5, rounds=2) > 0  # the case raises if its state or the wire moved
