@@ -812,6 +812,11 @@ class Dispatcher:
     # timer
 
     def _on_tick(self) -> None:
+        """Every component with a timeout or a periodic duty is asked on every tick, in this
+        order. Most ticks find nothing due, so each answers that cheaply from what it keeps:
+        a machine's `tick_due`, the post book's earliest deadline, the strategy's earliest
+        timer, the realized PnL as of the last fill, a next-poll time (never late for it:
+        tests/runtime/test_tick_due.py, tests/transport/test_posts.py)."""
         now = self.clock.now_ms()
         self.epoch.tick(now, exposed=self._exposed())
         for p in self.wire.posts.expired(now):

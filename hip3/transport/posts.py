@@ -19,7 +19,7 @@ from hip3.transport.limits import InflightLimit
 _ID_IN_ERROR = re.compile(r"\bid=([0-9]{1,18})\b")
 
 # A deadline after every real one: nothing is pending.
-NEVER = float("inf")
+_NEVER = float("inf")
 
 
 def post_id_in_error(text: str) -> int | None:
@@ -52,7 +52,7 @@ class PostBook:
         # No pending post's deadline is before this (the earliest deadline, or earlier when
         # that post was answered since): `expired`, asked on every timer tick, is one
         # comparison until then instead of a pass over every pending post.
-        self._no_deadline_before_ms = NEVER
+        self._no_deadline_before_ms = _NEVER
 
     def __len__(self) -> int:
         return len(self._pending)
@@ -101,7 +101,7 @@ class PostBook:
             self.inflight.release()
         self.timeouts += len(out)
         self._no_deadline_before_ms = min(
-            (p.deadline_ms for p in self._pending.values()), default=NEVER
+            (p.deadline_ms for p in self._pending.values()), default=_NEVER
         )
         return out
 
@@ -109,7 +109,7 @@ class PostBook:
         """The connection is gone: every pending post has an unknown outcome."""
         out = list(self._pending.values())
         self._pending.clear()
-        self._no_deadline_before_ms = NEVER
+        self._no_deadline_before_ms = _NEVER
         self.inflight.reset()
         return out
 
