@@ -240,7 +240,7 @@ class MarketGates:
             if not two_sided or mark is None:
                 return blocked[NO_BOOK]
             mid = (bid + ask) / 2
-            if abs(float(mark) - mid) / mid * 10_000 > p.max_mark_mid_divergence_bps:
+            if abs(m.mark_f - mid) / mid * 10_000 > p.max_mark_mid_divergence_bps:
                 return blocked[MARK_MID_DIVERGENCE]
 
         if m.bbo_updates != self._bbo_seen:

@@ -116,13 +116,17 @@ class MarketState:
     bid_sz: Decimal | None = None
     ask_px: Decimal | None = None
     ask_sz: Decimal | None = None
-    # the same prices as floats (0.0 when absent), for statistics only: converted once per book
+    # The same prices as floats (0.0 when absent), for statistics and gates: converted once per
+    # frame, from the wire's text (the very double `float(Decimal(text))` gives, without the
+    # Decimal's round trip through a string, which costs twice the conversion itself).
     bid_f: float = 0.0
     ask_f: float = 0.0
     bbo_time_ms: int = 0  # exchange time of the book adopted last
     bbo_recv_ns: int = 0  # monotonic receive time
     oracle_px: Decimal | None = None
     mark_px: Decimal | None = None
+    oracle_f: float = 0.0  # as bid_f: the oracle and mark as floats, 0.0 before a context
+    mark_f: float = 0.0
     mid_px: Decimal | None = None
     funding: Decimal | None = None
     open_interest: Decimal | None = None
@@ -175,14 +179,16 @@ class MarketState:
             self.bid_px = self.bid_sz = None
             self.bid_f = 0.0
         else:
-            self.bid_px, self.bid_sz = Decimal(bid[0]), Decimal(bid[1])
-            self.bid_f = float(self.bid_px)
+            px, sz = bid
+            self.bid_px, self.bid_sz = Decimal(px), Decimal(sz)
+            self.bid_f = float(px)
         if ask is None:
             self.ask_px = self.ask_sz = None
             self.ask_f = 0.0
         else:
-            self.ask_px, self.ask_sz = Decimal(ask[0]), Decimal(ask[1])
-            self.ask_f = float(self.ask_px)
+            px, sz = ask
+            self.ask_px, self.ask_sz = Decimal(px), Decimal(sz)
+            self.ask_f = float(px)
         self.bbo_updates += 1
         if bid is not None and ask is not None:
             self.spread.observe(self.bid_f, self.ask_f)
@@ -213,6 +219,8 @@ class MarketState:
         self.ctx_snapshot_due = False
         self.oracle_px = oracle_px
         self.mark_px = mark_px
+        self.oracle_f = float(oracle)
+        self.mark_f = float(mark)
         self.mid_px = Decimal(mid) if mid is not None else None
         self.funding = Decimal(funding)
         self.open_interest = Decimal(open_interest)

@@ -276,6 +276,7 @@ class Detector:
         else:
             raise TypeError(f"specs must be a mapping or a callable, got {type(specs).__name__}")
         self._tracks: dict[str, _Track] = {}
+        self._costs: dict[str, tuple[Decimal, Decimal]] = {}  # coin -> (fee, threshold): _cost
         self.signals = 0
         self.skips: Counter[str] = Counter()
         self.last_info: SignalInfo | None = None
@@ -344,7 +345,7 @@ class Detector:
         bid, ask = m.bid_f, m.ask_f
         if bid <= 0 or ask <= bid:
             return
-        oracle = float(oracle_px)
+        oracle = m.oracle_f
         gap = (oracle - (bid + ask) / 2) / oracle * 10_000
         base = t.baseline
         t.baseline = gap if base is None else base + self.p.baseline_alpha * (gap - base)
@@ -376,23 +377,24 @@ class Detector:
             self._skip("stale")
             return None
 
+        # The raw edge has the sign of (oracle - ask) for a buy, (bid - oracle) for a sell (the
+        # oracle is positive), so the side is chosen by comparing prices and only a quote beyond
+        # the oracle pays for the Decimal division.
         ask, bid = m.ask_px, m.bid_px
-        if ask is not None and m.ask_sz and ask > 0 and m.ask_sz > 0:
+        if ask is not None and m.ask_sz and ask > 0 and m.ask_sz > 0 and ask < oracle:
             is_buy, px, qsz = True, ask, m.ask_sz
             raw = (oracle - ask) / oracle * _BPS
-        else:
-            raw = None
-        if (raw is None or raw <= 0) and bid is not None and m.bid_sz and bid > 0 and m.bid_sz > 0:
+        elif bid is not None and m.bid_sz and bid > 0 and m.bid_sz > 0 and bid > oracle:
             is_buy, px, qsz = False, bid, m.bid_sz
             raw = (bid - oracle) / oracle * _BPS
-        if raw is None or raw <= 0:
+        else:
             return None  # the book is on the right side of the oracle: the usual case
 
         coin = m.coin
-        fee = self._fee(coin)
-        if fee is None:
+        cost = self._cost(coin)
+        if cost is None:
             return None
-        threshold = self.threshold_bps(coin, fee)
+        fee, threshold = cost
         if p.session.enabled:
             # the session by the exchange's own time of this book
             threshold_mult, session_size = p.session.multipliers(m.bbo_time_ms or 0)
@@ -496,14 +498,33 @@ class Detector:
         )
         return Signal(coin=coin, is_buy=is_buy, size=size, ref_px=px, edge_bps=raw_f, priority=rate)
 
-    def _fee(self, coin: str) -> Decimal | None:
+    def _cost(self, coin: str) -> tuple[Decimal, Decimal] | None:
+        """The coin's taker fee and the threshold before the adaptive term; None (and a
+        "no_fee" skip) while its fee is unknown or impossible.
+
+        Both are kept per coin beside the fee they were made from: the fee table hands out
+        the same Decimal until an input of the fee changes (the user's rates, the market's
+        spec), so a fee that is that very object needs neither its checks nor its threshold
+        again; any other fee, even an equal one ("4.50" for "4.5"), is checked and costed
+        afresh, so what is journaled is always what the fee source said."""
+        fee = self._fee(coin)
+        kept = self._costs.get(coin)
+        if kept is not None and kept[0] is fee:
+            return kept
+        fee = self._checked_fee(fee)
+        if fee is None:
+            return None
+        kept = self._costs[coin] = (fee, self.threshold_bps(coin, fee))
+        return kept
+
+    def _fee(self, coin: str) -> object:
+        """The fee source's answer, unchecked (`_checked_fee` judges it)."""
         if self.fee_bps is None:
             return self.p.taker_fee_bps
         try:
-            fee = self.fee_bps(coin)
+            return self.fee_bps(coin)
         except (LookupError, ValueError, ArithmeticError):
-            fee = None
-        return self._checked_fee(fee)
+            return None
 
     def _checked_fee(self, fee: object) -> Decimal | None:
         if not isinstance(fee, Decimal) or not fee.is_finite() or fee < 0:

@@ -418,3 +418,49 @@ def test_params_from_the_default_config():
     assert p.thresholds == {"xyz:AAA": D(20)}
     assert p.taker_fee_bps == D("4.5") and p.min_book_notional == D(500)
     assert p.direction_filter and p.min_consecutive_oracle_moves == 2
+
+
+# --- the fee and threshold kept per coin ----------------------------------------------------
+
+
+def test_a_new_fee_from_the_table_moves_the_threshold_at_once():
+    from hip3.strategy.fees import FeeTable
+
+    fees = FeeTable(D("4.5"))
+    fees.set_spec(spec())
+    fees.set_user_rates(D("0.00045"))  # dex scale 1: 9 bps, cost 9 + 2 + 5 = 16
+    f = make(fee_bps=fees)
+    f.ctx("100")
+    assert f.bbo("99.7", "99.83") is not None  # 17 bps
+    fees.set_user_rates(D("0.0005"))  # 10 bps: cost 17
+    assert f.bbo("99.7", "99.83", dt_s=0.02) is None
+    assert f.bbo("99.7", "99.82", dt_s=0.02) is not None  # 18 bps
+    assert f.detector.last_info.fee_bps == 10 and f.detector.last_info.threshold_bps == 17
+    fees.set_spec(spec(growth_mode=True))  # a tenth of the fee: cost 1 + 2 + 5 = 8
+    assert f.bbo("99.7", "99.91", dt_s=0.02) is not None  # 9 bps
+    assert f.detector.last_info.threshold_bps == 8
+
+
+def test_a_fee_equal_in_value_is_still_the_one_reported():
+    # "4.5" and "4.50" are equal Decimals, but the journal writes what the fee source said
+    answers = iter([D("4.5"), D("4.50")])
+    f = make(fee_bps=lambda coin: next(answers))
+    f.ctx("100")
+    f.bbo("99.7", "99.8")
+    first = f.detector.last_info
+    f.bbo("99.7", "99.79")
+    second = f.detector.last_info
+    assert (str(first.fee_bps), str(first.threshold_bps)) == ("4.5", "11.5")
+    assert (str(second.fee_bps), str(second.threshold_bps)) == ("4.50", "11.50")
+
+
+def test_a_fee_that_becomes_known_opens_the_market():
+    known: dict[str, Decimal] = {}
+    f = make(fee_bps=lambda coin: known[coin])
+    f.ctx("100")
+    assert f.bbo("99.7", "99.8") is None and skips(f)["no_fee"] == 1
+    assert f.bbo("99.7", "99.79") is None and skips(f)["no_fee"] == 2  # asked again, every time
+    known["xyz:AAA"] = D("-1")  # impossible: still closed
+    assert f.bbo("99.7", "99.78") is None and skips(f)["no_fee"] == 3
+    known["xyz:AAA"] = D("4.5")
+    assert f.bbo("99.7", "99.77") is not None

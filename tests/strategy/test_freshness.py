@@ -112,3 +112,22 @@ def test_freshness_limits_must_be_positive_and_finite(name):
     for bad in (0, -1, float("inf")):
         with pytest.raises(ValueError, match=name):
             Freshness(**{name: bad})
+
+
+# decimal texts as the exchange writes them, and the forms Decimal also takes
+_texts = st.one_of(
+    st.decimals(min_value=0, max_value=10**12, allow_nan=False, places=8).map(str),
+    st.decimals(allow_nan=False, allow_infinity=False).map(str),
+    st.sampled_from(["0.1", "1e3", "3.0000000000000004", "123456789.123456789123", "1E-7"]),
+)
+
+
+@given(_texts, _texts, _texts, _texts)
+def test_the_market_floats_are_the_decimals_own(bid, ask, oracle, mark):
+    # the floats come from the wire's text, the Decimals beside them: they must be the same
+    # number, or a gate (floats) and an order (Decimals) would judge different prices
+    m = MarketState("xyz:AAA")
+    m.on_ctx(oracle, mark, None, "0", "1", NS)
+    m.on_bbo(1, (bid, "1"), (ask, "2"), NS, wall_ms=1)
+    assert m.bid_f == float(m.bid_px) and m.ask_f == float(m.ask_px)
+    assert m.oracle_f == float(m.oracle_px) and m.mark_f == float(m.mark_px)
