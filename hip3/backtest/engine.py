@@ -160,7 +160,7 @@ class _Run:
 
     # --- the run ---------------------------------------------------------------------------
 
-    def go(self, first: tuple[int, bytes, int, DataFile], rest: Any) -> BacktestResult:
+    def go(self, first: tuple[int, Any, int, DataFile], rest: Any) -> BacktestResult:
         time, venue, d = self.time, self.venue, self.d
         result = BacktestResult(summary={}, journal=self.journal_path, first_ns=first[0])
         try:
@@ -170,9 +170,8 @@ class _Run:
             to_bot = 0
             record = first
             while record is not None:
-                recv_ns, raw, line, source = record
+                recv_ns, frame, line, source = record  # decoded as it was read
                 time.run_until(recv_ns)
-                frame = decode_frame(raw)
                 try:
                     extra = venue.apply(frame)
                 except UnknownCoin as exc:

@@ -50,6 +50,7 @@ from hip3.protocol.wire_values import (
 
 __all__ = [
     "ORDER_STATUS_KINDS",
+    "SHORT_FRAME_BYTES",
     "ActionErr",
     "ActionOk",
     "ActionOkBody",
@@ -470,7 +471,7 @@ class DecodeError(msgspec.Struct, frozen=True, gc=False):
 _RAW_PREFIX_CHARS = 120
 # At most 512 levels of nesting fit in this many bytes: a few hundred C frames of any JSON
 # decoder, far from exhausting the stack even where Python's recursion limit was raised.
-_SHORT_FRAME_BYTES = 1024
+SHORT_FRAME_BYTES = 1024
 _DETAIL_CHARS = 300
 _frame_decoder = msgspec.json.Decoder(Frame)
 _generic_decoder = msgspec.json.Decoder()
@@ -522,13 +523,13 @@ def _as_bytes(raw: Any) -> bytes:
 def decode_frame(raw: bytes | str) -> Frame | DecodeError:
     """Decode one inbound frame; never raises.
 
-    A frame of at most `_SHORT_FRAME_BYTES` skips the depth check (market data is far
+    A frame of at most `SHORT_FRAME_BYTES` skips the depth check (market data is far
     shorter): it cannot nest deep enough to threaten the C stack, and no type here accepts
     more than a dozen levels, so a deep short frame still fails the typed decode."""
     try:
         if type(raw) is not bytes:
             raw = _as_bytes(raw)
-        if len(raw) > _SHORT_FRAME_BYTES and not within_depth(raw):
+        if len(raw) > SHORT_FRAME_BYTES and not within_depth(raw):
             return DecodeError(
                 "too_deep", f"nested deeper than {MAX_DEPTH} levels", _prefix(raw)[:40]
             )

@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, ClassVar, Literal, Protocol
 
+import msgspec
+
 from hip3.events import Signal
 
 __all__ = [
@@ -56,8 +58,11 @@ TIFS: tuple[Tif, ...] = ("Ioc", "Gtc", "Alo")
 # --- what the callbacks receive ------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Bbo:
+# Bbo and AssetCtx are made for every market-data frame: msgspec Structs, immutable like the
+# dataclasses around them but built about ten times faster than a frozen dataclass.
+
+
+class Bbo(msgspec.Struct, frozen=True, gc=False):
     """A new best bid and offer (either side may be empty)."""
 
     coin: str
@@ -79,8 +84,7 @@ class Book:
     time_ms: int
 
 
-@dataclass(frozen=True, slots=True)
-class AssetCtx:
+class AssetCtx(msgspec.Struct, frozen=True, gc=False):
     """A new asset context: oracle, mark and mid prices, funding, open interest."""
 
     coin: str
