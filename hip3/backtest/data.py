@@ -9,8 +9,8 @@ Two formats, told apart by their first bytes:
   `{"time": "<local receive time, ISO 8601 with nanoseconds>", "ver_num": 1, "raw": <the
   websocket message, an l2Book frame>}` (docs/exchange/market-data-archive.md).
 
-Frames come out decoded by the bot's own decoder (`decode_frame`): a frame it refuses is its
-`DecodeError` value, replayed like any other frame (the bot counts and drops it), while a line whose
+Frames come out decoded by the bot's own decoder (`decode_frame`): a frame it refuses comes
+out as its `DecodeError` value (counted as replayed, it moves nothing), while a line whose
 envelope is bad stops the replay with a `DataError`.
 
 Several files are merged by receive time (a tie keeps the order the files were given in).
