@@ -359,7 +359,7 @@ class Detector:
     def _decide(self, t: _Track, m: MarketState, now_ns: int) -> Signal | None:
         p = self.p
         oracle = m.oracle_px
-        if oracle is None or oracle <= 0:
+        if oracle is None or oracle <= _ZERO:  # (a Decimal beside a Decimal: half the cost of 0)
             self._skip("no_oracle")
             return None
         size_factor = _ONE
@@ -381,10 +381,10 @@ class Detector:
         # oracle is positive), so the side is chosen by comparing prices and only a quote beyond
         # the oracle pays for the Decimal division.
         ask, bid = m.ask_px, m.bid_px
-        if ask is not None and m.ask_sz and ask > 0 and m.ask_sz > 0 and ask < oracle:
+        if ask is not None and m.ask_sz and ask > _ZERO and m.ask_sz > _ZERO and ask < oracle:
             is_buy, px, qsz = True, ask, m.ask_sz
             raw = (oracle - ask) / oracle * _BPS
-        elif bid is not None and m.bid_sz and bid > 0 and m.bid_sz > 0 and bid > oracle:
+        elif bid is not None and m.bid_sz and bid > _ZERO and m.bid_sz > _ZERO and bid > oracle:
             is_buy, px, qsz = False, bid, m.bid_sz
             raw = (bid - oracle) / oracle * _BPS
         else:
