@@ -17,14 +17,13 @@ https://hyperliquid.gitbook.io/hyperliquid-docs/for-developers/api/websocket/sub
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from typing import Any, TypeAlias
 
 import msgspec
 
 from hip3.protocol.nesting import MAX_DEPTH, within_depth
-from hip3.protocol.wire_values import KNOWN_NON_NEGATIVE as _KNOWN_SIZES
-from hip3.protocol.wire_values import KNOWN_POSITIVE as _KNOWN_PRICES
 from hip3.protocol.wire_values import (
     NON_NEGATIVE_BODY,
     POSITIVE_BODY,
@@ -118,8 +117,9 @@ class _Frame(msgspec.Struct, frozen=True, kw_only=True, gc=False, tag_field="cha
 
 
 class Level(_Data):
-    # px > 0 and sz >= 0 are checked by the book that holds the level (`_check_level`): one
-    # check per frame instead of one per level keeps the bbo decode lean.
+    # px > 0 and sz >= 0 are checked by the book that holds the level: all of a frame's
+    # levels by one regex call on their joined text, instead of a check per number, keeps
+    # the bbo decode lean.
     px: str
     sz: str
     n: Count
@@ -130,18 +130,50 @@ def _check_level(level: Level, field: str) -> None:
     require_non_negative(level.sz, field + ".sz")
 
 
+# One level is "px|sz", two (a bbo) "px|sz|px|sz": a value carrying a "|" adds a segment and
+# fails (`joined_pattern`).
+_ONE_LEVEL = joined_pattern([POSITIVE_BODY, NON_NEGATIVE_BODY])
+_TWO_LEVELS = joined_pattern([POSITIVE_BODY, NON_NEGATIVE_BODY] * 2)
+# Any number of levels, each written "px|sz|". With a repeated pattern a value carrying "|"
+# could pass as extra segments, so the text must also hold exactly two "|" per level.
+_LEVEL_RUN = re.compile(r"\A(?:" + POSITIVE_BODY + r"\|" + NON_NEGATIVE_BODY + r"\|)*+\Z")
+
+
+def _check_levels(levels: Any, field: str) -> None:
+    """Every level's px > 0 and sz >= 0, by one regex call; a failure is then found level by
+    level, so the error names the field (`field[i].px`)."""
+    text = "".join([f"{level.px}|{level.sz}|" for level in levels])
+    if text.count("|") != 2 * len(levels) or _LEVEL_RUN.search(text) is None:
+        for i, level in enumerate(levels):
+            _check_level(level, f"{field}[{i}]")
+        raise ValueError("a level is not a pair of plain decimal strings")  # not reached
+
+
 class Bbo(_Data):
     coin: str  # only looked up among the configured markets (unchecked: this frame is hot)
     time: TimeMs
     bbo: tuple[Level | None, Level | None]  # [bid, ask]; a side may be empty
 
     def __post_init__(self) -> None:
-        # The hottest frame: a set lookup per number, the full check only for a new value.
+        # The hottest frame: its (up to) four numbers by one regex call. Sizes change with
+        # nearly every book, so a cache of values seen before would rarely spare the check.
         bid, ask = self.bbo
-        if bid is not None and (bid.px not in _KNOWN_PRICES or bid.sz not in _KNOWN_SIZES):
+        if bid is not None and ask is not None:
+            if _TWO_LEVELS.search(f"{bid.px}|{bid.sz}|{ask.px}|{ask.sz}") is None:
+                self._name_the_bad_number()
+        elif bid is not None or ask is not None:
+            level = bid if ask is None else ask
+            if _ONE_LEVEL.search(f"{level.px}|{level.sz}") is None:
+                self._name_the_bad_number()
+
+    def _name_the_bad_number(self) -> None:
+        """Slow path: check side by side, so the error names the number that failed."""
+        bid, ask = self.bbo
+        if bid is not None:
             _check_level(bid, "bbo[0]")
-        if ask is not None and (ask.px not in _KNOWN_PRICES or ask.sz not in _KNOWN_SIZES):
+        if ask is not None:
             _check_level(ask, "bbo[1]")
+        raise ValueError("a number is not a plain decimal string")  # not reached
 
 
 class L2Book(_Data):
@@ -150,9 +182,9 @@ class L2Book(_Data):
     levels: tuple[list[Level], list[Level]]  # [bids descending, asks ascending]
 
     def __post_init__(self) -> None:
-        for side, levels in enumerate(self.levels):
-            for i, level in enumerate(levels):
-                _check_level(level, f"levels[{side}][{i}]")
+        bids, asks = self.levels
+        _check_levels(bids, "levels[0]")
+        _check_levels(asks, "levels[1]")
 
 
 class PerpAssetCtx(_Data):
