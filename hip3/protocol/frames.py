@@ -24,6 +24,8 @@ from typing import Any, TypeAlias
 import msgspec
 
 from hip3.protocol.nesting import MAX_DEPTH, within_depth
+from hip3.protocol.wire_values import KNOWN_NON_NEGATIVE as _KNOWN_SIZES
+from hip3.protocol.wire_values import KNOWN_POSITIVE as _KNOWN_PRICES
 from hip3.protocol.wire_values import (
     NON_NEGATIVE_BODY,
     POSITIVE_BODY,
@@ -42,6 +44,7 @@ from hip3.protocol.wire_values import (
     is_oid,
     is_positive_decimal,
     joined_pattern,
+    remember_level,
     require_non_negative,
     require_positive,
     require_signed,
@@ -117,9 +120,9 @@ class _Frame(msgspec.Struct, frozen=True, kw_only=True, gc=False, tag_field="cha
 
 
 class Level(_Data):
-    # px > 0 and sz >= 0 are checked by the book that holds the level: all of a frame's
-    # levels by one regex call on their joined text, instead of a check per number, keeps
-    # the bbo decode lean.
+    # px > 0 and sz >= 0 are checked by the book that holds the level, a pattern call per
+    # level or per book on the numbers' joined text rather than one per number: the bbo and
+    # l2Book decodes stay lean.
     px: str
     sz: str
     n: Count
@@ -130,10 +133,8 @@ def _check_level(level: Level, field: str) -> None:
     require_non_negative(level.sz, field + ".sz")
 
 
-# One level is "px|sz", two (a bbo) "px|sz|px|sz": a value carrying a "|" adds a segment and
-# fails (`joined_pattern`).
+# One level is "px|sz": a value carrying a "|" adds a segment and fails (`joined_pattern`).
 _ONE_LEVEL = joined_pattern([POSITIVE_BODY, NON_NEGATIVE_BODY])
-_TWO_LEVELS = joined_pattern([POSITIVE_BODY, NON_NEGATIVE_BODY] * 2)
 # Any number of levels, each written "px|sz|". With a repeated pattern a value carrying "|"
 # could pass as extra segments, so the text must also hold exactly two "|" per level.
 _LEVEL_RUN = re.compile(r"\A(?:" + POSITIVE_BODY + r"\|" + NON_NEGATIVE_BODY + r"\|)*+\Z")
@@ -155,25 +156,20 @@ class Bbo(_Data):
     bbo: tuple[Level | None, Level | None]  # [bid, ask]; a side may be empty
 
     def __post_init__(self) -> None:
-        # The hottest frame: its (up to) four numbers by one regex call. Sizes change with
-        # nearly every book, so a cache of values seen before would rarely spare the check.
+        # The hottest frame: a set lookup per number; a side with a value not seen before
+        # is checked by one regex call on its "px|sz" (and then known).
         bid, ask = self.bbo
-        if bid is not None and ask is not None:
-            if _TWO_LEVELS.search(f"{bid.px}|{bid.sz}|{ask.px}|{ask.sz}") is None:
-                self._name_the_bad_number()
-        elif bid is not None or ask is not None:
-            level = bid if ask is None else ask
-            if _ONE_LEVEL.search(f"{level.px}|{level.sz}") is None:
-                self._name_the_bad_number()
+        if bid is not None and (bid.px not in _KNOWN_PRICES or bid.sz not in _KNOWN_SIZES):
+            _check_new_level(bid, "bbo[0]")
+        if ask is not None and (ask.px not in _KNOWN_PRICES or ask.sz not in _KNOWN_SIZES):
+            _check_new_level(ask, "bbo[1]")
 
-    def _name_the_bad_number(self) -> None:
-        """Slow path: check side by side, so the error names the number that failed."""
-        bid, ask = self.bbo
-        if bid is not None:
-            _check_level(bid, "bbo[0]")
-        if ask is not None:
-            _check_level(ask, "bbo[1]")
-        raise ValueError("a number is not a plain decimal string")  # not reached
+
+def _check_new_level(level: Level, field: str) -> None:
+    if _ONE_LEVEL.search(f"{level.px}|{level.sz}") is None:
+        _check_level(level, field)  # names the number that failed
+        raise ValueError(f"{field}: a number is not a plain decimal string")  # not reached
+    remember_level(level.px, level.sz)
 
 
 class L2Book(_Data):

@@ -39,6 +39,7 @@ __all__ = [
     "is_positive_decimal",
     "is_signed_decimal",
     "joined_pattern",
+    "remember_level",
     "require_non_negative",
     "require_positive",
     "require_signed",
@@ -148,9 +149,20 @@ def _require(value: object, known: set[str], pattern: re.Pattern, field: str, wh
         return
     if type(value) is not str or not pattern.search(value):
         raise ValueError(f"{field}: expected {what}")
+    _remember(known, value)
+
+
+def _remember(known: set[str], value: str) -> None:
     if len(known) >= _KNOWN_LIMIT:
         known.clear()
     known.add(value)
+
+
+def remember_level(px: str, sz: str) -> None:
+    """A book level whose px (> 0) and sz (>= 0) passed their patterns in a joined check:
+    known from now on, as if `require_positive` and `require_non_negative` had passed them."""
+    _remember(KNOWN_POSITIVE, px)
+    _remember(KNOWN_NON_NEGATIVE, sz)
 
 
 def require_positive(value: object, field: str) -> None:
