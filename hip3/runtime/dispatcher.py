@@ -697,7 +697,8 @@ class Dispatcher:
             self.host.signal(event)
         else:
             raise TypeError(f"unknown event type {t.__name__}")
-        self.run_commands()
+        if self.outbox:  # market data seldom makes a machine speak: skip the call then
+            self.run_commands()
         if self.host.pending:
             self._deliver()
 
