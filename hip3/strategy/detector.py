@@ -359,7 +359,8 @@ class Detector:
     def _decide(self, t: _Track, m: MarketState, now_ns: int) -> Signal | None:
         p = self.p
         oracle = m.oracle_px
-        if oracle is None or oracle <= _ZERO:  # (a Decimal beside a Decimal: half the cost of 0)
+        # prices are compared with the Decimal _ZERO: an int 0 is converted on every comparison
+        if oracle is None or oracle <= _ZERO:
             self._skip("no_oracle")
             return None
         size_factor = _ONE
