@@ -19,8 +19,10 @@ exchange's timing model. Two densities:
 Prints one line per density:
 `RESULT data=<dense|quiet> frames=<n> seconds=<replay wall time> frames_per_s=<rate>
 market_s_per_s=<seconds of data per second of wall time> day_minutes=<wall minutes a day of
-these four markets would take>`; the issue's target is 100 000 frames/s. With `--profile`,
-also the top of a cProfile of one more replay of each.
+these four markets would take> read_frames_per_s=<rate of reading and decoding the same
+recording alone>`. The last is the ceiling any replay of the file has in this interpreter:
+the gzip stream, the line and the frame decoded and checked, with no exchange core and no bot
+behind them. With `--profile`, also the top of a cProfile of one more replay of each.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from hip3.backtest.data import merged, open_data
 from hip3.backtest.engine import run_backtest
 from hip3.config import load_config
 from hip3.sim.events import BookChanged, CtxChanged
@@ -106,9 +109,20 @@ VARIANTS = {
 }
 
 
+def read_rate(data: Path) -> float:
+    """Frames per second of reading and decoding `data` alone, best of three passes."""
+    best = 0.0
+    for _ in range(3):
+        started = time.perf_counter()
+        n = sum(1 for _ in merged([open_data(data)]))
+        best = max(best, n / (time.perf_counter() - started))
+    return best
+
+
 def measure(name: str, minutes: float, tmp: Path, profile: bool) -> str:
     data = tmp / f"{name}.ndjson.gz"
     frames = make_recording(data, minutes, **VARIANTS[name])
+    read_per_s = read_rate(data)
     cfg = load_config(overrides={"mode": "trading"})
     started = time.perf_counter()
     result = run_backtest(cfg, [data], journal=tmp / f"{name}.sqlite")
@@ -131,7 +145,7 @@ def measure(name: str, minutes: float, tmp: Path, profile: bool) -> str:
     return (
         f"RESULT data={name} frames={frames} seconds={seconds:.2f} "
         f"frames_per_s={frames / seconds:.0f} market_s_per_s={market_s:.0f} "
-        f"day_minutes={86_400 / market_s / 60:.1f}"
+        f"day_minutes={86_400 / market_s / 60:.1f} read_frames_per_s={read_per_s:.0f}"
     )
 
 
