@@ -8,6 +8,7 @@ reported as an orderUpdates entry of the call's event batch.
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Iterable
 from decimal import Decimal
 
 from hip3.sim.accounts import ZERO, Account
@@ -47,19 +48,22 @@ class OrderLedger:
     ) -> Order:
         oid = self._next_oid
         self._next_oid += 1
+        # Positional, in Order's field order: keywords make this call twice as slow, and it
+        # runs for every order and every maker quote.
         return Order(
-            oid=oid,
-            user=account.address,
-            coin=asset.coin,
-            is_buy=is_buy,
-            limit_px=px,
-            sz=sz,
-            orig_sz=sz,
-            timestamp=now,
-            tif=tif,
-            reduce_only=reduce_only,
-            cloid=cloid,
-            priority=priority,
+            oid,
+            account.address,
+            asset.coin,
+            is_buy,
+            px,  # limit_px
+            sz,
+            sz,  # orig_sz
+            now,  # timestamp
+            tif,
+            reduce_only,
+            cloid,
+            ZERO,  # margin: reserved when it rests
+            priority,
         )
 
     def rest(self, account: Account, order: Order, pending: PendingEvents, *, notify: bool) -> None:
@@ -77,6 +81,21 @@ class OrderLedger:
             )
         if notify:
             self.record(account, order, "open", order.timestamp, pending)
+
+    def rest_quote(self, account: Account, order: Order) -> None:
+        """Put a simulated maker's quote on its book: `rest` without its user-order parts
+        (makers reserve no margin, send no cloid and have no orderUpdates stream)."""
+        self._books[order.coin].add(order)
+        account.open_orders[order.oid] = order
+
+    def withdraw_quotes(self, account: Account, orders: Iterable[Order]) -> None:
+        """Take a simulated maker's quotes off their books, the ones still resting (a quote
+        that filled or was canceled by a self-trade is already gone); no events."""
+        open_orders = account.open_orders
+        for order in orders:
+            if open_orders.get(order.oid) is order:
+                self._books[order.coin].remove(order)
+                del open_orders[order.oid]
 
     def remove_open(self, account: Account, order: Order) -> None:
         """Take a resting order off the book and release its margin (no event)."""

@@ -16,7 +16,7 @@ from hip3.sim import rules, texts
 from hip3.sim.accounts import ZERO, Account, apply_fill
 from hip3.sim.address_budget import AddressBudget
 from hip3.sim.book import Order
-from hip3.sim.events import PendingEvents
+from hip3.sim.events import BookChanged, CtxChanged, PendingEvents
 from hip3.sim.ledger import OrderLedger
 from hip3.sim.margin import Margin
 from hip3.sim.market import Markets
@@ -199,7 +199,12 @@ class Matcher:
         bids: list[tuple[Decimal, Decimal]],
         asks: list[tuple[Decimal, Decimal]],
     ) -> None:
-        """Swap all of `maker`'s quotes on `coin` for new ones; crossing quotes trade."""
+        """Swap all of `maker`'s quotes on `coin` for new ones; crossing quotes trade.
+
+        This runs for every maker re-quote of `hip3 sim` and for every recorded book update a
+        backtest replays, so its common case is kept short: a quote that crosses nothing goes
+        straight onto the book, and the call's event batch is only made once a quote trades
+        (without a trade, the book and the context of `coin` are all that changed)."""
         asset = self._universe.asset(coin)
         if coin in self._markets.halted:
             return
@@ -208,32 +213,36 @@ class Matcher:
             account = self._accounts[maker] = Account(address=maker, internal=True)
         elif not account.internal:
             raise ValueError(f"{maker} is a user account, not a simulated maker")
-        pending = PendingEvents()
         book = self._books[coin]
-        open_orders = account.open_orders
         ledger = self._ledger
         # Only this method places a maker's orders, so the ones it placed last time on this
         # coin are all it has there (minus any that filled since), without a scan of them all.
-        for order in self._maker_quotes.pop((maker, coin), ()):
-            if open_orders.get(order.oid) is order:
-                book.remove(order)
-                del open_orders[order.oid]
+        ledger.withdraw_quotes(account, self._maker_quotes.pop((maker, coin), ()))
         now = self._clock()
         lot = self._markets.lots[coin]
+        pending: PendingEvents | None = None
         placed: list[Order] = []
-        quotes = [(True, px, sz) for px, sz in bids] + [(False, px, sz) for px, sz in asks]
-        for is_buy, px, sz in quotes:
-            px = rules.round_price(asset, Decimal(px))
-            sz = Decimal(sz).quantize(lot)
-            if sz <= 0:
-                continue
-            order = ledger.new_order(account, asset, is_buy, px, sz, "Gtc", False, None, now)
-            if book.crosses(is_buy, px):  # the hash is only worth making for a trade
-                self._match(account, asset, order, now, pending, self._internal_hash())
-            if order.sz:
-                ledger.rest(account, order, pending, notify=False)
+        for is_buy, quotes in ((True, bids), (False, asks)):
+            for px, sz in quotes:
+                px = rules.round_price(asset, Decimal(px))
+                sz = Decimal(sz).quantize(lot)
+                if sz <= 0:
+                    continue
+                order = ledger.new_order(account, asset, is_buy, px, sz, "Gtc", False, None, now)
+                if book.crosses(is_buy, px):  # the hash is only worth making for a trade
+                    if pending is None:
+                        pending = PendingEvents()
+                    self._match(account, asset, order, now, pending, self._internal_hash())
+                    if not order.sz:
+                        continue
+                ledger.rest_quote(account, order)
                 placed.append(order)
         self._maker_quotes[(maker, coin)] = placed
+        if pending is None:
+            # What flushing an otherwise empty batch would emit, in the same order.
+            self._emit(BookChanged(coin))
+            self._emit(CtxChanged(coin))
+            return
         pending.books[coin] = None
         pending.ctxs[coin] = None
         pending.flush(self._emit)

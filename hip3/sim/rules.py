@@ -96,13 +96,24 @@ def _round_price(sz_decimals: int, px: Decimal) -> Decimal:
     integral = px.to_integral_value(rounding=ROUND_HALF_EVEN)
     if px.adjusted() >= MAX_SIG_FIGS - 1:
         return integral
-    sig_quantum = Decimal(1).scaleb(px.adjusted() - MAX_SIG_FIGS + 1)
-    dec_quantum = Decimal(1).scaleb(-(PERP_MAX_DECIMALS - sz_decimals))
+    sig_quantum = _power_of_ten(px.adjusted() - MAX_SIG_FIGS + 1)
+    dec_quantum = _power_of_ten(-(PERP_MAX_DECIMALS - sz_decimals))
     quantum = max(sig_quantum, dec_quantum)
     rounded = px.quantize(quantum, rounding=ROUND_HALF_EVEN)
     if rounded <= 0:
         rounded = quantum
     return rounded.normalize()
+
+
+_POWERS_OF_TEN: dict[int, Decimal] = {}
+
+
+def _power_of_ten(exponent: int) -> Decimal:
+    """10**exponent, made once per exponent (a price's quantum is one of a handful)."""
+    power = _POWERS_OF_TEN.get(exponent)
+    if power is None:
+        power = _POWERS_OF_TEN[exponent] = Decimal(1).scaleb(exponent)
+    return power
 
 
 def hip3_fee_multiplier(asset: Asset, deployer_fee_scale: Decimal) -> Decimal:
