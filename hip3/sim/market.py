@@ -53,7 +53,7 @@ class Markets:
     def set_oracle(self, coin: str, px: Decimal) -> None:
         asset = self.universe.asset(coin)
         value = Decimal(px)
-        if not value.is_finite() or value <= 0:
+        if not value.is_finite() or value <= ZERO:
             raise ValueError(f"oracle price for {coin} must be positive, got {px}")
         self.oracle[coin] = rules.round_price(asset, value)
         self._emit(CtxChanged(coin))

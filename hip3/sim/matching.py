@@ -226,7 +226,7 @@ class Matcher:
             for px, sz in quotes:
                 px = rules.round_price(asset, Decimal(px))
                 sz = Decimal(sz).quantize(lot)
-                if sz <= 0:
+                if sz <= ZERO:  # a Decimal, not 0: no int to convert on every quote
                     continue
                 order = ledger.new_order(account, asset, is_buy, px, sz, "Gtc", False, None, now)
                 if book.crosses(is_buy, px):  # the hash is only worth making for a trade

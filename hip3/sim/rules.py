@@ -84,6 +84,10 @@ def round_price(asset: Asset, px: Decimal) -> Decimal:
     rounded = _ROUNDED_CACHE.get(key)
     if rounded is None:
         rounded = _round_price(asset.sz_decimals, px)
+        if rounded == px and rounded.as_tuple() == px.as_tuple():
+            # Already a valid price, written the same way: keep the caller's object, whose
+            # hash may already be known (books are keyed by price; a Decimal's hash is dear).
+            rounded = px
         if len(_ROUNDED_CACHE) >= _ROUNDED_CACHE_MAX:
             _ROUNDED_CACHE.clear()
         _ROUNDED_CACHE[key] = rounded

@@ -75,3 +75,16 @@ def test_round_price_still_refuses_non_positive() -> None:
             assert "positive" in str(error)
         else:
             raise AssertionError(f"{bad} was rounded")
+
+
+@given(positive, st.integers(min_value=0, max_value=5))
+def test_round_price_hands_back_an_already_valid_price_itself(
+    px: Decimal, sz_decimals: int
+) -> None:
+    # A price that needs no rounding and is written canonically comes back as the caller's
+    # object (its hash, if known, is reused by the books); any other comes back rounded.
+    rules._ROUNDED_CACHE.clear()  # a value cached by an earlier example would come back instead
+    fresh = rules._round_price(sz_decimals, px)
+    rounded = rules.round_price(_asset(sz_decimals), px)
+    assert rounded == fresh and rounded.as_tuple() == fresh.as_tuple()
+    assert (rounded is px) == (fresh.as_tuple() == px.as_tuple())
