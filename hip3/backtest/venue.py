@@ -18,6 +18,11 @@ without a socket, and what the exchange answers comes back as frames at virtual 
   through these replacements; a recorded quote placed at or through its price trades with it
   at once, the bot's order as the maker at its own price (the recorded market moved through
   it, which it could not have done without filling it), up to the recorded quote's size.
+- A recorded top of book (bbo) that nothing can see before the next one replaces it is not
+  applied at all: it is kept until the core is next used (a post, a block, a reader of
+  `exchange`) and then applied at its own time, with the order ids every skipped top would
+  have taken counted. The core then shows what applying every frame at once would have
+  given; tops that could trade, or that triggers or competitors watch, are applied at once.
 - Competing takers (`hip3.sim.competitors`, a scenario's `[[competitors]]`) watch the core's
   books and race for the same stale quotes through the same mempool.
 
@@ -29,13 +34,15 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 
 from hip3.backtest.clock import VirtualTime
 from hip3.events import FrameIn, SocketClosed, SocketOpened, WriteFailed
 from hip3.protocol import frames as F
+from hip3.sim import rules
+from hip3.sim.accounts import ZERO
 from hip3.sim.delivery import Delivery
 from hip3.sim.events import BookChanged, CtxChanged
 from hip3.sim.exchange import Exchange
@@ -77,7 +84,10 @@ class Venue:
         clock_ms: Callable[[], int] = lambda: int(time.now_ms())  # noqa: E731
         if timing is not None:
             self.sequencer = Sequencer(
-                timing, clock=time, sink=self._on_event, rng=random.Random(f"{seed}:latency")
+                timing,
+                clock=_SettleFirst(time, self._settle),
+                sink=self._on_event,
+                rng=random.Random(f"{seed}:latency"),
             )
             emit, clock_ms = self.sequencer.on_event, self.sequencer.clock_ms
         self._taps: list[Callable[[object], None]] = []
@@ -90,27 +100,29 @@ class Venue:
                 inner_emit(event)
 
             emit = tapped
-        self.exchange = Exchange(scenario.universe(), clock_ms=clock_ms, emit=emit, seed=seed)
-        self.delivery.attach(self.exchange)
-        gateway: Any = RequestGateway(self.exchange)
+        core = self._core = Exchange(scenario.universe(), clock_ms=clock_ms, emit=emit, seed=seed)
+        self._clock_ms = clock_ms
+        self.delivery.attach(core)
+        gateway: Any = RequestGateway(core)
         if self.sequencer is not None:
             gateway = TimedGateway(gateway, self.sequencer)
         self.gateway = gateway
-        address, secret = self.exchange.new_account(scenario.account_usdc, every_dex=True)
-        self.exchange.staking.hype_usd = scenario.hype_usd
-        self.exchange.staking.fund(address, scenario.account_staking_hype)
+        address, secret = core.new_account(scenario.account_usdc, every_dex=True)
+        core.staking.hype_usd = scenario.hype_usd
+        core.staking.fund(address, scenario.account_staking_hype)
         self.account: tuple[str, str] = (address, secret)
+        self._bot = core.accounts[address]
         self.competitors: Any = None
         if scenario.competitors:
             from hip3.sim.competitors import CompetingTakers
 
             self.competitors = CompetingTakers(
-                self.exchange,
+                core,
                 list(scenario.competitors),
                 submit=self._submit_internal,
                 call_later=lambda ms, cb: time.call_at(time.now_ms() + ms, cb),
                 now_ms=time.now_ms,
-                source="a" if self.exchange.network == "Mainnet" else "b",
+                source="a" if core.network == "Mainnet" else "b",
             )
             self._taps.append(self.competitors.on_event)
         self._epoch = 0
@@ -119,6 +131,14 @@ class Venue:
         self._bbo_recorded: set[str] = set()  # coins with recorded bbo frames for the bot
         self.frames_to_bot = 0
         self._numbers: dict[str, Decimal] = {}  # recorded text -> its Decimal (`_number`)
+        self._deferred: dict[str, _DeferredTop] = {}  # coin -> its latest recorded top, unapplied
+        self._deferred_ids = 0  # order ids the deferred tops (and the ones they replaced) take
+
+    @property
+    def exchange(self) -> Exchange:
+        """The core, up to date with every recorded frame applied so far."""
+        self._settle()
+        return self._core
 
     # --- recorded market data --------------------------------------------------------------
 
@@ -134,16 +154,19 @@ class Venue:
             if coin not in self._books_from_l2:  # an l2Book has the depth; a bbo only the top
                 bid, ask = data.bbo
                 number = self._number
-                self.exchange.replace_maker_quotes(
-                    coin,
-                    RECORDED_MAKER,
-                    [] if bid is None else [(number(bid.px), number(bid.sz))],
-                    [] if ask is None else [(number(ask.px), number(ask.sz))],
-                )
+                bids = [] if bid is None else [(number(bid.px), number(bid.sz))]
+                asks = [] if ask is None else [(number(ask.px), number(ask.sz))]
+                if not self._defer(coin, bids, asks):
+                    self._settle()  # order ids are handed out in the order of the frames
+                    self._core.replace_maker_quotes(coin, RECORDED_MAKER, bids, asks)
             return []
         if t is F.ActiveAssetCtxFrame:
             data = frame.data
-            self.exchange.set_oracle(self._coin(data.coin), self._number(data.ctx.oracle_px))
+            coin = self._coin(data.coin)
+            core = self._core
+            if self._deferred and core.triggers.watches(coin):
+                self._settle()  # the oracle moves the mark the waiting triggers are checked at
+            core.set_oracle(coin, self._number(data.ctx.oracle_px))
             return []
         if t is F.L2BookFrame:
             data = frame.data
@@ -151,7 +174,8 @@ class Venue:
             self._books_from_l2.add(coin)
             bids, asks = data.levels
             number = self._number
-            self.exchange.replace_maker_quotes(
+            self._settle()
+            self._core.replace_maker_quotes(
                 coin,
                 RECORDED_MAKER,
                 [(number(lv.px), number(lv.sz)) for lv in bids],
@@ -160,11 +184,11 @@ class Venue:
             out = []
             if self.oracle_from_mid and bids and asks:
                 mid = (number(bids[0].px) + number(asks[0].px)) / 2
-                self.exchange.set_oracle(coin, mid)
+                self._core.set_oracle(coin, mid)
                 if self.delivery.subscribed("activeAssetCtx", coin):
-                    out.append(channel_frame("activeAssetCtx", self.exchange.asset_ctx(coin)))
+                    out.append(channel_frame("activeAssetCtx", self._core.asset_ctx(coin)))
             if coin not in self._bbo_recorded and self.delivery.subscribed("bbo", coin):
-                out.append(channel_frame("bbo", self.exchange.bbo(coin)))
+                out.append(channel_frame("bbo", self._core.bbo(coin)))
             return out
         return []  # other channels (trades, candles, mids) move nothing in the core
 
@@ -181,6 +205,59 @@ class Venue:
             value = self._numbers[text] = Decimal(text)
         return value
 
+    # --- recorded tops applied when something can see them ----------------------------------
+
+    def _defer(self, coin: str, bids: list[Any], asks: list[Any]) -> bool:
+        """Keep a recorded top of `coin` unapplied if nothing can see the core's book of `coin`
+        change before the next top replaces it or the core is next used (`_settle`); returns
+        whether it was kept.
+
+        Most recorded tops are replaced by the next one before anything looks: the bot reads
+        the recording, not the core, and acts through posts, which settle first. Skipping them
+        is exact only while the swap has no effect but the book itself: no trade (the bot has
+        no order resting on `coin` and the top does not cross itself), no waiting trigger to
+        check, no competitor watching. The order ids the skipped quotes would have taken are
+        still counted, and a kept top is applied at its own time, so the ids, times and books
+        the core shows are those of applying every frame at once."""
+        core = self._core
+        if self.competitors is not None or coin in core.halted or core.triggers.watches(coin):
+            return False
+        resting = self._bot.open_orders
+        if resting and any(order.coin == coin for order in resting.values()):
+            return False
+        asset = core.universe.by_coin[coin]
+        lot = core.markets.lots[coin]
+        ids = 0
+        placed: list[Decimal] = []  # the prices of the quotes that would rest, bid first
+        for px, sz in bids + asks:
+            if not px > ZERO:
+                return False  # the core refuses it at once, with its own error
+            if sz.quantize(lot) > ZERO:
+                ids += 1
+                placed.append(rules.round_price(asset, px))
+        if bids and asks and len(placed) == 2 and placed[0] >= placed[1]:
+            return False  # its ask would trade with its bid
+        self._deferred.pop(coin, None)  # the coins stay in the order of their latest frames
+        self._deferred[coin] = _DeferredTop(self._deferred_ids, ids, bids, asks, self._clock_ms())
+        self._deferred_ids += ids
+        return True
+
+    def _settle(self) -> None:
+        """Apply the kept tops, each at its own time and with the order ids it would have
+        taken, and skip the ids of the tops they replaced."""
+        deferred = self._deferred
+        if not deferred:
+            return
+        self._deferred = {}
+        core = self._core
+        taken = 0
+        for coin, top in deferred.items():
+            core.skip_order_ids(top.ids_before - taken)
+            core.replace_maker_quotes(coin, RECORDED_MAKER, top.bids, top.asks, now_ms=top.at_ms)
+            taken = top.ids_before + top.ids
+        core.skip_order_ids(self._deferred_ids - taken)
+        self._deferred_ids = 0
+
     def wants(self, frame: Any) -> bool:
         """Whether the bot's connection is subscribed to this recorded frame."""
         t = type(frame)
@@ -193,7 +270,7 @@ class Venue:
         return False
 
     def _coin(self, coin: str) -> str:
-        if coin not in self.exchange.universe.by_coin:
+        if coin not in self._core.universe.by_coin:
             raise UnknownCoin(coin)
         return coin
 
@@ -211,13 +288,15 @@ class Venue:
         # two with every recorded frame) are not handed to the delivery layer: it would only
         # mark the coin for a bbo/context publication the venue never asks for. User events
         # become frames as on a socket.
+        if type(event) in _MARKET_EVENTS:
+            return  # adds no frame, so needs no pump (whoever adds a frame schedules one)
         delivery = self.delivery
-        if type(event) not in _MARKET_EVENTS:
-            delivery.on_event(event)
+        delivery.on_event(event)
         if delivery.frames:
             self._schedule_pump()
 
     def _submit_internal(self, payload: dict[str, Any], on_answer: Callable[[Any], None]) -> None:
+        self._settle()
         self.gateway.submit("action", payload, lambda answer: on_answer(answer.body))
 
     def _schedule_pump(self) -> None:
@@ -264,6 +343,7 @@ class Venue:
         self.time.soon(lambda: self._deliver(SocketClosed(epoch, f"closed by client ({reason})")))
 
     def send(self, data: bytes | str) -> None:
+        self._settle()  # what the bot asks or does meets the book the recording showed by now
         message = msgspec.json.decode(data)
         if isinstance(message, dict) and message.get("method") == "post":
             post_id = message.get("id")
@@ -284,6 +364,35 @@ class Venue:
             self.competitors.stop()
         if self.sequencer is not None:
             self.sequencer.close()
+
+
+class _DeferredTop(NamedTuple):
+    ids_before: int  # ids taken by deferred tops since the last settle, before this one
+    ids: int  # the ids its own quotes take
+    bids: list[tuple[Decimal, Decimal]]
+    asks: list[tuple[Decimal, Decimal]]
+    at_ms: int  # the exchange clock when it was recorded
+
+
+class _SettleFirst:
+    """The timing model's clock: every timer of it (a block executing, an answer leaving)
+    first brings the core up to date with the recording (`Venue._settle`)."""
+
+    def __init__(self, time: VirtualTime, settle: Callable[[], None]) -> None:
+        self._time = time
+        self._settle = settle
+
+    def now_ms(self) -> float:
+        return self._time.now_ms()
+
+    def call_at(self, when_ms: float, callback: Callable[[], None]) -> Any:
+        settle = self._settle
+
+        def settled() -> None:
+            settle()
+            callback()
+
+        return self._time.call_at(when_ms, settled)
 
 
 class VenueTransport:

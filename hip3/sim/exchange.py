@@ -276,9 +276,18 @@ class Exchange:
         maker: str,
         bids: list[tuple[Decimal, Decimal]],
         asks: list[tuple[Decimal, Decimal]],
+        *,
+        now_ms: int | None = None,
     ) -> None:
-        """Swap all of `maker`'s quotes on `coin` for new ones; crossing quotes trade."""
-        self.matcher.replace_quotes(coin, maker, bids, asks)
+        """Swap all of `maker`'s quotes on `coin` for new ones; crossing quotes trade. With
+        `now_ms`, the quotes carry that time instead of the clock's (a re-quote applied late
+        that nothing could have seen in between: a backtest's recorded book)."""
+        self.matcher.replace_quotes(coin, maker, bids, asks, now_ms)
+
+    def skip_order_ids(self, n: int) -> None:
+        """Hand the next `n` order ids to nobody: the ids of maker quotes that would have been
+        placed and replaced before anything could see them (see `replace_maker_quotes`)."""
+        self.ledger.skip_ids(n)
 
     def mark_px(self, coin: str) -> Decimal:
         return self.markets.mark_px(coin)

@@ -66,6 +66,13 @@ class OrderLedger:
             priority,
         )
 
+    def skip_ids(self, n: int) -> None:
+        """Hand `n` order ids to nobody: orders that would have been made and replaced before
+        anything could see them (the ids that come after are the same as if they had been)."""
+        if n < 0:
+            raise ValueError(f"cannot take back order ids, asked to skip {n}")
+        self._next_oid += n
+
     def rest(self, account: Account, order: Order, pending: PendingEvents, *, notify: bool) -> None:
         """Put the unfilled rest of `order` on its book, reserving margin for what rests."""
         asset = self._universe.by_coin[order.coin]

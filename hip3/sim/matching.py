@@ -198,8 +198,10 @@ class Matcher:
         maker: str,
         bids: list[tuple[Decimal, Decimal]],
         asks: list[tuple[Decimal, Decimal]],
+        now: int | None = None,
     ) -> None:
-        """Swap all of `maker`'s quotes on `coin` for new ones; crossing quotes trade.
+        """Swap all of `maker`'s quotes on `coin` for new ones; crossing quotes trade. `now`
+        is the quotes' time (the exchange clock's when None).
 
         This runs for every maker re-quote of `hip3 sim` and for every recorded book update a
         backtest replays, so its common case is kept short: a quote that crosses nothing goes
@@ -218,7 +220,8 @@ class Matcher:
         # Only this method places a maker's orders, so the ones it placed last time on this
         # coin are all it has there (minus any that filled since), without a scan of them all.
         ledger.withdraw_quotes(account, self._maker_quotes.pop((maker, coin), ()))
-        now = self._clock()
+        if now is None:
+            now = self._clock()
         lot = self._markets.lots[coin]
         pending: PendingEvents | None = None
         placed: list[Order] = []

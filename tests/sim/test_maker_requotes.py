@@ -7,9 +7,11 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
+import pytest
+
 from hip3.sim.harness import SimHarness
 from hip3.sim.ledger import FIRST_OID
-from tests.sim.doc_client import AAA, DocClient, limit_order, seed_book, statuses
+from tests.sim.doc_client import AAA, MAKER, DocClient, limit_order, seed_book, statuses
 
 
 async def test_a_requote_through_a_resting_order_fills_it_and_each_quote_takes_an_id(
@@ -52,3 +54,14 @@ async def test_a_requote_through_a_resting_order_fills_it_and_each_quote_takes_a
         # The re-quote's three quotes took three ids, the one that filled at once too.
         later = statuses(await client.order(limit_order(AAA, True, "24", "1")))[0]
         assert later == {"resting": {"oid": FIRST_OID + 6}}
+
+
+async def test_order_ids_are_skipped_forward_only(
+    make_sim: Callable[..., Awaitable[SimHarness]],
+) -> None:
+    sim = await make_sim()
+    sim.exchange.skip_order_ids(3)
+    seed_book(sim.exchange, "xyz:AAA", [("24.9", "1")], [])
+    assert [o["oid"] for o in sim.exchange.open_orders(MAKER)] == [FIRST_OID + 3]
+    with pytest.raises(ValueError, match="cannot take back order ids, asked to skip -1"):
+        sim.exchange.skip_order_ids(-1)

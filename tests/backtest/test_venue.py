@@ -1,0 +1,95 @@
+"""The backtest venue applies a recorded top of book only when something can see the core
+(`Venue._defer`): the core it shows must be the one applying every frame at once would give,
+with the same order ids, quote times and books, whatever came in between."""
+
+from __future__ import annotations
+
+import json
+import random
+from decimal import Decimal
+
+from hip3.backtest.clock import VirtualTime
+from hip3.backtest.venue import RECORDED_MAKER, Venue
+from hip3.protocol.frames import decode_frame
+from hip3.sim.exchange import Exchange
+from hip3.sim.scenario import load_scenario
+
+START_NS = 1_767_225_600_000_000_000
+OTHER_MAKER = "0x" + "5a" * 20
+COINS = ("xyz:AAA", "xyz:BBB")
+
+
+def _bbo(coin: str, t_ms: int, bid: tuple[str, str] | None, ask: tuple[str, str] | None):
+    level = lambda side: None if side is None else {"px": side[0], "sz": side[1], "n": 1}  # noqa: E731
+    frame = {
+        "channel": "bbo",
+        "data": {"coin": coin, "time": t_ms, "bbo": [level(bid), level(ask)]},
+    }
+    return decode_frame(json.dumps(frame))
+
+
+def _tops(rng: random.Random, n: int) -> list[tuple[int, str, tuple | None, tuple | None]]:
+    """`n` recorded tops around 25 (AAA) and 50 (BBB), 37 ms apart: some sides empty, some
+    sizes below a lot (no order), prices on and off the tick grid."""
+    tops = []
+    for i in range(n):
+        coin = rng.choice(COINS)
+        mid = 25 if coin == "xyz:AAA" else 50
+        bid_px = Decimal(mid) - Decimal(rng.randint(1, 40)) / 100
+        ask_px = Decimal(mid) + Decimal(rng.randint(1, 40)) / 1000
+        size = lambda: str(rng.choice(["0.001", "1", "2.5", "12.34", "100"]))  # noqa: E731
+        bid = None if rng.random() < 0.1 else (str(bid_px), size())
+        ask = None if rng.random() < 0.1 else (str(ask_px), size())
+        tops.append((START_NS + i * 37_000_000, coin, bid, ask))
+    return tops
+
+
+def _quotes(side: tuple[str, str] | None) -> list[tuple[Decimal, Decimal]]:
+    return [] if side is None else [(Decimal(side[0]), Decimal(side[1]))]
+
+
+def test_tops_applied_late_leave_the_core_as_applying_each_at_once_would() -> None:
+    scenario = load_scenario(None)
+    time = VirtualTime(START_NS)
+    venue = Venue(scenario, time=time, seed=7, timing=scenario.timing, deliver=lambda e: None)
+    ref_time = VirtualTime(START_NS)
+    reference = Exchange(
+        scenario.universe(), clock_ms=lambda: int(ref_time.now_ms()), emit=lambda e: None, seed=7
+    )
+    reference.new_account(scenario.account_usdc, every_dex=True)
+
+    deferred_seen = 0
+    for i, (t_ns, coin, bid, ask) in enumerate(_tops(random.Random(3), 400)):
+        time.run_until(t_ns)
+        ref_time.run_until(t_ns)
+        venue.apply(_bbo(coin, t_ns // 1_000_000, bid, ask))
+        reference.replace_maker_quotes(coin, RECORDED_MAKER, _quotes(bid), _quotes(ask))
+        deferred_seen += bool(venue._deferred)  # white box: the late path is the one tested
+        if i % 50 == 49:  # someone else quotes: its order ids come after every frame so far
+            for core in (venue.exchange, reference):
+                core.replace_maker_quotes(
+                    "xyz:CCC", OTHER_MAKER, [(Decimal("9.5"), Decimal(i))], []
+                )
+    assert deferred_seen > 300
+
+    core = venue.exchange
+    for maker in (RECORDED_MAKER, OTHER_MAKER):
+        # oid, price, size and timestamp of every resting quote
+        assert core.open_orders(maker) == reference.open_orders(maker)
+    for coin in COINS:
+        assert core.l2_book(coin) == reference.l2_book(coin)
+    for c in (core, reference):  # the next id handed out is the same
+        c.replace_maker_quotes("xyz:DDD", OTHER_MAKER, [(Decimal("1400"), Decimal(1))], [])
+    assert core.open_orders(OTHER_MAKER) == reference.open_orders(OTHER_MAKER)
+
+
+def test_a_top_that_crosses_itself_is_applied_at_once() -> None:
+    # Its ask trades with its own bid (a self-trade cancel and an internal trade hash): that
+    # cannot be skipped, so the top is applied when it comes.
+    scenario = load_scenario(None)
+    time = VirtualTime(START_NS)
+    venue = Venue(scenario, time=time, seed=7, timing=scenario.timing, deliver=lambda e: None)
+    venue.apply(_bbo("xyz:AAA", START_NS // 1_000_000, ("25.01", "1"), ("25", "1")))
+    assert not venue._deferred
+    venue.apply(_bbo("xyz:AAA", START_NS // 1_000_000, ("24.99", "1"), ("25", "1")))
+    assert list(venue._deferred) == ["xyz:AAA"]
