@@ -85,9 +85,10 @@ class Venue:
         if timing is not None:
             self.sequencer = Sequencer(
                 timing,
-                clock=_SettleFirst(time, self._settle),
+                clock=time,
                 sink=self._on_event,
                 rng=random.Random(f"{seed}:latency"),
+                before_block=self._settle,  # orders meet the book the recording showed by then
             )
             emit, clock_ms = self.sequencer.on_event, self.sequencer.clock_ms
         self._taps: list[Callable[[object], None]] = []
@@ -343,12 +344,14 @@ class Venue:
         self.time.soon(lambda: self._deliver(SocketClosed(epoch, f"closed by client ({reason})")))
 
     def send(self, data: bytes | str) -> None:
-        self._settle()  # what the bot asks or does meets the book the recording showed by now
         message = msgspec.json.decode(data)
         if isinstance(message, dict) and message.get("method") == "post":
             post_id = message.get("id")
             request = message.get("request") or {}
             epoch = self._epoch
+            if self.sequencer is None or request.get("type") != "action":
+                # Answered from the core now (an action waits for its block, which settles).
+                self._settle()
 
             def reply(answer: Any) -> None:
                 frame = post_answer_frame(post_id, answer.ws)
@@ -356,6 +359,7 @@ class Venue:
 
             self.gateway.submit(request.get("type"), request.get("payload"), reply)
             return
+        self._settle()  # a subscription's first frame is read from the core
         self.delivery.receive(data)
         self._schedule_pump()
 
@@ -372,27 +376,6 @@ class _DeferredTop(NamedTuple):
     bids: list[tuple[Decimal, Decimal]]
     asks: list[tuple[Decimal, Decimal]]
     at_ms: int  # the exchange clock when it was recorded
-
-
-class _SettleFirst:
-    """The timing model's clock: every timer of it (a block executing, an answer leaving)
-    first brings the core up to date with the recording (`Venue._settle`)."""
-
-    def __init__(self, time: VirtualTime, settle: Callable[[], None]) -> None:
-        self._time = time
-        self._settle = settle
-
-    def now_ms(self) -> float:
-        return self._time.now_ms()
-
-    def call_at(self, when_ms: float, callback: Callable[[], None]) -> Any:
-        settle = self._settle
-
-        def settled() -> None:
-            settle()
-            callback()
-
-        return self._time.call_at(when_ms, settled)
 
 
 class VenueTransport:

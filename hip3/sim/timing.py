@@ -150,7 +150,9 @@ class Sequencer:
     """Collects actions into blocks, executes each block in order, answers after commit.
 
     Collaborators: `clock` (time and timers), `sink` (where events go once due: the
-    server's event fan-out) and `rng` (the seeded source of network delays).
+    server's event fan-out), `rng` (the seeded source of network delays) and, optionally,
+    `before_block`, called before a block executes (the only time the sequencer touches the
+    exchange core: a backtest brings its core up to date with the recording there).
     """
 
     def __init__(
@@ -160,8 +162,10 @@ class Sequencer:
         clock: Clock,
         sink: Callable[[object], None],
         rng: random.Random,
+        before_block: Callable[[], None] | None = None,
     ) -> None:
         self.config = config
+        self._before_block = before_block
         self._clock = clock
         self._sink = sink
         self._latency = Latency(config.latency, rng)
@@ -240,6 +244,8 @@ class Sequencer:
         self._last_block = max(self._last_block, bucket)
         if not entries:
             return
+        if self._before_block is not None:
+            self._before_block()
         block_time = (bucket + 1) * self._block_ms
         commit_at = block_time + self._commit_ms
         self._block_time = block_time

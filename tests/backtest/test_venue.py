@@ -93,3 +93,27 @@ def test_a_top_that_crosses_itself_is_applied_at_once() -> None:
     assert not venue._deferred
     venue.apply(_bbo("xyz:AAA", START_NS // 1_000_000, ("24.99", "1"), ("25", "1")))
     assert list(venue._deferred) == ["xyz:AAA"]
+
+
+def test_a_block_and_an_info_request_first_bring_the_core_up_to_date() -> None:
+    scenario = load_scenario(None)
+    time = VirtualTime(START_NS)
+    venue = Venue(scenario, time=time, seed=7, timing=scenario.timing, deliver=lambda e: None)
+    venue.open(1)
+    venue.apply(_bbo("xyz:AAA", START_NS // 1_000_000, ("24.99", "1"), ("25.01", "1")))
+    assert list(venue._deferred) == ["xyz:AAA"]
+    answers: list = []
+    # Any action waits for its block (this one is refused there: it is not signed).
+    venue.gateway.submit("action", {"action": {"type": "noop"}, "nonce": 1}, answers.append)
+    time.run_until(START_NS + 50_000_000)
+    assert list(venue._deferred) == ["xyz:AAA"] and not answers  # its block has not run yet
+    time.run_until(START_NS + 2_000_000_000)
+    assert not venue._deferred and len(answers) == 1
+
+    venue.apply(_bbo("xyz:AAA", START_NS // 1_000_000 + 2000, ("24.98", "2"), ("25.02", "2")))
+    assert venue._deferred
+    info = {"type": "l2Book", "coin": "xyz:AAA"}
+    venue.send(
+        json.dumps({"method": "post", "id": 1, "request": {"type": "info", "payload": info}})
+    )
+    assert not venue._deferred  # answered from the core as the recording showed it

@@ -450,3 +450,25 @@ def test_every_action_runs_once_in_a_valid_block_and_streams_keep_their_order(
         stream = [(t, e.orders[0]["i"]) for t, e in delivered if e.user == user]
         assert [position[i] for _, i in stream] == sorted(position[i] for _, i in stream)
         assert all(t >= answers[i] >= block_of[i] for t, i in stream)
+
+
+def test_before_block_runs_once_ahead_of_each_block_and_never_for_answers() -> None:
+    # A backtest brings its core up to date with the recording there: once per block, before
+    # the block's first action, and not when answers or user events leave.
+    clock = VirtualClock(7000)
+    ran: list = []
+    sequencer = Sequencer(
+        TimingConfig(latency=NO_LATENCY, mempool=MempoolRules(order_wait_ms=0)),
+        clock=clock,
+        sink=lambda event: ran.append("event"),
+        rng=random.Random(11),
+        before_block=lambda: ran.append(("settle", clock.now_ms())),
+    )
+    answers: list = []
+    for name in ("a", "b"):
+        sequencer.submit(CANCEL, lambda name=name: ran.append(name), answers.append)
+    clock.advance(75)  # the first block (7000-7069) closes at 7070
+    sequencer.submit(CANCEL, lambda: ran.append("c"), answers.append)
+    clock.advance(500)  # the second block and every answer
+    assert ran == [("settle", 7070), "a", "b", ("settle", 7140), "c"]
+    assert len(answers) == 3
