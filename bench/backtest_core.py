@@ -33,7 +33,6 @@ from bench.backtest import VARIANTS, make_recording
 from hip3.backtest.clock import VirtualTime
 from hip3.backtest.data import merged, open_data
 from hip3.backtest.venue import Venue
-from hip3.protocol.frames import decode_frame
 from hip3.sim.scenario import load_scenario
 
 CHUNK = 50
@@ -92,7 +91,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "dense.ndjson.gz"
         make_recording(path, minutes, **VARIANTS["dense"])
-        frames = [(ns, decode_frame(raw)) for ns, raw, _, _ in merged([open_data(path)])]
+        frames = [(ns, frame) for ns, frame, _, _ in merged([open_data(path)])]  # decoded
     applied = best(frames, settle_each=False, rounds=rounds)
     settled = best(frames, settle_each=True, rounds=rounds)
     n = len(frames)

@@ -235,9 +235,14 @@ class Venue:
                 return False  # the core refuses it at once, with its own error
             if sz.quantize(lot) > ZERO:
                 ids += 1
-                placed.append(rules.round_price(asset, px))
-        if bids and asks and len(placed) == 2 and placed[0] >= placed[1]:
-            return False  # its ask would trade with its bid
+                placed.append(px)
+        if bids and asks and len(placed) == 2:
+            bid_px, ask_px = placed  # the core rounds them: it is their rounded prices that cross
+            if bid_px >= ask_px or (
+                not rules.rounded_apart(asset, bid_px, ask_px)
+                and rules.round_price(asset, bid_px) >= rules.round_price(asset, ask_px)
+            ):
+                return False  # its ask would trade with its bid
         self._deferred.pop(coin, None)  # the coins stay in the order of their latest frames
         self._deferred[coin] = _DeferredTop(self._deferred_ids, ids, bids, asks, self._clock_ms())
         self._deferred_ids += ids

@@ -109,6 +109,18 @@ def _round_price(sz_decimals: int, px: Decimal) -> Decimal:
     return rounded.normalize()
 
 
+def rounded_apart(asset: Asset, low: Decimal, high: Decimal) -> bool:
+    """Whether `round_price` keeps `low` < `high` apart, told without rounding either.
+
+    Rounding never reverses two prices and moves each by at most its quantum, which is at most
+    the larger of 10^(1 - MAX_SIG_FIGS) of the price and the decimals' limit; so two prices
+    more than two such quanta apart cannot round to one. (Closer ones may: round them.)"""
+    widest = max(
+        high.scaleb(1 - MAX_SIG_FIGS), _power_of_ten(asset.sz_decimals - PERP_MAX_DECIMALS)
+    )
+    return high - low > 2 * widest
+
+
 _POWERS_OF_TEN: dict[int, Decimal] = {}
 
 

@@ -88,3 +88,28 @@ def test_round_price_hands_back_an_already_valid_price_itself(
     rounded = rules.round_price(_asset(sz_decimals), px)
     assert rounded == fresh and rounded.as_tuple() == fresh.as_tuple()
     assert (rounded is px) == (fresh.as_tuple() == px.as_tuple())
+
+
+gaps = st.decimals(min_value=Decimal("1e-8"), max_value=Decimal(5), places=8)
+
+
+@given(positive, gaps, st.integers(min_value=0, max_value=5))
+def test_prices_told_rounded_apart_never_round_together(
+    low: Decimal, gap: Decimal, szd: int
+) -> None:
+    # Close pairs (a gap of 1e-8 up to a few units) are where rounding can join two prices.
+    high = low + gap
+    if rules.rounded_apart(_asset(szd), low, high):
+        assert rules._round_price(szd, low) < rules._round_price(szd, high)
+    if rules._round_price(szd, low) >= rules._round_price(szd, high):
+        assert not rules.rounded_apart(_asset(szd), low, high)
+
+
+def test_rounded_apart_examples() -> None:
+    asset = _asset(2)  # 5 significant figures, at most 4 decimals
+    assert rules.rounded_apart(asset, Decimal("24.99"), Decimal("25.01"))
+    assert not rules.rounded_apart(asset, Decimal("25.00001"), Decimal("25.00004"))  # both 25
+    assert not rules.rounded_apart(asset, Decimal("9.99996"), Decimal("10.0003"))  # both 10
+    assert rules.round_price(asset, Decimal("9.99996")) == rules.round_price(
+        asset, Decimal("10.0003")
+    )
