@@ -40,6 +40,8 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.tick_to_post
 	$(BIN)/python -m bench.hot_path
 	$(BIN)/python -m bench.machines
+	$(BIN)/python -m bench.backtest
+	$(BIN)/python -m bench.backtest_core
 	$(BIN)/python -m bench.liq_gate
 	$(BIN)/python -m bench.tick
 	$(BIN)/python -m bench.dashboard

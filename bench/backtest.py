@@ -19,10 +19,12 @@ exchange's timing model. Two densities:
 Prints one line per density:
 `RESULT data=<dense|quiet> frames=<n> seconds=<replay wall time> frames_per_s=<rate>
 market_s_per_s=<seconds of data per second of wall time> day_minutes=<wall minutes a day of
-these four markets would take> read_frames_per_s=<rate of reading and decoding the same
-recording alone>`. The last is the ceiling any replay of the file has in this interpreter:
-the gzip stream, the line and the frame decoded and checked, with no exchange core and no bot
-behind them. With `--profile`, also the top of a cProfile of one more replay of each.
+these four markets would take> no_trade_frames_per_s=<rate of the same replay with an edge
+threshold no quote reaches> read_frames_per_s=<rate of reading and decoding the same recording
+alone>`. The no-trade rate is the market-data path alone (every frame through the core, the
+bot's state, gates and detector, and its ticks; no order); the read rate is the ceiling any
+replay of the file has in this interpreter: the gzip stream, the line and the frame decoded and
+checked, with no exchange core and no bot behind them. With `--profile`, also the top of a cProfile of one more replay of each.
 """
 
 from __future__ import annotations
@@ -47,6 +49,8 @@ RECEIVE_DELAY_NS = 150_000_000
 # quiet: the least time between two recorded frames of one market's channel
 QUIET_CTX_EVERY_MS = 3_000
 QUIET_BBO_EVERY_MS = 500
+# An edge threshold no recorded quote reaches (bps): the no-trade replay's detector never fires.
+NO_TRADE_EDGE = 10_000.0
 
 
 def make_recording(
@@ -141,11 +145,20 @@ def measure(name: str, minutes: float, tmp: Path, profile: bool) -> str:
         run_backtest(cfg, [data], journal=tmp / f"{name}-profiled.sqlite")
         prof.disable()
         pstats.Stats(prof).sort_stats("tottime").print_stats(25)
+    # The same replay with an edge no quote reaches: every frame is handled, none trades.
+    no_trade_cfg = load_config(
+        overrides={"mode": "trading", "detector.min_edge_bps": NO_TRADE_EDGE}
+    )
+    started = time.perf_counter()
+    run_backtest(no_trade_cfg, [data], journal=tmp / f"{name}-no-trades.sqlite")
+    no_trade_seconds = time.perf_counter() - started
     market_s = minutes * 60 / seconds
     return (
         f"RESULT data={name} frames={frames} seconds={seconds:.2f} "
         f"frames_per_s={frames / seconds:.0f} market_s_per_s={market_s:.0f} "
-        f"day_minutes={86_400 / market_s / 60:.1f} read_frames_per_s={read_per_s:.0f}"
+        f"day_minutes={86_400 / market_s / 60:.1f} "
+        f"no_trade_frames_per_s={frames / no_trade_seconds:.0f} "
+        f"read_frames_per_s={read_per_s:.0f}"
     )
 
 
