@@ -25,6 +25,8 @@ without a socket, and what the exchange answers comes back as frames at virtual 
   given; tops that could trade, or that triggers or competitors watch, are applied at once.
 - Competing takers (`hip3.sim.competitors`, a scenario's `[[competitors]]`) watch the core's
   books and race for the same stale quotes through the same mempool.
+- The core's own clock runs as `hip3 sim` runs it (every `CORE_TICK_MS` of virtual time): a
+  scheduleCancel deadline fires, and funding is paid on the hour from every book's mid.
 
 Everything random is seeded; nothing reads the wall clock.
 """
@@ -46,6 +48,8 @@ from hip3.sim.accounts import ZERO
 from hip3.sim.delivery import Delivery
 from hip3.sim.events import BookChanged, CtxChanged
 from hip3.sim.exchange import Exchange
+from hip3.sim.funding import HOUR_MS
+from hip3.sim.harness import CLOCK_TICK_S
 from hip3.sim.requests import RequestGateway
 from hip3.sim.scenario import Scenario
 from hip3.sim.server import channel_frame, post_answer_frame
@@ -54,6 +58,7 @@ from hip3.sim.timing import Sequencer, TimedGateway, TimingConfig
 # The account whose quotes are the recorded book (an internal maker of the core).
 RECORDED_MAKER = "0x" + "00" * 19 + "b7"
 _MARKET_LANES = ("bbo:", "activeAssetCtx:")
+CORE_TICK_MS = int(CLOCK_TICK_S * 1000)  # the period `hip3 sim` ticks its core at
 _MARKET_EVENTS = frozenset({BookChanged, CtxChanged})
 _NUMBERS_KEPT = 1 << 16  # distinct recorded prices and sizes remembered (a few MB at most)
 
@@ -134,6 +139,8 @@ class Venue:
         self._numbers: dict[str, Decimal] = {}  # recorded text -> its Decimal (`_number`)
         self._deferred: dict[str, _DeferredTop] = {}  # coin -> its latest recorded top, unapplied
         self._deferred_ids = 0  # order ids the deferred tops (and the ones they replaced) take
+        self._core_hour = int(time.now_ms()) // HOUR_MS
+        self._core_clock = time.call_at(time.now_ms() + CORE_TICK_MS, self._tick_core)
 
     @property
     def exchange(self) -> Exchange:
@@ -368,7 +375,19 @@ class Venue:
         self.delivery.receive(data)
         self._schedule_pump()
 
+    def _tick_core(self) -> None:
+        """The core's clock, as `hip3 sim`'s harness runs it: due scheduleCancel deadlines
+        fire, and funding is paid when an hour begins."""
+        now = int(self.time.now_ms())
+        hour = now // HOUR_MS
+        if hour != self._core_hour:
+            self._core_hour = hour
+            self._settle()  # funding reads every book's mid
+        self._core.tick(now)
+        self._core_clock = self.time.call_at(now + CORE_TICK_MS, self._tick_core)
+
     def stop(self) -> None:
+        self._core_clock.cancel()
         if self.competitors is not None:
             self.competitors.stop()
         if self.sequencer is not None:

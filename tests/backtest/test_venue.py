@@ -117,3 +117,49 @@ def test_a_block_and_an_info_request_first_bring_the_core_up_to_date() -> None:
         json.dumps({"method": "post", "id": 1, "request": {"type": "info", "payload": info}})
     )
     assert not venue._deferred  # answered from the core as the recording showed it
+
+
+# --- the core's clock ----------------------------------------------------------------------
+
+HOUR_NS = 3_600_000_000_000
+
+
+def test_funding_is_paid_on_the_hour_from_the_last_recorded_book() -> None:
+    """A backtest crossing an hour pays funding as `hip3 sim` does, and from the book the
+    recording showed last: the tops kept unapplied are brought in before the payment."""
+    scenario = load_scenario(None)
+    time = VirtualTime(START_NS + HOUR_NS - 10_000_000_000)  # 10 s before an hour begins
+    venue = Venue(scenario, time=time, seed=7, timing=scenario.timing, deliver=lambda e: None)
+    venue.exchange.set_oracle("xyz:AAA", Decimal("25"))
+    t_ms = time.ns // 1_000_000
+    venue.apply(_bbo("xyz:AAA", t_ms, ("24.9", "10"), ("25.1", "10")))
+    time.run_until(time.ns + 5_000_000_000)
+    venue.apply(_bbo("xyz:AAA", t_ms + 5_000, ("25.4", "10"), ("25.6", "10")))
+    assert venue._deferred, "white box: the last top waits unapplied"
+    assert "xyz:AAA" not in venue._core.funding.history
+
+    time.run_until(START_NS + HOUR_NS + 100_000_000)
+    [(at_ms, _rate, premium)] = venue.exchange.funding.history["xyz:AAA"]
+    assert at_ms == (START_NS + HOUR_NS) // 1_000_000
+    assert premium == Decimal("0.02")  # mid 25.5 against the oracle 25: the later top
+    venue.stop()
+
+
+def test_a_scheduled_cancel_fires_at_its_deadline_in_virtual_time() -> None:
+    scenario = load_scenario(None)
+    time = VirtualTime(START_NS)
+    venue = Venue(scenario, time=time, seed=7, timing=scenario.timing, deliver=lambda e: None)
+    user = OTHER_MAKER  # a resting order without signing one: a simulated maker's quote
+    core = venue.exchange
+    core.replace_maker_quotes("xyz:AAA", user, [(Decimal("20"), Decimal("1"))], [])
+    account = core.accounts[user]
+    account.volume = Decimal(1_000_000)  # white box: past the switch's volume gate
+    assert len(core.open_orders(user)) == 1
+    now_ms = time.ns // 1_000_000
+    core.scheduled.set(account, now_ms + 6_000, now_ms)
+
+    time.run_until(START_NS + 5_900_000_000)
+    assert len(venue.exchange.open_orders(user)) == 1
+    time.run_until(START_NS + 6_100_000_000)
+    assert venue.exchange.open_orders(user) == []
+    venue.stop()
