@@ -27,6 +27,9 @@ traffic.
 
 `handle()` is synchronous: the property tests drive it directly with generated orderings,
 with a recording transport in place of the socket.
+
+This file answers "where does an event go"; "what is the runtime made of, and who holds
+whom" is assembly.py's, which builds every component in dependency order.
 """
 
 from __future__ import annotations
@@ -48,47 +51,13 @@ from hip3.events import (
     Tick,
     WriteFailed,
 )
-from hip3.execution.entry_guards import EntryGuards
-from hip3.execution.executor import Executor, RiskLimits
-from hip3.execution.liquidation import LiquidationBuffer
-from hip3.execution.orders import OrderRegistry
-from hip3.execution.positions import PositionTracker
-from hip3.execution.risk import RiskMonitor
 from hip3.machines import commands as C
-from hip3.machines.connection import ConnectionMachine
-from hip3.machines.flatten import FlattenMachine
-from hip3.machines.hardstop import HardStopMachine
 from hip3.machines.readiness import ReadinessMachine
-from hip3.market.gates import GateParams, MarketGates
-from hip3.market.spread import SpreadEwma
-from hip3.market.state import Freshness, MarketSpec, MarketState
 from hip3.protocol import frames as F
-from hip3.protocol.ids import CloidSource
 from hip3.runtime.account_check import AccountCheck
-from hip3.runtime.common import FatalError, dec, log, ms
-from hip3.runtime.dead_mans_switch import DeadMansSwitch
-from hip3.runtime.epoch import FRAME_STATES, ConnectionEpoch
-from hip3.runtime.flatten import Flattening
-from hip3.runtime.leverage import LeverageSetter
-from hip3.runtime.market_join import MarketJoin
-from hip3.runtime.order_flow import Fills, OrderFlow
-from hip3.runtime.price_lookup import PriceLookup
-from hip3.runtime.ready import Ready
-from hip3.runtime.reconciliation import Reconciler, dexes_of
-from hip3.runtime.recorder import Recorder
-from hip3.runtime.rediscovery import Rediscovery
-from hip3.runtime.safety import Safety
-from hip3.runtime.strategy_host import StrategyHost
-from hip3.runtime.streams import StreamWatch
-from hip3.runtime.trip import HardStopTrip
-from hip3.runtime.wire import Wire
-from hip3.strategy.api import Strategy
-from hip3.strategy.exits import ExitParams, ExitPolicy
-from hip3.strategy.fees import FeeTable
-from hip3.strategy.loader import BUILTIN, StrategyError, load_strategy_class, strategy_params
-from hip3.strategy.priority import PriorityPolicy
-from hip3.strategy.taker import DislocationTaker, make_detector
-from hip3.transport.limits import TokenBucket
+from hip3.runtime.assembly import assemble
+from hip3.runtime.common import FatalError, log
+from hip3.runtime.reconciliation import dexes_of
 
 __all__ = ["Clock", "Dispatcher", "FatalError"]
 
@@ -107,8 +76,8 @@ class Clock:
 
 
 class Dispatcher:
-    """The one consumer of the inbox: builds the components, routes events to them and runs
-    the machines' commands through them."""
+    """The one consumer of the inbox: has the components built (assembly.py), routes events to
+    them and runs the machines' commands through them."""
 
     def __init__(
         self,
@@ -165,309 +134,81 @@ class Dispatcher:
         # observability
         self.counters: Counter[str] = Counter()
         self.decode_errors: Counter[str] = Counter()
-        now = clock.now_ms()
+        # the order transitions go to the journal and transition log only when one is kept
+        self._record_transitions = journal is not None or transition_log is not None
 
-        # --- shared state: the machines and the books the components read and change
-        ws, ob = cfg.websocket, cfg.outbound
-        self.conn = conn = ConnectionMachine(
-            backoff_min_ms=ms(ws.backoff_min_s),
-            backoff_max_ms=ms(ws.backoff_max_s),
-            backoff_reset_after_ms=ms(ws.backoff_reset_after_s),
-            ping_after_ms=ms(ws.ping_after_s),
-            pong_timeout_ms=ms(ws.pong_timeout_s),
-            handshake_timeout_ms=ms(ws.handshake_timeout_s),
-            exposed_backoff_max_ms=ms(ws.exposed_backoff_max_s),
-            exposed_ping_interval_ms=ms(ws.exposed_ping_interval_s),
-            exposed_pong_timeout_ms=ms(ws.exposed_pong_timeout_s),
-            rng=rng or random.Random(),
-            outbox=self.outbox,
-        )
-        self.wire = Wire(
-            transport,
-            signer=signer,
-            nonces=nonces,
-            mainnet=cfg.endpoints.mainnet_signing,
-            messages_per_minute=ob.messages_per_minute,
-            max_inflight_posts=ob.max_inflight_posts,
-            post_timeout_ms=ms(ob.post_timeout_s),
-            now_ms=clock.now_ms,
-            is_open=lambda: conn.state in FRAME_STATES,
-        )
-        account_check = account_check if trading else None
-        if account_check is not None:
-            self.wire.signer_verified = False
-        freshness = Freshness.from_config(cfg.freshness)
-        self.markets: dict[str, MarketState] = {
-            c: MarketState(c, freshness, SpreadEwma(cfg.gates.spread_ewma_alpha))
-            for c in self.coins
-        }
-        self.specs: dict[str, MarketSpec] = {}
-        self.dead_mans_switch = DeadMansSwitch(
-            cfg=cfg.dead_mans_switch,
-            wire=self.wire,
-            conn=conn,
-            trading=trading,
-            clock=clock,
-            counters=self.counters,
-        )
-        self.ready = Ready(now_ns=clock.now_ns, dead_mans_switch=self.dead_mans_switch)
-        self.ready.connection = conn
-        self.ready.markets = self.markets
-        self.hardstop = HardStopMachine(
-            retry_interval_ms=ms(cfg.flatten.timeout_s), outbox=self.outbox
-        )
-        self.flatten: dict[str, FlattenMachine] = {}
-        self.orders = OrderRegistry(self.outbox)
-        self.positions = PositionTracker(session_start_ms=clock.wall_ms())
-        self.cloids = cloids or CloidSource()
-        d = cfg.detector
-        self.gates = {c: MarketGates(c, GateParams.from_config(cfg.gates)) for c in self.coins}
-        self.fees = FeeTable(dec(d.taker_fee_bps))
-        self.priority = PriorityPolicy.from_config(cfg.priority, cfg.markets)
-        r = cfg.risk
-        self.risk = RiskMonitor(
-            loss_limit=dec(r.loss_limit_usd),
-            max_consecutive_rejections=r.max_consecutive_rejections,
-            disconnect_exposure_ms=ms(r.disconnect_exposure_s),
-            max_flatten_failures=r.max_flatten_failures,
-        )
-        self.recorder = Recorder(
-            journal, observation=not trading, flush_every_ms=journal_flush_every_ms
-        )
-        self.trip = HardStopTrip(self.hardstop, now_ms=clock.now_ms)
-
-        # --- the components, each given what it works with
-        self.epoch = ConnectionEpoch(
-            cfg=cfg,
-            conn=conn,
-            wire=self.wire,
-            transport=transport,
-            ready=self.ready,
-            coins=self.coins,
-            retired=self.ready.retired,
-            markets=self.markets,
+        # every component, built in dependency order (assembly.py)
+        rt = assemble(
+            cfg,
             trading=trading,
             user=user,
-            hardstop=self.hardstop,
-            outbox=self.outbox,
+            coins=self.coins,
+            dexes=self.dexes,
+            transport=transport,
             clock=clock,
-            counters=self.counters,
+            signer=signer,
+            nonces=nonces,
+            rng=rng,
+            cloids=cloids,
+            detector=detector,
+            exits=exits,
+            journal=journal,
             transition_log=transition_log,
             latency=latency,
             account_check=account_check,
-            trip=self.trip,
-        )
-        fills = Fills(
-            orders=self.orders,
-            positions=self.positions,
-            recorder=self.recorder,
-            on_fill=self._fill_applied,
-        )
-        self.reconciler = Reconciler(
-            conn=conn,
-            wire=self.wire,
-            epoch=self.epoch,
-            orders=self.orders,
-            positions=self.positions,
-            fills=fills,
-            specs=self.specs,
-            gates=self.gates,
-            fees=self.fees,
-            coins=self.coins,
-            retired=self.ready.retired,
-            dexes=self.dexes,
-            user=user,
-            trading=trading,
-            clock=clock,
+            strategy=strategy,
+            whole_dexes=whole_dexes,
+            journal_flush_every_ms=journal_flush_every_ms,
+            outbox=self.outbox,
             counters=self.counters,
             decode_errors=self.decode_errors,
             account_value=self._account_value_reported,
             margin_state=self._margin_state_reported,
+            fill_applied=self._fill_applied,
+            order_transition=self._order_transition,
         )
-        self.leverage = LeverageSetter(
-            wanted={c: cfg.leverage_for(c) for c in self.coins} if trading else {},
-            prefer_cross=cfg.margin.cross,
-            specs=self.specs,
-            unsettled=self.ready.unsettled,
-            retired=self.ready.retired,
-            ask=self.reconciler.ask,
-            wire=self.wire,
-            conn=conn,
-            user=user,
-            counters=self.counters,
-        )
-        self.order_flow = OrderFlow(
-            orders=self.orders,
-            positions=self.positions,
-            fills=fills,
-            risk=self.risk,
-            reconciler=self.reconciler,
-            first_data=self.epoch.first,
-            trip=self.trip,
-            wire=self.wire,
-            recorder=self.recorder,
-            user=user,
-            clock=clock,
-            counters=self.counters,
-            latency=latency,
-            transition_log=transition_log,
-        )
-        self.entry_guards = EntryGuards.from_config(cfg.entry_guards, positions=self.positions)
-        self.liq_buffer = LiquidationBuffer(
-            ratios={c: dec(cfg.liq_buffer_ratio_for(c)) for c in self.coins} if trading else {},
-            specs=self.specs,
-            markets=self.markets,
-            settings=self.leverage.settings.get,
-            tracked_size=self.positions.size,
-            refresh=self.reconciler.read_margin,
-        )
-        self.executor = Executor(
-            limits=RiskLimits(
-                max_notional_per_market=dec(r.max_notional_per_market_usd),
-                max_total_notional=dec(r.max_total_notional_usd),
-                max_concurrent_positions=r.max_concurrent_positions,
-                min_order_notional=dec(d.min_order_notional_usd),
-                slippage_bps=dec(d.slippage_bps),
-                max_slippage_bps=dec(d.max_slippage_bps),
-                risk_per_market=dec(r.risk_per_market) if r.dynamic_sizing else None,
-            ),
-            action_budget=TokenBucket(max(1, int(r.max_actions_per_s)), 1.0, now),
-            ready=self.ready,
-            hardstop=self.hardstop,
-            flatten=self.flatten,
-            positions=self.positions,
-            orders=self.orders,
-            markets=self.markets,
-            specs=self.specs,
-            wire=self.wire,
-            cloids=self.cloids,
-            trading=trading,
-            order_post=self.order_flow.order_post,
-            guards=self.entry_guards,
-            wall_ms=clock.wall_ms,
-            exit_priority=self.priority.exit_rate,
-            liq_buffer=self.liq_buffer,
-        )
-        self.executor.journal = journal
-        self._record_transitions = journal is not None or transition_log is not None
-        if transition_log is not None:
-            transition_log.attach(conn)
-            transition_log.attach(self.hardstop)
-        # a price for a position in a coin the bot does not stream (HardStop flattens it too)
-        self.price_lookup = PriceLookup(
-            ask=self.reconciler.ask,
-            can_ask=self.ready.can_reduce,
-            now_ms=clock.now_ms,
-            counters=self.counters,
-        )
-        self.flattening = Flattening(
-            cfg=cfg,
-            flatten=self.flatten,
-            hardstop=self.hardstop,
-            positions=self.positions,
-            markets=self.markets,
-            specs=self.specs,
-            ready=self.ready,
-            wire=self.wire,
-            executor=self.executor,
-            price_lookup=self.price_lookup,
-            risk=self.risk,
-            trip=self.trip,
-            outbox=self.outbox,
-            clock=clock,
-            counters=self.counters,
-            transition_log=transition_log,
-        )
-        self.safety = Safety(
-            cfg=cfg,
-            hardstop=self.hardstop,
-            trip=self.trip,
-            flattening=self.flattening,
-            reconciler=self.reconciler,
-            conn=conn,
-            orders=self.orders,
-            positions=self.positions,
-            markets=self.markets,
-            specs=self.specs,
-            gates=self.gates,
-            wire=self.wire,
-            ready=self.ready,
-            risk=self.risk,
-            recorder=self.recorder,
-            user=user,
-            dexes=self.dexes,
-            trading=trading,
-            clock=clock,
-            counters=self.counters,
-        )
-        self.host = StrategyHost(
-            coins=self.coins,
-            markets=self.markets,
-            positions=self.positions,
-            orders=self.orders,
-            flatten=self.flatten,
-            hardstop=self.hardstop,
-            executor=self.executor,
-            ready=self.ready,
-            specs=self.specs,
-            fees=self.fees,
-            priority=self.priority,
-            recorder=self.recorder,
-            first_data=self.epoch.first,
-            request_flatten=self.flattening.request,
-            clock=clock,
-            counters=self.counters,
-        )
-        fr = cfg.freshness
-        self.streams = StreamWatch(
-            markets=self.markets,
-            readiness=lambda: self.epoch.readiness,
-            is_live=lambda: conn.is_live,
-            epoch=lambda: conn.epoch,
-            wire=self.wire,
-            reconnect=self.epoch.stream_stale,
-            resubscribe_wait_s=fr.resubscribe_wait_s,
-            max_resubscribes=fr.max_resubscribes,
-        )
-        self.strategy = self._build_strategy(cfg, strategy, detector, exits)
-        self.host.attach(self.strategy)
-        # the built-in taker's detector and exit policy (status, metrics, benchmarks read them)
-        self.detector = getattr(self.strategy, "detector", None)
-        self.exits = getattr(self.strategy, "exits", None)
-        # whole dexes whose listings change during the run (rediscovery.py, market_join.py)
-        detector_params = getattr(self.detector, "p", None)
-        self.market_join = MarketJoin(
-            coins=self.coins,
-            markets=self.markets,
-            gates=self.gates,
-            new_market=lambda c: MarketState(c, freshness, SpreadEwma(cfg.gates.spread_ewma_alpha)),
-            new_gates=lambda c: MarketGates(c, GateParams.from_config(cfg.gates)),
-            thresholds=getattr(detector_params, "thresholds", None),
-            priority_caps=self.priority.caps,  # type: ignore[arg-type]
-            liq_ratios=self.liq_buffer.ratios,
-            default_liq_ratio=cfg.entry_guards.min_liq_buffer_ratio,
-            default_leverage=cfg.margin.leverage,
-            leverage=self.leverage,
-            ready=self.ready,
-            epoch=self.epoch,
-            host=self.host,
-            trading=trading,
-        )
-        self.rediscovery = Rediscovery(
-            entries=tuple(whole_dexes),
-            rediscover_s=cfg.discovery.rediscover_s,
-            ask=self.reconciler.ask,
-            conn=conn,
-            specs=self.specs,
-            known=lambda: set(self.coins) | self.ready.retired,
-            apply_specs=self.reconciler.apply_specs,
-            join=self.market_join,
-            counters=self.counters,
-        )
-        # every order transition: to the journal and transition log, and to the strategy
-        self.orders.on_transition = self._order_transition
+        # The same names as the assembly's (status, metrics, the summary, the dashboard, the
+        # backtest and tests read them here), and plain attributes: the routing below reads
+        # them on every event.
+        self.conn = rt.conn
+        self.wire = rt.wire
+        self.markets = rt.markets
+        self.specs = rt.specs
+        self.dead_mans_switch = rt.dead_mans_switch
+        self.ready = rt.ready
+        self.hardstop = rt.hardstop
+        self.flatten = rt.flatten
+        self.orders = rt.orders
+        self.positions = rt.positions
+        self.cloids = rt.cloids
+        self.gates = rt.gates
+        self.fees = rt.fees
+        self.priority = rt.priority
+        self.risk = rt.risk
+        self.recorder = rt.recorder
+        self.trip = rt.trip
+        self.epoch = rt.epoch
+        self.reconciler = rt.reconciler
+        self.leverage = rt.leverage
+        self.order_flow = rt.order_flow
+        self.entry_guards = rt.entry_guards
+        self.liq_buffer = rt.liq_buffer
+        self.executor = rt.executor
+        self.price_lookup = rt.price_lookup
+        self.flattening = rt.flattening
+        self.safety = rt.safety
+        self.host = rt.host
+        self.streams = rt.streams
+        self.strategy = rt.strategy
+        self.detector = rt.detector
+        self.exits = rt.exits
+        self.market_join = rt.market_join
+        self.rediscovery = rt.rediscovery
         # command type -> what runs it (public: a test checks that no command lacks one)
         self.command_runners = self._command_runners()
+
+    # ------------------------------------------------------------------------------------
+    # facts one component passes to another built after it (assemble()'s routes)
 
     def _account_value_reported(self, dex: str, value: Any) -> None:
         # The reconciler reads it, the executor sizes with it; the executor is built after the
@@ -478,46 +219,6 @@ class Dispatcher:
     def _margin_state_reported(self, dex: str, state: Any) -> None:
         # the reconciler reads it, the liquidation-buffer gate judges entries by it
         self.liq_buffer.note_state(dex, state)
-
-    def _build_strategy(self, cfg: Any, factory: Any, detector: Any, exits: Any) -> Any:
-        try:
-            return self._make_strategy(cfg, factory, detector, exits)
-        except StrategyError as exc:
-            raise FatalError(str(exc)) from None
-
-    def _make_strategy(self, cfg: Any, factory: Any, detector: Any, exits: Any) -> Any:
-        host = self.host
-        if isinstance(factory, type) and issubclass(factory, Strategy):
-            return factory(host, strategy_params(factory, cfg.strategy.params))
-        if factory is not None:
-            return factory(host)
-        name = cfg.strategy.name
-        if name is None or name == BUILTIN:
-            return DislocationTaker(
-                host,
-                detector=detector
-                or make_detector(
-                    cfg, fees=self.fees, gates=self.gates, specs=self.specs, priority=self.priority
-                ),
-                exits=exits if exits is not None else self._exit_policy(cfg),
-            )
-        cls = load_strategy_class(name)
-        if cls is DislocationTaker:
-            return DislocationTaker(
-                host,
-                detector=make_detector(
-                    cfg, fees=self.fees, gates=self.gates, specs=self.specs, priority=self.priority
-                ),
-                exits=self._exit_policy(cfg),
-            )
-        return cls(host, strategy_params(cls, cfg.strategy.params))
-
-    def _exit_policy(self, cfg: Any) -> ExitPolicy:
-        """The built-in taker's exits: [exits] and [oracle_exit], the entry guards' edge."""
-        return ExitPolicy(
-            ExitParams.from_config(cfg.exits, cfg.oracle_exit),
-            entry_edge=self.entry_guards.entry_edge,
-        )
 
     def _order_transition(self, cloid: str, source: str, target: str, event: str) -> None:
         if self._record_transitions:
