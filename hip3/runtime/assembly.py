@@ -65,7 +65,9 @@ __all__ = ["Runtime", "assemble", "build_strategy"]
 
 @dataclass(slots=True)
 class Runtime:
-    """Everything `assemble()` built: the shared books, then the components that use them."""
+    """What `assemble()` built, under the names the dispatcher exposes it by: the shared books,
+    then the components that use them. (`Fills` is held by its two users alone, the
+    reconciler and the order flow.)"""
 
     # shared state: the machines and the books the components read and change
     conn: ConnectionMachine
@@ -87,7 +89,6 @@ class Runtime:
     trip: HardStopTrip
     # the components
     epoch: ConnectionEpoch
-    fills: Fills
     reconciler: Reconciler
     leverage: LeverageSetter
     order_flow: OrderFlow
@@ -139,8 +140,9 @@ def assemble(
     order_transition: Callable[[str, str, str, str], None],
 ) -> Runtime:
     """Build one run's components in dependency order. `coins` and `dexes` are the run's own
-    lists (market joins during the run grow them in place); `outbox` is the machines' shared
-    command list the dispatcher runs; the rest is as `Dispatcher` takes it.
+    lists, shared with the dispatcher (a market joining during the run is appended to
+    `coins`); `outbox` is the machines' shared command list the dispatcher runs; the rest is
+    as `Dispatcher` takes it.
 
     The routes, called only once the run is under way: `account_value` and `margin_state`
     (the reconciler read a dex's account value or margin state), `fill_applied` (a fill
@@ -471,7 +473,6 @@ def assemble(
         recorder=recorder,
         trip=trip,
         epoch=epoch,
-        fills=fills,
         reconciler=reconciler,
         leverage=leverage,
         order_flow=order_flow,

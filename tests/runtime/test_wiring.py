@@ -4,11 +4,12 @@ table fed by userFees, and the ParamChange gate fed by every epoch's discovery."
 from __future__ import annotations
 
 import inspect
-from dataclasses import replace
+from dataclasses import fields, replace
 from decimal import Decimal
 
 from hip3.machines import commands as C
 
+from hip3.runtime.assembly import Runtime
 from hip3.strategy.basic import BasicDetector
 from hip3.strategy.detector import Detector
 
@@ -71,3 +72,11 @@ def test_every_command_a_machine_can_emit_has_a_component_that_runs_it():
     assert set(d.command_runners) == declared
     for run in d.command_runners.values():
         assert run.__self__ in (d.epoch, d.reconciler, d.flattening, d.safety, d)
+
+
+def test_the_dispatcher_exposes_everything_the_assembly_builds_under_its_own_name():
+    # status, metrics, the summary, the dashboard and the backtest read the components from
+    # the dispatcher; a component added to the assembly but not copied would be missed there
+    d = Harness().d
+    missing = [f.name for f in fields(Runtime) if not hasattr(d, f.name)]
+    assert missing == []
