@@ -28,6 +28,60 @@ def _fill_time(f: Any) -> int:
     return f.time
 
 
+def oldest_first(fills: list) -> list:
+    """A snapshot's (or the userFills answer's) fills in the order the exchange made them.
+
+    They are listed newest first (docs/exchange/websocket.md, Snapshots). Times order them
+    only across milliseconds: fills of one block share its time, so a list whose first and
+    last fill share a millisecond says nothing by its times, and it is reversed like any
+    newest-first list (applying it as it stands turned a round trip inside one block, the
+    other client's sale then the bot's flatten, into a short the exchange never held).
+    Within one coin and millisecond, the fills' `startPosition` chain settles the order
+    wherever it can: each fill starts where the one before it ended."""
+    if len(fills) < 2:
+        return fills
+    if fills[0].time >= fills[-1].time:
+        fills = fills[::-1]
+    fills = sorted(fills, key=_fill_time)
+    i = 0
+    while i < len(fills):
+        j = i + 1
+        while j < len(fills) and fills[j].time == fills[i].time:
+            j += 1
+        if j - i > 1:
+            for coin in {f.coin for f in fills[i:j]}:
+                slots = [k for k in range(i, j) if fills[k].coin == coin]
+                if len(slots) > 1:
+                    for k, f in zip(slots, _chained([fills[k] for k in slots]), strict=True):
+                        fills[k] = f
+        i = j
+    return fills
+
+
+def _chained(group: list) -> list:
+    """One coin's fills of one millisecond, each starting where the one before it ended;
+    the group as given when it already chains or its chain cannot be told (a round trip
+    starts and ends at the same size, so any of its fills could have come first)."""
+    if any(f.start_position is None for f in group):
+        return group
+    start = [Decimal(f.start_position) for f in group]
+    size = [Decimal(f.sz) if f.side == "B" else -Decimal(f.sz) for f in group]
+    end = [s + d for s, d in zip(start, size, strict=True)]
+    if all(start[k] == end[k - 1] for k in range(1, len(group))):
+        return group
+    heads = [k for k in range(len(group)) if start[k] not in end]
+    if len(heads) != 1:
+        return group
+    order, left = [heads[0]], set(range(len(group))) - {heads[0]}
+    while left:
+        nxt = [k for k in sorted(left) if start[k] == end[order[-1]]]
+        if not nxt:
+            return group
+        order.append(nxt[0])
+        left.discard(nxt[0])
+    return [group[k] for k in order]
+
+
 def fill_record(f: Any) -> FillRecord:
     return FillRecord(
         tid=f.tid,
@@ -75,12 +129,9 @@ class Fills:
         self.on_fill = on_fill  # (fill, cloid of our order or None) for each fill applied
 
     def apply(self, fills: list, *, snapshot: bool) -> None:
-        if snapshot and len(fills) > 1:
-            # snapshots and the info answer list the newest first; a fill's size is judged
-            # against the fills before it, so they are applied oldest first
-            if fills[0].time > fills[-1].time:
-                fills = fills[::-1]
-            fills = sorted(fills, key=_fill_time)
+        if snapshot:
+            # a fill's size is judged against the fills before it: oldest first
+            fills = oldest_first(fills)
         for f in fills:
             self.recorder.fill(f, snapshot=snapshot)
             cloid = self.orders.cloid_for(f.oid, f.cloid)
