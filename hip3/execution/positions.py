@@ -19,7 +19,8 @@ and used to be added on top of it):
   never adds to the tracked size blindly; it moves the size only when it follows on from it:
   - it starts where the bot stands: the next fill, the size becomes its end;
   - it ends where the bot stands: a state already included it (an outage fill arriving after
-    the reconnect's state), the size stays;
+    the reconnect's state), the size stays; so did every fill of the same millisecond (one
+    block, which a state holds whole), in whatever order they arrive;
   - it is older than a fill already applied for that coin: the newer fill's end is the truth;
   - anything else (the bot's view and the exchange's differ by more than this fill): the size
     becomes the fill's end, the exchange's own word. The difference is a divergence unless
@@ -74,6 +75,9 @@ class Position:
     fills: int = 0
     opened_ms: int = 0  # exchange time the current position was opened (for time stops)
     last_fill_ms: int = 0  # exchange time of the newest fill that set the size
+    # exchange time of the newest fill a state the bot adopted already held: the fills of one
+    # block share its time, and a state holds a block whole
+    held_ms: int = 0
     correction: Correction | None = None
 
     def notional(self, px: Decimal) -> Decimal:
@@ -199,10 +203,17 @@ class PositionTracker:
         if fill.time_ms < p.last_fill_ms:
             return  # older than a fill already applied: that fill's end is the newer truth
         p.last_fill_ms = fill.time_ms
+        if fill.time_ms == p.held_ms:
+            # another fill of a block the adopted state held: that state held it too, whether
+            # it came before or after the one seen (a round trip inside one block starts where
+            # the bot stands and ends where the other fill started)
+            self.fills_already_in_state += 1
+            return
         if start == p.size:
             self._set(p, fill, start, end)
         elif end == p.size:
             self.fills_already_in_state += 1  # the state the bot adopted included it
+            p.held_ms = fill.time_ms
             if c is not None and end == c.adopted:
                 p.correction = None
         else:

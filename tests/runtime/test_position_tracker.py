@@ -181,3 +181,19 @@ def test_a_first_answer_that_no_fill_explains_stays_a_plain_adoption():
     pt.reconcile(state("5"), {COIN}, request_key="positions:xyz")
     # the first adoption was no divergence; the jump from 2 to 5 with no fill is one
     assert pt.divergence_report() == ["xyz:AAA: tracked 2 exchange 5"]
+
+
+def test_a_round_trip_in_one_block_after_the_state_that_holds_it_moves_nothing():
+    # the state (flat) holds a block in which another client sold 1 and the flatten bought it
+    # back; the buy comes live first, the sale later on another stream: both were held
+    pt = tracker()
+    pt.state_requested("positions:xyz")
+    pt.reconcile({}, {COIN}, request_key="positions:xyz")
+    assert pt.apply(fill(2, "B", "1", "-1", t=T0 + 30), snapshot=False, known_order=True)
+    assert pt.size(COIN) == 0
+    assert pt.apply(fill(1, "A", "1", "0", t=T0 + 30), snapshot=True, known_order=False)
+    assert pt.size(COIN) == 0, "the sale the state already held was counted on top of it"
+    assert pt.fills_already_in_state == 2
+    pt.state_requested("again")
+    pt.reconcile({}, {COIN}, request_key="again")
+    assert pt.divergence_report() == []
